@@ -1,0 +1,22 @@
+"""CityBI web app entry: page setup, navigation, first-start sample data.
+
+Run with `make run` (or `citybi serve`). Every page is a thin script under pages/ that reads
+widgets, makes one call into the `citybi` core and renders the result.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from citybi.ui.state import ensure_samples
+
+st.set_page_config(page_title="城市自助分析", page_icon="🏙️", layout="wide")
+
+pages = {
+    "数据": [
+        st.Page("pages/import_data.py", title="数据导入", icon="📥", url_path="import"),
+        st.Page("pages/datasets.py", title="数据集", icon="🗂️", url_path="datasets", default=True),
+    ],
+}
+nav = st.navigation(pages)
+ensure_samples()
+nav.run()

@@ -1,0 +1,439 @@
+"""The catalog: datasets, their columns and units, provenance and version history.
+
+Why versions are physical tables behind a view: a user-visible dataset `环卫清运` is a VIEW
+in schema main over `_citybi.ds_<id>_v<n>`. Replacing or appending writes a new version
+table and re-points the view inside ONE transaction, so a failure leaves the previous
+data exactly as it was, the previous version can be restored instantly, and SQL (and
+external tools opening the file) simply see `环卫清运`.
+
+Internal catalog statements are constant SQL with `?` parameters (no user text is ever
+formatted into them); anything that names a user's table is built as a sqlglot tree.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import duckdb
+import polars as pl
+from sqlglot import exp
+
+from citybi.errors import NotFound, UserFacingError
+from citybi.schema import ColumnInfo, DatasetInfo
+
+if TYPE_CHECKING:
+    from citybi.warehouse import Warehouse
+
+S = "_citybi"
+WriteMode = Literal["create", "replace", "append"]
+MODE_LABELS = {"create": "新建", "replace": "替换", "append": "追加", "restore": "恢复"}
+
+_SCHEMA_SQL = (
+    f"CREATE SCHEMA IF NOT EXISTS {S}",
+    f"""CREATE TABLE IF NOT EXISTS {S}.datasets (
+        id INTEGER PRIMARY KEY, name VARCHAR NOT NULL UNIQUE, display_name VARCHAR,
+        description VARCHAR, current_version INTEGER, synonyms VARCHAR DEFAULT '[]',
+        column_notes VARCHAR DEFAULT '{{}}', created_at TIMESTAMP, updated_at TIMESTAMP)""",
+    f"""CREATE TABLE IF NOT EXISTS {S}.versions (
+        dataset_id INTEGER, version INTEGER, physical VARCHAR, row_count BIGINT, mode VARCHAR,
+        source_file VARCHAR, sha256 VARCHAR, sheet VARCHAR, who VARCHAR, created_at TIMESTAMP,
+        columns_json VARCHAR, plan_json VARCHAR, note VARCHAR, dropped BOOLEAN DEFAULT false,
+        PRIMARY KEY (dataset_id, version))""",
+)
+
+POLARS_TO_LOGICAL: dict[type[pl.DataType], str] = {
+    pl.String: "text", pl.Int64: "integer", pl.Int32: "year", pl.Int16: "integer", pl.Int8: "integer",
+    pl.UInt8: "integer", pl.UInt16: "integer", pl.UInt32: "integer", pl.UInt64: "integer",
+    pl.Float64: "number", pl.Float32: "number", pl.Date: "date", pl.Datetime: "timestamp",
+    pl.Boolean: "boolean",
+}
+
+
+def ensure_schema(cur: duckdb.DuckDBPyConnection) -> None:
+    for stmt in _SCHEMA_SQL:
+        cur.execute(stmt)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a version's rows came from."""
+
+    source_file: str = ""
+    sha256: str = ""
+    sheet: str = ""
+    who: str = ""
+    plan_json: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: int
+    row_count: int
+    mode: str
+    source_file: str
+    sha256: str
+    sheet: str
+    who: str
+    created_at: dt.datetime
+    current: bool
+    note: str
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    dataset: str
+    version: int
+    mode: str
+    rows_written: int  # rows in the new version
+    rows_added: int
+    rows_updated: int
+
+
+def _ident(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
+
+
+def _user_table(name: str) -> exp.Table:
+    return exp.Table(this=_ident(name), db=_ident("main"))
+
+
+def _physical(name: str) -> exp.Table:
+    return exp.Table(this=_ident(name), db=_ident(S))
+
+
+def validate_name(name: str) -> str:
+    """A dataset name users will type in questions and see in SQL."""
+    clean = (name or "").strip()
+    if not clean:
+        raise UserFacingError("数据集名称不能为空。", hint="请填写一个中文或英文名称，例如「环卫清运」")
+    if len(clean) > 64:
+        raise UserFacingError("数据集名称太长（最多 64 个字符）。")
+    if re.search(r"[\x00-\x1f\"`]", clean) or clean.lower().startswith(S):
+        raise UserFacingError("数据集名称含有不允许的字符。", hint="请只使用中文、字母、数字、下划线和括号")
+    return clean
+
+
+class Catalog:
+    """Reads and writes dataset metadata and versions in the warehouse."""
+
+    def __init__(self, wh: Warehouse) -> None:
+        self.wh = wh
+
+    # ------------------------------------------------------------------ reading
+    def _rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        cur = self.wh.cursor()
+        try:
+            return cur.execute(sql, params or []).fetchall()
+        finally:
+            cur.close()
+
+    def names(self) -> list[str]:
+        return [r[0] for r in self._rows(f"SELECT name FROM {S}.datasets ORDER BY id")]
+
+    def exists(self, name: str) -> bool:
+        return bool(self._rows(f"SELECT 1 FROM {S}.datasets WHERE lower(name) = lower(?)", [name]))
+
+    def _dataset_row(self, name: str) -> tuple[Any, ...]:
+        rows = self._rows(
+            f"SELECT id, name, display_name, description, current_version, synonyms, column_notes, updated_at "
+            f"FROM {S}.datasets WHERE lower(name) = lower(?)",
+            [name],
+        )
+        if not rows:
+            raise NotFound(f"数据集「{name}」不存在。", hint="请在「数据集」页查看已有的数据集")
+        return rows[0]
+
+    def get(self, name: str) -> DatasetInfo:
+        ds_id, real, display, desc, current, syn, notes_json, updated = self._dataset_row(name)
+        vrow = self._rows(
+            f"SELECT row_count, columns_json, source_file FROM {S}.versions WHERE dataset_id = ? AND version = ?",
+            [ds_id, current],
+        )[0]
+        notes: dict[str, dict[str, Any]] = json.loads(notes_json or "{}")
+        cols = []
+        for c in json.loads(vrow[1]):
+            note = notes.get(c["name"], {})
+            cols.append(ColumnInfo(
+                name=c["name"], type=c["type"], duckdb_type=c["duckdb_type"],
+                unit=note.get("unit", c.get("unit")), description=note.get("description", c.get("description", "")),
+                synonyms=tuple(note.get("synonyms", [])),
+            ))
+        return DatasetInfo(
+            name=real, display_name=display or real, description=desc or "", columns=tuple(cols),
+            row_count=int(vrow[0]), version=int(current), synonyms=tuple(json.loads(syn or "[]")),
+            updated_at=updated, source_file=vrow[2] or "",
+        )
+
+    def datasets(self) -> list[DatasetInfo]:
+        return [self.get(n) for n in self.names()]
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        ds_id, *_rest = self._dataset_row(name)
+        current = _rest[3]
+        rows = self._rows(
+            f"SELECT version, row_count, mode, source_file, sha256, sheet, who, created_at, note "
+            f"FROM {S}.versions WHERE dataset_id = ? AND NOT dropped ORDER BY version DESC",
+            [ds_id],
+        )
+        return [
+            VersionInfo(version=r[0], row_count=r[1], mode=r[2], source_file=r[3] or "", sha256=r[4] or "",
+                        sheet=r[5] or "", who=r[6] or "", created_at=r[7], current=r[0] == current, note=r[8] or "")
+            for r in rows
+        ]
+
+    def plan_json(self, name: str, version: int | None = None) -> str:
+        ds_id, _n, _d, _desc, current, *_ = self._dataset_row(name)
+        rows = self._rows(f"SELECT plan_json FROM {S}.versions WHERE dataset_id = ? AND version = ?",
+                          [ds_id, version or current])
+        return rows[0][0] if rows else ""
+
+    # ------------------------------------------------------------------ writing
+    def write(
+        self,
+        name: str,
+        frame: pl.DataFrame,
+        *,
+        mode: WriteMode = "create",
+        units: dict[str, str | None] | None = None,
+        column_types: dict[str, str] | None = None,
+        key_columns: list[str] | None = None,
+        provenance: Provenance | None = None,
+        display_name: str | None = None,
+        description: str | None = None,
+    ) -> WriteResult:
+        """Write a frame as a new version of a dataset, in one transaction."""
+        name = validate_name(name)
+        prov = provenance or Provenance()
+        exists = self.exists(name)
+        if mode == "create" and exists:
+            raise UserFacingError(f"数据集「{name}」已存在。", hint="请换一个名称，或选择「替换」或「追加」")
+        if mode in ("replace", "append") and not exists:
+            if mode == "append":
+                raise NotFound(f"数据集「{name}」不存在，无法追加。", hint="请先新建该数据集")
+            mode = "create"
+        if frame.width == 0:
+            raise UserFacingError("没有可写入的列。")
+        columns = _columns_meta(frame, units or {}, column_types or {})
+        staged = "__citybi_incoming"
+        with self.wh.transaction() as cur:
+            cur.register(staged, frame)
+            try:
+                if mode == "create":
+                    ds_id = int(cur.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {S}.datasets").fetchall()[0][0])
+                    version = 1
+                    now = dt.datetime.now()
+                    cur.execute(
+                        f"INSERT INTO {S}.datasets VALUES (?, ?, ?, ?, NULL, '[]', '{{}}', ?, ?)",
+                        [ds_id, name, display_name or name, description or "", now, now],
+                    )
+                    source: exp.Expression = exp.select("*").from_(exp.to_table(staged, quoted=True))
+                    added, updated = frame.height, 0
+                else:
+                    ds_id, name, _disp, _desc, current, *_ = self._dataset_row_cur(cur, name)
+                    version = int(cur.execute(
+                        f"SELECT MAX(version) + 1 FROM {S}.versions WHERE dataset_id = ?", [ds_id]).fetchall()[0][0])
+                    if mode == "replace":
+                        source = exp.select("*").from_(exp.to_table(staged, quoted=True))
+                        added, updated = frame.height, 0
+                    else:
+                        old_cols = json.loads(cur.execute(
+                            f"SELECT columns_json FROM {S}.versions WHERE dataset_id = ? AND version = ?",
+                            [ds_id, current]).fetchall()[0][0])
+                        _check_append_schema(name, old_cols, columns)
+                        old_physical = f"ds_{ds_id}_v{current}"
+                        source, added, updated = _append_source(cur, old_physical, staged, old_cols, key_columns)
+                        columns = [
+                            {**c, "unit": c.get("unit") or next(
+                                (n.get("unit") for n in columns if n["name"] == c["name"]), None)}
+                            for c in old_cols
+                        ]
+                physical = f"ds_{ds_id}_v{version}"
+                create = exp.Create(this=_physical(physical), kind="TABLE", expression=source)
+                cur.execute(create.sql(dialect="duckdb"))
+                rows = int(cur.execute(exp.select(exp.Count(this=exp.Star())).from_(_physical(physical))
+                                       .sql(dialect="duckdb")).fetchall()[0][0])
+                self._point_view(cur, name, physical)
+                cur.execute(
+                    f"INSERT INTO {S}.versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, false)",
+                    [ds_id, version, physical, rows, mode, prov.source_file, prov.sha256, prov.sheet, prov.who,
+                     dt.datetime.now(), json.dumps(columns, ensure_ascii=False), prov.plan_json, prov.note],
+                )
+                cur.execute(
+                    f"UPDATE {S}.datasets SET current_version = ?, updated_at = ?"
+                    + (", display_name = ?" if display_name else "")
+                    + (", description = ?" if description else "")
+                    + " WHERE id = ?",
+                    [version, dt.datetime.now(), *([display_name] if display_name else []),
+                     *([description] if description else []), ds_id],
+                )
+                self._prune(cur, ds_id, version)
+            finally:
+                cur.unregister(staged)
+        return WriteResult(dataset=name, version=version, mode=mode, rows_written=rows,
+                           rows_added=added, rows_updated=updated)
+
+    def _dataset_row_cur(self, cur: duckdb.DuckDBPyConnection, name: str) -> tuple[Any, ...]:
+        row = cur.execute(
+            f"SELECT id, name, display_name, description, current_version FROM {S}.datasets "
+            f"WHERE lower(name) = lower(?)", [name]).fetchall()
+        if not row:
+            raise NotFound(f"数据集「{name}」不存在。")
+        return row[0]
+
+    def _point_view(self, cur: duckdb.DuckDBPyConnection, name: str, physical: str) -> None:
+        view = exp.Create(
+            this=_user_table(name), kind="VIEW", replace=True,
+            expression=exp.select("*").from_(_physical(physical)),
+        )
+        cur.execute(view.sql(dialect="duckdb"))
+
+    def _prune(self, cur: duckdb.DuckDBPyConnection, ds_id: int, current: int) -> None:
+        """Keep the newest `keep_versions` versions (and always the current one)."""
+        keep = max(1, self.wh.settings.keep_versions)
+        old = cur.execute(
+            f"SELECT version, physical FROM {S}.versions WHERE dataset_id = ? AND NOT dropped "
+            f"ORDER BY version DESC OFFSET ?", [ds_id, keep]).fetchall()
+        for version, physical in old:
+            if version == current:
+                continue
+            cur.execute(exp.Drop(tables=[_physical(physical)], kind="TABLE", exists=True).sql(dialect="duckdb"))
+            cur.execute(f"UPDATE {S}.versions SET dropped = true WHERE dataset_id = ? AND version = ?",
+                        [ds_id, version])
+
+    def restore(self, name: str, version: int) -> None:
+        """Make an earlier version current again (the newer versions stay in the history)."""
+        with self.wh.transaction() as cur:
+            ds_id, real, *_ = self._dataset_row_cur(cur, name)
+            row = cur.execute(
+                f"SELECT physical FROM {S}.versions WHERE dataset_id = ? AND version = ? AND NOT dropped",
+                [ds_id, version]).fetchall()
+            if not row:
+                raise NotFound(f"数据集「{name}」没有第 {version} 版（可能已被清理）。")
+            self._point_view(cur, real, row[0][0])
+            cur.execute(f"UPDATE {S}.datasets SET current_version = ?, updated_at = ? WHERE id = ?",
+                        [version, dt.datetime.now(), ds_id])
+
+    def delete(self, name: str) -> None:
+        """Remove a dataset and every version of it."""
+        with self.wh.transaction() as cur:
+            ds_id, real, *_ = self._dataset_row_cur(cur, name)
+            cur.execute(exp.Drop(tables=[_user_table(real)], kind="VIEW", exists=True).sql(dialect="duckdb"))
+            for (physical,) in cur.execute(
+                    f"SELECT physical FROM {S}.versions WHERE dataset_id = ? AND NOT dropped", [ds_id]).fetchall():
+                cur.execute(exp.Drop(tables=[_physical(physical)], kind="TABLE", exists=True).sql(dialect="duckdb"))
+            cur.execute(f"DELETE FROM {S}.versions WHERE dataset_id = ?", [ds_id])
+            cur.execute(f"DELETE FROM {S}.datasets WHERE id = ?", [ds_id])
+
+    def set_synonyms(self, name: str, synonyms: list[str], column: str | None = None) -> None:
+        """Words users say for a dataset or a column (问数 matches them)."""
+        clean = [s.strip() for s in synonyms if s and s.strip()]
+        with self.wh.transaction() as cur:
+            ds_id, *_ = self._dataset_row_cur(cur, name)
+            if column is None:
+                cur.execute(f"UPDATE {S}.datasets SET synonyms = ? WHERE id = ?",
+                            [json.dumps(clean, ensure_ascii=False), ds_id])
+                return
+            notes = json.loads(cur.execute(f"SELECT column_notes FROM {S}.datasets WHERE id = ?",
+                                           [ds_id]).fetchall()[0][0] or "{}")
+            notes.setdefault(column, {})["synonyms"] = clean
+            cur.execute(f"UPDATE {S}.datasets SET column_notes = ? WHERE id = ?",
+                        [json.dumps(notes, ensure_ascii=False), ds_id])
+
+    def set_column_note(self, name: str, column: str, *, description: str | None = None,
+                        unit: str | None = None) -> None:
+        with self.wh.transaction() as cur:
+            ds_id, *_ = self._dataset_row_cur(cur, name)
+            notes = json.loads(cur.execute(f"SELECT column_notes FROM {S}.datasets WHERE id = ?",
+                                           [ds_id]).fetchall()[0][0] or "{}")
+            entry = notes.setdefault(column, {})
+            if description is not None:
+                entry["description"] = description
+            if unit is not None:
+                entry["unit"] = unit
+            cur.execute(f"UPDATE {S}.datasets SET column_notes = ? WHERE id = ?",
+                        [json.dumps(notes, ensure_ascii=False), ds_id])
+
+    def preview(self, name: str, limit: int = 100) -> pl.DataFrame:
+        """The first rows of a dataset, through the query door like any user query."""
+        info = self.get(name)
+        tree = exp.select("*").from_(_user_table(info.name)).limit(limit)
+        return self.wh.run(tree, max_rows=limit).frame
+
+
+def _columns_meta(frame: pl.DataFrame, units: dict[str, str | None], types: dict[str, str]) -> list[dict[str, Any]]:
+    out = []
+    for name, dtype in frame.schema.items():
+        base = dtype.base_type()
+        logical = types.get(name) or POLARS_TO_LOGICAL.get(type(dtype), POLARS_TO_LOGICAL.get(base, "text"))
+        out.append({"name": name, "type": logical, "duckdb_type": _duckdb_type(dtype), "unit": units.get(name)})
+    return out
+
+
+def _duckdb_type(dtype: pl.DataType) -> str:
+    base = dtype.base_type()
+    return {
+        pl.String: "VARCHAR", pl.Int64: "BIGINT", pl.Int32: "INTEGER", pl.Float64: "DOUBLE",
+        pl.Float32: "FLOAT", pl.Date: "DATE", pl.Datetime: "TIMESTAMP", pl.Boolean: "BOOLEAN",
+    }.get(base, str(dtype).upper())
+
+
+def _check_append_schema(name: str, old: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
+    """Appending needs the same columns with compatible types; say exactly what differs."""
+    old_by = {c["name"]: c for c in old}
+    new_by = {c["name"]: c for c in new}
+    missing = [n for n in old_by if n not in new_by]
+    extra = [n for n in new_by if n not in old_by]
+    numeric = {"integer", "number"}
+    clash = [
+        f"{n}（原为{old_by[n]['type']}，新文件为{new_by[n]['type']}）"
+        for n in old_by.keys() & new_by.keys()
+        if old_by[n]["type"] != new_by[n]["type"]
+        and not ({old_by[n]["type"], new_by[n]["type"]} <= numeric)
+        and not (new_by[n]["duckdb_type"] == old_by[n]["duckdb_type"])
+    ]
+    if missing or extra or clash:
+        parts = []
+        if missing:
+            parts.append("新文件缺少列：" + "、".join(missing))
+        if extra:
+            parts.append("新文件多出列：" + "、".join(extra))
+        if clash:
+            parts.append("类型不一致：" + "、".join(clash))
+        raise UserFacingError(
+            f"新文件的结构与数据集「{name}」不一致，无法追加。" + "；".join(parts),
+            hint="请检查表头是否与上次相同，或改用「替换」",
+        )
+
+
+def _append_source(
+    cur: duckdb.DuckDBPyConnection, old_physical: str, staged: str, old_cols: list[dict[str, Any]],
+    key_columns: list[str] | None,
+) -> tuple[exp.Expression, int, int]:
+    """SELECT for old rows (minus those whose key reappears) plus the new rows, in the old column order."""
+    names = [c["name"] for c in old_cols]
+    new_sel = exp.select(*[
+        exp.Cast(this=exp.column(n, table="n", quoted=True), to=exp.DataType.build(c["duckdb_type"]))
+        .as_(n, quoted=True) for n, c in zip(names, old_cols, strict=True)
+    ]).from_(exp.to_table(staged, quoted=True).as_("n"))
+    old_tbl = _physical(old_physical).as_("o")
+    keys = [k for k in (key_columns or []) if k]
+    unknown = [k for k in keys if k not in names]
+    if unknown:
+        raise UserFacingError("主键列不存在：" + "、".join(unknown), hint="请从数据集已有的列中选择主键列")
+    old_sel = exp.select(*[exp.column(n, table="o", quoted=True) for n in names]).from_(old_tbl)
+    updated = 0
+    if keys:
+        match = exp.and_(*[
+            exp.column(k, table="o", quoted=True).eq(exp.column(k, table="n", quoted=True)) for k in keys
+        ])
+        sub = exp.select("1").from_(exp.to_table(staged, quoted=True).as_("n")).where(match)
+        old_sel = old_sel.where(exp.Not(this=exp.Exists(this=sub)))
+        count_q = exp.select(exp.Count(this=exp.Star())).from_(old_tbl).where(exp.Exists(this=sub))
+        updated = int(cur.execute(count_q.sql(dialect="duckdb")).fetchall()[0][0])
+    total_new = int(cur.execute(exp.select(exp.Count(this=exp.Star())).from_(exp.to_table(staged, quoted=True))
+                                .sql(dialect="duckdb")).fetchall()[0][0])
+    return exp.union(old_sel, new_sel, distinct=False), total_new - updated, updated

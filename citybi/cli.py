@@ -1,0 +1,254 @@
+"""The `citybi` command line: everything a page does, scriptable.
+
+    citybi ingest FILE [--sheet NAME] --db PATH --table NAME [--mode create|replace|append] [--json]
+    citybi sheets FILE
+    citybi datasets --db PATH [--json]
+    citybi versions TABLE --db PATH | citybi restore TABLE VERSION --db PATH
+    citybi ask QUESTION --db PATH [--table NAME] [--today YYYY-MM-DD] [--json]
+    citybi ask --db PATH [--today YYYY-MM-DD] --batch FILE.jsonl
+    citybi samples --db PATH        (load the bundled sample city data into an empty warehouse)
+    citybi serve [--port N] [--db PATH]
+
+The ingest and ask contracts are used by ../shared/nlq/score.py and
+../shared/sheets/check_import.py. User errors print a Chinese message and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from citybi.config import PROJECT_ROOT, load_settings
+from citybi.errors import UserFacingError
+
+
+def _warehouse(db: str | None) -> Any:
+    from citybi.warehouse import Warehouse
+
+    return Warehouse(load_settings(db))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(_jsonable(obj), ensure_ascii=False, default=str) + "\n")
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from citybi.importer import ingest_file
+    from citybi.ingest.model import ImportOptions
+
+    options = ImportOptions(
+        sheet=args.sheet, header_row=args.header_row, unpivot=args.unpivot, union_sheets=args.union_sheets
+    )
+    with _warehouse(args.db) as wh:
+        result = ingest_file(
+            wh, args.file, table=args.table, mode=args.mode, options=options, key_columns=args.key or None,
+            display_name=args.display_name, description=args.description,
+        )
+    plan, write = result.plan, result.write
+    if args.json:
+        _print_json({
+            "status": "ok", "table": write.dataset, "version": write.version, "mode": write.mode,
+            "rows": write.rows_written, "rows_added": write.rows_added, "rows_updated": write.rows_updated,
+            "plan": json.loads(plan.model_dump_json()),
+        })
+    else:
+        print(plan.summary_zh())
+        for w in plan.warnings:
+            print(f"  注意：{w}")
+        print(f"已写入数据集「{write.dataset}」第 {write.version} 版（{write.mode}），共 {write.rows_written} 行。")
+    return 0
+
+
+def cmd_sheets(args: argparse.Namespace) -> int:
+    from citybi.ingest.pipeline import list_sheets
+
+    sheets = list_sheets(Path(args.file), load_settings().limits)
+    for s in sheets:
+        state = "空" if s.empty else f"{s.n_rows} 行 × {s.n_cols} 列"
+        print(f"{s.index + 1}. {s.name}（{state}）")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from citybi.catalog import Catalog
+
+    with _warehouse(args.db) as wh:
+        infos = Catalog(wh).datasets()
+    if args.json:
+        _print_json([
+            {"name": d.name, "rows": d.row_count, "version": d.version, "source": d.source_file,
+             "columns": [{"name": c.name, "type": c.type, "unit": c.unit} for c in d.columns]}
+            for d in infos
+        ])
+        return 0
+    if not infos:
+        print("仓库中还没有数据集。")
+    for d in infos:
+        cols = "、".join(c.name + (f"（{c.unit}）" if c.unit and c.unit not in c.name else "") for c in d.columns)
+        print(f"{d.name}：{d.row_count} 行，第 {d.version} 版，来源 {d.source_file or '—'}；列：{cols}")
+    return 0
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    from citybi.catalog import MODE_LABELS, Catalog
+
+    with _warehouse(args.db) as wh:
+        for v in Catalog(wh).versions(args.table):
+            mark = "（当前）" if v.current else ""
+            print(f"第 {v.version} 版{mark}：{MODE_LABELS.get(v.mode, v.mode)}，{v.row_count} 行，"
+                  f"{v.created_at:%Y-%m-%d %H:%M}，{v.source_file or '—'}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from citybi.catalog import Catalog
+
+    with _warehouse(args.db) as wh:
+        Catalog(wh).restore(args.table, args.version)
+    print(f"数据集「{args.table}」已恢复到第 {args.version} 版。")
+    return 0
+
+
+def cmd_samples(args: argparse.Namespace) -> int:
+    from citybi.samples import load_samples
+
+    with _warehouse(args.db) as wh:
+        loaded = load_samples(wh, progress=lambda msg, _f: print(msg))
+    print(f"已载入 {len(loaded)} 个示例数据集。" if loaded else "仓库中已有数据，未载入示例数据。")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from citybi.catalog import Catalog
+    from citybi.nlq import answer, ask_batch
+
+    today = dt.date.fromisoformat(args.today) if args.today else dt.date.today()
+    with _warehouse(args.db) as wh:
+        datasets = Catalog(wh).datasets()
+        if args.batch:
+            lines = [json.loads(x) for x in Path(args.batch).read_text(encoding="utf-8").splitlines() if x.strip()]
+            for out in ask_batch(lines, datasets, wh.run, today):
+                _print_json(out)
+                sys.stdout.flush()
+            return 0
+        if not args.question:
+            raise UserFacingError("请输入要问的问题。", hint='例如：citybi ask "上个月各区的清运量"')
+        ans = answer(args.question, datasets, wh.run, today=today, table=args.table)
+    if args.json:
+        _print_json(ans.to_json())
+        return 0
+    print(f"理解：{ans.reading}" if ans.reading else "")
+    if ans.status != "ok":
+        print(ans.message)
+        for s in ans.suggestions:
+            print(f"  可以这样问：{s}")
+        return 1
+    print(f"SQL：\n{ans.sql}")
+    print("\t".join(ans.columns))
+    for row in ans.rows[:50]:
+        print("\t".join("" if v is None else str(v) for v in row))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    if args.db:
+        env["CITYBI_DB"] = str(Path(args.db).resolve())
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app.py"),
+        "--server.headless", "true", "--server.port", str(args.port),
+        "--browser.gatherUsageStats", "false",
+    ]
+    return subprocess.call(cmd, cwd=PROJECT_ROOT, env=env)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="citybi", description="城市自助分析（CityBI）命令行")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ing = sub.add_parser("ingest", help="导入 Excel/CSV 文件为数据集")
+    ing.add_argument("file")
+    ing.add_argument("--db", help="数据仓库文件（默认 data/citybi.duckdb）")
+    ing.add_argument("--table", required=True, help="数据集名称")
+    ing.add_argument("--sheet", help="工作表名称（默认第一个非空工作表）")
+    ing.add_argument("--mode", choices=["create", "replace", "append"], default="create")
+    ing.add_argument("--key", action="append", help="追加时的主键列（可重复），相同主键的行被更新而不是重复")
+    ing.add_argument("--header-row", type=int, help="表头所在行（从 1 开始；默认自动识别）")
+    ing.add_argument("--unpivot", action="store_true", help="把年份/月份列转换为行")
+    ing.add_argument("--union-sheets", action="store_true", help="合并结构相同的多个工作表")
+    ing.add_argument("--display-name")
+    ing.add_argument("--description")
+    ing.add_argument("--json", action="store_true")
+    ing.set_defaults(func=cmd_ingest)
+
+    sh = sub.add_parser("sheets", help="列出文件中的工作表")
+    sh.add_argument("file")
+    sh.set_defaults(func=cmd_sheets)
+
+    ds = sub.add_parser("datasets", help="列出数据集")
+    ds.add_argument("--db")
+    ds.add_argument("--json", action="store_true")
+    ds.set_defaults(func=cmd_datasets)
+
+    ve = sub.add_parser("versions", help="数据集的版本历史")
+    ve.add_argument("table")
+    ve.add_argument("--db")
+    ve.set_defaults(func=cmd_versions)
+
+    re_ = sub.add_parser("restore", help="把数据集恢复到某个版本")
+    re_.add_argument("table")
+    re_.add_argument("version", type=int)
+    re_.add_argument("--db")
+    re_.set_defaults(func=cmd_restore)
+
+    sa = sub.add_parser("samples", help="向空仓库载入示例城市数据")
+    sa.add_argument("--db")
+    sa.set_defaults(func=cmd_samples)
+
+    ask = sub.add_parser("ask", help="用中文提问")
+    ask.add_argument("question", nargs="?")
+    ask.add_argument("--db")
+    ask.add_argument("--table")
+    ask.add_argument("--today", help="“今天”是哪一天（YYYY-MM-DD），默认系统日期")
+    ask.add_argument("--batch", help="JSONL 文件：每行 {id, question, table?}")
+    ask.add_argument("--json", action="store_true")
+    ask.set_defaults(func=cmd_ask)
+
+    se = sub.add_parser("serve", help="启动网页应用")
+    se.add_argument("--port", type=int, default=int(os.environ.get("CITYBI_PORT", "8501")))
+    se.add_argument("--db")
+    se.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserFacingError as err:
+        sys.stderr.write(f"错误：{err}\n")
+        if args.command == "ingest" and getattr(args, "json", False):
+            _print_json({"status": "error", "message": str(err)})
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

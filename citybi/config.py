@@ -1,0 +1,88 @@
+"""Settings: where the warehouse lives and the limits that protect the server.
+
+One frozen dataclass, read from environment variables (CITYBI_*) so that the app, the CLI
+and the tests agree without passing a dozen arguments around. Defaults follow the
+foundation issue: ~50 MB Excel, ~200 MB CSV, parsing in a child process with a memory cap.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DB = PROJECT_ROOT / "data" / "citybi.duckdb"
+SAMPLE_DIR = PROJECT_ROOT / "datasets"
+QUERIES_DIR = PROJECT_ROOT / "queries"
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw and raw.strip().isdigit() else default
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Guards applied to every uploaded file before and while it is parsed."""
+
+    max_excel_bytes: int = 50 * 1024 * 1024
+    max_csv_bytes: int = 200 * 1024 * 1024
+    # a zip (xlsx) may not unpack to more than this, nor at a higher ratio (zip bombs)
+    max_unzipped_bytes: int = 1024 * 1024 * 1024
+    max_zip_ratio: float = 200.0
+    max_zip_entries: int = 10_000
+    # declared sheet size (<dimension ref=…>) and real size caps
+    max_rows: int = 2_000_000
+    max_cols: int = 1_000
+    max_cells: int = 60_000_000
+    # the reader child process: address-space cap and wall-clock limit
+    reader_memory_bytes: int = 6 * 1024 * 1024 * 1024
+    reader_timeout_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """Guards applied by `Warehouse.run`, the one door for user-driven queries."""
+
+    max_rows: int = 100_000
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_path: Path = DEFAULT_DB
+    limits: Limits = field(default_factory=Limits)
+    query: QueryLimits = field(default_factory=QueryLimits)
+    # how many earlier versions of a dataset are kept after replace/append
+    keep_versions: int = 10
+    duckdb_threads: int = 0  # 0 = DuckDB's default (all cores)
+    duckdb_memory_limit: str = ""  # "" = DuckDB's default (80% of RAM)
+
+    def with_db(self, path: str | Path) -> Settings:
+        return replace(self, db_path=Path(path))
+
+
+def load_settings(db: str | Path | None = None) -> Settings:
+    """Settings from CITYBI_* environment variables, optionally overriding the DB path."""
+    lim = Limits(
+        max_excel_bytes=_env_int("CITYBI_MAX_EXCEL_MB", 50) * 1024 * 1024,
+        max_csv_bytes=_env_int("CITYBI_MAX_CSV_MB", 200) * 1024 * 1024,
+        max_rows=_env_int("CITYBI_MAX_ROWS", Limits.max_rows),
+        max_cols=_env_int("CITYBI_MAX_COLS", Limits.max_cols),
+        reader_memory_bytes=_env_int("CITYBI_READER_MEMORY_MB", 6 * 1024) * 1024 * 1024,
+        reader_timeout_s=_env_float("CITYBI_READER_TIMEOUT_S", Limits.reader_timeout_s),
+    )
+    q = QueryLimits(
+        max_rows=_env_int("CITYBI_QUERY_MAX_ROWS", QueryLimits.max_rows),
+        timeout_s=_env_float("CITYBI_QUERY_TIMEOUT_S", QueryLimits.timeout_s),
+    )
+    path = Path(db) if db else Path(os.environ.get("CITYBI_DB", str(DEFAULT_DB)))
+    return Settings(db_path=path, limits=lim, query=q)

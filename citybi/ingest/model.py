@@ -1,0 +1,133 @@
+"""The import plan and the user's choices, as strict, JSON-serialisable models.
+
+The plan crosses a process boundary (it is built in the sandboxed reader process), is shown
+in the UI, and its accepted options are saved as a recipe (YAML) — so it is data, not code.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# The logical column types the importer can produce, and their DuckDB types.
+ColumnType = Literal["text", "integer", "number", "date", "timestamp", "month", "year", "boolean"]
+DUCKDB_TYPES: dict[str, str] = {
+    "text": "VARCHAR",
+    "integer": "BIGINT",
+    "number": "DOUBLE",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "month": "DATE",  # first day of the month; the catalog remembers the grain
+    "year": "INTEGER",
+    "boolean": "BOOLEAN",
+}
+TYPE_LABELS: dict[str, str] = {
+    "text": "文本",
+    "integer": "整数",
+    "number": "数值",
+    "date": "日期",
+    "timestamp": "日期时间",
+    "month": "年月",
+    "year": "年份",
+    "boolean": "是/否",
+}
+
+DropReason = Literal["total", "footer", "blank", "repeated_header", "note"]
+DROP_LABELS: dict[str, str] = {
+    "total": "小计/合计行",
+    "footer": "表尾（注/数据来源/填报人等）",
+    "blank": "空行",
+    "repeated_header": "重复的表头行",
+    "note": "说明文字行",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ColumnOverride(_Strict):
+    """What the user changed for one source column (by its position in the sheet)."""
+
+    name: str | None = None
+    type: ColumnType | None = None
+    unit: str | None = None
+    skip: bool = False
+
+
+class ImportOptions(_Strict):
+    """The user's choices; an accepted plan's options are saved as a recipe."""
+
+    sheet: str | None = None
+    # union every non-empty sheet whose columns match the first, adding a sheet-name column
+    union_sheets: bool = False
+    union_column: str = "工作表"
+    # 1-based sheet row numbers of the header block; None = detect
+    header_row: int | None = None
+    header_depth: int | None = None
+    columns: dict[int, ColumnOverride] = Field(default_factory=dict)
+    drop_totals: bool = True
+    # turn period columns (2019年, 2020年, … or months) into rows (id columns kept)
+    unpivot: bool = False
+    unpivot_name: str = "期间"
+    unpivot_value: str = "数值"
+
+
+class DroppedRow(_Strict):
+    row: int  # 1-based sheet row number, as the clerk sees it in Excel
+    reason: DropReason
+    text: str  # the row's content, shortened, so the clerk can recognise it
+
+
+class ColumnPlan(_Strict):
+    index: int  # 0-based source column position in the sheet
+    name: str  # final column name (unique, cleaned)
+    header: list[str]  # the raw header cells, top level first
+    type: ColumnType
+    unit: str | None = None
+    flags: list[str] = Field(default_factory=list)  # e.g. footnote markers ("i", "*")
+    null_count: int = 0
+    failed_count: int = 0  # cells that did not convert to `type` (they are NULL, and shown)
+    failed_samples: list[str] = Field(default_factory=list)
+    forward_filled: int = 0
+    sample: list[str] = Field(default_factory=list)
+
+
+class WideInfo(_Strict):
+    """Columns that look like periods (years, months): the table can be unpivoted."""
+
+    period_columns: list[str]
+    id_columns: list[str]
+    grain: Literal["year", "month", "quarter", "day", "other"]
+
+
+class ImportPlan(_Strict):
+    file_name: str
+    sha256: str
+    file_kind: str  # "xlsx", "xls", "csv"
+    sheet: str
+    sheets: list[str]  # every sheet in the file (non-empty ones)
+    skipped_sheets: list[str] = Field(default_factory=list)  # empty sheets
+    encoding: str | None = None
+    header_rows: list[int]  # 1-based sheet rows of the header block
+    preamble: list[str] = Field(default_factory=list)  # title/数据库：/指标：/时间： lines, kept
+    notes: list[str] = Field(default_factory=list)  # footer notes (注：…, 数据来源：…), kept
+    columns: list[ColumnPlan]
+    dropped_rows: list[DroppedRow] = Field(default_factory=list)
+    dropped_columns: list[int] = Field(default_factory=list)  # blank spacer columns (0-based)
+    warnings: list[str] = Field(default_factory=list)  # Chinese, shown to the clerk
+    wide: WideInfo | None = None
+    row_count: int
+    options: ImportOptions
+
+    def summary_zh(self) -> str:
+        """One line for the CLI and the status box."""
+        by_reason: dict[str, int] = {}
+        for d in self.dropped_rows:
+            by_reason[d.reason] = by_reason.get(d.reason, 0) + 1
+        dropped = "，".join(f"{DROP_LABELS[k]} {v} 行" for k, v in by_reason.items())
+        hdr = "、".join(str(r) for r in self.header_rows) or "无"
+        return (
+            f"工作表「{self.sheet}」：表头在第 {hdr} 行，{len(self.columns)} 列，{self.row_count} 行数据"
+            + (f"；已去除 {dropped}" if dropped else "")
+        )

@@ -1,0 +1,71 @@
+"""Process-wide resources for the Streamlit app, and the one way pages show errors."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import streamlit as st
+
+from citybi.catalog import Catalog
+from citybi.config import load_settings
+from citybi.errors import UserFacingError
+from citybi.warehouse import Warehouse
+
+T = TypeVar("T")
+
+
+@st.cache_resource(show_spinner=False)
+def get_warehouse() -> Warehouse:
+    """One DuckDB connection per server process, shared by every session through cursors."""
+    return Warehouse(load_settings())
+
+
+def catalog() -> Catalog:
+    return Catalog(get_warehouse())
+
+
+def show_error(err: Exception) -> None:
+    """A Chinese message for the user; never a traceback."""
+    if isinstance(err, UserFacingError):
+        st.error(err.message + (f"\n\n建议：{err.hint}" if err.hint else ""))
+    else:
+        st.error("操作没有完成：程序遇到了意外的问题。请重试；如果反复出现，请把所用文件交给管理员。")
+
+
+def guarded(fn: Callable[[], T]) -> T | None:
+    """Run a core call; show its error as a message and return None instead of raising."""
+    try:
+        return fn()
+    except Exception as err:  # every failure becomes a message, none a traceback
+        show_error(err)
+        return None
+
+
+def ensure_samples() -> None:
+    """On first start with an empty warehouse, load the bundled sample city data (with progress)."""
+    wh = get_warehouse()
+    if st.session_state.get("_samples_checked") or Catalog(wh).names():
+        st.session_state["_samples_checked"] = True
+        return
+    from citybi.samples import load_samples
+
+    with st.status("首次启动：正在载入示例城市数据…", expanded=True) as status:
+        bar = st.progress(0.0)
+
+        def progress(msg: str, fraction: float) -> None:
+            status.write(msg)
+            bar.progress(min(1.0, max(0.0, fraction)))
+
+        loaded = guarded(lambda: load_samples(wh, progress=progress))
+        status.update(label=f"已载入 {len(loaded or [])} 个示例数据集", state="complete", expanded=False)
+    st.session_state["_samples_checked"] = True
+
+
+def action(fn: Callable[[], object]) -> bool:
+    """Run a core call done for its effect; True when it succeeded, else the error is shown."""
+    try:
+        fn()
+    except Exception as err:  # every failure becomes a message, none a traceback
+        show_error(err)
+        return False
+    return True

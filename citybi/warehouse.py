@@ -1,0 +1,248 @@
+"""The warehouse: one embedded DuckDB file, one locked-down connection, one query door.
+
+Why it looks like this (see ../shared/design/FACTS.md):
+- DuckDB lets one process open a file read-write; inside the process we share a single
+  connection and hand out `cursor()`s per thread.
+- `read_only=True` does not stop read_csv('/etc/passwd') or COPY TO. We lock the whole
+  database instance down right after opening (no external access, no extension loading,
+  configuration locked). The importer parses files in Python and hands DuckDB Arrow via
+  `register()`, which still works, so nothing we need is lost.
+- Every user-driven query (questions, charts, boards, exports) goes through `run(tree)`:
+  it takes a sqlglot tree, checks it is a read-only SELECT over catalog datasets, applies the
+  row limit and the time-out. Later, row-level rules belong here too.
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+from sqlglot import exp
+
+from citybi.config import Settings, load_settings
+from citybi.errors import QueryRejected, WarehouseBusy
+
+CATALOG_SCHEMA = "_citybi"
+
+# Statements and table functions a user-driven query may never contain, even nested.
+_FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = tuple(
+    getattr(exp, n)
+    for n in (
+        "Insert", "Update", "Delete", "Create", "Drop", "Alter", "Command", "Copy", "Pragma",
+        "Set", "Use", "Merge", "TruncateTable", "Attach", "Detach", "Install", "LoadData",
+        "Transaction", "Commit", "Rollback", "Into",
+    )
+    if hasattr(exp, n)
+)
+_FORBIDDEN_FUNCS = re.compile(
+    r"^(read_|glob$|query$|query_table$|sniff_|parquet_|iceberg_|delta_|duckdb_|pragma_|getenv$|"
+    r"current_setting$|which_secret$|load_|install_|sqlite_|postgres_|mysql_|httpfs|csv_)",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class QueryResult:
+    """The answer to `Warehouse.run`: a polars frame plus what produced it."""
+
+    frame: pl.DataFrame
+    sql: str
+    elapsed_s: float
+    truncated: bool = False
+    params: list[Any] = field(default_factory=list)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.frame.columns)
+
+    @property
+    def rows(self) -> list[tuple[Any, ...]]:
+        return self.frame.rows()
+
+
+def _is_lock_error(err: Exception) -> bool:
+    text = str(err)
+    return "lock" in text.lower() and ("conflict" in text.lower() or "Could not set lock" in text)
+
+
+class Warehouse:
+    """The DuckDB file behind CityBI. Create one per process and share it."""
+
+    def __init__(self, settings: Settings | None = None, *, path: str | Path | None = None) -> None:
+        self.settings = settings or load_settings(path)
+        if path is not None:
+            self.settings = self.settings.with_db(path)
+        self.path = Path(self.settings.db_path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(str(self.path))
+        except duckdb.IOException as err:
+            if _is_lock_error(err):
+                pid = re.search(r"PID (\d+)", str(err))
+                who = f"（进程 {pid.group(1)}）" if pid else ""
+                raise WarehouseBusy(
+                    f"数据仓库文件 {self.path} 正被另一个程序占用{who}。",
+                    hint="DuckDB 同一时间只允许一个程序写入：请在正在运行的 CityBI 应用里操作，"
+                    "或先停止应用再用命令行导入",
+                    detail=str(err),
+                ) from err
+            raise
+        self._lock = threading.RLock()
+        self._generation = 0
+        self._dataset_names: tuple[int, frozenset[str]] | None = None
+        self._lock_down()
+        self._ensure_catalog()
+
+    # ------------------------------------------------------------------ connection
+    def _lock_down(self) -> None:
+        """Close every door to the file system and to extensions, then lock the settings."""
+        con = self._con
+        if con.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]:
+            if con.execute("SELECT current_setting('enable_external_access')").fetchall()[0][0]:
+                raise RuntimeError("warehouse instance is locked with external access enabled")
+            return  # a Warehouse in this process already opened (and locked down) this file
+        if self.settings.duckdb_threads:
+            con.execute(f"SET threads = {int(self.settings.duckdb_threads)}")
+        mem = self.settings.duckdb_memory_limit
+        if mem and re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", mem):  # validated: it is formatted into SQL
+            con.execute(f"SET memory_limit = '{mem}'")
+        for stmt in (
+            "SET enable_external_access = false",
+            "SET autoload_known_extensions = false",
+            "SET autoinstall_known_extensions = false",
+            "SET allow_community_extensions = false",
+            "SET lock_configuration = true",
+        ):
+            con.execute(stmt)
+
+    def _ensure_catalog(self) -> None:
+        from citybi.catalog import ensure_schema
+
+        with self.transaction() as cur:
+            ensure_schema(cur)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for the calling thread (DuckDB cursors share the one database instance)."""
+        return self._con.cursor()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One write transaction: everything inside commits together or not at all."""
+        with self._lock:
+            cur = self._con.cursor()
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                cur.close()
+                raise
+            cur.execute("COMMIT")
+            cur.close()
+            self._generation += 1
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every committed write; caches key on it to see new data."""
+        return self._generation
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._con.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ the query door
+    def dataset_names(self) -> frozenset[str]:
+        cached = self._dataset_names
+        if cached and cached[0] == self._generation:
+            return cached[1]
+        cur = self.cursor()
+        try:
+            names = frozenset(r[0] for r in cur.execute(f"SELECT name FROM {CATALOG_SCHEMA}.datasets").fetchall())
+        finally:
+            cur.close()
+        self._dataset_names = (self._generation, names)
+        return names
+
+    def check(self, tree: exp.Expression) -> None:
+        """Refuse anything but a read-only SELECT over catalog datasets (raises QueryRejected)."""
+        if not isinstance(tree, exp.Query):
+            raise QueryRejected("只能执行查询（SELECT）语句。", detail=type(tree).__name__)
+        for node in tree.walk():
+            if isinstance(node, _FORBIDDEN_NODES):
+                raise QueryRejected("查询中含有修改数据或系统设置的语句，已拒绝执行。", detail=type(node).__name__)
+            if isinstance(node, (exp.Anonymous, exp.Func)):
+                name = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
+                if name and _FORBIDDEN_FUNCS.match(name):
+                    raise QueryRejected(f"查询中使用了不允许的函数 {name}。", detail=name)
+        ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+        known = {n.lower() for n in self.dataset_names()}
+        for table in tree.find_all(exp.Table):
+            if not isinstance(table.this, exp.Identifier):
+                raise QueryRejected("查询只能读取已导入的数据集。", detail=table.sql())
+            if table.args.get("catalog") or (table.db and table.db.lower() != "main"):
+                raise QueryRejected("查询只能读取已导入的数据集。", detail=table.sql())
+            name = table.name.lower()
+            if name not in known and name not in ctes:
+                raise QueryRejected(f"数据集「{table.name}」不存在。", hint="请先在「数据导入」页导入数据")
+
+    def run(
+        self,
+        tree: exp.Expression,
+        *,
+        params: list[Any] | None = None,
+        max_rows: int | None = None,
+        timeout_s: float | None = None,
+    ) -> QueryResult:
+        """Run a user-driven query. The only place such queries reach DuckDB."""
+        self.check(tree)
+        limit = max_rows or self.settings.query.max_rows
+        limited = _apply_limit(tree, limit + 1)
+        sql = limited.sql(dialect="duckdb")
+        cur = self.cursor()
+        timeout = timeout_s or self.settings.query.timeout_s
+        timer = threading.Timer(timeout, cur.interrupt)
+        t0 = time.perf_counter()
+        timer.start()
+        try:
+            rel = cur.sql(sql, params=params) if params else cur.sql(sql)
+            frame = pl.from_arrow(rel.to_arrow_table())
+        except duckdb.InterruptException as err:
+            raise QueryRejected(
+                f"查询超过 {timeout:g} 秒未完成，已停止。", hint="请缩小时间范围或增加筛选条件", detail=str(err)
+            ) from err
+        except duckdb.Error as err:
+            raise QueryRejected("查询执行失败。", hint="请检查所选字段与条件", detail=str(err)) from err
+        finally:
+            timer.cancel()
+            cur.close()
+        elapsed = time.perf_counter() - t0
+        truncated = frame.height > limit
+        if truncated:
+            frame = frame.head(limit)
+        return QueryResult(frame=frame, sql=tree.sql(dialect="duckdb", pretty=True), elapsed_s=elapsed,
+                           truncated=truncated, params=list(params or []))
+
+
+def _apply_limit(tree: exp.Expression, limit: int) -> exp.Expression:
+    """Cap the rows a query returns without changing its ordering."""
+    if isinstance(tree, exp.Select):
+        current = tree.args.get("limit")
+        if current is not None:
+            value = current.expression if isinstance(current, exp.Limit) else None
+            if isinstance(value, exp.Literal) and value.is_int and int(value.this) <= limit:
+                return tree
+        return tree.copy().limit(limit)
+    return exp.select("*").from_(tree.copy().subquery("q")).limit(limit)

@@ -1,0 +1,12 @@
+"""Readers of sources: one file per kind of source, one small Protocol, one registry.
+
+A file connector turns bytes on disk into a `RawSheet`: raw cells and merged ranges, with
+no opinion about where the header is or what the types are — that shaping is done once,
+for every source, by `citybi.ingest`. Built-in connectors register themselves exactly as
+a plug-in would (`register(...)` at import time of `connectors.builtin`).
+"""
+from __future__ import annotations
+
+from connectors.base import FileConnector, MergedRange, RawSheet, SheetInfo, connector_for, register, registered
+
+__all__ = ["FileConnector", "MergedRange", "RawSheet", "SheetInfo", "connector_for", "register", "registered"]

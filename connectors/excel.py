@@ -1,0 +1,683 @@
+"""Excel connector: .xlsx/.xlsm (OOXML zip) and .xls (BIFF in an OLE2 container).
+
+Why it is built this way (all measured on this machine, see design/FACTS.md):
+- fastexcel is the only fast reader (~15x openpyxl) but every `load_sheet` re-parses the
+  whole sheet, so the body is read ONCE, from the first data row (so header text does not
+  turn numeric columns into text), and only columns that mix numbers and text pay a second,
+  narrow read. fastexcel's float→text conversion truncates (0.13436424411240122 →
+  "0.134364244", 1e-10 → "0"): those cells are recovered from a float read, never shown
+  changed.
+- the header block is found from the first rows as Python values; openpyxl read-only gives
+  them in milliseconds, sheet-aligned from row 0 / column A.
+- merged ranges and the real extent of a sheet come from one streamed pass over the sheet
+  XML, shared with the hostile-file guard (which needs the same pass to refuse sheets whose
+  cell references would make calamine allocate hundreds of GiB and abort the process).
+- .xls files are small by format (65,536 rows) and calamine's BIFF reader has produced
+  mojibake (calamine #229/#468), so .xls is read to Python values with python-calamine and
+  falls back to xlrd when the strings look like mojibake.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import polars as pl
+
+from citybi.config import Limits
+from citybi.errors import ImportRejected
+from connectors.base import TOP_ROWS, MergedRange, RawSheet, SheetInfo
+
+ZIP_MAGIC = b"PK\x03\x04"
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+ENCRYPTED_MSG = "文件设置了打开密码，系统无法读取。请在 Excel 中取消密码后再上传（文件 → 信息 → 保护工作簿 → 用密码进行加密，清空密码并保存）。"
+NOT_EXCEL_MSG = "不是 Excel 或 CSV 文件：文件内容与扩展名不符，可能是被改了扩展名的其他文件。请上传 .xlsx、.xls 或 .csv 文件。"
+CORRUPT_MSG = "Excel 文件已损坏，无法打开（压缩包结构不完整）。请在 Excel 中重新打开并“另存为”.xlsx 后再上传。"
+
+_SCAN_CHUNK = 4 * 1024 * 1024
+
+# OLE2 directory names are UTF-16LE; these streams mark an encrypted OOXML package
+_ENC_NAMES = ("EncryptedPackage", "EncryptionInfo")
+
+
+# ---------------------------------------------------------------------------------------
+# small helpers shared with citybi.ingest.guard
+
+
+def col_index(letters: str) -> int:
+    """0-based column index of Excel column letters ("A" → 0, "XFD" → 16383)."""
+    n = 0
+    for ch in letters:
+        n = n * 26 + (ord(ch) - 64)
+    return n - 1
+
+
+def col_letters(index: int) -> str:
+    """Excel column letters of a 0-based column index."""
+    s = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        s = chr(65 + rem) + s
+    return s
+
+
+_REF = re.compile(r"^\$?([A-Z]{1,3})\$?(\d{1,7})$")
+
+
+def parse_ref(ref: str) -> tuple[int, int] | None:
+    """A1-style reference → (row, col), 0-based; None when it is not a cell reference."""
+    m = _REF.match(ref.strip().upper())
+    if not m:
+        return None
+    return int(m.group(2)) - 1, col_index(m.group(1))
+
+
+def parse_range(ref: str) -> MergedRange | None:
+    """"A1:B2" (or "A1") → MergedRange, 0-based inclusive."""
+    a, _, b = ref.partition(":")
+    p = parse_ref(a)
+    q = parse_ref(b) if b else p
+    if p is None or q is None:
+        return None
+    return MergedRange(min(p[0], q[0]), min(p[1], q[1]), max(p[0], q[0]), max(p[1], q[1]))
+
+
+def ole2_stream_names(path: Path, max_bytes: int) -> list[str] | None:
+    """Names in an OLE2 (compound file) directory; None when it cannot be parsed."""
+    try:
+        from xlrd.compdoc import CompDoc
+
+        with open(path, "rb") as fh:
+            mem = fh.read(max_bytes + 1)
+        if len(mem) > max_bytes:
+            return None
+        import io
+
+        doc = CompDoc(mem, logfile=io.StringIO())
+        return [d.name for d in doc.dirlist]
+    except Exception:
+        return None
+
+
+def ole2_kind(path: Path, max_bytes: int) -> str:
+    """"encrypted" (password-protected OOXML), "xls" (a BIFF workbook) or "other"."""
+    names = ole2_stream_names(path, max_bytes)
+    if names is None:
+        # a directory we cannot parse: fall back to looking for the UTF-16LE names
+        with open(path, "rb") as fh:
+            raw = fh.read(max_bytes)
+        names = [n for n in (*_ENC_NAMES, "Workbook", "Book") if n.encode("utf-16-le") in raw]
+    if any(n in names for n in _ENC_NAMES):
+        return "encrypted"
+    if "Workbook" in names or "Book" in names:
+        return "xls"
+    return "other"
+
+
+# ---------------------------------------------------------------------------------------
+# xlsx structure: sheet list and one streamed pass over each sheet's XML
+
+
+@dataclass(frozen=True)
+class XlsxSheetPart:
+    name: str
+    part: str  # zip entry name, e.g. xl/worksheets/sheet1.xml ("" when missing)
+    visible: bool
+    chart: bool
+
+
+@dataclass
+class SheetScan:
+    """What one streamed pass over a worksheet XML found."""
+
+    dimension: str | None = None
+    max_row: int = 0  # 1-based, 0 = none seen
+    max_col: int = 0  # 1-based count of columns, 0 = none seen
+    has_values: bool = False
+    merged: list[MergedRange] = field(default_factory=list)
+    # first reference beyond the limits: ("A1048576", reason) — the scan stops there
+    oversize: str | None = None
+
+
+def _xml_root(data: bytes) -> Any:
+    # defusedxml refuses entity-expansion bombs in workbook.xml
+    from defusedxml.ElementTree import fromstring
+
+    return fromstring(data)
+
+
+def xlsx_sheet_parts(zf: zipfile.ZipFile) -> list[XlsxSheetPart]:
+    """Sheets in workbook order, resolved to their zip entries through the relationships."""
+    names = set(zf.namelist())
+    wb_name = "xl/workbook.xml"
+    root = _xml_root(zf.read(wb_name))
+    rels: dict[str, str] = {}
+    rels_name = "xl/_rels/workbook.xml.rels"
+    if rels_name in names:
+        for rel in _xml_root(zf.read(rels_name)):
+            target = rel.get("Target", "")
+            if target.startswith("/"):
+                full = target.lstrip("/")
+            else:
+                full = str(PurePosixPath("xl") / target)
+            # normalise "xl/worksheets/../worksheets/sheet1.xml"
+            parts: list[str] = []
+            for p in full.split("/"):
+                if p == "..":
+                    if parts:
+                        parts.pop()
+                elif p and p != ".":
+                    parts.append(p)
+            rels[rel.get("Id", "")] = "/".join(parts)
+    out: list[XlsxSheetPart] = []
+    for el in root.iter():
+        if not el.tag.endswith("}sheet") and el.tag != "sheet":
+            continue
+        rid = next((v for k, v in el.attrib.items() if k.endswith("}id")), "")
+        part = rels.get(rid, "")
+        if part not in names:
+            part = ""
+        out.append(
+            XlsxSheetPart(
+                name=el.get("name", f"Sheet{len(out) + 1}"),
+                part=part,
+                visible=el.get("state", "visible") == "visible",
+                chart="chartsheets/" in part,
+            )
+        )
+    return out
+
+
+_SCAN_CACHE: dict[tuple[str, int, int, str, int, int], SheetScan] = {}
+
+_DIM_RE = re.compile(rb"<(?:\w+:)?dimension\s+ref=\"([^\"]+)\"")
+_ROW_RE = re.compile(rb"<(?:\w+:)?row\b[^>]*?\sr=\"(\d+)\"")
+_CELL_COL_RE = re.compile(rb"<(?:\w+:)?c\s+(?:[^>]*?\s)?r=\"([A-Z]{1,3})")
+_MERGE_RE = re.compile(rb"<(?:\w+:)?mergeCell\s+ref=\"([^\"]+)\"")
+_VALUE_RE = re.compile(rb"<(?:\w+:)?(?:v|is)>")
+
+
+def scan_sheet_xml(path: Path, zf: zipfile.ZipFile, part: str, limits: Limits) -> SheetScan:
+    """One bounded, streamed pass over a worksheet XML (never the whole file in memory).
+
+    Finds the declared <dimension>, the real extent (max row from <row r>, max column
+    from <c r>), whether any cell has a value, and the merged ranges. Stops at the first
+    row/column beyond the limits, because such a sheet is refused anyway.
+    """
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size, part, limits.max_rows, limits.max_cols)
+    if key in _SCAN_CACHE:
+        return _SCAN_CACHE[key]
+    scan = SheetScan()
+    max_letters = b""
+    tail = b""
+    first = True
+    with zf.open(part) as fh:
+        while True:
+            block = fh.read(_SCAN_CHUNK)
+            if not block and not tail:
+                break
+            buf = tail + block
+            if block:
+                # cut at the last tag start so no tag straddles two chunks
+                cut = buf.rfind(b"<")
+                if cut <= 0:
+                    cut = len(buf)
+                chunk, tail = buf[:cut], buf[cut:]
+            else:
+                chunk, tail = buf, b""
+            if first:
+                m = _DIM_RE.search(chunk[:65536])
+                if m:
+                    scan.dimension = m.group(1).decode("ascii", "replace")
+                first = False
+            if not scan.has_values and _VALUE_RE.search(chunk):
+                scan.has_values = True
+            for r in _ROW_RE.findall(chunk):
+                # row numbers are few (one per row) and cheap to compare
+                if len(r) > 8 or int(r) > scan.max_row:
+                    scan.max_row = int(r) if len(r) <= 8 else 10**9
+            letters = set(_CELL_COL_RE.findall(chunk))
+            if letters:
+                best = max(letters, key=lambda s: (len(s), s))
+                if (len(best), best) > (len(max_letters), max_letters):
+                    max_letters = best
+            for ref in _MERGE_RE.findall(chunk):
+                mr = parse_range(ref.decode("ascii", "replace"))
+                if mr is not None:
+                    scan.merged.append(mr)
+            scan.max_col = col_index(max_letters.decode()) + 1 if max_letters else 0
+            if scan.max_row > limits.max_rows:
+                scan.oversize = f"第 {scan.max_row} 行"
+                break
+            if scan.max_col > limits.max_cols:
+                scan.oversize = f"第 {max_letters.decode()} 列"
+                break
+            if not block:
+                break
+    _SCAN_CACHE[key] = scan
+    return scan
+
+
+# ---------------------------------------------------------------------------------------
+# Python values → polars column (used for .xls and for tests of exactness)
+
+
+def exact_text(v: Any) -> str:
+    """A cell value as exact text: floats by shortest round-trip repr, never truncated."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        if math.isfinite(v) and v == int(v) and abs(v) < 1e16:
+            return str(int(v))
+        return repr(v)
+    if isinstance(v, dt.datetime):
+        return v.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(v, dt.date):
+        return v.strftime("%Y-%m-%d 00:00:00")
+    return str(v)
+
+
+def column_from_values(name: str, values: list[Any]) -> pl.Series:
+    """One body column: native dtype when every non-empty cell has it, else exact text."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return pl.Series(name, [None] * len(values), dtype=pl.String)
+    if all(isinstance(v, bool) for v in present):
+        return pl.Series(name, values, dtype=pl.Boolean)
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        if all(isinstance(v, int) for v in present):
+            return pl.Series(name, values, dtype=pl.Int64)
+        return pl.Series(name, [None if v is None else float(v) for v in values], dtype=pl.Float64)
+    if all(isinstance(v, dt.datetime) for v in present):
+        return pl.Series(name, values, dtype=pl.Datetime("us"))
+    if all(isinstance(v, dt.date) for v in present):
+        return pl.Series(
+            name, [v if v is None or isinstance(v, dt.datetime) else dt.datetime(v.year, v.month, v.day)
+                   for v in values], dtype=pl.Datetime("us"),
+        )
+    return pl.Series(name, [None if v is None else exact_text(v) for v in values], dtype=pl.String)
+
+
+def frame_from_rows(rows: list[list[Any]], n_cols: int) -> pl.DataFrame:
+    cols = []
+    for j in range(n_cols):
+        cols.append(column_from_values(f"c{j}", [r[j] if j < len(r) else None for r in rows]))
+    return pl.DataFrame(cols) if cols else pl.DataFrame()
+
+
+def empty_body(n_cols: int) -> pl.DataFrame:
+    return pl.DataFrame({f"c{j}": pl.Series([], dtype=pl.String) for j in range(n_cols)})
+
+
+# ---------------------------------------------------------------------------------------
+# mojibake detection for calamine's BIFF strings
+
+
+_LATIN1_RUN = re.compile(r"[\u0080-\u00ff]{3,}")
+
+
+def looks_mojibake(s: str) -> bool:
+    """True for text that is GBK/UTF-16 bytes decoded with the wrong codepage.
+
+    Signatures: NUL characters, C1 control characters (U+0080–U+009F never occur in real
+    text), or runs of Latin-1 letters where a Chinese sheet would have CJK.
+    """
+    if "\x00" in s:
+        return True
+    if any("\x80" <= ch <= "\x9f" for ch in s):
+        return True
+    return bool(_LATIN1_RUN.search(s))
+
+
+def _clean_xls_value(v: Any) -> Any:
+    if isinstance(v, str) and v == "":
+        return None
+    return v
+
+
+# ---------------------------------------------------------------------------------------
+
+
+class ExcelConnector:
+    """Reads .xlsx/.xlsm and .xls workbooks into RawSheets."""
+
+    name = "excel"
+    extensions = (".xlsx", ".xlsm", ".xls")
+
+    # -- sniffing -----------------------------------------------------------------------
+
+    def kind(self, head: bytes, path: Path) -> str | None:
+        """"xlsx", "xls", "encrypted", "corrupt" (a zip that cannot be opened) or None."""
+        if head.startswith(ZIP_MAGIC):
+            try:
+                with zipfile.ZipFile(path) as zf:
+                    names = set(zf.namelist())
+            except (zipfile.BadZipFile, OSError, ValueError):
+                return "corrupt"
+            return "xlsx" if "xl/workbook.xml" in names else None
+        if head.startswith(OLE2_MAGIC):
+            k = ole2_kind(path, 512 * 1024 * 1024)
+            return k if k in ("xls", "encrypted") else None
+        return None
+
+    def sniff(self, head: bytes, path: Path) -> bool:
+        return self.kind(head, path) in ("xlsx", "xls", "encrypted")
+
+    def check(self, path: Path, limits: Limits) -> None:
+        from citybi.ingest.guard import check_file
+
+        check_file(path, limits)
+
+    # -- listing ------------------------------------------------------------------------
+
+    def _kind_of(self, path: Path) -> str:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+        k = self.kind(head, path)
+        if k == "encrypted":
+            raise ImportRejected(ENCRYPTED_MSG)
+        if k == "corrupt":
+            raise ImportRejected(CORRUPT_MSG)
+        if k not in ("xlsx", "xls"):
+            raise ImportRejected(NOT_EXCEL_MSG)
+        return k
+
+    def sheets(self, path: Path, limits: Limits) -> list[SheetInfo]:
+        if self._kind_of(path) == "xls":
+            return [
+                SheetInfo(name=n, index=i, n_rows=len(rows), n_cols=w, empty=(w == 0), visible=vis)
+                for i, (n, rows, w, vis) in enumerate(self._xls_sheet_summaries(path))
+            ]
+        out: list[SheetInfo] = []
+        with zipfile.ZipFile(path) as zf:
+            for i, sp in enumerate(xlsx_sheet_parts(zf)):
+                if not sp.part or sp.chart:
+                    out.append(SheetInfo(sp.name, i, 0, 0, True, sp.visible))
+                    continue
+                sc = scan_sheet_xml(path, zf, sp.part, limits)
+                empty = not sc.has_values
+                out.append(
+                    SheetInfo(sp.name, i, 0 if empty else sc.max_row, 0 if empty else sc.max_col, empty,
+                              sp.visible)
+                )
+        return out
+
+    # -- reading ------------------------------------------------------------------------
+
+    def read(self, path: Path, sheet: str | None, limits: Limits) -> RawSheet:
+        kind = self._kind_of(path)
+        infos = self.sheets(path, limits)
+        if sheet is None:
+            pick = next((s for s in infos if not s.empty), None)
+            if pick is None:
+                raise ImportRejected("工作簿中所有工作表都是空的，没有可导入的数据。请检查是否上传了正确的文件。")
+        else:
+            pick = next((s for s in infos if s.name == sheet), None)
+            if pick is None:
+                names = "、".join(f"「{s.name}」" for s in infos)
+                raise ImportRejected(f"文件中没有名为「{sheet}」的工作表。现有工作表：{names}。")
+        if kind == "xls":
+            return self._read_xls(path, pick)
+        return self._read_xlsx(path, pick, limits)
+
+    # xlsx ------------------------------------------------------------------------------
+
+    def _read_xlsx(self, path: Path, info: SheetInfo, limits: Limits) -> RawSheet:
+        with zipfile.ZipFile(path) as zf:
+            sp = xlsx_sheet_parts(zf)[info.index]
+            scan = scan_sheet_xml(path, zf, sp.part, limits) if sp.part and not sp.chart else SheetScan()
+        top = self._xlsx_top(path, info.name, max(scan.max_row, 0))
+        n_cols = max([scan.max_col, *(len(r) for r in top)] or [0])
+        n_rows = max(scan.max_row, len(top))
+        top = [list(r) + [None] * (n_cols - len(r)) for r in top]
+        raw = RawSheet(
+            name=info.name,
+            top=top,
+            n_rows=n_rows,
+            n_cols=n_cols,
+            merged=list(scan.merged),
+            load_body=lambda start: pl.DataFrame(),
+            meta={"file_kind": "xlsx", "reader": "fastexcel"},
+        )
+        raw.load_body = lambda start: _xlsx_body(path, info.name, start, raw)
+        return raw
+
+    def _xlsx_top(self, path: Path, name: str, max_row: int) -> list[list[Any]]:
+        import openpyxl
+
+        # data_only: formulas come as their cached values, as fastexcel reads them
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
+        try:
+            ws = wb[name]
+            # the declared dimension may lie; read rows as they are, not padded to it
+            ws.reset_dimensions()
+            limit = min(TOP_ROWS, max_row) if max_row else TOP_ROWS
+            rows = [list(r) for r in ws.iter_rows(min_row=1, max_row=limit, values_only=True)]
+        finally:
+            wb.close()
+        # openpyxl yields () for rows missing from the XML; drop trailing empty rows
+        rows = [[_norm_openpyxl(v) for v in r] for r in rows]
+        for r in rows:
+            while r and r[-1] is None:
+                r.pop()
+        while rows and not rows[-1]:
+            rows.pop()
+        return rows
+
+    # xls -------------------------------------------------------------------------------
+
+    def _xls_sheet_summaries(self, path: Path) -> list[tuple[str, list[list[Any]], int, bool]]:
+        """(name, rows as Python values, width, visible) for every sheet."""
+        cache_key = (str(path), path.stat().st_mtime_ns)
+        hit = _XLS_CACHE.get(cache_key)
+        if hit is not None:
+            return hit[0]
+        sheets, merged, reader = _read_xls_values(path)
+        _XLS_CACHE.clear()
+        _XLS_CACHE[cache_key] = (sheets, merged, reader)
+        return sheets
+
+    def _read_xls(self, path: Path, info: SheetInfo) -> RawSheet:
+        sheets = self._xls_sheet_summaries(path)
+        _, merged_all, reader = _XLS_CACHE[(str(path), path.stat().st_mtime_ns)]
+        name, rows, width, _ = sheets[info.index]
+        top = [list(r) + [None] * (width - len(r)) for r in rows[:TOP_ROWS]]
+        return RawSheet(
+            name=name,
+            top=top,
+            n_rows=len(rows),
+            n_cols=width,
+            merged=list(merged_all[info.index]),
+            load_body=lambda start: frame_from_rows(rows[start:], width) if start < len(rows)
+            else empty_body(width),
+            meta={"file_kind": "xls", "reader": reader},
+        )
+
+
+_XLS_CACHE: dict[tuple[str, int], tuple[list[tuple[str, list[list[Any]], int, bool]],
+                                        list[list[MergedRange]], str]] = {}
+
+
+def _norm_openpyxl(v: Any) -> Any:
+    if isinstance(v, dt.time | dt.timedelta):
+        return str(v)
+    return v
+
+
+def _trim(rows: list[list[Any]]) -> tuple[list[list[Any]], int]:
+    rows = [[_clean_xls_value(v) for v in r] for r in rows]
+    for r in rows:
+        while r and r[-1] is None:
+            r.pop()
+    while rows and not rows[-1]:
+        rows.pop()
+    width = max((len(r) for r in rows), default=0)
+    return rows, width
+
+
+def _read_xls_values(
+    path: Path,
+) -> tuple[list[tuple[str, list[list[Any]], int, bool]], list[list[MergedRange]], str]:
+    """Every sheet of an .xls as Python values: calamine first, xlrd if it looks like mojibake."""
+    try:
+        res = _xls_with_calamine(path)
+    except Exception:
+        res = None
+    if res is not None and not _any_mojibake(res[0]):
+        return res[0], res[1], "calamine"
+    try:
+        sheets, merged = _xls_with_xlrd(path)
+    except Exception as exc:
+        if "encrypt" in str(exc).lower():
+            raise ImportRejected(ENCRYPTED_MSG, detail=str(exc)) from exc
+        if res is not None:
+            # xlrd failed too: calamine's text is suspicious but it is all we have
+            return res[0], res[1], "calamine"
+        raise ImportRejected(
+            "无法读取这个 .xls 文件，文件可能已损坏或是加密文件。请在 Excel 中打开并另存为 .xlsx 后再上传。",
+            detail=str(exc),
+        ) from exc
+    return sheets, merged, "xlrd"
+
+
+def _any_mojibake(sheets: list[tuple[str, list[list[Any]], int, bool]]) -> bool:
+    for name, rows, _, _ in sheets:
+        if looks_mojibake(name):
+            return True
+        for r in rows:
+            for v in r:
+                if isinstance(v, str) and looks_mojibake(v):
+                    return True
+    return False
+
+
+def _xls_with_calamine(
+    path: Path,
+) -> tuple[list[tuple[str, list[list[Any]], int, bool]], list[list[MergedRange]]]:
+    import python_calamine as pc
+
+    wb = pc.CalamineWorkbook.from_path(str(path))
+    meta = wb.sheets_metadata
+    out: list[tuple[str, list[list[Any]], int, bool]] = []
+    merged: list[list[MergedRange]] = []
+    for i, md in enumerate(meta):
+        sh = wb.get_sheet_by_index(i)
+        rows = sh.to_python(skip_empty_area=False) if sh.height else []
+        rows, width = _trim(rows)
+        out.append((md.name, rows, width, str(md.visible).endswith("Visible")))
+        mr = [MergedRange(a[0], a[1], b[0], b[1]) for a, b in (sh.merged_cell_ranges or [])]
+        merged.append(mr)
+    return out, merged
+
+
+def _xls_with_xlrd(path: Path) -> tuple[list[tuple[str, list[list[Any]], int, bool]], list[list[MergedRange]]]:
+    import xlrd
+
+    book = xlrd.open_workbook(str(path), formatting_info=True, on_demand=True)
+    out: list[tuple[str, list[list[Any]], int, bool]] = []
+    merged: list[list[MergedRange]] = []
+    try:
+        for i in range(book.nsheets):
+            sh = book.sheet_by_index(i)
+            rows: list[list[Any]] = []
+            for r in range(sh.nrows):
+                row: list[Any] = []
+                for c in sh.row(r):
+                    if c.ctype == xlrd.XL_CELL_DATE:
+                        try:
+                            row.append(xlrd.xldate_as_datetime(c.value, book.datemode))
+                        except Exception:
+                            row.append(c.value)
+                    elif c.ctype == xlrd.XL_CELL_BOOLEAN:
+                        row.append(bool(c.value))
+                    elif c.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+                        row.append(None)
+                    elif c.ctype == xlrd.XL_CELL_ERROR:
+                        row.append(xlrd.error_text_from_code.get(c.value, "#ERR"))
+                    else:
+                        row.append(c.value)
+                rows.append(row)
+            rows, width = _trim(rows)
+            out.append((sh.name, rows, width, getattr(sh, "visibility", 0) == 0))
+            # xlrd: (rlo, rhi, clo, chi), hi exclusive
+            merged.append([MergedRange(a, c, b - 1, d - 1) for a, b, c, d in sh.merged_cells])
+            book.unload_sheet(i)
+    finally:
+        book.release_resources()
+    return out, merged
+
+
+# ---------------------------------------------------------------------------------------
+# the xlsx body: one fastexcel read, exact recovery of numbers in mixed columns
+
+
+_FX_DTYPES = {"float": pl.Float64, "int": pl.Int64, "boolean": pl.Boolean, "string": pl.String}
+
+
+def _xlsx_body(path: Path, sheet: str, start: int, raw: RawSheet) -> pl.DataFrame:
+    import fastexcel
+
+    if start >= raw.n_rows:
+        return empty_body(raw.n_cols)
+    reader = fastexcel.read_excel(str(path))
+    # skip_rows with header_row=None counts from absolute sheet row 0 (tested); the whole
+    # column decides the dtype so a late text cell cannot be silently nulled
+    sh = reader.load_sheet(sheet, header_row=None, skip_rows=start, schema_sample_rows=None)
+    df = sh.to_polars()
+    infos = list(sh.selected_columns)
+    height = df.height
+    by_abs: dict[int, pl.Series] = {}
+    for info, s in zip(infos, df.get_columns(), strict=True):
+        if s.dtype == pl.Null:
+            s = s.cast(pl.String)
+        by_abs[info.absolute_index] = s
+    # a column that is String but holds float-looking text may hold real number cells
+    # whose text fastexcel truncated: read those columns again as floats
+    cand = [
+        a for a, s in by_abs.items()
+        if s.dtype == pl.String and s.str.strip_chars().cast(pl.Float64, strict=False).is_not_null().any()
+    ]
+    if cand:
+        want = set(cand)
+        fsh = reader.load_sheet(
+            sheet, header_row=None, skip_rows=start, schema_sample_rows=None,
+            use_columns=lambda c: c.absolute_index in want, dtypes="float",
+        )
+        rb, _errors = fsh.to_arrow_with_errors()
+        fdf = pl.from_arrow(rb)
+        assert isinstance(fdf, pl.DataFrame)
+        if fdf.height != height:
+            raise ImportRejected(
+                "读取数值列时行数不一致，为避免数值被改动已停止导入。请把文件另存为 .xlsx 后重试。",
+                detail=f"string read {height} rows, float read {fdf.height}",
+            )
+        for info, f in zip(fsh.selected_columns, fdf.get_columns(), strict=True):
+            s = by_abs[info.absolute_index]
+            parsed = s.str.strip_chars().cast(pl.Float64, strict=False)
+            # a text cell "0.10" parses to the same float the float read gives: keep its
+            # text. A number cell whose text was truncated differs: use the exact float.
+            fix = f.is_not_null() & parsed.is_not_null() & (parsed != f)
+            if fix.any():
+                exact = pl.Series([exact_text(v) if v is not None else None for v in f.to_list()],
+                                  dtype=pl.String)
+                by_abs[info.absolute_index] = pl.select(
+                    pl.when(fix).then(exact).otherwise(s)
+                ).to_series()
+    width = max([raw.n_cols, *(a + 1 for a in by_abs)])
+    if width > raw.n_cols:
+        # the sheet XML had cells without r= references: widen, keeping top aligned
+        for r in raw.top:
+            r.extend([None] * (width - raw.n_cols))
+        raw.n_cols = width
+    cols = []
+    for j in range(width):
+        s = by_abs.get(j)
+        cols.append(s.alias(f"c{j}") if s is not None else pl.Series(f"c{j}", [None] * height, dtype=pl.String))
+    return pl.DataFrame(cols)

@@ -1,0 +1,150 @@
+"""数据导入 page: upload, see the import plan, fix it, write it — nothing is written before 导入."""
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+from citybi.ingest.pipeline import list_sheets
+
+from citybi.catalog import MODE_LABELS
+from citybi.importer import commit, options_with_edits, prepare_file
+from citybi.ingest import recipe
+from citybi.ingest.model import DROP_LABELS, TYPE_LABELS, ImportOptions
+from citybi.ui.state import catalog, get_warehouse, guarded
+
+st.title("数据导入")
+st.caption("支持 .xlsx / .xls / .csv / .tsv。自动识别标题行、多级表头、单位、小计/合计行和表尾，导入前可以检查和修改。")
+
+wh = get_warehouse()
+recipes_dir = wh.path.parent / "recipes"
+upload = st.file_uploader("选择文件", type=["xlsx", "xlsm", "xls", "csv", "tsv", "txt"])
+if upload is None:
+    st.stop()
+
+data = upload.getvalue()
+digest = hashlib.sha256(data).hexdigest()[:16]
+state = st.session_state
+if state.get("imp_digest") != digest:
+    # a new file: forget the previous file's plan and choices
+    folder = Path(tempfile.mkdtemp(prefix="citybi-upload-"))
+    path = folder / Path(upload.name).name
+    path.write_bytes(data)
+    state.update(imp_digest=digest, imp_path=str(path), imp_options=ImportOptions(), imp_prepared=None,
+                 imp_recipe=None, imp_done=None)
+path = Path(state["imp_path"])
+
+sheets = guarded(lambda: list_sheets(path, wh.settings.limits))
+if sheets is None:
+    st.stop()
+non_empty = [s for s in sheets if not s.empty]
+if not non_empty:
+    st.error("文件中所有工作表都是空的，没有可导入的数据。请检查是否选错了文件。")
+    st.stop()
+options: ImportOptions = state["imp_options"]
+if len(non_empty) > 1:
+    c1, c2 = st.columns([3, 2])
+    names = [s.name for s in non_empty]
+    sheet = c1.selectbox("工作表", names, index=names.index(options.sheet) if options.sheet in names else 0)
+    union = c2.checkbox("合并结构相同的所有工作表（增加「工作表」列）", value=options.union_sheets)
+    if sheet != options.sheet or union != options.union_sheets:
+        options = options.model_copy(update={"sheet": sheet, "union_sheets": union, "columns": {}})
+        state.update(imp_options=options, imp_prepared=None)
+skipped = [s.name for s in sheets if s.empty]
+if skipped:
+    st.caption("已跳过空工作表：" + "、".join(skipped))
+
+prepared = state.get("imp_prepared")
+if prepared is None:
+    with st.status("正在读取并分析文件…", expanded=False) as status:
+        prepared = guarded(lambda: prepare_file(wh, path, options, original_name=upload.name))
+        if prepared is None:
+            status.update(label="文件无法导入", state="error")
+            st.stop()
+        # next month's file of the same report: re-use the clerk's accepted choices
+        found = guarded(lambda: recipe.find_recipe(recipes_dir, recipe.fingerprint(prepared.plan)))
+        if found is not None and state.get("imp_recipe") is None and found != options:
+            state["imp_recipe"] = "applied"
+            options = found.model_copy(update={"sheet": options.sheet or found.sheet})
+            prepared = guarded(lambda: prepare_file(wh, path, options, original_name=upload.name)) or prepared
+        status.update(label="分析完成", state="complete")
+    state.update(imp_prepared=prepared, imp_options=options)
+plan = prepared.plan
+
+if state.get("imp_recipe") == "applied":
+    st.info("这个文件和以前导入过的报表结构相同，已自动套用上次保存的导入方案。")
+st.success(plan.summary_zh())
+for warning in plan.warnings:
+    st.warning(warning)
+if plan.preamble:
+    with st.expander(f"表头上方的说明（{len(plan.preamble)} 行，已保留为元数据）"):
+        st.text("\n".join(plan.preamble))
+if plan.notes:
+    with st.expander(f"表尾注释（{len(plan.notes)} 行，已保留为元数据）"):
+        st.text("\n".join(plan.notes))
+if plan.dropped_rows:
+    with st.expander(f"已去除的行（{len(plan.dropped_rows)} 行）"):
+        st.dataframe(pl.DataFrame({
+            "Excel 行号": [d.row for d in plan.dropped_rows],
+            "原因": [DROP_LABELS.get(d.reason, d.reason) for d in plan.dropped_rows],
+            "内容": [d.text for d in plan.dropped_rows],
+        }), hide_index=True, width="stretch")
+
+st.subheader("列")
+c1, c2, c3 = st.columns(3)
+header_row = c1.number_input("表头所在行（Excel 行号）", min_value=1, value=(plan.header_rows or [1])[0], step=1)
+drop_totals = c2.checkbox("去除小计/合计行", value=plan.options.drop_totals)
+unpivot = c3.checkbox("把期间列（年份/月份）转换为行", value=plan.options.unpivot, disabled=plan.wide is None,
+                      help="例如 2019年、2020年… 各为一列的宽表，转换后为「期间、数值」两列，便于作图和问数")
+table = pl.DataFrame({
+    "列名": [c.name for c in plan.columns],
+    "类型": [TYPE_LABELS.get(c.type, c.type) for c in plan.columns],
+    "单位": [c.unit or "" for c in plan.columns],
+    "跳过": [False for _ in plan.columns],
+    "无法转换": [c.failed_count for c in plan.columns],
+    "示例": ["、".join(c.sample[:3]) for c in plan.columns],
+})
+edited = st.data_editor(
+    table, hide_index=True, width="stretch", disabled=["无法转换", "示例"], key=f"cols_{digest}",
+    column_config={"类型": st.column_config.SelectboxColumn("类型", options=list(TYPE_LABELS.values()), required=True)},
+)
+if st.button("按修改重新分析"):
+    new_options = options_with_edits(plan, edited.to_dicts()).model_copy(update={
+        "header_row": int(header_row) if int(header_row) != (plan.header_rows or [1])[0] else plan.options.header_row,
+        "drop_totals": drop_totals, "unpivot": unpivot,
+    })
+    state.update(imp_options=new_options, imp_prepared=None)
+    st.rerun()
+
+st.subheader("预览")
+frame = prepared.frame()
+st.caption(f"共 {frame.height} 行，显示前 50 行")
+st.dataframe(frame.head(50), hide_index=True, width="stretch")
+
+st.subheader("写入")
+existing = guarded(catalog().names) or []
+default_name = Path(upload.name).stem if not plan.sheet or plan.sheet.lower().startswith("sheet") else plan.sheet
+c1, c2 = st.columns(2)
+name = c1.text_input("数据集名称", value=state.get("imp_table") or default_name)
+modes = ["create", "replace", "append"] if name in existing else ["create"]
+mode = c2.radio("方式", modes, format_func=lambda m: MODE_LABELS[m], horizontal=True,
+                help="替换会保留旧版本，可在「数据集」页恢复；追加要求表头与原数据集一致")
+keys: list[str] = []
+if mode == "append":
+    keys = st.multiselect("主键列（可选）：主键相同的行会被更新，而不是重复", [c.name for c in plan.columns])
+save_recipe = st.checkbox("保存导入方案，下次同一报表一键导入", value=True)
+if st.button("导入", type="primary"):
+    with st.status("正在写入数据仓库…") as status:
+        result = guarded(lambda: commit(wh, prepared, table=name, mode=mode, key_columns=keys))
+        if result is None:
+            status.update(label="写入失败，数据仓库保持原样", state="error")
+        else:
+            if save_recipe:
+                guarded(lambda: recipe.save_recipe(recipes_dir, name, recipe.fingerprint(plan), plan.options))
+            status.update(label="写入完成", state="complete")
+            state["imp_table"] = name
+            w = result.write
+            st.success(f"已写入数据集「{w.dataset}」第 {w.version} 版：{w.rows_written} 行"
+                       f"（新增 {w.rows_added}，更新 {w.rows_updated}）。")

@@ -1,0 +1,194 @@
+"""Warehouse and catalog: lock-down, the query door, versions, and all-or-nothing writes."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from citybi.catalog import Catalog
+from citybi.errors import NotFound, QueryRejected, UserFacingError
+from citybi.warehouse import Warehouse
+
+T = "环卫清运"
+
+
+def _frame(tons: list[float], days: list[int] | None = None) -> pl.DataFrame:
+    days = days or list(range(1, len(tons) + 1))
+    return pl.DataFrame({
+        "日期": [dt.date(2024, 1, d) for d in days],
+        "区": [f"区{d}" for d in days],
+        "清运量（吨）": tons,
+    })
+
+
+def _table(name: str = T) -> exp.Table:
+    return exp.Table(this=exp.to_identifier(name, quoted=True))
+
+
+@pytest.fixture()
+def wh(tmp_path: Path) -> Warehouse:
+    w = Warehouse(path=tmp_path / "w.duckdb")
+    yield w
+    w.close()
+
+
+def _rows(wh: Warehouse, name: str = T) -> list[tuple]:
+    return wh.run(exp.select("*").from_(_table(name)).order_by(exp.column("日期", quoted=True))).rows
+
+
+def test_create_replace_append_restore(wh: Warehouse) -> None:
+    cat = Catalog(wh)
+    cat.write(T, _frame([1.0, 2.0]), units={"清运量（吨）": "吨"})
+    assert cat.get(T).column("清运量（吨）").unit == "吨"
+    cat.write(T, _frame([10.0, 20.0]), mode="replace")
+    assert [r[2] for r in _rows(wh)] == [10.0, 20.0]
+    res = cat.write(T, _frame([99.0, 3.0], days=[2, 3]), mode="append", key_columns=["日期"])
+    assert (res.rows_added, res.rows_updated, res.rows_written) == (1, 1, 3)
+    assert [r[2] for r in _rows(wh)] == [10.0, 99.0, 3.0]
+    assert [(v.version, v.current) for v in cat.versions(T)] == [(3, True), (2, False), (1, False)]
+    cat.restore(T, 1)
+    assert [r[2] for r in _rows(wh)] == [1.0, 2.0]
+    assert cat.get(T).version == 1
+
+
+@pytest.mark.parametrize(
+    ("new", "message"),
+    [
+        (pl.DataFrame({"日期": [dt.date(2024, 1, 1)], "区": ["a"]}), "缺少列"),
+        (pl.DataFrame({"日期": [dt.date(2024, 1, 1)], "区": ["a"], "清运量（吨）": [1.0], "x": [1]}), "多出列"),
+        (pl.DataFrame({"日期": ["2024-01-01"], "区": ["a"], "清运量（吨）": [1.0]}), "类型不一致"),
+    ],
+)
+def test_append_schema_mismatch_is_refused_and_changes_nothing(wh: Warehouse, new: pl.DataFrame, message: str) -> None:
+    cat = Catalog(wh)
+    cat.write(T, _frame([1.0]))
+    with pytest.raises(UserFacingError, match=message):
+        cat.write(T, new, mode="append")
+    assert cat.get(T).version == 1 and len(_rows(wh)) == 1
+
+
+def test_failure_mid_write_leaves_previous_version_intact(wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    cat = Catalog(wh)
+    cat.write(T, _frame([1.0, 2.0]))
+
+    def boom(*_a: object, **_k: object) -> None:
+        raise RuntimeError("disk full (simulated)")
+
+    # fails after the new version table and the view were created, before the catalog commit
+    monkeypatch.setattr(Catalog, "_prune", boom)
+    with pytest.raises(RuntimeError):
+        cat.write(T, _frame([7.0, 8.0, 9.0]), mode="replace")
+    monkeypatch.undo()
+    assert [r[2] for r in _rows(wh)] == [1.0, 2.0]
+    assert [v.version for v in cat.versions(T)] == [1]
+    leftovers = wh.cursor().execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = '_citybi' AND table_name LIKE 'ds_%'"
+    ).fetchall()
+    assert leftovers == [("ds_1_v1",)]
+
+
+def test_failed_create_leaves_no_dataset(wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    cat = Catalog(wh)
+    monkeypatch.setattr(Catalog, "_prune", lambda *_a, **_k: (_ for _ in ()).throw(RuntimeError("x")))
+    with pytest.raises(RuntimeError):
+        cat.write(T, _frame([1.0]))
+    monkeypatch.undo()
+    assert cat.names() == []
+
+
+def test_create_existing_and_append_missing_are_refused(wh: Warehouse) -> None:
+    cat = Catalog(wh)
+    cat.write(T, _frame([1.0]))
+    with pytest.raises(UserFacingError, match="已存在"):
+        cat.write(T, _frame([1.0]))
+    with pytest.raises(NotFound):
+        cat.write("不存在的表", _frame([1.0]), mode="append")
+
+
+def test_old_versions_are_pruned_but_current_kept(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from citybi.config import load_settings
+
+    w = Warehouse(replace(load_settings(tmp_path / "p.duckdb"), keep_versions=2))
+    cat = Catalog(w)
+    for i in range(4):
+        cat.write(T, _frame([float(i)]), mode="replace")
+    assert [v.version for v in cat.versions(T)] == [4, 3]
+    w.close()
+
+
+def test_delete_removes_view_and_versions(wh: Warehouse) -> None:
+    cat = Catalog(wh)
+    cat.write(T, _frame([1.0]))
+    cat.write(T, _frame([2.0]), mode="replace")
+    cat.delete(T)
+    assert cat.names() == []
+    left = wh.cursor().execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema IN ('main', '_citybi') "
+        "AND table_name NOT IN ('datasets', 'versions')").fetchone()[0]
+    assert left == 0
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM read_text('/etc/passwd')",
+        "SELECT * FROM _citybi.datasets",
+        "SELECT * FROM query('SELECT 1')",
+        "SELECT * FROM 不存在的表",
+        "DROP TABLE 环卫清运",
+        "INSERT INTO 环卫清运 VALUES (1, 2, 3)",
+        "SELECT getenv('HOME')",
+    ],
+)
+def test_query_door_refuses(wh: Warehouse, sql: str) -> None:
+    Catalog(wh).write(T, _frame([1.0]))
+    with pytest.raises(QueryRejected):
+        wh.run(sqlglot.parse_one(sql, dialect="duckdb"))
+
+
+@pytest.mark.parametrize(
+    "stmt",
+    [
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "COPY (SELECT 1) TO '/tmp/citybi_should_not_exist.csv'",
+        "SET enable_external_access = true",
+        "INSTALL httpfs",
+        "ATTACH '/tmp/x.duckdb' AS x",
+    ],
+)
+def test_connection_itself_is_locked_down(wh: Warehouse, stmt: str) -> None:
+    """Even raw SQL on the shared connection cannot reach files or change settings."""
+    import duckdb
+
+    with pytest.raises(duckdb.Error):
+        wh.cursor().execute(stmt)
+
+
+def test_row_limit_and_truncation_flag(wh: Warehouse) -> None:
+    Catalog(wh).write(T, _frame([float(i) for i in range(1, 11)]))
+    res = wh.run(exp.select("*").from_(_table()), max_rows=4)
+    assert res.truncated and len(res.rows) == 4
+    res = wh.run(exp.select("*").from_(_table()).limit(3), max_rows=4)
+    assert not res.truncated and len(res.rows) == 3
+
+
+def test_timeout_interrupts_long_query(wh: Warehouse) -> None:
+    Catalog(wh).write(T, _frame([1.0]))
+    big = exp.select(exp.Count(this=exp.Star())).from_(
+        exp.Table(this=exp.Anonymous(this="range", expressions=[exp.Literal.number(10**12)])))
+    # range() is a table function: refused outright, never run
+    with pytest.raises(QueryRejected):
+        wh.run(big, timeout_s=0.2)
+    cross = sqlglot.parse_one(
+        "SELECT count(*) FROM 环卫清运 a, 环卫清运 b, 环卫清运 c, 环卫清运 d, 环卫清运 e, 环卫清运 f, 环卫清运 g",
+        dialect="duckdb")
+    Catalog(wh).write(T, _frame([float(i) for i in range(1, 29)], days=list(range(1, 29))), mode="replace")
+    with pytest.raises(QueryRejected, match="秒"):
+        wh.run(cross, timeout_s=0.3)
