@@ -239,6 +239,11 @@ class Catalog:
                     if mode == "replace":
                         source = exp.select("*").from_(exp.to_table(staged, quoted=True))
                         added, updated = frame.height, 0
+                        # next month's file often lacks the unit line the first one had: keep known units
+                        old_units = {c["name"]: c.get("unit") for c in json.loads(cur.execute(
+                            f"SELECT columns_json FROM {S}.versions WHERE dataset_id = ? AND version = ?",
+                            [ds_id, current]).fetchall()[0][0])}
+                        columns = [{**c, "unit": c.get("unit") or old_units.get(c["name"])} for c in columns]
                     else:
                         old_cols = json.loads(cur.execute(
                             f"SELECT columns_json FROM {S}.versions WHERE dataset_id = ? AND version = ?",

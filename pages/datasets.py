@@ -6,9 +6,10 @@ import streamlit as st
 
 from citybi.catalog import MODE_LABELS
 from citybi.ingest.model import TYPE_LABELS
-from citybi.ui.state import action, catalog, guarded
+from citybi.ui.state import action, catalog, flash, guarded, show_flash
 
 st.title("数据集")
+show_flash()
 cat = catalog()
 infos = guarded(cat.datasets) or []
 if not infos:
@@ -69,7 +70,7 @@ with tab_versions:
             cols[0].caption(v.note)
         if not v.current and cols[1].button("恢复此版本", key=f"restore_{v.version}"):
             if action(lambda v=v: cat.restore(info.name, v.version)):
-                st.success(f"已恢复到第 {v.version} 版。")
+                flash(f"已恢复到第 {v.version} 版。")
                 st.rerun()
 
 with tab_delete:
@@ -77,5 +78,5 @@ with tab_delete:
     typed = st.text_input("请输入数据集名称以确认删除", key="confirm_delete")
     if st.button("删除数据集", type="primary", disabled=typed.strip() != info.name):
         if action(lambda: cat.delete(info.name)):
-            st.success(f"已删除数据集「{info.name}」。")
+            flash(f"已删除数据集「{info.name}」。")
             st.rerun()

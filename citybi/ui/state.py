@@ -15,9 +15,13 @@ T = TypeVar("T")
 
 
 @st.cache_resource(show_spinner=False)
+def _warehouse_for(db_path: str) -> Warehouse:
+    return Warehouse(load_settings(db_path))
+
+
 def get_warehouse() -> Warehouse:
-    """One DuckDB connection per server process, shared by every session through cursors."""
-    return Warehouse(load_settings())
+    """One DuckDB connection per server process (per file), shared by every session through cursors."""
+    return _warehouse_for(str(load_settings().db_path))
 
 
 def catalog() -> Catalog:
@@ -69,3 +73,14 @@ def action(fn: Callable[[], object]) -> bool:
         show_error(err)
         return False
     return True
+
+
+def flash(message: str) -> None:
+    """A success message that survives the st.rerun() that follows a change."""
+    st.session_state["_flash"] = message
+
+
+def show_flash() -> None:
+    message = st.session_state.pop("_flash", None)
+    if message:
+        st.success(message)

@@ -1,0 +1,93 @@
+"""Every page renders without an exception (Streamlit AppTest), and the import flow works end to end."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from citybi.catalog import Catalog
+from citybi.warehouse import Warehouse
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture()
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "app.duckdb"
+    monkeypatch.setenv("CITYBI_DB", str(path))
+    wh = Warehouse(path=path)
+    Catalog(wh).write("环卫清运", pl.DataFrame({
+        "日期": [dt.date(2024, 6, 1), dt.date(2024, 6, 2)],
+        "区": ["南湖区", "秀洲区"],
+        "清运量（吨）": [12.5, 8.0],
+    }), units={"清运量（吨）": "吨"})
+    Catalog(wh).write("环卫清运", pl.DataFrame({
+        "日期": [dt.date(2024, 6, 1)], "区": ["南湖区"], "清运量（吨）": [1.0],
+    }), mode="replace")
+    return path
+
+
+def _page(path: str) -> AppTest:
+    return AppTest.from_file(str(ROOT / path), default_timeout=60)
+
+
+def test_app_entry_renders(db: Path) -> None:
+    at = _page("app.py").run()
+    assert not at.exception
+    assert any("数据集" in t.value for t in at.title)
+
+
+def test_datasets_page_lists_schema_versions_and_restores(db: Path) -> None:
+    at = _page("pages/datasets.py").run()
+    assert not at.exception
+    assert at.dataframe[0].value["数据集"].to_list() == ["环卫清运"]
+    schema = at.dataframe[1].value
+    assert schema["单位"].to_list() == ["", "", "吨"]
+    assert any("第 1 版" in m.value for m in at.markdown), [m.value for m in at.markdown]
+    at.button(key="restore_1").click().run()
+    assert not at.exception
+    assert any("已恢复到第 1 版" in s.value for s in at.success)
+
+
+def test_datasets_page_delete_needs_the_name(db: Path) -> None:
+    at = _page("pages/datasets.py").run()
+    delete = next(b for b in at.button if b.label == "删除数据集")
+    assert delete.disabled
+    at.text_input(key="confirm_delete").input("环卫清运").run()
+    next(b for b in at.button if b.label == "删除数据集").click().run()
+    assert not at.exception
+    assert any("已删除" in s.value for s in at.success)
+
+
+def test_import_page_without_upload(db: Path) -> None:
+    at = _page("pages/import_data.py").run()
+    assert not at.exception
+    assert at.title[0].value == "数据导入"
+
+
+def test_import_page_plan_and_commit(db: Path) -> None:
+    csv = ("某区热线工单统计\n单位：件\n区,工单数,日期\n南湖区,\"1,200\",2024年6月1日\n秀洲区,800,2024年6月2日\n"
+           "合计,2000,\n填报人：张三\n").encode("gb18030")
+    at = _page("pages/import_data.py").run()
+    at.file_uploader[0].upload("热线统计.csv", csv, "text/csv").run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert any("2 行数据" in s.value for s in at.success)
+    at.text_input[0].input("热线统计").run()
+    next(b for b in at.button if b.label == "导入").click().run()
+    assert not at.exception
+    assert any("已写入数据集「热线统计」" in s.value for s in at.success)
+    wh = Warehouse(path=db)
+    info = Catalog(wh).get("热线统计")
+    assert info.row_count == 2
+    assert {c.name: c.type for c in info.columns} == {"区": "text", "工单数": "integer", "日期": "date"}
+
+
+def test_import_page_rejects_a_renamed_binary_with_a_message(db: Path) -> None:
+    at = _page("pages/import_data.py").run()
+    at.file_uploader[0].upload("台账.xlsx", b"\x7fELF\x02\x01\x01" + b"\x00" * 200).run()
+    assert not at.exception
+    assert at.error and "Excel" in at.error[0].value
