@@ -21,6 +21,7 @@ import datetime as dt
 import io
 import math
 import random
+import re
 import sys
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -35,6 +36,7 @@ CITY = "清源市"
 # Fixed document and zip timestamps: identical bytes on every run.
 _FIXED_TIME = dt.datetime(2025, 7, 1, 9, 0, 0)
 
+_MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
 DEFAULT_OUT = Path(__file__).resolve().parent / "sample"
 
 Row = tuple[Any, ...]
@@ -361,7 +363,7 @@ def _new_workbook(write_only: bool) -> Any:
 
 
 def _save_reproducibly(wb: Any, path: Path) -> None:
-    """openpyxl stamps zip entries with the current time; rewrite them with a fixed one."""
+    """openpyxl stamps the zip entries and docProps with the current time; fix both."""
     buf = io.BytesIO()
     wb.save(buf)
     buf.seek(0)
@@ -370,7 +372,10 @@ def _save_reproducibly(wb: Any, path: Path) -> None:
             fixed = zipfile.ZipInfo(info.filename, date_time=_FIXED_TIME.timetuple()[:6])
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = info.external_attr
-            dst.writestr(fixed, src.read(info.filename))
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":  # openpyxl stamps "modified" at save time
+                data = _MODIFIED.sub(_FIXED_TIME.strftime(r"\g<1>%Y-%m-%dT%H:%M:%SZ\g<2>").encode(), data)
+            dst.writestr(fixed, data)
 
 
 def write_clean_xlsx(path: Path, sheet: str, cols: Sequence[str], rows: Iterable[Row]) -> None:

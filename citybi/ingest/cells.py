@@ -20,12 +20,10 @@ NULL_MARKERS: tuple[str, ...] = (
 )
 
 # Full-width digits and signs, as typed with a Chinese IME.
-FULLWIDTH_FROM: tuple[str, ...] = tuple(chr(0xFF10 + i) for i in range(10)) + (
-    "，", "．", "－", "＋", "％", "：", "／", "（", "）", "Ｅ", "ｅ",
+FULLWIDTH_FROM: tuple[str, ...] = (
+    *(chr(0xFF10 + i) for i in range(10)), "，", "．", "－", "＋", "％", "：", "／", "（", "）", "Ｅ", "ｅ",
 )
-FULLWIDTH_TO: tuple[str, ...] = tuple(str(i) for i in range(10)) + (
-    ",", ".", "-", "+", "%", ":", "/", "(", ")", "E", "e",
-)
+FULLWIDTH_TO: tuple[str, ...] = (*(str(i) for i in range(10)), ",", ".", "-", "+", "%", ":", "/", "(", ")", "E", "e")
 _FW_TABLE = str.maketrans(dict(zip(FULLWIDTH_FROM, FULLWIDTH_TO, strict=True)))
 
 _CJK = r"\u3400-\u9fff\uf900-\ufaff"

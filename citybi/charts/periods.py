@@ -1,0 +1,132 @@
+"""Calendar arithmetic for charts and KPI cards, always relative to an explicit `today`.
+
+Why explicit: a board opened on Monday must show last week, and tests must pin the date.
+Conventions (shared with the question layer's time parser): weeks run Monday–Sunday,
+"最近N天" is today and the N−1 days before, quarters are calendar quarters, and every range
+is a closed interval of calendar days [start, end].
+"""
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+
+Range = tuple[dt.date, dt.date]
+
+
+def add_months(d: dt.date, n: int) -> dt.date:
+    """The same day n months later, clipped to the month's last day (Jan 31 + 1 → Feb 29)."""
+    y, m = divmod(d.month - 1 + n, 12)
+    y += d.year
+    m += 1
+    return dt.date(y, m, min(d.day, calendar.monthrange(y, m)[1]))
+
+
+def shift_year(d: dt.date, n: int = -1) -> dt.date:
+    return add_months(d, 12 * n)
+
+
+def period_start(d: dt.date, grain: str) -> dt.date:
+    """The first day of the 日/周/月/季/年 period containing d."""
+    if grain == "日":
+        return d
+    if grain == "周":
+        return d - dt.timedelta(days=d.weekday())
+    if grain == "月":
+        return d.replace(day=1)
+    if grain == "季":
+        return dt.date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
+    if grain == "年":
+        return dt.date(d.year, 1, 1)
+    raise ValueError(f"未知的时间粒度「{grain}」")
+
+
+def period_containing(d: dt.date, grain: str) -> Range:
+    start = period_start(d, grain)
+    return start, next_period_start(start, grain) - dt.timedelta(days=1)
+
+
+def next_period_start(start: dt.date, grain: str) -> dt.date:
+    if grain == "日":
+        return start + dt.timedelta(days=1)
+    if grain == "周":
+        return start + dt.timedelta(days=7)
+    return add_months(start, {"月": 1, "季": 3, "年": 12}[grain])
+
+
+def previous_period_start(start: dt.date, grain: str) -> dt.date:
+    if grain == "日":
+        return start - dt.timedelta(days=1)
+    if grain == "周":
+        return start - dt.timedelta(days=7)
+    return add_months(start, -{"月": 1, "季": 3, "年": 12}[grain])
+
+
+def shift_periods(start: dt.date, grain: str, n: int) -> dt.date:
+    """Start of the period n periods before (n < 0) or after (n > 0) the one starting at `start`."""
+    if grain == "日":
+        return start + dt.timedelta(days=n)
+    if grain == "周":
+        return start + dt.timedelta(days=7 * n)
+    return add_months(start, n * {"月": 1, "季": 3, "年": 12}[grain])
+
+
+_RECENT = re.compile(r"^最近(\d{1,4})天$")
+
+
+def relative_range(period: str, today: dt.date) -> Range:
+    """最近N天 / 今天 / 昨天 / 本周 / 上周 / 本月 / 上月 / 本季 / 上季 / 今年 / 去年 → [start, end]."""
+    m = _RECENT.match(period)
+    if m:
+        n = int(m.group(1))
+        return today - dt.timedelta(days=n - 1), today
+    table = {
+        "今天": ("日", 0), "昨天": ("日", -1), "本周": ("周", 0), "上周": ("周", -1), "本月": ("月", 0),
+        "上月": ("月", -1), "本季": ("季", 0), "上季": ("季", -1), "今年": ("年", 0), "去年": ("年", -1),
+    }
+    if period not in table:
+        raise ValueError(f"相对时间「{period}」无法识别")
+    grain, n = table[period]
+    start = shift_periods(period_start(today, grain), grain, n)
+    return start, next_period_start(start, grain) - dt.timedelta(days=1)
+
+
+def previous_range(cur: Range, grain: str | None) -> Range:
+    """环比: the period just before `cur` with the same length.
+
+    For a calendar grain the previous calendar period. A period-to-date compares with the
+    same stretch of the previous period: the same number of days for 日/周, the same
+    calendar position for 月/季/年 (1–17 May → 1–17 April; 1 Apr–17 May → 1 Jan–17 Feb;
+    1–30 Mar → 1–29 Feb), so leap days and month lengths never shift the comparison. For
+    an arbitrary range of n days, the n days before it.
+    """
+    start, end = cur
+    if grain is None:
+        n = (end - start).days + 1
+        return start - dt.timedelta(days=n), start - dt.timedelta(days=1)
+    p_start = previous_period_start(start, grain)
+    p_full_end = start - dt.timedelta(days=1)
+    if end >= next_period_start(start, grain) - dt.timedelta(days=1):
+        return p_start, p_full_end  # a whole period compares with the whole previous period
+    if grain in ("日", "周"):
+        return p_start, min(p_start + (end - start), p_full_end)
+    return p_start, min(add_months(end, -{"月": 1, "季": 3, "年": 12}[grain]), p_full_end)
+
+
+def year_ago_range(cur: Range, grain: str | None) -> Range:
+    """同比: the same period one year earlier.
+
+    Weeks compare with the same ISO week number last year (Monday–Sunday, so weekdays line
+    up); everything else shifts both ends back one calendar year (29 Feb → 28 Feb), and a
+    whole month/quarter/year maps to the whole period (Feb 2024 → all of Feb 2023).
+    """
+    start, end = cur
+    if grain == "周":
+        year, week, _ = start.isocalendar()
+        last_week = dt.date(year - 1, 12, 28).isocalendar()[1]
+        y_start = dt.date.fromisocalendar(year - 1, min(week, last_week), 1)
+        return y_start, y_start + (end - start)
+    y_start, y_end = shift_year(start), shift_year(end)
+    if grain in ("月", "季", "年") and end == next_period_start(start, grain) - dt.timedelta(days=1):
+        y_end = next_period_start(y_start, grain) - dt.timedelta(days=1)
+    return y_start, y_end

@@ -1,0 +1,62 @@
+"""Line chart: one x dimension (usually a date at some grain), one line per measure or series."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict
+
+from citybi.charts.render import RenderContext, base_layout, d3_format, figure, measure_label, series_groups
+from citybi.charts.types import register
+from citybi.charts.types._base import AggregatedChart
+
+if TYPE_CHECKING:
+    from citybi.charts.spec import ChartSpec
+
+
+class LineOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    markers: bool = True
+    smooth: bool = False
+
+
+def line_traces(frames: dict[str, pl.DataFrame], spec: ChartSpec, ctx: RenderContext, *, area: bool,
+                stacked: bool = False, markers: bool = True, smooth: bool = False) -> list[Any]:
+    import plotly.graph_objects as go
+
+    frame = frames["main"]
+    x = spec.dimensions[0].name
+    series = spec.series.name if spec.series else None
+    traces = []
+    for key, part in series_groups(frame, series):
+        for m in spec.measures:
+            name = measure_label(m, ctx) if key is None else (
+                str(key) if len(spec.measures) == 1 else f"{key}·{m.name}")
+            trace: dict[str, Any] = {
+                "x": part[x].to_list(), "y": part[m.name].to_list(), "name": name,
+                "mode": "lines+markers" if markers else "lines",
+                "line": {"shape": "spline" if smooth else "linear"},
+                "hovertemplate": f"%{{x}}: %{{y:{d3_format(m)}}}<extra>{name}</extra>",
+            }
+            if area:
+                trace["fill"] = "tonexty" if stacked else "tozeroy"
+                if stacked:
+                    trace["stackgroup"] = "one"
+            traces.append(go.Scatter(**trace))
+    return traces
+
+
+class LineChart(AggregatedChart):
+    name = "line"
+    label = "折线图"
+    options_model = LineOptions
+
+    def render(self, frames: dict[str, pl.DataFrame], spec: ChartSpec, ctx: RenderContext) -> Any:
+        opts: LineOptions = spec.typed_options()  # type: ignore[assignment]
+        traces = line_traces(frames, spec, ctx, area=False, markers=opts.markers, smooth=opts.smooth)
+        layout = base_layout(spec, ctx, xaxis={"title": {"text": spec.dimensions[0].name}},
+                             yaxis={"title": {"text": measure_label(spec.measures[0], ctx)}})
+        return figure(traces, layout)
+
+
+register(LineChart())

@@ -1,0 +1,47 @@
+"""Pie or donut chart: the share of one measure across one dimension's values."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from citybi.charts.render import RenderContext, base_layout, d3_format, figure, measure_label
+from citybi.charts.types import register
+from citybi.charts.types._base import AggregatedChart
+
+if TYPE_CHECKING:
+    from citybi.charts.spec import ChartSpec
+
+
+class PieOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    donut: bool = False
+    hole: float = Field(default=0.5, ge=0.1, le=0.9)
+    show_percent: bool = True
+
+
+class PieChart(AggregatedChart):
+    name = "pie"
+    label = "饼图/环形图"
+    options_model = PieOptions
+    measures = (1, 1)
+    series = "none"
+
+    def render(self, frames: dict[str, pl.DataFrame], spec: ChartSpec, ctx: RenderContext) -> Any:
+        import plotly.graph_objects as go
+
+        opts: PieOptions = spec.typed_options()  # type: ignore[assignment]
+        frame = frames["main"]
+        m = spec.measures[0]
+        name = measure_label(m, ctx)
+        pie = go.Pie(
+            labels=[str(v) for v in frame[spec.dimensions[0].name].to_list()],
+            values=frame[m.name].to_list(), name=name, hole=opts.hole if opts.donut else 0,
+            textinfo="label+percent" if opts.show_percent else "label+value", sort=False,
+            hovertemplate=f"%{{label}}: %{{value:{d3_format(m)}}}（%{{percent}}）<extra>{name}</extra>",
+        )
+        return figure([pie], base_layout(spec, ctx))
+
+
+register(PieChart())

@@ -1,0 +1,55 @@
+"""Scatter chart: one point per category, x and y from two measures, optional size from a third."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from citybi.charts.render import RenderContext, base_layout, d3_format, figure, measure_label, series_groups
+from citybi.charts.types import register
+from citybi.charts.types._base import AggregatedChart
+
+if TYPE_CHECKING:
+    from citybi.charts.spec import ChartSpec
+
+
+class ScatterOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    size_max: int = Field(default=40, ge=4, le=120)
+
+
+class ScatterChart(AggregatedChart):
+    name = "scatter"
+    label = "散点图"
+    options_model = ScatterOptions
+    measures = (2, 3)
+
+    def render(self, frames: dict[str, pl.DataFrame], spec: ChartSpec, ctx: RenderContext) -> Any:
+        import plotly.graph_objects as go
+
+        opts: ScatterOptions = spec.typed_options()  # type: ignore[assignment]
+        frame = frames["main"]
+        mx, my = spec.measures[0], spec.measures[1]
+        msize = spec.measures[2] if len(spec.measures) > 2 else None
+        label_col = spec.dimensions[0].name
+        size_peak = max((v for v in frame[msize.name].to_list() if v is not None), default=1) if msize else 1
+        traces = []
+        for key, part in series_groups(frame, spec.series.name if spec.series else None):
+            marker: dict[str, Any] = {}
+            if msize is not None:
+                marker = {"size": [v or 0 for v in part[msize.name].to_list()], "sizemode": "area",
+                          "sizeref": 2.0 * (size_peak or 1) / opts.size_max ** 2, "sizemin": 3}
+            traces.append(go.Scatter(
+                x=part[mx.name].to_list(), y=part[my.name].to_list(), mode="markers",
+                text=[str(v) for v in part[label_col].to_list()], name=str(key) if key is not None else label_col,
+                marker=marker,
+                hovertemplate=(f"%{{text}}<br>{mx.name}: %{{x:{d3_format(mx)}}}<br>"
+                               f"{my.name}: %{{y:{d3_format(my)}}}<extra></extra>"),
+            ))
+        layout = base_layout(spec, ctx, xaxis={"title": {"text": measure_label(mx, ctx)}},
+                             yaxis={"title": {"text": measure_label(my, ctx)}})
+        return figure(traces, layout)
+
+
+register(ScatterChart())

@@ -1,0 +1,222 @@
+"""Entry point of the importer's shaping step: RawSheet + options → (ImportPlan, clean frame).
+
+Why one function with a fixed signature: the sandboxed reader process calls it and sends
+the plan (JSON) and the frame (Arrow) back; the UI shows the plan and lets the clerk
+change ImportOptions, then calls it again. Everything here is source-independent — Excel,
+CSV and later database connectors all hand over the same RawSheet.
+
+Order matters and is deliberate: header block (top rows only) → vertical merges filled in
+the body → totals/footers/blank/repeated-header rows out → spacer columns out → types from
+every remaining cell → implicit group labels filled → names, units, warnings → optional
+unpivot.
+"""
+from __future__ import annotations
+
+import polars as pl
+
+from citybi.ingest.cells import cell_text, shorten
+from citybi.ingest.header import HeaderBlock, detect_header
+from citybi.ingest.model import ColumnPlan, DroppedRow, ImportOptions, ImportPlan, WideInfo
+from citybi.ingest.rows import ROW, classify, fill_merged, implicit_fill
+from citybi.ingest.types import POLARS_TYPES, Converted, convert
+from citybi.ingest.wide import period_columns, unpivot
+from connectors.base import RawSheet
+
+_TYPE_ZH = {
+    "text": "文本", "integer": "整数", "number": "数值", "date": "日期", "timestamp": "日期时间",
+    "month": "年月", "year": "年份", "boolean": "是/否",
+}
+_WARN_FAIL_RATIO = 0.05
+_NUMERIC = ("integer", "number")
+
+
+def _load_body(raw: RawSheet, start: int) -> pl.DataFrame:
+    if start >= raw.n_rows:
+        body = pl.DataFrame({f"c{i}": pl.Series([], dtype=pl.String) for i in range(raw.n_cols)})
+    else:
+        body = raw.load_body(start)
+    for i in range(raw.n_cols):
+        if f"c{i}" not in body.columns:
+            body = body.with_columns(pl.lit(None, dtype=pl.String).alias(f"c{i}"))
+    return body.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + start + 1).alias(ROW))
+
+
+def _unique_names(names: dict[int, str]) -> dict[int, str]:
+    """Blank → 列N (1-based position); duplicates → name（列N）. Never polars' _1."""
+    out: dict[int, str] = {}
+    seen: set[str] = set()
+    for idx, name in names.items():
+        base = name or f"列{idx + 1}"
+        cand = base
+        if cand in seen:
+            cand = f"{base}（列{idx + 1}）"
+            k = 2
+            while cand in seen:
+                cand = f"{base}（列{idx + 1}-{k}）"
+                k += 1
+        seen.add(cand)
+        out[idx] = cand
+    return out
+
+
+def _samples(s: pl.Series, k: int = 5) -> list[str]:
+    vals = s.drop_nulls().head(50).unique(maintain_order=True).head(k).to_list()
+    return [shorten(cell_text(v), 40) for v in vals]
+
+
+def build_plan(
+    raw: RawSheet,
+    options: ImportOptions,
+    *,
+    file_name: str,
+    sha256: str,
+    file_kind: str,
+    sheets: list[str],
+    skipped_sheets: list[str],
+    encoding: str | None = None,
+) -> tuple[ImportPlan, pl.DataFrame]:
+    """Shape one raw sheet into the plan the clerk sees and the clean, typed frame."""
+    header_row = options.header_row - 1 if options.header_row else None
+    hb: HeaderBlock = detect_header(raw, header_row, options.header_depth)
+    body = _load_body(raw, hb.body_start)
+    cols = [f"c{i}" for i in range(raw.n_cols)]
+    warnings: list[str] = []
+
+    body, merge_filled = fill_merged(body, cols, raw.merged, hb.body_start)
+    header_texts = {f"c{i}": (hb.raw_levels[i][-1] if hb.raw_levels and hb.raw_levels[i] else "")
+                    for i in range(raw.n_cols)}
+    verdict = classify(body, cols, header_texts, options.drop_totals)
+    data = body.filter(verdict.keep)
+
+    # blank spacer columns (no header, no data) and columns the user skipped
+    overrides = options.columns
+    keep_idx: list[int] = []
+    dropped_columns: list[int] = []
+    if cols:
+        has_data = data.select(
+            [(pl.col(c).cast(pl.String).str.strip_chars(" \t\r\n\u00a0\u3000") != "").any().alias(c) for c in cols]
+        ).row(0)
+    else:
+        has_data = ()
+    for i in range(len(cols)):
+        ov = overrides.get(i)
+        if ov is not None and ov.skip:
+            continue
+        if not hb.names[i] and not has_data[i]:
+            dropped_columns.append(i)
+            continue
+        keep_idx.append(i)
+
+    # types from every cell; then sparse left-most labels are filled and re-judged
+    converted: dict[int, Converted] = {}
+    for i in keep_idx:
+        forced = overrides[i].type if i in overrides else None
+        converted[i] = convert(data.get_column(cols[i]), hb.names[i], forced)
+    numeric_cols = {cols[i] for i in keep_idx if converted[i].type in _NUMERIC}
+    data, implicit = implicit_fill(data, [cols[i] for i in keep_idx], numeric_cols)
+    for c in implicit:
+        i = cols.index(c)
+        forced = overrides[i].type if i in overrides else None
+        converted[i] = convert(data.get_column(c), hb.names[i], forced)
+
+    # names, units, column plans
+    names = _unique_names({i: (overrides[i].name if i in overrides and overrides[i].name else hb.names[i])
+                           for i in keep_idx})
+    unnamed = [i for i in keep_idx if not hb.names[i] and not (i in overrides and overrides[i].name)]
+    if unnamed:
+        warnings.append(
+            "第 " + "、".join(str(i + 1) for i in unnamed) + " 列没有表头，已暂时命名为「"
+            + "」「".join(names[i] for i in unnamed) + "」，请在下方为它们改名。"
+        )
+    plans: list[ColumnPlan] = []
+    out_cols: list[pl.Series] = []
+    for i in keep_idx:
+        cv = converted[i]
+        name = names[i]
+        unit = hb.units.get(i) or cv.unit_hint
+        if unit is None and cv.type in _NUMERIC and hb.table_unit:
+            unit = hb.table_unit
+        if i in overrides and overrides[i].unit is not None:
+            unit = overrides[i].unit or None
+        ff = merge_filled.get(cols[i], 0) + implicit.get(cols[i], 0)
+        plans.append(ColumnPlan(
+            index=i, name=name, header=list(hb.raw_levels[i]) if hb.raw_levels else [],
+            type=cv.type, unit=unit, flags=hb.flags.get(i, []), null_count=cv.null_count,
+            failed_count=cv.failed_count, failed_samples=cv.failed_samples, forward_filled=ff,
+            sample=_samples(cv.series),
+        ))
+        out_cols.append(cv.series.alias(name))
+        nonnull = len(cv.series) - cv.null_count + cv.failed_count
+        if cv.failed_count:
+            share = cv.failed_count / max(nonnull, 1)
+            level = "超过 5%" if share > _WARN_FAIL_RATIO else "少量"
+            warnings.append(
+                f"列「{name}」有 {cv.failed_count} 个单元格（{share:.1%}，{level}）无法识别为{_TYPE_ZH[cv.type]}，"
+                f"已置为空值：{'、'.join('「' + s + '」' for s in cv.failed_samples)}。"
+                "请核对原表，或把该列类型改为「文本」。"
+            )
+        for note in cv.notes:
+            warnings.append(f"列「{name}」：{note}")
+        if ff:
+            warnings.append(f"列「{name}」有 {ff} 个空单元格按上方的分组标签（合并单元格）补齐，请核对。")
+    frame = pl.DataFrame(out_cols) if out_cols else pl.DataFrame()
+
+    # totals right under the header or at the very end are the classic silent error
+    dropped = [DroppedRow(row=r, reason=reason, text=text) for r, reason, text in verdict.dropped]  # type: ignore[arg-type]
+    kept_rows = data.get_column(ROW)
+    for d in dropped:
+        if d.reason != "total":
+            continue
+        first_data = kept_rows.len() == 0 or d.row < int(kept_rows.min())  # type: ignore[arg-type]
+        last_data = kept_rows.len() == 0 or d.row > int(kept_rows.max())  # type: ignore[arg-type]
+        if first_data or last_data:
+            where = "紧接表头" if first_data else "表格末尾"
+            warnings.append(f"第 {d.row} 行（{where}）是合计/小计行「{d.text}」，已排除，不计入数据。")
+    if verdict.kept_totals:
+        warnings.append(
+            f"已按您的设置保留 {verdict.kept_totals} 行合计/小计行，汇总时会重复计算；如非必要请恢复「去除合计行」。"
+        )
+
+    # wide tables: years/months as columns
+    wide = None
+    period_cols, grain = period_columns({names[i]: names[i] for i in keep_idx})
+    if period_cols:
+        ids = [names[i] for i in keep_idx if names[i] not in period_cols]
+        wide = WideInfo(period_columns=period_cols, id_columns=ids,
+                        grain=grain if grain in ("year", "month", "quarter", "day") else "other")  # type: ignore[arg-type]
+        if options.unpivot:
+            frame, left_out = unpivot(frame, period_cols, ids, grain, options.unpivot_name, options.unpivot_value)
+            warnings.append(
+                f"已把 {len(period_cols)} 个期间列转为长表：「{options.unpivot_name}」「{options.unpivot_value}」两列"
+                + (f"，{left_out} 个空单元格未列入。" if left_out else "。")
+            )
+            plans = [p for p in plans if p.name not in period_cols]
+            ptype = "year" if grain == "year" else ("month" if grain in ("month", "quarter") else "date")
+            vdtype = frame.schema[options.unpivot_value]
+            vtype = "integer" if vdtype.is_integer() else ("number" if vdtype.is_numeric() else "text")
+            src_units = {hb.units.get(i) or hb.table_unit for i in keep_idx if names[i] in period_cols}
+            vunit = next(iter(src_units)) if len(src_units) == 1 else None
+            plans.append(ColumnPlan(index=-1, name=options.unpivot_name, header=[options.unpivot_name], type=ptype,
+                                    sample=_samples(frame.get_column(options.unpivot_name))))
+            plans.append(ColumnPlan(index=-1, name=options.unpivot_value, header=[options.unpivot_value], type=vtype,
+                                    unit=vunit, null_count=0,
+                                    sample=_samples(frame.get_column(options.unpivot_value))))
+        else:
+            first, last = period_cols[0], period_cols[-1]
+            warnings.append(
+                f"这是一张宽表：{len(period_cols)} 个列是时间期间（{first} … {last}）。"
+                f"可以选择「转为长表」，把期间变成一列「{options.unpivot_name}」、数值变成一列「{options.unpivot_value}」，"
+                "便于按时间分析。"
+            )
+
+    plan = ImportPlan(
+        file_name=file_name, sha256=sha256, file_kind=file_kind, sheet=raw.name, sheets=sheets,
+        skipped_sheets=skipped_sheets, encoding=encoding,
+        header_rows=[r + 1 for r in hb.header_rows], preamble=hb.preamble, notes=verdict.notes,
+        columns=plans, dropped_rows=dropped, dropped_columns=dropped_columns, warnings=warnings,
+        wide=wide, row_count=frame.height, options=options,
+    )
+    return plan, frame
+
+
+__all__ = ["POLARS_TYPES", "build_plan"]

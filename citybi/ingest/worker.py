@@ -1,0 +1,214 @@
+"""The sandboxed reader: `python -m citybi.ingest.worker`, one request per process.
+
+Why a separate process: readers written in Rust/C (calamine, fastexcel) can abort the
+whole process on a hostile file (a 512 GiB allocation is not a Python exception), and a
+big sheet can exhaust memory. Here the address space is capped (RLIMIT_AS) before polars
+is imported, so the worst case is this process dying; the parent (citybi.ingest.pipeline)
+turns that into a Chinese message. Request: JSON on stdin. Result: JSON written to the
+`result_path` named in the request (stdout/stderr carry library noise, not results).
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+# Test hook (tests/test_hostile.py): makes the child die by a signal, as a crashing
+# native reader would, so the parent's crash handling is exercised for real.
+CRASH_ENV = "CITYBI_WORKER_TEST_CRASH"
+# Test hook: "module:function" used instead of citybi.ingest.shape.build_plan.
+SHAPER_ENV = "CITYBI_WORKER_SHAPER"
+
+
+def _cap_memory(limit: int) -> None:
+    if limit <= 0:
+        return
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    new = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (new, hard))
+
+
+def _write(result_path: str, payload: dict[str, Any]) -> None:
+    tmp = result_path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(payload, fh, ensure_ascii=False)
+    os.replace(tmp, result_path)
+
+
+def main() -> int:
+    req = json.loads(sys.stdin.read())
+    result_path = req["result_path"]
+    _cap_memory(int(req["limits"].get("reader_memory_bytes", 0)))
+    crash = os.environ.get(CRASH_ENV, "")
+    if crash == "abort":
+        os.abort()
+    if crash == "sleep":
+        import time
+
+        time.sleep(3600)
+    try:
+        if crash == "memory":
+            # a reader that asks for more memory than the cap allows
+            _hog = bytearray(int(req["limits"]["reader_memory_bytes"]) * 2)
+            del _hog
+        from citybi.errors import ImportRejected
+
+        try:
+            if req["op"] == "list_sheets":
+                payload = {"ok": True, "sheets": _list_sheets(req)}
+            elif req["op"] == "prepare":
+                payload = {"ok": True, **_prepare(req)}
+            else:
+                payload = {"ok": False, "error": {"message": "未知的读取请求。", "detail": req["op"]}}
+        except ImportRejected as exc:
+            payload = {"ok": False, "error": {"message": exc.message, "hint": exc.hint, "detail": exc.detail}}
+    except MemoryError:
+        payload = {"ok": False, "oom": True}
+    except Exception as exc:
+        payload = {"ok": False, "crash": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-4000:]}
+    _write(result_path, payload)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def _limits(req: dict[str, Any]) -> Any:
+    from citybi.config import Limits
+
+    return Limits(**req["limits"])
+
+
+def _open(req: dict[str, Any]) -> tuple[Path, Any, Any, str, list[Any]]:
+    """guard → connector → sheet list (CSV sheet renamed after the original file name)."""
+    from dataclasses import replace
+
+    from citybi.errors import ImportRejected
+    from citybi.ingest.guard import check_file
+    from connectors.base import connector_for
+    from connectors.excel import NOT_EXCEL_MSG
+
+    path = Path(req["path"])
+    limits = _limits(req)
+    kind = check_file(path, limits)
+    conn = connector_for(path)
+    if conn is None:
+        raise ImportRejected(NOT_EXCEL_MSG)
+    infos = conn.sheets(path, limits)
+    if kind == "csv" and req.get("original_name"):
+        infos = [replace(i, name=Path(req["original_name"]).stem) for i in infos]
+    return path, limits, conn, kind, infos
+
+
+def _list_sheets(req: dict[str, Any]) -> list[dict[str, Any]]:
+    from dataclasses import asdict
+
+    _, _, _, _, infos = _open(req)
+    return [asdict(i) for i in infos]
+
+
+def _shaper() -> Any:
+    spec = os.environ.get(SHAPER_ENV, "")
+    if spec:
+        import importlib
+
+        mod, _, fn = spec.partition(":")
+        return getattr(importlib.import_module(mod), fn)
+    from citybi.ingest.shape import build_plan
+
+    return build_plan
+
+
+def _prepare(req: dict[str, Any]) -> dict[str, Any]:
+    import polars as pl
+
+    from citybi.errors import ImportRejected
+    from citybi.ingest.model import ColumnPlan, DroppedRow, ImportOptions, ImportPlan
+
+    path, limits, conn, kind, infos = _open(req)
+    options = ImportOptions.model_validate(req["options"])
+    non_empty = [i.name for i in infos if not i.empty]
+    empty = [i.name for i in infos if i.empty]
+    if not non_empty:
+        if kind == "csv":
+            raise ImportRejected("CSV 文件里没有任何数据。请检查是否上传了正确的文件。")
+        raise ImportRejected("文件中所有工作表都是空的，没有可导入的数据。请检查是否上传了正确的文件。")
+    file_name = req.get("original_name") or path.name
+
+    def read_one(sheet: str, opts: ImportOptions) -> tuple[ImportPlan, pl.DataFrame]:
+        raw = conn.read(path, None if kind == "csv" else sheet, limits)
+        raw.name = sheet
+        build_plan = _shaper()
+        return build_plan(
+            raw, opts, file_name=file_name, sha256=req["sha256"], file_kind=kind,
+            sheets=non_empty, skipped_sheets=empty, encoding=raw.meta.get("encoding"),
+        )
+
+    names = [i.name for i in infos]
+    if options.union_sheets:
+        plans: list[tuple[str, ImportPlan, pl.DataFrame]] = []
+        for s in non_empty:
+            p, df = read_one(s, options.model_copy(update={"sheet": s}))
+            plans.append((s, p, df))
+        first_cols = [c.name for c in plans[0][1].columns]
+        differ = [s for s, p, _ in plans if [c.name for c in p.columns] != first_cols]
+        if differ:
+            raise ImportRejected(
+                f"无法合并工作表：「{'」「'.join(differ)}」的列与第一个工作表「{plans[0][0]}」不同。"
+                "请只选择列名完全相同的工作表合并，或分别导入。",
+                detail=f"first: {first_cols}",
+            )
+        uc = options.union_column
+        if uc in first_cols:
+            raise ImportRejected(f"合并工作表时要新增的列名「{uc}」已存在，请换一个列名。")
+        frames = [df.with_columns(pl.lit(s, dtype=pl.String).alias(uc)).select(uc, *df.columns)
+                  for s, _, df in plans]
+        try:
+            frame = pl.concat(frames, how="vertical_relaxed")
+        except Exception as exc:
+            raise ImportRejected(
+                "各工作表中同名列的数据类型无法统一，不能合并。请分别导入这些工作表。", detail=str(exc)
+            ) from exc
+        base = plans[0][1]
+        dropped: list[DroppedRow] = []
+        warnings: list[str] = []
+        for s, p, _ in plans:
+            dropped += [d.model_copy(update={"text": f"[{s}] {d.text}"}) for d in p.dropped_rows]
+            warnings += [f"工作表「{s}」：{w}" for w in p.warnings]
+        cols = [ColumnPlan(index=-1, name=uc, header=[uc], type="text",
+                           sample=[s for s, _, _ in plans][:5])]
+        for c in base.columns:
+            if frame[c.name].dtype == pl.String and c.type != "text":
+                warnings.append(f"列「{c.name}」在不同工作表中类型不一致，已按文本导入。")
+                c = c.model_copy(update={"type": "text"})
+            cols.append(c)
+        plan = base.model_copy(update={
+            "sheet": "、".join(s for s, _, _ in plans),
+            "columns": cols,
+            "dropped_rows": dropped,
+            "warnings": warnings,
+            "row_count": sum(p.row_count for _, p, _ in plans),
+            "options": options,
+        })
+    else:
+        if options.sheet is None:
+            sheet = non_empty[0]
+        elif options.sheet in names:
+            sheet = options.sheet
+            if sheet in empty:
+                raise ImportRejected(f"工作表「{sheet}」是空的，没有可导入的数据。请选择其他工作表。")
+        else:
+            listed = "、".join(f"「{n}」" for n in names)
+            raise ImportRejected(f"文件中没有名为「{options.sheet}」的工作表。现有工作表：{listed}。")
+        plan, frame = read_one(sheet, options)
+    frame_path = Path(req["frame_path"])
+    frame.write_ipc(frame_path, compression="uncompressed")
+    return {"plan": plan.model_dump(mode="json"), "frame_path": str(frame_path)}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""问数: Chinese questions over any loaded table — rule-based, offline, explained, honest.
+
+question → rules (citybi.nlq.rules, one module each) fill a typed QuerySpec → plan.build
+makes one sqlglot SELECT → `execute` runs it on the locked-down warehouse. Every answer
+carries the reading (what we understood, in Chinese), the pretty SQL and the chart kind;
+a question we cannot answer honestly comes back "unsupported" with example questions.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlglot import exp
+
+from citybi.schema import DatasetInfo
+
+from .context import ParseContext, Stop
+from .model import Answer, QuerySpec
+from .plan import build
+from .reading import chart_kind, reading, suggestions
+from .route import pick
+from .rules import all_rules
+from .vocab import build_vocabulary
+
+__all__ = ["Answer", "QuerySpec", "answer", "ask_batch", "parse", "plan"]
+
+Execute = Callable[[exp.Expression], Any]
+
+
+def parse(question: str, ds: DatasetInfo, execute: Execute, today: dt.date) -> ParseContext:
+    """Run every registered rule over the question for one table (no query is run here
+    except the cached value learning)."""
+    ctx = ParseContext(question, ds, build_vocabulary(ds, execute), today)
+    try:
+        for rule in all_rules():
+            rule.apply(ctx)
+    except Stop:
+        pass
+    return ctx
+
+
+def plan(question: str, ds: DatasetInfo, execute: Execute, today: dt.date) -> tuple[ParseContext, exp.Select | None]:
+    ctx = parse(question, ds, execute, today)
+    if ctx.refusal or ctx.spec is None:
+        return ctx, None
+    return ctx, build(ctx.spec, ds)
+
+
+def _refusal(ctx: ParseContext | None, message: str, datasets: Sequence[DatasetInfo], execute: Execute,
+             status: str = "unsupported") -> Answer:
+    ds = ctx.dataset if ctx else (datasets[0] if datasets else None)
+    sugg: list[str] = []
+    if ds is not None:
+        sugg = suggestions(ds, ctx.vocab if ctx else build_vocabulary(ds, execute))
+    return Answer(status=status, message=message, table=ds.name if ctx and ds else None, suggestions=sugg,
+                  notes=list(ctx.notes) if ctx else [])
+
+
+def answer(question: str, datasets: Sequence[DatasetInfo], execute: Execute, *,
+           today: dt.date, table: str | None = None) -> Answer:
+    """Answer one question. `table` pins the table; otherwise the best-matching one is used."""
+    question = (question or "").strip()
+    if not question:
+        return _refusal(None, "请输入一个问题，例如下面这些。", datasets, execute)
+    if not datasets:
+        return Answer(status="unsupported", message="还没有导入任何数据表。请先在「数据」页导入一个表格。")
+    routed_note = ""
+    if table is not None:
+        chosen = [d for d in datasets if d.name == table or d.display_name == table]
+        if not chosen:
+            names = "、".join(d.name for d in datasets)
+            return Answer(status="unsupported", message=f"没有名为「{table}」的数据表。可用的表：{names}。")
+        ctx, tree = plan(question, chosen[0], execute, today)
+        close: list[ParseContext] = []
+    else:
+        parsed = [plan(question, d, execute, today) for d in datasets]
+        winner, close = pick(parsed, lambda p: (p[0].coverage, p[1] is not None))
+        if winner is None:
+            # nothing in any table matched: the refusal of the first table explains why
+            first = parsed[0][0]
+            msg = first.refusal or "问题里没有找到任何数据表里的列或取值，无法回答。"
+            return _refusal(first if first.refusal else None, msg, datasets, execute)
+        ctx, tree = winner
+        close = [c for c, _t in close]
+        if len(datasets) > 1:
+            routed_note = f"自动选择了数据表「{ctx.dataset.name}」（问题里的列和取值与它最匹配）。"
+    if ctx.refusal or tree is None:
+        return _refusal(ctx, ctx.refusal or "无法理解这个问题。", datasets, execute, ctx.refusal_status)
+    spec = ctx.spec
+    assert spec is not None
+    sql = tree.sql(dialect="duckdb", pretty=True)
+    notes = ([routed_note] if routed_note else []) + ctx.notes
+    alternatives = list(ctx.alternatives)
+    if close:
+        alternatives += [c.dataset.name for c in close]
+        notes.append("另有表同样匹配：" + "、".join(c.dataset.name for c in close) + "，可以指定表再问。")
+    try:
+        result = execute(tree)
+    except Exception as e:  # QueryRejected / UserFacingError carry a Chinese message
+        msg = getattr(e, "message", None) or "查询没有成功执行。"
+        return Answer(status="unsupported", message=msg, reading=reading(spec), table=spec.table, sql=sql,
+                      spec=spec.to_dict(), notes=notes, suggestions=suggestions(ctx.dataset, ctx.vocab))
+    rows = [tuple(r) for r in result.rows]
+    columns = list(result.columns)
+    message = "；".join(notes) if notes else ""
+    if not rows:
+        message = ("没有符合条件的数据。" + message).rstrip("；")
+    return Answer(status="ok", message=message, reading=reading(spec), table=spec.table, sql=sql,
+                  columns=columns, rows=rows, chart=chart_kind(spec, rows, columns), alternatives=alternatives,
+                  spec=spec.to_dict(), notes=notes)
+
+
+def ask_batch(lines: Iterable[dict], datasets: Sequence[DatasetInfo], execute: Execute,
+              today: dt.date) -> Iterator[dict]:
+    """One JSON-safe dict per input {"id", "question", "table"?}, same order, id echoed."""
+    for line in lines:
+        qid = line.get("id")
+        try:
+            a = answer(str(line.get("question", "")), datasets, execute, today=today, table=line.get("table"))
+        except Exception as e:  # one bad question must not end the batch
+            a = Answer(status="unsupported", message=getattr(e, "message", None) or f"内部错误：{type(e).__name__}")
+        yield a.to_json(id=qid)

@@ -1,0 +1,172 @@
+"""QuerySpec → one sqlglot SELECT over one catalog table (DuckDB dialect).
+
+Only identifiers from the catalog and literals from the parsed question go into the tree,
+always as sqlglot nodes (exp.column, exp.Literal) — never user text as SQL.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlglot import exp
+
+from citybi.schema import DatasetInfo
+
+from .model import AGG_LABEL, Filter, Measure, QuerySpec
+
+GRAIN_LABEL = {"day": "日期", "week": "周", "month": "月份", "quarter": "季度", "year": "年份"}
+
+
+def col(name: str) -> exp.Column:
+    return exp.column(name, quoted=True)
+
+
+def lit(v: Any) -> exp.Expression:
+    if isinstance(v, bool):
+        return exp.Boolean(this=v)
+    if isinstance(v, (int, float)):
+        return exp.Literal.number(v)
+    if isinstance(v, dt.datetime):
+        return exp.cast(exp.Literal.string(v.isoformat(sep=" ")), "TIMESTAMP")
+    if isinstance(v, dt.date):
+        return exp.cast(exp.Literal.string(v.isoformat()), "DATE")
+    return exp.Literal.string(str(v))
+
+
+def table_node(name: str) -> exp.Table:
+    return exp.Table(this=exp.to_identifier(name, quoted=True))
+
+
+def filter_expr(f: Filter) -> exp.Expression:
+    c = col(f.column)
+    if f.op == "in":
+        return c.isin(*[lit(v) for v in f.values])
+    if f.op == "between":
+        return exp.Between(this=c, low=lit(f.values[0]), high=lit(f.values[1]))
+    ops = {"=": exp.EQ, ">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE}
+    return ops[f.op](this=c, expression=lit(f.values[0]))
+
+
+def _day(name: str) -> exp.Expression:
+    return exp.Cast(this=col(name), to=exp.DataType.build("DATE"))
+
+
+def time_filter(spec: QuerySpec, ds: DatasetInfo) -> exp.Expression | None:
+    if not spec.time_range or not spec.time_column:
+        return None
+    info = ds.column(spec.time_column)
+    lo, hi = spec.time_range
+    if info is not None and info.type in ("year", "integer"):
+        return exp.Between(this=col(spec.time_column), low=exp.Literal.number(int(lo[:4])),
+                           high=exp.Literal.number(int(hi[:4])))
+    return exp.Between(this=_day(spec.time_column), low=lit(dt.date.fromisoformat(lo)),
+                       high=lit(dt.date.fromisoformat(hi)))
+
+
+def bucket(spec: QuerySpec) -> exp.Expression:
+    assert spec.time_column and spec.time_grain
+    if spec.time_grain == "day":
+        return _day(spec.time_column)
+    trunc = exp.DateTrunc(unit=exp.Literal.string(spec.time_grain.upper()), this=col(spec.time_column))
+    return exp.Cast(this=trunc, to=exp.DataType.build("DATE"))
+
+
+def measure_expr(m: Measure, spec: QuerySpec) -> exp.Expression:
+    c = col(m.column) if m.column else None
+    if m.agg == "count":
+        return exp.Count(this=exp.Star())
+    if m.agg == "distinct":
+        return exp.Count(this=exp.Distinct(expressions=[c]))
+    if m.agg == "per_day":
+        assert spec.time_column
+        total = exp.Sum(this=c) if c is not None else exp.Count(this=exp.Star())
+        return exp.Div(this=total, expression=exp.Count(this=exp.Distinct(expressions=[_day(spec.time_column)])))
+    if m.agg == "none":
+        assert c is not None
+        return c
+    fn = {"sum": exp.Sum, "avg": exp.Avg, "max": exp.Max, "min": exp.Min}[m.agg]
+    return fn(this=c)
+
+
+def measure_label(m: Measure) -> str:
+    if m.column is None:
+        return "日均数量" if m.agg == "per_day" else "数量"
+    return f"{m.column}{AGG_LABEL[m.agg]}" if m.agg != "none" else m.column
+
+
+def _where(q: exp.Select, spec: QuerySpec, ds: DatasetInfo) -> exp.Select:
+    for f in spec.filters:
+        q = q.where(filter_expr(f))
+    t = time_filter(spec, ds)
+    return q.where(t) if t is not None else q
+
+
+def build(spec: QuerySpec, ds: DatasetInfo) -> exp.Select:
+    src = table_node(spec.table)
+    if spec.kind in ("lookup", "list"):
+        q = exp.select(*[col(c) for c in spec.select]).from_(src)
+        if spec.distinct:
+            q = q.distinct()
+        q = _where(q, spec, ds)
+        if spec.order_by:
+            q = q.order_by(exp.Ordered(this=col(spec.order_by), desc=spec.order == "desc"))
+        return q.limit(spec.limit or 10_000)
+    if spec.kind == "diff":
+        m = spec.measures[0]
+        assert spec.diff_column and m.column
+        parts = []
+        for v in spec.diff_values:
+            cond = exp.Where(this=col(spec.diff_column).eq(lit(v)))
+            agg = exp.Avg(this=col(m.column)) if m.agg == "avg" else exp.Sum(this=col(m.column))
+            parts.append(exp.Filter(this=agg, expression=cond))
+        diff = exp.Abs(this=exp.Sub(this=parts[0], expression=parts[1]))
+        q = exp.select(exp.alias_(diff, f"{m.column}差额", quoted=True)).from_(src)
+        q = _where(q, spec, ds)
+        return q.where(col(spec.diff_column).isin(*[lit(v) for v in spec.diff_values]))
+    if spec.kind == "ratio":
+        assert spec.ratio_filter
+        num = exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=filter_expr(spec.ratio_filter)))
+        ratio = exp.Div(this=num, expression=exp.Count(this=exp.Star()))
+        q = exp.select(*[col(g) for g in spec.group_by],
+                       exp.alias_(ratio, f"{spec.ratio_filter.text or '条件'}占比", quoted=True)).from_(src)
+        q = _where(q, spec, ds)
+        if not spec.group_by:
+            return q
+        q = q.group_by(*[col(g) for g in spec.group_by])
+        if spec.order:
+            q = q.order_by(exp.Ordered(this=ratio.copy(), desc=spec.order == "desc"))
+        return q.limit(spec.limit) if spec.limit else q
+    if spec.kind == "nested_top":
+        assert spec.inner_measure and spec.inner_limit
+        keys = [col(g) for g in spec.group_by]
+        m = spec.measures[0]
+        inner = exp.select(*keys, exp.alias_(exp.Sum(this=col(spec.inner_measure)), "_inner", quoted=True),
+                           exp.alias_(exp.Sum(this=col(m.column)), "_outer", quoted=True)).from_(src)
+        inner = _where(inner, spec, ds).group_by(*keys)
+        inner = inner.order_by(exp.Ordered(this=exp.column("_inner", quoted=True), desc=True)).limit(spec.inner_limit)
+        outer = exp.select(*[col(g) for g in spec.group_by],
+                           exp.alias_(exp.column("_outer", quoted=True), measure_label(m), quoted=True))
+        outer = outer.from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("top_n"))))
+        return outer.order_by(exp.Ordered(this=exp.column("_outer", quoted=True),
+                                          desc=spec.order == "desc")).limit(1)
+    # aggregate
+    keys: list[exp.Expression] = [col(g) for g in spec.group_by]
+    selects: list[exp.Expression] = list(keys)
+    if spec.time_grain:
+        b = bucket(spec)
+        keys.insert(0, b)
+        selects.insert(0, exp.alias_(b, GRAIN_LABEL[spec.time_grain], quoted=True))
+    mexprs = [measure_expr(m, spec) for m in spec.measures]
+    selects += [exp.alias_(e, measure_label(m), quoted=True) for e, m in zip(mexprs, spec.measures, strict=True)]
+    q = _where(exp.select(*selects).from_(src), spec, ds)
+    if keys:
+        q = q.group_by(*keys)
+    if spec.order and mexprs:
+        q = q.order_by(exp.Ordered(this=mexprs[0], desc=spec.order == "desc"))
+        if spec.time_grain:
+            q = q.order_by(keys[0], append=True)
+    elif spec.time_grain:
+        q = q.order_by(keys[0])
+    if spec.limit:
+        q = q.limit(spec.limit)
+    return q

@@ -1,0 +1,101 @@
+"""How we say what we understood: the Chinese reading, the chart kind, example questions.
+
+The reading is written from the spec, never from the question text, so what the user
+sees is exactly what the SQL does. Suggestions are built from the table's own columns
+and values so they are always answerable.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from citybi.schema import DatasetInfo
+
+from .model import AGG_LABEL, Filter, QuerySpec
+from .vocab import Vocabulary
+
+OP_LABEL = {"=": "=", "in": "属于", ">": ">", ">=": "≥", "<": "<", "<=": "≤", "between": "介于"}
+GRAIN = {"day": "天", "week": "周", "month": "月", "quarter": "季度", "year": "年"}
+
+
+def _filter_text(f: Filter) -> str:
+    if f.op == "in":
+        return f"{f.column} 属于 {'、'.join(map(str, f.values))}"
+    if f.op == "between":
+        return f"{f.column} 介于 {f.values[0]} 和 {f.values[1]}"
+    return f"{f.column} {OP_LABEL[f.op]} {f.values[0]}"
+
+
+def reading(spec: QuerySpec) -> str:
+    parts = [f"表：{spec.table}"]
+    if spec.time_range:
+        lo, hi = spec.time_range
+        parts.append(f"时间：{lo}" + (f" 至 {hi}" if hi != lo else "") + f"（按「{spec.time_column}」）")
+    if spec.filters:
+        parts.append("筛选：" + "，".join(_filter_text(f) for f in spec.filters))
+    if spec.kind == "lookup":
+        parts.append("查看：" + "、".join(spec.select))
+        return "；".join(parts)
+    if spec.kind == "list":
+        parts.append("列出：" + "、".join(spec.select) + ("（去重）" if spec.distinct else ""))
+        return "；".join(parts)
+    groups = list(spec.group_by)
+    if spec.time_grain:
+        groups.insert(0, f"{spec.time_column}（按{GRAIN[spec.time_grain]}）")
+    if groups:
+        parts.append("分组：" + "、".join(groups))
+    if spec.kind == "ratio" and spec.ratio_filter:
+        parts.append(f"指标：{_filter_text(spec.ratio_filter)} 的记录数 ÷ 全部记录数")
+    elif spec.kind == "diff":
+        m = spec.measures[0]
+        parts.append(f"指标：{m.column}{AGG_LABEL[m.agg]}，{spec.diff_column} 为 {spec.diff_values[0]} 与 "
+                     f"{spec.diff_values[1]} 之差的绝对值")
+    elif spec.kind == "nested_top":
+        m = spec.measures[0]
+        parts.append(f"先取「{spec.inner_measure}」合计最大的 {spec.inner_limit} 个，再比较「{m.column}」")
+    else:
+        ms = []
+        for m in spec.measures:
+            if m.column is None:
+                ms.append("日均记录数" if m.agg == "per_day" else "记录数")
+            else:
+                ms.append(f"{m.column}{AGG_LABEL[m.agg]}")
+        parts.append("指标：" + "、".join(ms))
+    if spec.order:
+        word = "最大" if spec.order == "desc" else "最小"
+        parts.append(f"取{word}的 {spec.limit} 个" if spec.limit else
+                     ("排序：从大到小" if spec.order == "desc" else "排序：从小到大"))
+    return "；".join(parts)
+
+
+def chart_kind(spec: QuerySpec, rows: Sequence[tuple], columns: Sequence[str]) -> str:
+    if spec.kind in ("lookup", "list"):
+        return "number" if len(rows) == 1 and len(columns) == 1 else "table"
+    if spec.time_grain and not spec.group_by:
+        return "line"
+    if spec.group_by or spec.time_grain:
+        return "bar" if len(rows) > 1 else "table"
+    return "number" if len(rows) == 1 and len(columns) == 1 else "table"
+
+
+def suggestions(ds: DatasetInfo, vocab: Vocabulary | None, n: int = 4) -> list[str]:
+    """Example questions that this table can answer, from its own columns and values."""
+    nums = [c.name for c in ds.columns if c.is_numeric and c.type != "year"]
+    texts = [c.name for c in ds.columns
+             if c.type == "text" and (vocab is None or 2 <= vocab.distinct.get(c.name, 0) <= 50)]
+    dates = [c.name for c in ds.columns if c.type in ("date", "timestamp", "month")]
+    out: list[str] = []
+    if texts and nums:
+        out.append(f"各{texts[0]}的{nums[0]}合计")
+        out.append(f"哪个{texts[0]}的{nums[0]}最高")
+    if dates and nums:
+        out.append(f"最近30天每天的{nums[0]}")
+    elif dates:
+        out.append("上个月一共有多少条记录")
+    if texts:
+        out.append(f"各{texts[-1]}有多少条记录")
+        if vocab is not None and vocab.values.get(texts[0]):
+            v = vocab.values[texts[0]][0]
+            out.append(f"{v}有多少条记录" if not nums else f"{v}的{nums[-1]}平均是多少")
+    if not out:
+        out.append("一共有多少条记录")
+    return out[:n]

@@ -1,0 +1,39 @@
+"""Grouping: 各区 / 每个街道 / 按来源渠道 / 哪个监测站 / 南湖区和秀洲区…分别 → GROUP BY."""
+from __future__ import annotations
+
+import re
+
+from ..context import ParseContext
+from ..vocab import PARTIAL
+from . import register
+
+BEFORE = re.compile(r"(?:(?:各个|各|每个|每一个|每一|每|按照|按|哪个|哪些|哪一个|哪一|哪种|哪类|哪家|哪位|哪)的?"
+                    r"|(?<![\d一二三四五六七八九十])分)$")
+AFTER = re.compile(r"^(分别|各自|来统计|统计|来分|分组|排名|排序|汇总)")
+
+
+@register
+class GroupingRule:
+    name = "grouping"
+    order = 70
+
+    def apply(self, ctx: ParseContext) -> None:
+        cols = {c.name: c for c in ctx.dataset.columns}
+        for m in ctx.mentions:
+            if m.kind != "column" or m.column in ctx.filter_columns:
+                continue
+            info = cols[m.column]
+            if info.is_numeric and info.type != "year":
+                continue
+            before = ctx.q[max(0, m.start - 4):m.start]
+            after = ctx.q[m.end:m.end + 4]
+            if BEFORE.search(before) or (AFTER.match(after) and m.strength > PARTIAL):
+                if m.column not in ctx.group_positions:
+                    ctx.group_positions[m.column] = m.start
+        # 南湖区和秀洲区…分别 / 各自 → one row per named value
+        if re.search(r"分别|各自|各是|各为|各有", ctx.q):
+            spec = ctx.spec
+            assert spec is not None
+            for f in spec.filters:
+                if f.op == "in" and f.column not in ctx.group_positions:
+                    ctx.group_positions[f.column] = 10_000

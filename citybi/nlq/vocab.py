@@ -1,0 +1,242 @@
+"""Per-dataset vocabulary: what words in a question can mean in this table.
+
+Built from the catalog (column names with units stripped, user synonyms, the built-in
+lexicon) and from the data itself: the distinct values of every text column, learned
+over the whole column through `execute` and cached per (table, column, version,
+row_count) so that re-imported data is re-learned. Matching is longest-first over the
+question, so 南湖监测站 wins over 南湖 and 清运量 over 清运.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+
+from citybi.schema import ColumnInfo, DatasetInfo
+
+from .lexicon import CONCEPTS, DROPPABLE_SUFFIXES, GENERIC, HEAD_SWAPS, VALUE_SUFFIXES
+from .text import core_name, norm
+
+MAX_DISTINCT = 200_000  # beyond this a column is an identifier, not a dimension to match
+MAX_VALUE_LEN = 60
+
+# strength of a match: exact name/value beats a derived alias beats a partial name
+EXACT, ALIAS, PARTIAL = 3, 2, 1
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str  # "column" | "value" | "table"
+    column: str | None
+    value: Any = None
+    strength: int = EXACT
+
+
+@dataclass(frozen=True)
+class Mention:
+    start: int
+    end: int
+    text: str
+    entries: tuple[Entry, ...]  # all readings of this span (more than one = ambiguous)
+
+    @property
+    def kind(self) -> str:
+        return self.entries[0].kind
+
+    @property
+    def column(self) -> str | None:
+        return self.entries[0].column
+
+    @property
+    def strength(self) -> int:
+        return self.entries[0].strength
+
+
+@dataclass
+class Vocabulary:
+    dataset: DatasetInfo
+    words: dict[str, list[Entry]] = field(default_factory=dict)
+    distinct: dict[str, int] = field(default_factory=dict)  # text column → distinct count
+    values: dict[str, list[Any]] = field(default_factory=dict)
+    max_len: int = 1
+
+    def add(self, word: str, entry: Entry) -> None:
+        if not word:
+            return
+        lst = self.words.setdefault(word, [])
+        if entry not in lst:
+            lst.append(entry)
+        self.max_len = max(self.max_len, len(word))
+
+    def column_info(self, name: str) -> ColumnInfo:
+        col = self.dataset.column(name)
+        assert col is not None
+        return col
+
+    def is_key(self, column: str) -> bool:
+        """Nearly one row per value: naming a value picks out single rows (a lookup)."""
+        n = self.distinct.get(column, 0)
+        rows = max(1, self.dataset.row_count)
+        return n >= 2 and n >= 0.8 * rows
+
+    def entity_column(self) -> str | None:
+        """The column that names the things a row is about (企业名称, 项目名称, 区)."""
+        text_cols = [c for c in self.dataset.columns if c.type == "text" and c.name in self.distinct]
+        if not text_cols:
+            return None
+        named = [c for c in text_cols if "名称" in c.name or c.name.endswith("名")]
+        pool = named or text_cols
+        return max(pool, key=lambda c: (self.distinct.get(c.name, 0), -text_cols.index(c))).name
+
+    def scan(self, q: str, taken: Sequence[bool]) -> list[Mention]:
+        """All non-overlapping mentions in q, longest (then strongest) first."""
+        cands: list[tuple[int, int, int, int, list[Entry]]] = []
+        n = len(q)
+        for i in range(n):
+            if taken[i]:
+                continue
+            for j in range(min(n, i + self.max_len), i, -1):
+                word = q[i:j]
+                entries = self.words.get(word)
+                if not entries or any(taken[i:j]):
+                    continue
+                ok = [e for e in entries if _context_ok(q, i, j, e)]
+                if ok:
+                    best = max(e.strength for e in ok)
+                    ok = [e for e in ok if e.strength == best]
+                    kind_rank = {"column": 2, "value": 2, "table": 0}[ok[0].kind]
+                    cands.append((j - i, best, kind_rank, i, ok))
+        cands.sort(key=lambda c: (-c[0], -c[1], -c[2], c[3]))
+        used = list(taken)
+        out: list[Mention] = []
+        for length, _s, _k, i, entries in cands:
+            if any(used[i:i + length]):
+                continue
+            for k in range(i, i + length):
+                used[k] = True
+            # a value read and a column read of the same span: prefer columns, then values
+            entries.sort(key=lambda e: {"column": 0, "value": 1, "table": 2}[e.kind])
+            out.append(Mention(i, i + length, q[i:i + length], tuple(entries)))
+        out.sort(key=lambda m: m.start)
+        return out
+
+
+SINGLE_BEFORE = ("各", "每个", "每", "哪个", "哪些", "哪一个", "按", "分", "个")
+SINGLE_AFTER = ("的", "有", "分别", "统计", "排名", "排序", "最", "和", "与", "、")
+
+
+def _context_ok(q: str, i: int, j: int, e: Entry) -> bool:
+    """One-character words (区, 优, 是) only count where the grammar says they are meant."""
+    if j - i > 1:
+        return True
+    before, after = q[max(0, i - 3):i], q[j:j + 2]
+    if e.kind == "column":
+        return before.endswith(SINGLE_BEFORE) or after.startswith(SINGLE_AFTER) or j == len(q)
+    if e.kind == "value":
+        return before.endswith(("为", "是", "=", "等于")) and (j == len(q) or not ("\u4e00" <= q[j] <= "\u9fff")
+                                                           or after.startswith(("的", "级", "和", "或")))
+    return False
+
+
+_CACHE: dict[tuple[str, str, int, int], list[Any]] = {}
+_VOCAB_CACHE: dict[tuple[str, int, int, tuple], Vocabulary] = {}
+_LOCK = threading.Lock()
+
+
+def learn_values(ds: DatasetInfo, col: ColumnInfo, execute: Callable[[exp.Expression], Any]) -> list[Any]:
+    """Distinct values of one text column over the whole column (cached per data version)."""
+    key = (ds.name, col.name, ds.version, ds.row_count)
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+    c = exp.column(col.name, quoted=True)
+    tree = (exp.select(c).distinct().from_(exp.Table(this=exp.to_identifier(ds.name, quoted=True)))
+            .where(exp.Not(this=exp.Is(this=c, expression=exp.Null()))).limit(MAX_DISTINCT + 1))
+    try:
+        result = execute(tree)
+        values = [r[0] for r in result.rows]
+    except Exception:  # a column we cannot read is simply not matched by value
+        values = []
+    with _LOCK:
+        _CACHE[key] = values
+    return values
+
+
+def build_vocabulary(ds: DatasetInfo, execute: Callable[[exp.Expression], Any]) -> Vocabulary:
+    sig = (*tuple((c.name, c.type, c.synonyms) for c in ds.columns), ds.synonyms)
+    key = (ds.name, ds.version, ds.row_count, sig)
+    with _LOCK:
+        if key in _VOCAB_CACHE:
+            return _VOCAB_CACHE[key]
+    v = Vocabulary(ds)
+    _add_columns(v, ds)
+    for col in ds.columns:
+        if col.type != "text":
+            continue
+        values = learn_values(ds, col, execute)
+        v.distinct[col.name] = len(values)
+        if len(values) > MAX_DISTINCT:
+            continue
+        v.values[col.name] = values
+        for val in values:
+            s = norm(str(val))
+            if not s or len(s) > MAX_VALUE_LEN or s in ("—", "-", "/"):
+                continue
+            v.add(s, Entry("value", col.name, val, EXACT))
+            for suf in VALUE_SUFFIXES:
+                if s.endswith(suf) and len(s) - len(suf) >= 2:
+                    v.add(s[: -len(suf)], Entry("value", col.name, val, ALIAS))
+                    break
+    # table name words: context that helps routing (工单 ⊂ 热线工单)
+    for name in {ds.name, ds.display_name, *ds.synonyms}:
+        n = norm(name)
+        for i in range(len(n)):
+            for j in range(i + 2, min(len(n), i + 12) + 1):
+                piece = n[i:j]
+                if piece not in v.words and piece not in GENERIC and all("\u4e00" <= ch <= "\u9fff" for ch in piece):
+                    v.add(piece, Entry("table", None, None, PARTIAL))
+    with _LOCK:
+        _VOCAB_CACHE[key] = v
+    return v
+
+
+def _add_columns(v: Vocabulary, ds: DatasetInfo) -> None:
+    cores = {c.name: core_name(c.name) for c in ds.columns}
+    for col in ds.columns:
+        core = cores[col.name]
+        v.add(norm(col.name), Entry("column", col.name, None, EXACT))
+        v.add(core, Entry("column", col.name, None, EXACT))
+        for syn in col.synonyms:
+            v.add(norm(syn), Entry("column", col.name, None, EXACT))
+        for suf in DROPPABLE_SUFFIXES:
+            if core.endswith(suf) and len(core) - len(suf) >= 2:
+                v.add(core[: -len(suf)], Entry("column", col.name, None, ALIAS))
+                break
+        for a, b in HEAD_SWAPS:
+            if core.endswith(a):
+                v.add(core[: -len(a)] + b, Entry("column", col.name, None, ALIAS))
+    # concept words: 房价 → the one column containing 均价 (first fragment that picks exactly one)
+    for word, frags in CONCEPTS.items():
+        if word in v.words and any(e.kind == "column" and e.strength >= ALIAS for e in v.words[word]):
+            continue
+        for frag in frags:
+            hits = [c.name for c in ds.columns if frag in cores[c.name]]
+            if len(hits) == 1:
+                v.add(word, Entry("column", hits[0], None, ALIAS))
+                break
+            if len(hits) > 1:
+                break
+    # partial names: a 2+ character piece of exactly one column's name (利润 → 营业利润)
+    owners: dict[str, set[str]] = {}
+    for col in ds.columns:
+        core = cores[col.name]
+        for i in range(len(core)):
+            for j in range(i + 2, len(core) + 1):
+                if j - i < len(core):
+                    owners.setdefault(core[i:j], set()).add(col.name)
+    for piece, cols in owners.items():
+        if len(cols) == 1 and piece not in GENERIC and piece not in v.words and not piece.isdigit():
+            v.add(piece, Entry("column", next(iter(cols)), None, PARTIAL))

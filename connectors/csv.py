@@ -1,0 +1,296 @@
+"""CSV/TSV connector: decodes GBK/UTF-8 text and hands over a ragged-safe RawSheet.
+
+Why not just `polars.read_csv(path)`: polars only reads UTF-8, and Chinese statistics
+exports are GBK with preamble lines (数据库：/指标：/时间：) that have fewer fields than the
+table — polars then decides the file has one column, silently (`truncate_ragged_lines`
+keeps 1 column). So the text is decoded in Python (UTF-8, else GB18030, a superset of GBK,
+confirmed by charset-normalizer), the first rows are parsed with the csv module (ragged
+rows allowed) to find the table width, and only the body is handed to polars as all-String
+text with an explicit schema, so every cell keeps its exact text.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from citybi.config import Limits
+from citybi.errors import ImportRejected
+from connectors.base import TOP_ROWS, RawSheet, SheetInfo
+
+DELIMITERS = (",", "\t", ";", "|")
+_TEXT_EXT = (".csv", ".tsv", ".txt")
+# rows parsed with the csv module at the end of the file to learn the table width
+_TAIL_BYTES = 64 * 1024
+
+
+def _has_bom(raw: bytes) -> str | None:
+    if raw.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return None
+
+
+def looks_like_text(head: bytes) -> bool:
+    """True when the first bytes decode as UTF-8/GB18030 text with no binary control bytes."""
+    if not head:
+        return False
+    bom = _has_bom(head)
+    if bom == "utf-16":
+        return True
+    if b"\x00" in head:
+        return False
+    sample = head[: 8192]
+    text: str | None = None
+    for enc in ("utf-8", "gb18030"):
+        dec = codecs.getincrementaldecoder(enc)(errors="strict")
+        try:
+            # final=False: a character cut at the sample's end is not an error
+            text = dec.decode(sample, final=False)
+            break
+        except UnicodeDecodeError:
+            continue
+    if text is None:
+        return False
+    bad = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\r\n\f")
+    return bad <= max(1, len(text) // 1000)
+
+
+def decode_bytes(raw: bytes) -> tuple[str, str]:
+    """(text, encoding name). UTF-8 (BOM or not), UTF-16 with BOM, else GB18030/Big5."""
+    bom = _has_bom(raw)
+    if bom:
+        try:
+            return raw.decode(bom), bom
+        except UnicodeDecodeError as exc:
+            raise ImportRejected(
+                "文件开头标明了编码，但内容无法按该编码读取，文件可能已损坏。请重新导出 CSV 后再上传。",
+                detail=str(exc),
+            ) from exc
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    guess = _charset_guess(raw)
+    # GB18030 decodes GBK/GB2312 exactly; prefer it unless the detector is sure of Big5
+    order = ["big5", "gb18030"] if guess == "big5" else ["gb18030"]
+    for enc in order:
+        try:
+            return raw.decode(enc), enc
+        except UnicodeDecodeError:
+            continue
+    if guess:
+        try:
+            return raw.decode(guess), guess
+        except (UnicodeDecodeError, LookupError):
+            pass
+    raise ImportRejected(
+        "无法识别 CSV 文件的文字编码（既不是 UTF-8 也不是 GBK）。请在 Excel 或 WPS 中另存为“CSV UTF-8”后再上传。"
+    )
+
+
+def _charset_guess(raw: bytes) -> str | None:
+    try:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(raw[: 256 * 1024]).best()
+    except Exception:
+        return None
+    if best is None:
+        return None
+    enc = best.encoding.lower().replace("_", "-")
+    if enc in ("gb2312", "gbk", "cp936", "gb18030", "hz"):
+        return "gb18030"
+    return enc
+
+
+def sniff_delimiter(lines: list[str], suffix: str) -> str:
+    """The delimiter that splits the sample into the most rows of one consistent width."""
+    best = ("\t" if suffix == ".tsv" else ",", -1.0)
+    for d in DELIMITERS:
+        widths = [len(r) for r in csv.reader(lines, delimiter=d) if r]
+        multi = [w for w in widths if w > 1]
+        if not multi:
+            continue
+        mode, count = Counter(multi).most_common(1)[0]
+        score = count * 1000 + mode
+        if suffix == ".tsv" and d == "\t":
+            score += 0.5
+        if score > best[1]:
+            best = (d, score)
+    return best[0]
+
+
+class _Tracked:
+    """Feeds lines to csv.reader while counting characters, to know where rows end."""
+
+    def __init__(self, text: str) -> None:
+        self._lines = iter(text.splitlines(keepends=True))
+        self.pos = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self._lines:
+            self.pos += len(line)
+            yield line
+
+
+@dataclass
+class _Parsed:
+    text: str
+    encoding: str
+    delimiter: str
+    top: list[list[Any]]
+    # character offset where sheet row i starts, for i in 0..len(top)
+    offsets: list[int]
+    n_cols: int
+    n_rows: int
+
+
+def _cells(row: list[str]) -> list[Any]:
+    return [c if c != "" else None for c in row]
+
+
+class CsvConnector:
+    """Reads .csv/.tsv/.txt files as one sheet named after the file."""
+
+    name = "csv"
+    extensions = _TEXT_EXT
+
+    def sniff(self, head: bytes, path: Path) -> bool:
+        if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+            return False
+        if head.lstrip()[:1] == b"<":
+            # HTML/XML (e.g. a web page saved with an .xls name) is not a table we can trust
+            return False
+        return looks_like_text(head)
+
+    def check(self, path: Path, limits: Limits) -> None:
+        from citybi.ingest.guard import check_file
+
+        check_file(path, limits)
+
+    def _parse(self, path: Path, limits: Limits) -> _Parsed:
+        size = path.stat().st_size
+        if size > limits.max_csv_bytes:
+            raise ImportRejected(
+                f"CSV 文件太大（{size / 1024 / 1024:.0f} MB），上限为 {limits.max_csv_bytes // 1024 // 1024} MB。"
+                "请拆分后分批上传。"
+            )
+        raw = path.read_bytes()
+        text, enc = decode_bytes(raw)
+        del raw
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        sample = text[:65536].splitlines()[:TOP_ROWS]
+        delim = sniff_delimiter(sample, path.suffix.lower())
+        tr = _Tracked(text)
+        top: list[list[Any]] = []
+        offsets = [0]
+        reader = csv.reader(tr, delimiter=delim)
+        try:
+            for row in reader:
+                top.append(_cells(row))
+                offsets.append(tr.pos)
+                if len(top) >= TOP_ROWS:
+                    break
+        except csv.Error as exc:
+            raise ImportRejected(
+                "CSV 文件格式有误（引号不成对或行内有非法字符），无法读取。请用 Excel 打开后重新另存为 CSV。",
+                detail=str(exc),
+            ) from exc
+        width = max((len(r) for r in top), default=0)
+        # a wider row further down would not fit the polars schema: look at the tail too
+        if offsets[-1] < len(text):
+            tail = text[-_TAIL_BYTES:]
+            nl = tail.find("\n")
+            if len(text) > _TAIL_BYTES and nl >= 0:
+                tail = tail[nl + 1:]
+            try:
+                width = max([width, *(len(r) for r in csv.reader(io.StringIO(tail), delimiter=delim))])
+            except csv.Error:
+                pass
+        while top and not any(v is not None for v in top[-1]) and offsets[-1] >= len(text):
+            top.pop()
+            offsets.pop()
+        n_rows = len(top) if offsets[-1] >= len(text) else len(top) + _count_lines(text, offsets[-1])
+        top = [r + [None] * (width - len(r)) for r in top]
+        return _Parsed(text, enc, delim, top, offsets, width, n_rows)
+
+    def sheets(self, path: Path, limits: Limits) -> list[SheetInfo]:
+        p = self._parse(path, limits)
+        empty = p.n_cols == 0 or not any(v is not None for r in p.top for v in r)
+        return [SheetInfo(path.stem, 0, 0 if empty else p.n_rows, 0 if empty else p.n_cols, empty)]
+
+    def read(self, path: Path, sheet: str | None, limits: Limits) -> RawSheet:
+        if sheet is not None and sheet != path.stem:
+            raise ImportRejected(f"CSV 文件只有一个工作表「{path.stem}」，没有「{sheet}」。")
+        p = self._parse(path, limits)
+        if p.n_cols == 0 or not any(v is not None for r in p.top for v in r):
+            raise ImportRejected("CSV 文件里没有任何数据。请检查是否上传了正确的文件。")
+        raw = RawSheet(
+            name=path.stem,
+            top=p.top,
+            n_rows=p.n_rows,
+            n_cols=p.n_cols,
+            merged=[],
+            load_body=lambda start: pl.DataFrame(),
+            meta={"encoding": p.encoding, "delimiter": p.delimiter, "file_kind": "csv"},
+        )
+        raw.load_body = lambda start: _csv_body(p, start, raw)
+        return raw
+
+
+def _count_lines(text: str, start: int) -> int:
+    n = text.count("\n", start)
+    if not text.endswith("\n"):
+        n += 1
+    return n
+
+
+def _offset_of_row(p: _Parsed, start: int) -> int:
+    """Character offset where sheet row `start` begins (rows beyond `top` are parsed on)."""
+    if start < len(p.offsets):
+        return p.offsets[start]
+    tr = _Tracked(p.text[p.offsets[-1]:])
+    row = len(p.offsets) - 1
+    for _ in csv.reader(tr, delimiter=p.delimiter):
+        row += 1
+        if row == start:
+            return p.offsets[-1] + tr.pos
+    return len(p.text)
+
+
+def _csv_body(p: _Parsed, start: int, raw: RawSheet) -> pl.DataFrame:
+    off = _offset_of_row(p, start)
+    body = p.text[off:]
+    n = raw.n_cols
+    if not body.strip("\r\n"):
+        return pl.DataFrame({f"c{j}": pl.Series([], dtype=pl.String) for j in range(n)})
+    schema = {f"c{j}": pl.String for j in range(n)}
+    try:
+        df = pl.read_csv(
+            io.BytesIO(body.encode("utf-8")), has_header=False, separator=p.delimiter,
+            schema=schema, infer_schema=False, quote_char='"', truncate_ragged_lines=False,
+            raise_if_empty=False, missing_columns="insert",
+        )
+    except (pl.exceptions.ComputeError, pl.exceptions.SchemaError):
+        # a row wider than any we saw: parse with the csv module (slow, exact) and widen
+        rows = [_cells(r) for r in csv.reader(io.StringIO(body), delimiter=p.delimiter)]
+        width = max([n, *(len(r) for r in rows)])
+        if width > n:
+            for r in raw.top:
+                r.extend([None] * (width - n))
+            raw.n_cols = width
+        df = pl.DataFrame(
+            {f"c{j}": pl.Series([r[j] if j < len(r) else None for r in rows], dtype=pl.String)
+             for j in range(width)}
+        )
+    return df

@@ -1,0 +1,384 @@
+"""Reading layer: every reading case → expected top rows, merged ranges and body.
+
+Files are built by tests/filefactory.py; the child-process pipeline is exercised with a
+stand-in shaper (filefactory.naive_build_plan) so these tests do not depend on shape.py.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import filefactory as ff
+
+from citybi.config import Limits
+from citybi.errors import ImportRejected
+from citybi.ingest.model import ImportOptions
+from connectors import excel as xl
+from connectors.base import MergedRange, connector_for
+from connectors.csv import CsvConnector, decode_bytes, sniff_delimiter
+
+L = Limits()
+
+
+def _read(path: Path, sheet: str | None = None) -> Any:
+    conn = connector_for(path)
+    assert conn is not None, f"no connector for {path.name}"
+    return conn.read(path, sheet, L)
+
+
+# ---------------------------------------------------------------------------------------
+# xlsx
+
+
+def test_xlsx_title_merged_header_top_and_merges(tmp_path: Path) -> None:
+    raw = _read(ff.xlsx_titled_merged(tmp_path / "t.xlsx"))
+    assert raw.name == "汇总"
+    assert (raw.n_rows, raw.n_cols) == (9, 4)
+    assert raw.top[0] == ["2024年各区垃圾清运情况", None, None, None]
+    assert raw.top[1] == ["区", "清运量", None, "日期"]
+    assert raw.top[2] == [None, "吨", "车次", None]
+    assert raw.top[3] == ["南湖区", 12.5, 3, dt.datetime(2024, 3, 1)]
+    assert raw.top[7] == [None, None, None, None]
+    assert raw.top[8] == ["注：数据来源于各区环卫所。", None, None, None]
+    assert len(raw.top) == 9
+    assert set(raw.merged) == {
+        MergedRange(0, 0, 0, 3), MergedRange(1, 0, 2, 0), MergedRange(1, 1, 1, 2), MergedRange(1, 3, 2, 3),
+    }
+    assert raw.meta["file_kind"] == "xlsx"
+
+
+def test_xlsx_body_dtypes_and_values(tmp_path: Path) -> None:
+    raw = _read(ff.xlsx_titled_merged(tmp_path / "t.xlsx"))
+    body = raw.load_body(3)
+    assert body.columns == ["c0", "c1", "c2", "c3"]
+    assert body.height == 6  # 4 data rows, the blank row 8, the note row 9
+    assert body["c0"].to_list() == ["南湖区", "秀洲区", "东城区", "合计", None, "注：数据来源于各区环卫所。"]
+    assert body["c1"].dtype == pl.Float64
+    assert body["c1"].to_list() == [12.5, 8.25, 20.0, 40.75, None, None]
+    assert body["c2"].dtype.is_numeric()
+    assert body["c2"].to_list() == [3, 2, 5, 10, None, None]
+    assert body["c3"].dtype == pl.Datetime
+    assert body["c3"].to_list()[:3] == [dt.datetime(2024, 3, d) for d in (1, 2, 3)]
+
+
+def test_xlsx_mixed_column_keeps_exact_numbers(tmp_path: Path) -> None:
+    raw = _read(ff.xlsx_mixed(tmp_path / "m.xlsx"))
+    body = raw.load_body(1)
+    col = body["c0"]
+    assert col.dtype == pl.String
+    assert body["c1"].dtype == pl.Float64
+    assert body["c1"].to_list() == [i + 0.5 for i in range(len(ff.MIXED_VALUES))]
+    expected_text = {1: "—", 3: "0.10", 6: "true", 7: "2024-03-01 00:00:00", 10: None, 11: "备注文字"}
+    got = col.to_list()
+    for i, v in enumerate(ff.MIXED_VALUES):
+        if i in expected_text:
+            assert got[i] == expected_text[i], (i, got[i])
+        else:
+            # the number survives exactly: fastexcel alone would give "0.134364244" and "0"
+            assert float(got[i]) == float(v), (i, v, got[i])
+    assert got[0] == "0.1343642441124012"
+    assert got[2] == "1e-10"
+
+
+@pytest.mark.parametrize("start", [0, 1, 2, 3, 4, 10, 39])
+def test_xlsx_body_is_sheet_aligned(tmp_path: Path, start: int) -> None:
+    """load_body(start) row 0 == sheet row `start`, column j == sheet column j (data from C3)."""
+    raw = _read(ff.xlsx_offset(tmp_path / "o.xlsx"))
+    assert (raw.n_rows, raw.n_cols) == (40, 4)
+    assert raw.top[2] == [None, None, "名称", "值"]
+    assert raw.top[39] == ["尾注", None, None, None]
+    body = raw.load_body(start)
+    assert body.columns == ["c0", "c1", "c2", "c3"]
+    assert body.height == 40 - start
+    first = [None if v is None else str(v) for v in body.row(0)]
+    want = [None if v is None else str(v) for v in raw.top[start]]
+    assert first == want
+    assert body["c0"].to_list()[-1] == "尾注"
+
+
+def test_xlsx_body_past_end_is_empty(tmp_path: Path) -> None:
+    raw = _read(ff.xlsx_offset(tmp_path / "o.xlsx"))
+    body = raw.load_body(40)
+    assert body.shape == (0, 4)
+
+
+def test_xlsx_sheets_lists_empty_sheet(tmp_path: Path) -> None:
+    p = ff.xlsx_titled_merged(tmp_path / "t.xlsx")
+    infos = connector_for(p).sheets(p, L)  # type: ignore[union-attr]
+    assert [(s.name, s.index, s.empty, s.n_rows, s.n_cols) for s in infos] == [
+        ("汇总", 0, False, 9, 4), ("空表", 1, True, 0, 0),
+    ]
+
+
+def test_xlsx_read_named_sheet_missing_lists_names(tmp_path: Path) -> None:
+    p = ff.xlsx_titled_merged(tmp_path / "t.xlsx")
+    with pytest.raises(ImportRejected, match=r"没有名为「不存在」的工作表.*「汇总」.*「空表」"):
+        _read(p, "不存在")
+
+
+def test_xlsx_skips_empty_first_sheet(tmp_path: Path) -> None:
+    p = ff.xlsx_sheets(tmp_path / "s.xlsx", {"空": [], "数据": [["a", "b"], [1, 2]]})
+    raw = _read(p)
+    assert raw.name == "数据"
+    assert raw.top == [["a", "b"], [1, 2]]
+
+
+# ---------------------------------------------------------------------------------------
+# xls
+
+
+def test_xls_read_values_dates_and_merges(tmp_path: Path) -> None:
+    p = ff.xls_basic(tmp_path / "b.xls")
+    infos = connector_for(p).sheets(p, L)  # type: ignore[union-attr]
+    assert [(s.name, s.empty) for s in infos] == [("家庭服务", False), ("Sheet2", True)]
+    raw = _read(p)
+    assert raw.meta == {"file_kind": "xls", "reader": "calamine"}
+    assert raw.merged == [MergedRange(0, 0, 0, 2)]
+    assert raw.top[0] == ["服务数据统计", None, None]
+    assert raw.top[1] == ["年月", "人数", "备注"]
+    assert raw.top[2][0] in (dt.date(2020, 1, 1), dt.datetime(2020, 1, 1))
+    body = raw.load_body(2)
+    assert body["c0"].to_list() == ["2020-01-01 00:00:00", "2020-02-01 00:00:00", "小计"]
+    assert body["c1"].dtype == pl.Float64
+    assert body["c1"].to_list() == [33.0, 0.13436424411240122, 33.13436424411240122]
+    assert body["c2"].to_list() == ["正常", None, None]
+
+
+@pytest.mark.parametrize(
+    ("text", "bad"),
+    [
+        ("一般公共预算支出（亿元）", False),
+        ("2024年 GDP (亿元) café", False),
+        ("ÒÔ°ã¹«¹²Ô¤Ëã", True),  # GBK bytes read as Latin-1
+        ("abc\x00def", True),
+        ("\x81\x82test", True),
+        ("", False),
+    ],
+)
+def test_looks_mojibake(text: str, bad: bool) -> None:
+    assert xl.looks_mojibake(text) is bad
+
+
+def test_xls_falls_back_to_xlrd_on_mojibake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = ff.xls_basic(tmp_path / "b.xls")
+    real = xl._xls_with_calamine
+
+    def garbled(path: Path) -> Any:
+        sheets, merged = real(path)
+        name, rows, width, vis = sheets[0]
+        rows = [list(r) for r in rows]
+        rows[1][0] = "Äê\x00ÔÂ"
+        return [(name, rows, width, vis), *sheets[1:]], merged
+
+    monkeypatch.setattr(xl, "_xls_with_calamine", garbled)
+    xl._XLS_CACHE.clear()
+    raw = _read(p)
+    xl._XLS_CACHE.clear()
+    assert raw.meta["reader"] == "xlrd"
+    assert raw.top[1] == ["年月", "人数", "备注"]
+    assert raw.top[2][0] == dt.datetime(2020, 1, 1)
+    assert raw.merged == [MergedRange(0, 0, 0, 2)]
+    assert raw.load_body(3)["c1"].to_list() == [0.13436424411240122, 33.13436424411240122]
+
+
+# ---------------------------------------------------------------------------------------
+# CSV
+
+
+def test_csv_gbk_preamble_footer(tmp_path: Path) -> None:
+    p = ff.csv_gbk_nbs(tmp_path / "分省年度数据.csv")
+    raw = _read(p)
+    assert raw.name == "分省年度数据"
+    assert raw.meta["encoding"] == "gb18030"
+    assert raw.n_cols == 4
+    assert raw.top[0] == ["数据库：分省年度数据", None, None, None]
+    assert raw.top[3] == ff.GBK_NBS_ROWS[0]
+    assert raw.top[5] == ["天津市", "17931.3", None, "16588.5"]
+    assert raw.top[-1] == ["数据来源：国家统计局", None, None, None]
+    body = raw.load_body(4)
+    assert body.columns == ["c0", "c1", "c2", "c3"]
+    assert all(body[c].dtype == pl.String for c in body.columns)
+    assert body.rows() == [
+        ("北京市", "49670.2", "47353.7", "45222.4"),
+        ("天津市", "17931.3", None, "16588.5"),
+        ("河北省", "47526.9", "44141.7", "42370.4"),
+        ("注：2024年数据为初步核算数。", None, None, None),
+        ("数据来源：国家统计局", None, None, None),
+    ]
+
+
+CSV_CASES = [
+    # (file name, bytes, encoding, delimiter, top rows, body from row 1)
+    ("bom.csv", "\ufeff区,人数\n南湖,3\n秀洲,4\n".encode(), "utf-8-sig", ",",
+     [["区", "人数"], ["南湖", "3"], ["秀洲", "4"]], [("南湖", "3"), ("秀洲", "4")]),
+    ("t.tsv", "区\t人数\r\n南湖\t3,5\r\n".encode(), "utf-8", "\t",
+     [["区", "人数"], ["南湖", "3,5"]], [("南湖", "3,5")]),
+    ("semi.csv", b"a;b;c\n1;2;3\n", "utf-8", ";", [["a", "b", "c"], ["1", "2", "3"]], [("1", "2", "3")]),
+    ("pipe.txt", b"a|b\n1|x y\n", "utf-8", "|", [["a", "b"], ["1", "x y"]], [("1", "x y")]),
+    ("quoted.csv", 'a,b\n"多行\n文本",2\n3,"4,5"\n'.encode(), "utf-8", ",",
+     [["a", "b"], ["多行\n文本", "2"], ["3", "4,5"]], [("多行\n文本", "2"), ("3", "4,5")]),
+    ("blank.csv", b"a,b\n\n1,2\n", "utf-8", ",", [["a", "b"], [None, None], ["1", "2"]],
+     [(None, None), ("1", "2")]),
+    ("u16.csv", "名称\t值\r\n甲\t1\r\n".encode("utf-16"), "utf-16", "\t", [["名称", "值"], ["甲", "1"]],
+     [("甲", "1")]),
+    ("gbk.csv", "名称,值\n甲,0.13436424411240122\n".encode("gbk"), "gb18030", ",",
+     [["名称", "值"], ["甲", "0.13436424411240122"]], [("甲", "0.13436424411240122")]),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "enc", "delim", "top", "body"), CSV_CASES, ids=[c[0] for c in CSV_CASES])
+def test_csv_cases(tmp_path: Path, name: str, data: bytes, enc: str, delim: str,
+                   top: list[list[Any]], body: list[tuple[Any, ...]]) -> None:
+    p = tmp_path / name
+    p.write_bytes(data)
+    raw = _read(p)
+    assert isinstance(connector_for(p), CsvConnector)
+    assert raw.meta["encoding"] == enc
+    assert raw.meta["delimiter"] == delim
+    assert raw.top == top
+    assert raw.load_body(1).rows() == body
+
+
+def test_csv_wider_row_late_widens(tmp_path: Path) -> None:
+    """A row wider than any in the first rows and the tail must not be cut or crash."""
+    lines = ["a,b"] + [f"{i},{i}" for i in range(70)] + ["x,y,z,w"] + [f"{i},{i}" for i in range(20000)]
+    p = ff.csv_text(tmp_path / "w.csv", "\n".join(lines) + "\n")
+    raw = _read(p)
+    assert raw.n_cols == 2
+    body = raw.load_body(1)
+    assert raw.n_cols == 4
+    assert len(raw.top[0]) == 4
+    assert body.row(70) == ("x", "y", "z", "w")
+    assert body.height == 70 + 1 + 20000
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (["数据库：x", "指标：y", "a,b,c", "1,2,3"], ","),
+        (["a\tb\tc", "1\t2,5\t3"], "\t"),
+        (["a;b", "1,5;2"], ";"),
+        (["a|b|c", "1|2|3"], "|"),
+    ],
+)
+def test_sniff_delimiter(lines: list[str], expected: str) -> None:
+    assert sniff_delimiter(lines, ".csv") == expected
+
+
+@pytest.mark.parametrize(
+    ("data", "enc"),
+    [
+        ("中文".encode(), "utf-8"),
+        ("中文，数据".encode("gbk"), "gb18030"),
+        ("\ufeff中文".encode(), "utf-8-sig"),
+        ("𠀀中文".encode("gb18030"), "gb18030"),
+    ],
+)
+def test_decode_bytes(data: bytes, enc: str) -> None:
+    text, got = decode_bytes(data)
+    assert got == enc
+    assert "中文" in text
+
+
+def test_empty_csv_listed_as_empty(tmp_path: Path) -> None:
+    p = ff.csv_text(tmp_path / "e.csv", "\n\n\n")
+    infos = CsvConnector().sheets(p, L)
+    assert [(i.name, i.empty) for i in infos] == [("e", True)]
+
+
+# ---------------------------------------------------------------------------------------
+# the child-process pipeline (with a stand-in shaper)
+
+
+@pytest.fixture
+def shaper(monkeypatch: pytest.MonkeyPatch) -> None:
+    from citybi.ingest.worker import SHAPER_ENV
+
+    tests_dir = str(Path(__file__).parent)
+    monkeypatch.setenv("PYTHONPATH", tests_dir)
+    monkeypatch.setenv(SHAPER_ENV, "filefactory:naive_build_plan")
+
+
+def test_list_sheets_in_child(tmp_path: Path) -> None:
+    from citybi.ingest.pipeline import list_sheets
+
+    p = ff.xlsx_titled_merged(tmp_path / "t.xlsx")
+    infos = list_sheets(p, L)
+    assert [(i.name, i.empty, i.n_rows) for i in infos] == [("汇总", False, 9), ("空表", True, 0)]
+
+
+def test_prepare_xlsx_in_child(tmp_path: Path, shaper: None) -> None:
+    from citybi.ingest.pipeline import file_sha256, prepare
+
+    p = ff.xlsx_mixed(tmp_path / "m.xlsx")
+    prep = prepare(p, ImportOptions(), L, work_dir=tmp_path / "wd", original_name="上传.xlsx")
+    assert prep.frame_path.parent == tmp_path / "wd"
+    assert prep.plan.file_name == "上传.xlsx"
+    assert prep.plan.sha256 == file_sha256(p)
+    assert prep.plan.file_kind == "xlsx"
+    df = prep.frame()
+    assert df.columns == ["混合", "数值", "文本"]
+    assert df["混合"][0] == "0.1343642441124012"
+    assert df["数值"].to_list()[:2] == [0.5, 1.5]
+
+
+def test_prepare_csv_uses_original_name_and_encoding(tmp_path: Path, shaper: None) -> None:
+    from citybi.ingest.pipeline import prepare
+
+    p = ff.csv_text(tmp_path / "upload_1234.csv", "区,人数\n南湖,3\n", "gbk")
+    prep = prepare(p, ImportOptions(), L, original_name="各区人数.csv")
+    assert prep.plan.sheet == "各区人数"
+    assert prep.plan.encoding == "gb18030"
+    assert prep.frame().rows() == [("南湖", "3")]
+    prep.discard()
+    assert not prep.frame_path.exists()
+
+
+def test_prepare_union_sheets(tmp_path: Path, shaper: None) -> None:
+    from citybi.ingest.pipeline import prepare
+
+    p = ff.xlsx_sheets(tmp_path / "u.xlsx", {
+        "南湖区": [["街道", "人数"], ["建设", 3], ["新兴", 4]],
+        "空": [],
+        "秀洲区": [["街道", "人数"], ["王店", 5]],
+    })
+    prep = prepare(p, ImportOptions(union_sheets=True), L)
+    df = prep.frame()
+    assert df.columns == ["工作表", "街道", "人数"]
+    assert df.rows() == [("南湖区", "建设", 3), ("南湖区", "新兴", 4), ("秀洲区", "王店", 5)]
+    assert prep.plan.row_count == 3
+    assert prep.plan.skipped_sheets == ["空"]
+    assert prep.plan.warnings == ["工作表「南湖区」：南湖区 读取完成", "工作表「秀洲区」：秀洲区 读取完成"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (ImportOptions(sheet="不存在"), "没有名为「不存在」的工作表。现有工作表：「A」、「B」、「C」"),
+        (ImportOptions(sheet="C"), "工作表「C」是空的"),
+        (ImportOptions(union_sheets=True), "无法合并工作表：「B」的列与第一个工作表「A」不同"),
+    ],
+)
+def test_prepare_sheet_choice_errors(tmp_path: Path, shaper: None, options: ImportOptions, message: str) -> None:
+    from citybi.ingest.pipeline import prepare
+
+    p = ff.xlsx_sheets(tmp_path / "s.xlsx", {"A": [["x", "y"], [1, 2]], "B": [["x", "z"], [1, 2]], "C": []})
+    with pytest.raises(ImportRejected) as ei:
+        prepare(p, options, L)
+    assert message in ei.value.message
+
+
+def test_prepare_named_sheet(tmp_path: Path, shaper: None) -> None:
+    from citybi.ingest.pipeline import prepare
+
+    p = ff.xlsx_sheets(tmp_path / "s.xlsx", {"A": [["x"], [1]], "B": [["名称"], ["乙"]]})
+    prep = prepare(p, ImportOptions(sheet="B"), L)
+    assert prep.plan.sheet == "B"
+    assert prep.frame().rows() == [("乙",)]
