@@ -16,6 +16,9 @@ pages = {
         st.Page("pages/import_data.py", title="数据导入", icon="📥", url_path="import"),
         st.Page("pages/datasets.py", title="数据集", icon="🗂️", url_path="datasets", default=True),
     ],
+    "分析": [
+        st.Page("pages/ask.py", title="问数", icon="💬", url_path="ask"),
+    ],
 }
 nav = st.navigation(pages)
 ensure_samples()

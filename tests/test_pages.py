@@ -91,3 +91,24 @@ def test_import_page_rejects_a_renamed_binary_with_a_message(db: Path) -> None:
     at.file_uploader[0].upload("台账.xlsx", b"\x7fELF\x02\x01\x01" + b"\x00" * 200).run()
     assert not at.exception
     assert at.error and "Excel" in at.error[0].value
+
+
+def test_ask_page_answers_and_keeps_history(db: Path) -> None:
+    at = _page("pages/ask.py").run()
+    assert not at.exception
+    at.date_input(key="ask_today").set_value(dt.date(2024, 6, 15))
+    at.text_input(key="ask_q").input("各区的清运量合计")
+    at.button[-1].click().run()
+    assert not at.exception
+    assert any("区" in i.value for i in at.info), [i.value for i in at.info]
+    table = at.dataframe[0].value
+    assert table.shape[0] == 1 and table.iloc[0, 0] == "南湖区"
+    assert any("SELECT" in c.value for c in at.code)
+
+
+def test_ask_page_refuses_honestly(db: Path) -> None:
+    at = _page("pages/ask.py").run()
+    at.text_input(key="ask_q").input("帮我删除南湖区的数据")
+    at.button[-1].click().run()
+    assert not at.exception
+    assert at.warning and not at.dataframe

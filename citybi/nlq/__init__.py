@@ -23,7 +23,7 @@ from .route import pick
 from .rules import all_rules
 from .vocab import build_vocabulary
 
-__all__ = ["Answer", "QuerySpec", "answer", "ask_batch", "parse", "plan"]
+__all__ = ["Answer", "QuerySpec", "answer", "ask_batch", "examples", "parse", "plan"]
 
 Execute = Callable[[exp.Expression], Any]
 
@@ -121,3 +121,8 @@ def ask_batch(lines: Iterable[dict], datasets: Sequence[DatasetInfo], execute: E
         except Exception as e:  # one bad question must not end the batch
             a = Answer(status="unsupported", message=getattr(e, "message", None) or f"内部错误：{type(e).__name__}")
         yield a.to_json(id=qid)
+
+
+def examples(ds: DatasetInfo, execute: Execute, n: int = 6) -> list[str]:
+    """Example questions for the 问数 page, built from this table's own columns and values."""
+    return suggestions(ds, build_vocabulary(ds, execute), n=n)

@@ -1,0 +1,86 @@
+"""问数 page: ask in Chinese, see how the question was read, the SQL, the rows and a fitting chart."""
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import streamlit as st
+
+from citybi.nlq import answer, examples
+from citybi.nlq.present import figure, scalar
+from citybi.ui.state import catalog, get_warehouse, guarded
+
+st.title("问数")
+st.caption("用中文提问，例如「上个月各区的清运量」「这周哪个区的工单最多」。"
+           "每个回答都会显示系统如何理解问题以及执行的 SQL。")
+
+wh = get_warehouse()
+datasets = guarded(catalog().datasets) or []
+if not datasets:
+    st.info("还没有数据集。请先到「数据导入」页导入表格。")
+    st.stop()
+
+c1, c2 = st.columns([2, 1])
+names = ["（自动选择）"] + [d.name for d in datasets]
+picked = c1.selectbox("数据表", names, key="ask_table")
+today = c2.date_input("以哪天为「今天」", value=dt.date.today(), key="ask_today")
+table = None if picked == names[0] else picked
+
+target = next((d for d in datasets if d.name == table), datasets[0])
+samples = guarded(lambda: examples(target, wh.run)) or []
+clicked = None
+if samples:
+    st.caption(f"可以这样问（来自「{target.name}」的列和取值）：")
+    cols = st.columns(min(3, len(samples)))
+    for i, s in enumerate(samples):
+        if cols[i % len(cols)].button(s, key=f"ex_{i}"):
+            st.session_state["ask_q"] = clicked = s
+
+with st.form("ask_form"):
+    question = st.text_input("问题", key="ask_q", placeholder="例如：上个月各区的清运量")
+    asked = st.form_submit_button("提问", type="primary")
+
+history: list[dict[str, object]] = st.session_state.setdefault("ask_history", [])
+if clicked:
+    question, asked = clicked, True
+if asked and question.strip():
+    ans = guarded(lambda: answer(question, datasets, wh.run, today=today, table=table))
+    if ans is not None:
+        history.insert(0, {"question": question, "answer": ans})
+
+
+def render(entry: dict[str, object], *, expanded: bool) -> None:
+    ans = entry["answer"]
+    st.markdown(f"#### {entry['question']}")
+    if ans.status != "ok":
+        st.warning(ans.message or "无法回答这个问题。")
+        if ans.suggestions:
+            st.caption("可以试试：" + "；".join(ans.suggestions))
+        return
+    if ans.reading:
+        st.info("理解为：" + ans.reading)
+    if ans.message:
+        st.caption(ans.message)
+    if ans.alternatives:
+        st.caption("也可以换用：" + "、".join(ans.alternatives))
+    value = scalar(ans)
+    if value is not None:
+        st.metric(ans.columns[0], f"{value:,.2f}" if isinstance(value, float) else str(value))
+    else:
+        fig = figure(ans)
+        if fig is not None:
+            st.plotly_chart(fig, key=f"fig_{id(entry)}")
+        st.dataframe(pl.DataFrame([list(r) for r in ans.rows], schema=ans.columns, orient="row",
+                                  strict=False), hide_index=True, width="stretch")
+    with st.expander("查看 SQL", expanded=expanded):
+        st.code(ans.sql, language="sql")
+
+
+if history:
+    render(history[0], expanded=False)
+    if len(history) > 1:
+        st.divider()
+        st.subheader("本次会话的提问")
+        for entry in history[1:10]:
+            with st.expander(str(entry["question"])):
+                render(entry, expanded=False)
