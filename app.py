@@ -9,15 +9,15 @@ import streamlit as st
 
 from citybi.ui.state import ensure_samples
 
-st.set_page_config(page_title="城市自助分析", page_icon="🏙️", layout="wide")
+st.set_page_config(page_title="城市自助分析", page_icon=":material/location_city:", layout="wide")
 
 pages = {
     "数据": [
-        st.Page("pages/import_data.py", title="数据导入", icon="📥", url_path="import"),
-        st.Page("pages/datasets.py", title="数据集", icon="🗂️", url_path="datasets", default=True),
+        st.Page("pages/import_data.py", title="数据导入", icon=":material/upload_file:", url_path="import"),
+        st.Page("pages/datasets.py", title="数据集", icon=":material/dataset:", url_path="datasets", default=True),
     ],
     "分析": [
-        st.Page("pages/ask.py", title="问数", icon="💬", url_path="ask"),
+        st.Page("pages/ask.py", title="问数", icon=":material/forum:", url_path="ask"),
     ],
 }
 nav = st.navigation(pages)

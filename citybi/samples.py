@@ -7,6 +7,7 @@ path also exercises the real pipeline. Only an empty warehouse gets them.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -26,6 +27,7 @@ def _generator() -> ModuleType:
     if spec is None or spec.loader is None:
         raise FileNotFoundError(SAMPLE_DIR / "generate.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module
 

@@ -278,6 +278,8 @@ def scan_sheet_xml(path: Path, zf: zipfile.ZipFile, part: str, limits: Limits) -
                 break
             if not block:
                 break
+    if len(_SCAN_CACHE) > 64:
+        _SCAN_CACHE.clear()  # the cache only spares the guard's pass within one import
     _SCAN_CACHE[key] = scan
     return scan
 

@@ -367,7 +367,8 @@ def _save_reproducibly(wb: Any, path: Path) -> None:
     buf = io.BytesIO()
     wb.save(buf)
     buf.seek(0)
-    with zipfile.ZipFile(buf) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+    tmp = path.with_name(path.name + ".tmp")  # a crash never leaves a half-written sample file
+    with zipfile.ZipFile(buf) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             fixed = zipfile.ZipInfo(info.filename, date_time=_FIXED_TIME.timetuple()[:6])
             fixed.compress_type = zipfile.ZIP_DEFLATED
@@ -376,6 +377,7 @@ def _save_reproducibly(wb: Any, path: Path) -> None:
             if info.filename == "docProps/core.xml":  # openpyxl stamps "modified" at save time
                 data = _MODIFIED.sub(_FIXED_TIME.strftime(r"\g<1>%Y-%m-%dT%H:%M:%SZ\g<2>").encode(), data)
             dst.writestr(fixed, data)
+    tmp.replace(path)
 
 
 def write_clean_xlsx(path: Path, sheet: str, cols: Sequence[str], rows: Iterable[Row]) -> None:
@@ -677,13 +679,18 @@ def main(argv: list[str]) -> int:
     out_dir = Path(argv[1]) if len(argv) > 1 else DEFAULT_OUT
     written = generate(out_dir)
     tables = build_tables()
+    detail_rows: dict[str, int] = {}
+    for table, rows in tables.items():
+        spec = SAMPLE_TABLES[table]
+        detail_rows[Path(spec.clean).stem] = len(rows)
+        if spec.messy:
+            detail_rows[Path(spec.messy).stem] = len(messy_rows(table, rows))
     total = 0
     for stem, path in written.items():
         size = path.stat().st_size
         total += size
-        rows = len(tables[stem]) if stem in tables else None
-        extra = f"{rows:>7,} 行" if rows is not None else " " * 9
-        print(f"{path}  {extra}  {size / 1024:8.1f} KB")
+        rows_text = f"{detail_rows[stem]:>7,} 行明细" if stem in detail_rows else "  各区 × 月份宽表"
+        print(f"{path.name:<24}{rows_text}  {size / 1024:8.1f} KB")
     print(f"共 {len(written)} 个文件，{total / 1024 / 1024:.2f} MB → {out_dir}")
     return 0
 

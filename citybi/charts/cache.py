@@ -142,10 +142,13 @@ class ResultCache:
                 _k, evicted = self._entries.popitem(last=False)
                 self._cells -= evicted.cells
 
-    def run(self, wh: Warehouse, tree: exp.Expression, *, params: list[Any] | None = None,
+    def run(self, wh: Warehouse, tree: exp.Expression, *, sql: str | None = None, params: list[Any] | None = None,
             max_rows: int | None = None, timeout_s: float | None = None) -> tuple[QueryResult, bool]:
-        """`Warehouse.run` through the cache: (result, True if it came from the cache)."""
-        key = self.key(wh, tree.sql(dialect="duckdb"), params, max_rows)
+        """`Warehouse.run` through the cache: (result, True if it came from the cache).
+
+        `sql` may pass the tree's DuckDB text when the caller already has it (saves printing).
+        """
+        key = self.key(wh, sql if sql is not None else tree.sql(dialect="duckdb"), params, max_rows)
         hit = self.get(wh, key)
         if hit is not None:
             with self._lock:
