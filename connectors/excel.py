@@ -209,9 +209,51 @@ _SCAN_CACHE: dict[tuple[str, int, int, str, int, int], SheetScan] = {}
 _DIM_RE = re.compile(rb"dimension ref=\"([^\"]+)\"")
 _ROW_RE = re.compile(rb"row r=\"(\d+)\"")
 _CELL_COL_RE = re.compile(rb" r=\"([A-Z]{1,3})\d")
-_FAR_ROW_RE = re.compile(rb" r=\"[A-Z]{1,3}(\d{7,})\"")
+_FAR_ROW_RE = re.compile(rb" r=\"[A-Z]{0,3}(\d{7,})\"")
+_CELL_ROW_RE = re.compile(rb"<c r=\"[A-Z]{1,3}(\d+)\"")
 _MERGE_RE = re.compile(rb"mergeCell ref=\"([^\"]+)\"")
 _VALUE_RE = re.compile(rb"<v>|<is>|<v |:v>|:is>")
+
+
+_COL3_RE = re.compile(rb" r=\"([A-Z]{3})\d")
+_COL2_RE = re.compile(rb" r=\"([A-Z]{2})\d")
+_COL1_RE = re.compile(rb" r=\"([A-Z])\d")
+# one pass finds both rare, dangerous shapes: 3-letter columns and 7+ digit rows
+_WIDE_OR_FAR_RE = re.compile(rb"r=\"(?:[A-Z]{3}\d|[A-Z]{0,3}\d{7})")
+_TAIL = 256 * 1024
+
+
+def _chunk_max_row(chunk: bytes, wide_or_far: bool) -> int:
+    """The largest row number in a chunk of sheet XML (rows are ascending by the spec)."""
+    best = 0
+    at = chunk.rfind(b'row r="')
+    if at >= 0:
+        digits = re.match(rb'row r="(\d+)"', chunk[at:at + 24])
+        if digits:
+            best = int(digits.group(1)[:10])
+    if wide_or_far:
+        for r in _FAR_ROW_RE.findall(chunk):
+            best = max(best, int(r) if len(r) <= 9 else 10**9)
+    if at < 0 and b"<row" in chunk:
+        # rows without r= (legal, rare): fall back to the cell references
+        best = max([best, *(int(r[:10]) for r in _CELL_ROW_RE.findall(chunk))])
+    return best
+
+
+def _chunk_max_col(chunk: bytes, wide_or_far: bool) -> bytes:
+    """The largest column letters among the chunk's cell refs (A < Z < AA < ZZ < AAA).
+
+    A findall over every cell of a 100 MB sheet costs seconds, so the full search runs only
+    for the rare wide shapes; for A..Z sheets the last rows of the chunk decide (cells are in
+    column order within a row, and a sparse sheet's wider column is still read by load_body).
+    """
+    if wide_or_far:
+        wide = _COL3_RE.findall(chunk)
+        if wide:
+            return max(set(wide))
+    if _COL2_RE.search(chunk):
+        return max(set(_COL2_RE.findall(chunk)))
+    return max(set(_COL1_RE.findall(chunk[-_TAIL:])) or {b""})
 
 
 def scan_sheet_xml(path: Path, zf: zipfile.ZipFile, part: str, limits: Limits) -> SheetScan:
@@ -250,22 +292,17 @@ def scan_sheet_xml(path: Path, zf: zipfile.ZipFile, part: str, limits: Limits) -
                 first = False
             if not scan.has_values and _VALUE_RE.search(chunk):
                 scan.has_values = True
-            # <row r> gives the extent; a cell ref with a 7+ digit row counts too, so a far
-            # cell in a row without r= is still seen
-            rows = _ROW_RE.findall(chunk)
-            if len(rows) < chunk.count(b"<row ") + chunk.count(b"<row>"):
-                # some <row> lack r= (or are oddly written): read the rows from the cell refs
-                rows += _FAR_ROW_RE.findall(chunk)
-            for r in rows:
-                n = int(r) if len(r) <= 9 else 10**9
-                if n > scan.max_row:
-                    scan.max_row = n
-            letters = set(_CELL_COL_RE.findall(chunk))
-            if letters:
-                best = max(letters, key=lambda s: (len(s), s))
-                if (len(best), best) > (len(max_letters), max_letters):
-                    max_letters = best
-            for ref in _MERGE_RE.findall(chunk):
+            # Only the extent matters here, and findall over every cell ref of a 100 MB sheet costs
+            # seconds, so look for the answer directly: the spec orders rows ascending (the last
+            # <row r> is the largest) and any 7+ digit row anywhere is checked on its own.
+            wide_or_far = _WIDE_OR_FAR_RE.search(chunk) is not None
+            max_row = _chunk_max_row(chunk, wide_or_far)
+            if max_row > scan.max_row:
+                scan.max_row = max_row
+            best = _chunk_max_col(chunk, wide_or_far)
+            if best and (len(best), best) > (len(max_letters), max_letters):
+                max_letters = best
+            for ref in _MERGE_RE.findall(chunk) if b"mergeCell" in chunk else ():
                 mr = parse_range(ref.decode("ascii", "replace"))
                 if mr is not None:
                     scan.merged.append(mr)

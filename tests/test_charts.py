@@ -347,3 +347,24 @@ def test_cache_is_bounded(wh: Warehouse, max_entries: int, max_entry_rows: int, 
     for column in ("区", "车型", "街道"):  # 3, 2 and 5 rows
         run_chart(wh, load_spec(BAR.replace("column: 区", f"column: {column}")), cache=cache, render=False)
     assert cache.stats().entries == expected_entries
+
+
+def test_chart_core_does_not_import_streamlit() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, citybi.charts.runner, citybi.charts.kpi, citybi.charts.types as t; t.names(); "
+            "print('streamlit' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_warm_run_reuses_output_until_data_changes(wh: Warehouse) -> None:
+    cache = ResultCache()
+    spec = load_spec(BAR)
+    a = run_chart(wh, spec, cache=cache, today=TODAY)
+    b = run_chart(wh, spec, cache=cache, today=TODAY)
+    assert b.output is a.output  # same cached frames → the same figure, no re-render
+    Catalog(wh).write(DATASET, frame()[:1], mode="replace")
+    c = run_chart(wh, spec, cache=cache, today=TODAY)
+    assert c.output is not a.output and list(c.output.data[0].y) == [10.0]
