@@ -49,30 +49,57 @@ def _print_json(obj: Any) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from citybi.errors import WarehouseBusy
     from citybi.importer import ingest_file
     from citybi.ingest.model import ImportOptions
 
     options = ImportOptions(
         sheet=args.sheet, header_row=args.header_row, unpivot=args.unpivot, union_sheets=args.union_sheets
     )
-    with _warehouse(args.db) as wh:
+    try:
+        wh = _warehouse(args.db)
+    except WarehouseBusy:
+        return _ingest_via_app(args, options)
+    with wh:
         result = ingest_file(
             wh, args.file, table=args.table, mode=args.mode, options=options, key_columns=args.key or None,
             display_name=args.display_name, description=args.description,
         )
     plan, write = result.plan, result.write
-    if args.json:
-        _print_json({
-            "status": "ok", "table": write.dataset, "version": write.version, "mode": write.mode,
-            "rows": write.rows_written, "rows_added": write.rows_added, "rows_updated": write.rows_updated,
-            "plan": json.loads(plan.model_dump_json()),
-        })
-    else:
-        print(plan.summary_zh())
-        for w in plan.warnings:
-            print(f"  注意：{w}")
-        print(f"已写入数据集「{write.dataset}」第 {write.version} 版（{write.mode}），共 {write.rows_written} 行。")
+    _report_ingest(args, {
+        "status": "ok", "table": write.dataset, "version": write.version, "mode": write.mode,
+        "rows": write.rows_written, "rows_added": write.rows_added, "rows_updated": write.rows_updated,
+        "summary": plan.summary_zh(), "warnings": plan.warnings, "plan": json.loads(plan.model_dump_json()),
+    })
     return 0
+
+
+def _ingest_via_app(args: argparse.Namespace, options: Any) -> int:
+    """The app holds the warehouse: hand the job to it through the inbox and wait for the result."""
+    from citybi import inbox
+
+    db = load_settings(args.db).db_path
+    sys.stderr.write("应用正在使用数据仓库，已把导入任务交给应用处理，请稍候…\n")
+    job = inbox.submit(db, Path(args.file), table=args.table, mode=args.mode, options=options,
+                       key_columns=args.key, display_name=args.display_name, description=args.description)
+    outcome = inbox.wait(job)
+    if outcome.get("status") != "ok":
+        raise UserFacingError(str(outcome.get("message") or "导入失败。"))
+    _report_ingest(args, outcome)
+    return 0
+
+
+def _report_ingest(args: argparse.Namespace, outcome: dict[str, Any]) -> None:
+    if args.json:
+        _print_json(outcome)
+        return
+    print(outcome["summary"])
+    for w in outcome.get("warnings", []):
+        print(f"  注意：{w}")
+    from citybi.catalog import MODE_LABELS
+
+    mode = MODE_LABELS.get(outcome["mode"], outcome["mode"])
+    print(f"已写入数据集「{outcome['table']}」第 {outcome['version']} 版（{mode}），共 {outcome['rows']} 行。")
 
 
 def cmd_sheets(args: argparse.Namespace) -> int:

@@ -53,10 +53,18 @@ class QueryResult:
     """The answer to `Warehouse.run`: a polars frame plus what produced it."""
 
     frame: pl.DataFrame
-    sql: str
+    tree: exp.Expression
     elapsed_s: float
     truncated: bool = False
     params: list[Any] = field(default_factory=list)
+    _sql: str | None = field(default=None, repr=False)
+
+    @property
+    def sql(self) -> str:
+        """The query as run (pretty DuckDB SQL), printed only when someone asks for it."""
+        if self._sql is None:
+            self._sql = self.tree.sql(dialect="duckdb", pretty=True)
+        return self._sql
 
     @property
     def columns(self) -> list[str]:
@@ -232,8 +240,8 @@ class Warehouse:
         truncated = frame.height > limit
         if truncated:
             frame = frame.head(limit)
-        return QueryResult(frame=frame, sql=tree.sql(dialect="duckdb", pretty=True), elapsed_s=elapsed,
-                           truncated=truncated, params=list(params or []))
+        return QueryResult(frame=frame, tree=tree, elapsed_s=elapsed, truncated=truncated,
+                           params=list(params or []))
 
 
 def _apply_limit(tree: exp.Expression, limit: int) -> exp.Expression:
@@ -244,5 +252,5 @@ def _apply_limit(tree: exp.Expression, limit: int) -> exp.Expression:
             value = current.expression if isinstance(current, exp.Limit) else None
             if isinstance(value, exp.Literal) and value.is_int and int(value.this) <= limit:
                 return tree
-        return tree.copy().limit(limit)
-    return exp.select("*").from_(tree.copy().subquery("q")).limit(limit)
+        return tree.limit(limit)  # sqlglot builders copy: the caller's tree is not changed
+    return exp.select("*").from_(tree.subquery("q")).limit(limit, copy=False)

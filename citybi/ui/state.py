@@ -9,6 +9,7 @@ import streamlit as st
 from citybi.catalog import Catalog
 from citybi.config import load_settings
 from citybi.errors import UserFacingError
+from citybi.inbox import start_worker
 from citybi.warehouse import Warehouse
 
 T = TypeVar("T")
@@ -16,7 +17,10 @@ T = TypeVar("T")
 
 @st.cache_resource(show_spinner=False)
 def _warehouse_for(db_path: str) -> Warehouse:
-    return Warehouse(load_settings(db_path))
+    wh = Warehouse(load_settings(db_path))
+    # the app holds the file, so `citybi ingest` hands its jobs to this process (citybi.inbox)
+    start_worker(wh)
+    return wh
 
 
 def get_warehouse() -> Warehouse:
