@@ -17,6 +17,7 @@ pages = {
         st.Page("pages/datasets.py", title="数据集", icon=":material/dataset:", url_path="datasets", default=True),
     ],
     "分析": [
+        st.Page("pages/boards.py", title="看板", icon=":material/dashboard:", url_path="boards"),
         st.Page("pages/ask.py", title="问数", icon=":material/forum:", url_path="ask"),
     ],
 }

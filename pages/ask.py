@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import polars as pl
 import streamlit as st
 
+from citybi.charts.spec import spec_from_dict
+from citybi.charts.store import chart_store
 from citybi.nlq import answer, data_as_of, examples
 from citybi.nlq.present import figure, scalar
-from citybi.ui.state import catalog, get_warehouse, guarded
+from citybi.nlq.to_chart import answer_to_chart
+from citybi.ui.state import action, catalog, get_warehouse, guarded
 
 st.title("问数")
 st.caption("用中文提问，例如「上个月各区的清运量」「这周哪个区的工单最多」。"
@@ -77,6 +81,31 @@ def render(entry: dict[str, object], *, expanded: bool) -> None:
                                   strict=False), hide_index=True, width="stretch")
     with st.expander("查看 SQL", expanded=expanded):
         st.code(ans.sql, language="sql")
+    save_as_chart(entry)
+
+
+def save_as_chart(entry: dict[str, object]) -> None:
+    """Keep a good answer as a saved chart (opened next time the 图表 page is visited)."""
+    ans = entry["answer"]
+    question = str(entry["question"])
+    info = next((d for d in datasets if d.name == ans.table), None)
+    spec, reason = answer_to_chart(ans, title=question, info=info)
+    if spec is None:
+        st.caption("不能保存为图表：" + reason)
+        return
+    k = id(entry)
+    with st.popover("保存为图表", icon=":material/bookmark_add:"):
+        title = st.text_input("图表标题", value=question[:80], key=f"chart_title_{k}", max_chars=80)
+        desc = st.text_input("说明（可选）", key=f"chart_desc_{k}")
+        overwrite = st.checkbox("覆盖同名图表", key=f"chart_over_{k}")
+        if st.button("保存", key=f"chart_save_{k}", type="primary"):
+            name = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "-", title.strip() or question).strip(" .-") or "问数图表"
+            data = {**spec.model_dump(mode="json", exclude_defaults=True),
+                    "title": title.strip() or question, "description": desc.strip()}
+            store = chart_store(wh.settings)
+            if action(lambda: store.save(name, spec_from_dict(data), overwrite=overwrite)):
+                st.session_state["cb_open"] = name  # the 图表 page opens it for editing
+                st.success(f"已保存为图表「{name}」。打开「图表」页可继续编辑，也可以把它加到看板上。")
 
 
 if history:

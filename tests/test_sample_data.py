@@ -188,16 +188,19 @@ def test_sample_directory_stays_small(sample: dict[str, Path]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("table", "unit_line", "subtotals", "total_label", "min_dashes", "min_text_numbers"),
+    ("table", "unit_line", "subtotals", "total_label", "total_first", "merged_blocks", "min_dashes",
+     "min_text_numbers"),
     [
-        ("环卫清运", "单位：吨", 6, "合计", 5, 6),
-        ("空气质量", "浓度单位：微克/立方米", 6, "合计", 20, 0),
-        ("区县概况", "单位：见表头", 0, "全市合计", 0, 5),
+        # the district cell merged over each block of its rows, 小计 after each block
+        ("环卫清运", "单位：吨", 6, "合计", False, 6, 5, 6),
+        ("空气质量", "浓度单位：微克/立方米", 6, "合计", False, 0, 20, 0),
+        # yearbook style: 全市合计 right under the header
+        ("区县概况", "单位：见表头", 0, "全市合计", True, 0, 0, 5),
     ],
 )
 def test_messy_copy_has_the_shape_of_a_department_report(
     sample: dict[str, Path], table: str, unit_line: str, subtotals: int, total_label: str,
-    min_dashes: int, min_text_numbers: int,
+    total_first: bool, merged_blocks: int, min_dashes: int, min_text_numbers: int,
 ) -> None:
     spec = gen.SAMPLE_TABLES[table]
     header, rows = _clean_rows(sample[Path(spec.clean).stem])
@@ -214,6 +217,9 @@ def test_messy_copy_has_the_shape_of_a_department_report(
     assert group_labels  # a label over the numeric columns
     assert sum(any(isinstance(v, str) and v.endswith("小计") for v in r) for r in messy["totals"]) == subtotals
     assert any(r[0] == total_label for r in messy["totals"])
+    assert (grid[h + 2][0] == total_label) is total_first
+    body_merges = [m for m in messy["merged"] if int(re.findall(r"\d+", m)[0]) > h + 2]
+    assert len(body_merges) == merged_blocks
     tail = [v for r in messy["tail"] for v in r if isinstance(v, str)]
     assert any(v.startswith("填报人：") for v in tail) and any(v.startswith("审核人：") for v in tail)
     assert any(v.startswith("填报日期：") and _CN_DATE.match(v.split("：")[1]) for v in tail)

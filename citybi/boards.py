@@ -1,0 +1,628 @@
+"""KPI boards: a titled grid of saved charts and KPI cards with board-wide filters.
+
+Why a module of its own: the 看板 page, the Excel export, the benchmark and the tests all
+run "a whole board under these filters" and must agree on what that means:
+
+- A board is YAML (strict pydantic, extra="forbid", errors in Chinese), stored like charts
+  in a user folder layered over the shipped defaults in queries/boards.
+- A tile refers to a saved chart by name or carries an inline ChartSpec; `width` is its
+  share of a 12-column row, and tiles flow into rows the way a leader reads: left to right.
+- Board filters are chosen on the page, not stored per tile. The date range lands on each
+  tile's own date column (a KPI card's `date_column`, else the chart's date dimension,
+  else the dataset's first date column) and REPLACES the tile's own date filter there —
+  a board set to 2025-01 must not be intersected with a tile's "最近30天" into nothing.
+  Dimension value lists (区, 街道, anything) go through `with_filters`, which skips tiles
+  whose dataset lacks the column; those tiles say so instead of silently ignoring it.
+- A whole run returns per-tile results and timings; one broken tile shows its own Chinese
+  error and never blanks the board.
+
+No streamlit here (the core package must not import it).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlglot import exp
+
+from citybi.charts.cache import ResultCache, default_cache
+from citybi.charts.compile import col, filter_condition, table_ref
+from citybi.charts.periods import Range, relative_range
+from citybi.charts.render import units_for
+from citybi.charts.runner import ChartResult, run_chart
+from citybi.charts.spec import (
+    RELATIVE_PERIODS,
+    ChartSpec,
+    ChartSpecError,
+    DateRangeFilter,
+    RelativeDateFilter,
+    ValueFilter,
+    load_yaml_text,
+    spec_from_dict,
+    with_filters,
+)
+from citybi.charts.store import ChartStore, YamlStore, chart_store, user_dir
+from citybi.config import QUERIES_DIR, Settings
+from citybi.errors import UserFacingError
+
+if TYPE_CHECKING:
+    from citybi.schema import DatasetInfo
+    from citybi.warehouse import Warehouse
+
+BOARD_VERSION = 1
+GRID = 12
+MIN_REFRESH_S = 10  # a board refreshing every second would keep one CPU busy per open browser
+MAX_OPTIONS = 500  # values offered in a dimension filter; more means the column is not a dimension
+FRESH_DAYS = 7  # data newer than this counts as current: "today" is the real today
+
+
+class BoardSpecError(ChartSpecError):
+    """A board definition that cannot be used; `problems` lists each thing to fix, in Chinese."""
+
+    def __init__(self, problems: list[str], *, hint: str = "") -> None:
+        self.problems = problems
+        UserFacingError.__init__(self, "看板设置有误：" + "；".join(problems), hint=hint)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _period_ok(v: str | None) -> str | None:
+    if v is None:
+        return v
+    v = v.strip()
+    if v in RELATIVE_PERIODS or (v.startswith("最近") and v.endswith("天") and v[2:-1].isdigit() and int(v[2:-1]) >= 1):
+        return v
+    raise ValueError(f"相对时间「{v}」无法识别，可选：最近N天（如 最近30天）、" + "、".join(RELATIVE_PERIODS))
+
+
+class BoardDate(_Model):
+    """The board's date control; `default` is a relative period preselected on open."""
+
+    label: str = "日期"
+    default: str | None = None  # None: every tile keeps its own period until the user picks one
+
+    @field_validator("default")
+    @classmethod
+    def _period(cls, v: str | None) -> str | None:
+        return _period_ok(v)
+
+
+class BoardDimension(_Model):
+    """A value-list filter on any column (区, 街道, 垃圾类型…) applied to every tile having it."""
+
+    column: str = Field(min_length=1)
+    label: str | None = None
+    default: list[str | int | float | bool] = Field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.label or self.column
+
+
+class BoardFilters(_Model):
+    date: BoardDate | None = Field(default_factory=BoardDate)
+    dimensions: list[BoardDimension] = Field(default_factory=list, max_length=10)
+
+    @model_validator(mode="after")
+    def _unique(self) -> BoardFilters:
+        cols = [d.column for d in self.dimensions]
+        dup = sorted({c for c in cols if cols.count(c) > 1})
+        if dup:
+            raise ValueError("看板筛选中「" + "、".join(dup) + "」重复出现，请只保留一个")
+        return self
+
+
+class Tile(_Model):
+    """One cell of the grid: a saved chart (`chart: 名称`) or an inline `spec`."""
+
+    chart: str | None = None
+    spec: ChartSpec | None = None
+    title: str | None = Field(default=None, max_length=200)  # overrides the chart's own title
+    width: int = Field(default=6, ge=1, le=GRID)
+    height: int | None = Field(default=None, ge=120, le=1200)
+    date_column: str | None = None  # where the board's date range lands (default: guessed)
+    new_row: bool = False  # start a new row even if this tile would fit
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Tile:
+        if (self.chart is None) == (self.spec is None):
+            raise ValueError("每个图块需要且只能写一项：chart（已保存图表的名称）或 spec（图表定义）")
+        if self.chart is not None and not self.chart.strip():
+            raise ValueError("图块的 chart 名称不能为空")
+        return self
+
+
+class Board(_Model):
+    version: Literal[1] = BOARD_VERSION
+    title: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    tiles: list[Tile] = Field(default_factory=list, max_length=48)
+    filters: BoardFilters = Field(default_factory=BoardFilters)
+    refresh_seconds: int = Field(default=0, ge=0, le=86_400)
+
+    @field_validator("refresh_seconds")
+    @classmethod
+    def _refresh(cls, v: int) -> int:
+        if 0 < v < MIN_REFRESH_S:
+            raise ValueError(f"自动刷新间隔至少 {MIN_REFRESH_S} 秒（0 表示不自动刷新），现在是 {v} 秒")
+        return v
+
+    def rows(self) -> list[list[tuple[int, Tile]]]:
+        """Tiles packed into rows of at most GRID width units, as (index, tile)."""
+        rows: list[list[tuple[int, Tile]]] = []
+        used = GRID
+        for i, t in enumerate(self.tiles):
+            if t.new_row or used + t.width > GRID or not rows:
+                rows.append([])
+                used = 0
+            rows[-1].append((i, t))
+            used += t.width
+        return rows
+
+
+# ---------------------------------------------------------------------------- YAML
+_FIELDS = {
+    "title": "标题", "description": "说明", "tiles": "图块", "filters": "看板筛选",
+    "refresh_seconds": "自动刷新间隔（秒）",
+    "chart": "图表名称", "spec": "图表定义", "width": "宽度（1–12）", "height": "高度（像素）",
+    "date_column": "日期列", "new_row": "换行", "date": "日期筛选", "dimensions": "维度筛选", "column": "列",
+    "label": "显示名称", "default": "默认值", "version": "版本",
+}
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    prev: Any = None
+    for item in loc:
+        if isinstance(item, int):
+            noun = "个图块" if prev == "tiles" else ("个维度筛选" if prev == "dimensions" else "项")
+            parts[-1:] = [f"第{item + 1}{noun}"]
+        else:
+            parts.append(_FIELDS.get(str(item), f"「{item}」"))
+        prev = item
+    return "的".join(parts) or "看板定义"
+
+
+def _translate(err: ValidationError) -> list[str]:
+    out: list[str] = []
+    for e in err.errors(include_url=False):
+        loc = tuple(e.get("loc", ()))
+        kind = e.get("type", "")
+        value = e.get("input")
+        where = _where(loc)
+        if kind == "extra_forbidden":
+            out.append(f"{_where(loc[:-1])}中有不认识的设置项「{loc[-1]}」，请删除或检查拼写")
+        elif kind == "missing":
+            out.append(f"缺少必填项：{where}")
+        elif kind == "value_error":
+            cause = (e.get("ctx") or {}).get("error")
+            text = str(cause or e.get("msg", ""))
+            out.append(text if not loc or loc[-1] in ("tiles", "filters") or isinstance(loc[-1], int)
+                       else f"{where}：{text}")
+        elif kind.startswith(("int_", "float_")):
+            out.append(f"{where}应为整数，「{value}」不是有效的数字")
+        elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+            out.append(f"{where}超出允许范围（现在是 {value}），请修改")
+        elif kind in ("too_long", "too_short", "string_too_short", "string_too_long"):
+            out.append(f"{where}的长度不合适，请修改")
+        elif kind == "string_type":
+            out.append(f"{where}应为文字")
+        elif kind in ("list_type", "dict_type", "model_type", "model_attributes_type"):
+            out.append(f"{where}应为{'列表' if kind == 'list_type' else '「键: 值」设置'}")
+        elif kind in ("bool_type", "bool_parsing"):
+            out.append(f"{where}应为 true 或 false")
+        elif kind == "literal_error":
+            out.append(f"{where}的值「{value}」无效")
+        else:
+            out.append(f"{where}：{e.get('msg', '')}")
+    return list(dict.fromkeys(out))
+
+
+def board_from_dict(data: Any) -> Board:
+    """A Board from parsed YAML; every problem (inline chart specs included) in Chinese."""
+    if not isinstance(data, dict):
+        raise BoardSpecError(["看板定义应为「键: 值」形式的设置（YAML 映射），而不是列表或单个值"])
+    problems: list[str] = []
+    tiles = data.get("tiles")
+    if isinstance(tiles, list):
+        fixed: list[Any] = []
+        for i, t in enumerate(tiles):
+            if isinstance(t, dict) and "spec" in t and "chart" in t:
+                problems.append(f"第{i + 1}个图块同时写了 chart 和 spec：每个图块需要且只能写一项")
+                t = {k: v for k, v in t.items() if k != "spec"}
+            elif isinstance(t, dict) and isinstance(t.get("spec"), dict):
+                try:
+                    t = {**t, "spec": spec_from_dict(t["spec"])}
+                except ChartSpecError as err:
+                    problems += [f"第{i + 1}个图块的图表定义：{p}" for p in err.problems]
+                    t = {k: v for k, v in t.items() if k != "spec"} | {"chart": "?"}
+            fixed.append(t)
+        data = {**data, "tiles": fixed}
+    try:
+        board = Board.model_validate(data)
+    except ValidationError as err:
+        problems += _translate(err)
+        board = None
+    if problems:
+        raise BoardSpecError(list(dict.fromkeys(problems)))
+    assert board is not None
+    return board
+
+
+def load_board(text: str | bytes) -> Board:
+    try:
+        data = load_yaml_text(text, what="看板定义")
+    except ChartSpecError as err:
+        raise BoardSpecError(err.problems) from None
+    return board_from_dict(data)
+
+
+def dump_board(board: Board) -> str:
+    """Reviewable YAML: Chinese kept, keys in model order, defaults omitted."""
+    data = board.model_dump(mode="json", exclude_defaults=True)
+    data = {"version": BOARD_VERSION, **data}
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, default_flow_style=False)
+
+
+class BoardStore(YamlStore[Board]):
+    """Saved boards: `queries/boards` ships defaults; the user folder holds edited ones."""
+
+    what = "看板"
+
+    def __init__(self, folder: Path, defaults: Sequence[Path] = ()) -> None:
+        super().__init__(folder, defaults, parse=load_board, dump=dump_board)
+
+
+def board_store(settings: Settings | None = None) -> BoardStore:
+    """The app's board store: <warehouse folder>/boards, then queries/boards."""
+    return BoardStore(user_dir(settings) / "boards", [QUERIES_DIR / "boards"])
+
+
+def default_chart_store(settings: Settings | None = None) -> ChartStore:
+    return chart_store(settings)
+
+
+# ---------------------------------------------------------------------------- filter values
+@dataclass(frozen=True)
+class FilterValues:
+    """What the user picked in the filter row. `date`: a relative period or (start, end)."""
+
+    date: str | tuple[dt.date, dt.date] | None = None
+    dimensions: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    def active_dimensions(self) -> dict[str, tuple[Any, ...]]:
+        return {k: tuple(v) for k, v in self.dimensions.items() if v}
+
+    def describe(self) -> list[str]:
+        """Chinese lines for captions and the export's cover sheet."""
+        out: list[str] = []
+        if isinstance(self.date, str):
+            out.append(f"日期：{self.date}")
+        elif self.date is not None:
+            out.append(f"日期：{self.date[0].isoformat()} 至 {self.date[1].isoformat()}")
+        out += [f"{k}：" + "、".join(str(v) for v in vals) for k, vals in self.active_dimensions().items()]
+        return out
+
+
+def default_values(board: Board) -> FilterValues:
+    f = board.filters
+    return FilterValues(
+        date=f.date.default if f.date is not None else None,
+        dimensions={d.column: tuple(d.default) for d in f.dimensions if d.default},
+    )
+
+
+# ---------------------------------------------------------------------------- tiles
+def tile_spec(tile: Tile, charts: ChartStore) -> ChartSpec:
+    """The tile's chart (loaded or inline) with the tile's title applied."""
+    spec = tile.spec if tile.spec is not None else charts.load(str(tile.chart))
+    if tile.title and tile.title != spec.title:
+        spec = spec.model_copy(update={"title": tile.title})
+    return spec
+
+
+def tile_date_column(tile: Tile, spec: ChartSpec, info: DatasetInfo) -> str | None:
+    """Where the board's date range lands for this tile (None: the dataset has no date)."""
+    candidates: list[str | None] = [tile.date_column]
+    if spec.type == "kpi":
+        candidates.append(spec.options.get("date_column"))
+    candidates += [d.column for d in spec.group_dimensions if d.grain is not None]
+    for name in candidates:
+        c = info.column(name) if name else None
+        if c is not None and c.is_temporal:
+            return c.name
+    temporal = [d for d in spec.group_dimensions if (c := info.column(d.column)) is not None and c.is_temporal]
+    if temporal:
+        return temporal[0].column
+    first = next((c for c in info.columns if c.is_temporal), None)
+    return first.name if first is not None else None
+
+
+def apply_board_filters(tile: Tile, spec: ChartSpec, info: DatasetInfo,
+                        values: FilterValues) -> tuple[ChartSpec, list[str]]:
+    """(the spec as this board run shows it, the filter names this tile could not apply)."""
+    filters: list[Any] = []
+    skipped: list[str] = []
+    date_col = tile_date_column(tile, spec, info)
+    if values.date is not None:
+        if date_col is None:
+            skipped.append("日期")
+        else:
+            # the board's range replaces the tile's own range on that column (never intersects it)
+            own = [f for f in spec.filters
+                   if not (isinstance(f, (DateRangeFilter, RelativeDateFilter)) and f.column == date_col)]
+            if len(own) != len(spec.filters):
+                spec = spec.model_copy(update={"filters": own})
+            if isinstance(values.date, str):
+                filters.append(RelativeDateFilter(op="relative", column=date_col, period=values.date))
+            else:
+                start, end = values.date
+                filters.append(DateRangeFilter(op="date_range", column=date_col, start=start, end=end))
+    for column, vals in values.active_dimensions().items():
+        if info.column(column) is None:
+            skipped.append(column)
+            continue
+        filters.append(ValueFilter(op="in", column=column, values=list(vals)))
+    if not filters:
+        return spec, skipped
+    return with_filters(spec, filters, info), skipped
+
+
+@dataclass
+class TileRun:
+    """One tile of a board run: the result, or the Chinese reason it has none."""
+
+    index: int
+    tile: Tile
+    title: str
+    spec: ChartSpec | None
+    result: ChartResult | None
+    error: str | None
+    seconds: float
+    skipped_filters: list[str] = field(default_factory=list)
+    units: dict[str, str] = field(default_factory=dict)  # output column → unit (吨, 件…)
+    period: Range | None = None  # the dates this tile covers, when it has a date range
+
+    @property
+    def period_text(self) -> str:
+        if self.period is None:
+            return ""
+        start, end = self.period
+        return start.isoformat() if start == end else f"{start.isoformat()} 至 {end.isoformat()}"
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None
+
+    @property
+    def cached(self) -> bool:
+        return self.result is not None and self.result.cached
+
+
+@dataclass
+class BoardRun:
+    board: Board
+    tiles: list[TileRun]
+    today: dt.date
+    values: FilterValues
+    total_s: float
+
+    @property
+    def query_s(self) -> float:
+        return sum(t.result.query_s for t in self.tiles if t.result is not None)
+
+    @property
+    def cached(self) -> bool:
+        return all(t.cached for t in self.tiles if t.ok)
+
+    @property
+    def errors(self) -> list[TileRun]:
+        return [t for t in self.tiles if t.error is not None]
+
+
+def _error_text(err: Exception) -> str:
+    if isinstance(err, ChartSpecError):
+        return "；".join(err.problems)
+    if isinstance(err, UserFacingError):
+        return err.message + (f"（建议：{err.hint}）" if err.hint else "")
+    return "这个图块没有显示出来：程序遇到了意外的问题。请刷新重试；如果反复出现，请联系管理员。"
+
+
+def run_board(
+    wh: Warehouse,
+    board: Board,
+    *,
+    charts: ChartStore | None = None,
+    values: FilterValues | None = None,
+    today: dt.date | None = None,
+    cache: ResultCache | None = None,
+    workers: int = 4,
+    render: bool = True,
+    progress: Callable[[int, int, TileRun], None] | None = None,
+) -> BoardRun:
+    """Run every tile under the board filters; tiles run on `workers` threads (cursors).
+
+    `progress(done, total, tile)` is called as tiles finish, always in the calling thread.
+    """
+    t0 = time.perf_counter()
+    cache = cache or default_cache()
+    charts = charts or default_chart_store(wh.settings)
+    values = values if values is not None else default_values(board)
+    today = today or board_today(wh, board, charts=charts, cache=cache)
+    prepared: list[tuple[int, Tile, ChartSpec | None, DatasetInfo | None, str | None, list[str], str]] = []
+    # catalog lookups and spec loading are serial (cheap, cached); only queries run in parallel
+    for i, tile in enumerate(board.tiles):
+        title = tile.title or (tile.spec.title if tile.spec else str(tile.chart))
+        try:
+            spec = tile_spec(tile, charts)
+            title = spec.title
+            info = cache.dataset_info(wh, spec.dataset)
+            applied, skipped = apply_board_filters(tile, spec, info, values)
+            prepared.append((i, tile, applied, info, None, skipped, title))
+        except Exception as err:  # a broken tile must not blank the board
+            prepared.append((i, tile, None, None, _error_text(err), [], title))
+
+    def one(item: tuple[int, Tile, ChartSpec | None, DatasetInfo | None, str | None, list[str], str]) -> TileRun:
+        i, tile, spec, info, error, skipped, title = item
+        t = time.perf_counter()
+        if error is not None or spec is None:
+            return TileRun(i, tile, title, spec, None, error, 0.0, skipped)
+        try:
+            res = run_chart(wh, spec, info=info, today=today, cache=cache, render=render)
+        except Exception as err:
+            return TileRun(i, tile, title, spec, None, _error_text(err), time.perf_counter() - t, skipped)
+        return TileRun(i, tile, title, spec, res, None, time.perf_counter() - t, skipped)
+
+    tiles: list[TileRun] = []
+    if workers > 1 and len(prepared) > 1:
+        with ThreadPoolExecutor(max_workers=min(workers, len(prepared))) as pool:
+            futures = [pool.submit(one, p) for p in prepared]
+            # progress is reported from the calling thread (a page may only draw from its own)
+            for done, fut in enumerate(as_completed(futures), start=1):
+                if progress is not None:
+                    progress(done, len(futures), fut.result())
+            tiles = [f.result() for f in futures]
+    else:
+        for done, p in enumerate(prepared, start=1):
+            tiles.append(one(p))
+            if progress is not None:
+                progress(done, len(prepared), tiles[-1])
+    for run, (_i, tile, spec, info, _e, _s, _t) in zip(tiles, prepared, strict=True):
+        if spec is not None and info is not None:
+            run.units = units_for(spec, info)
+            run.period = tile_period(run, tile_date_column(tile, spec, info), today)
+    return BoardRun(board, tiles, today, values, time.perf_counter() - t0)
+
+
+def tile_period(run: TileRun, date_column: str | None, today: dt.date) -> Range | None:
+    """The dates a tile covers: a KPI card's period, else its date filter on its date column."""
+    output = run.result.output if run.result is not None else None
+    period = getattr(output, "period", None)
+    if period is not None:
+        return period
+    if run.spec is None or date_column is None:
+        return None
+    for f in run.spec.filters:
+        if getattr(f, "column", None) != date_column:
+            continue
+        if isinstance(f, RelativeDateFilter):
+            return relative_range(f.period, today)
+        if isinstance(f, DateRangeFilter) and f.start is not None and f.end is not None:
+            return f.start, f.end
+    return None
+
+
+# ---------------------------------------------------------------------------- helpers for the page
+def board_datasets(board: Board, charts: ChartStore) -> list[str]:
+    """The datasets the board's tiles read, in tile order (broken tiles are skipped)."""
+    out: dict[str, None] = {}
+    for t in board.tiles:
+        try:
+            out.setdefault(tile_spec(t, charts).dataset, None)
+        except (UserFacingError, ChartSpecError):
+            continue
+    return list(out)
+
+
+def data_last_day(wh: Warehouse, dataset: str, column: str, cache: ResultCache | None = None) -> dt.date | None:
+    """The latest day in a date column (through the result cache: one tiny aggregate)."""
+    cache = cache or default_cache()
+    tree = exp.select(exp.Max(this=col(column)).as_("last", quoted=True)).from_(table_ref(dataset))
+    result, _hit = cache.run(wh, tree)
+    value = result.frame.item(0, 0) if result.frame.height else None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value if isinstance(value, dt.date) else None
+
+
+def board_today(wh: Warehouse, board: Board, *, charts: ChartStore | None = None,
+                cache: ResultCache | None = None, real_today: dt.date | None = None) -> dt.date:
+    """The board's "today": the real date, unless all its data ends more than a week ago.
+
+    The bundled samples end in June 2025; a board that said "本周" in 2026 would be empty.
+    Old data means the board shows the data's last week, and the page says so.
+    """
+    cache = cache or default_cache()
+    charts = charts or default_chart_store(wh.settings)
+    real_today = real_today or dt.date.today()
+    last: dt.date | None = None
+    for t in board.tiles:
+        try:
+            spec = tile_spec(t, charts)
+            info = cache.dataset_info(wh, spec.dataset)
+            column = tile_date_column(t, spec, info)
+            day = data_last_day(wh, info.name, column, cache) if column else None
+        except (UserFacingError, ChartSpecError):
+            continue
+        if day is not None and (last is None or day > last):
+            last = day
+    if last is None or last >= real_today - dt.timedelta(days=FRESH_DAYS):
+        return real_today
+    return last
+
+
+def filter_columns(board: Board, charts: ChartStore, wh: Warehouse,
+                   cache: ResultCache | None = None) -> list[str]:
+    """Text/boolean columns of the tiles' datasets with few enough values to pick from.
+
+    Free text (诉求内容) and IDs (工单编号) are left out: a list of 15,000 values is not a
+    filter. One approximate distinct count per dataset, through the result cache.
+    """
+    cache = cache or default_cache()
+    out: dict[str, None] = {}
+    for name in board_datasets(board, charts):
+        try:
+            info = cache.dataset_info(wh, name)
+        except UserFacingError:
+            continue
+        cols = [c.name for c in info.columns if not c.is_numeric and not c.is_temporal and c.type != "year"]
+        if not cols:
+            continue
+        tree = exp.select(*[exp.Anonymous(this="approx_count_distinct", expressions=[col(c)]).as_(c, quoted=True)
+                            for c in cols]).from_(table_ref(info.name))
+        try:
+            counts = cache.run(wh, tree)[0].frame.row(0, named=True)
+        except UserFacingError:
+            continue
+        for c in cols:
+            if (counts.get(c) or 0) <= MAX_OPTIONS:
+                out.setdefault(c, None)
+    return list(out)
+
+
+def dimension_options(wh: Warehouse, board: Board, column: str, *, charts: ChartStore | None = None,
+                      within: dict[str, Sequence[Any]] | None = None,
+                      cache: ResultCache | None = None) -> list[Any]:
+    """Distinct values of `column` over the board's datasets, narrowed by other selections.
+
+    `within` makes cascading filters: with 区 = 临江区 chosen, 街道 offers only 临江区's streets.
+    """
+    cache = cache or default_cache()
+    charts = charts or default_chart_store(wh.settings)
+    values: set[Any] = set()
+    for name in board_datasets(board, charts):
+        try:
+            info = cache.dataset_info(wh, name)
+        except UserFacingError:
+            continue
+        if info.column(column) is None:
+            continue
+        tree = exp.select(col(column)).distinct().from_(table_ref(info.name)).where(
+            exp.Not(this=exp.Is(this=col(column), expression=exp.Null())))
+        for other, vals in (within or {}).items():
+            if other != column and vals and info.column(other) is not None:
+                cond = filter_condition(ValueFilter(op="in", column=other, values=list(vals)), info, dt.date.today())
+                tree = tree.where(cond)
+        tree = tree.order_by(exp.Literal.number(1)).limit(MAX_OPTIONS)
+        result, _hit = cache.run(wh, tree)
+        values.update(result.frame.to_series(0).to_list())
+    return sorted(values, key=lambda v: (str(type(v)), v))[:MAX_OPTIONS]

@@ -1,0 +1,29 @@
+"""Shared between the browser fixtures and tests: what the running app is, where screenshots go.
+
+A plain module rather than conftest.py, because two conftest.py files share one module name
+and importing "conftest" from a test would pick whichever pytest loaded last.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# git-ignored; failure screenshots and the home page shot land here
+SCREENSHOTS = Path(__file__).with_name("screenshots")
+
+
+@dataclass
+class SampleFacts:
+    """What the sample warehouse holds, read with the CLI before the server locks the file."""
+
+    datasets: list[str]
+    # 问数 「各区的清运量合计」 on 环卫清运, answered by the core: district → total
+    tonnage_by_district: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RunningApp:
+    url: str
+    db: Path
+    log: Path
+    facts: SampleFacts

@@ -1,0 +1,171 @@
+"""Fixtures for the real-browser tests: a running CityBI on sample data, and Chromium driving it.
+
+Why a real server and a real browser: AppTest checks page scripts, but not what a clerk sees —
+the file uploader, the canvas data grids, plotly, and whether Chinese renders at all. The app
+runs exactly as `make run` starts it (`citybi serve`) on a throw-away warehouse with the bundled
+sample data, on a free port, so a developer's own server and data are never touched.
+
+Chromium is Debian's (/usr/bin/chromium, installed by .ci/run): `playwright install` cannot
+download here. Without it, or without Playwright, the tests skip locally — and fail in CI
+(see tests/conftest.py).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser_app import SCREENSHOTS, RunningApp, SampleFacts
+
+CHROMIUM = Path(os.environ.get("CITYBI_CHROMIUM", "/usr/bin/chromium"))
+# without the background-networking flags Chromium's connections are refused in this closed network
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+# generous: CI machines are shared and noisy; every wait is on a selector, so passing runs stay fast
+TIMEOUT_MS = 60_000
+SERVER_START_S = 120.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # everything under tests/browser is a browser test (pytest -m "not browser" leaves them out)
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+def _citybi_command() -> list[str]:
+    """The installed `citybi` script next to the running interpreter (.venv/bin/citybi)."""
+    script = Path(sys.executable).with_name("citybi")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "citybi.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run_cli(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([*_citybi_command(), *args], capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"citybi {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """End the server and the streamlit child it spawned (own process group, started by us)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=15)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> bool:
+    """True once Streamlit answers its health check; False if the process died (e.g. port taken)."""
+    deadline = time.monotonic() + SERVER_START_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                if resp.status == 200 and resp.read().strip() == b"ok":
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.25)
+    _stop(proc)
+    raise AssertionError(f"citybi serve did not answer within {SERVER_START_S:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    """`citybi serve` on a fresh sample warehouse and a free port; yields the base URL."""
+    root = tmp_path_factory.mktemp("citybi_app")
+    db = root / "citybi.duckdb"
+    _run_cli(["samples", "--db", str(db)])
+    datasets = [d["name"] for d in json.loads(_run_cli(["datasets", "--db", str(db), "--json"]).stdout)]
+    answer = json.loads(_run_cli(["ask", "各区的清运量合计", "--db", str(db), "--table", "环卫清运", "--json"]).stdout)
+    facts = SampleFacts(datasets=datasets, tonnage_by_district={str(r[0]): float(r[1]) for r in answer["rows"]})
+
+    log = root / "serve.log"
+    for _attempt in range(3):  # another process may grab the free port between probe and bind
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [*_citybi_command(), "serve", "--port", str(port), "--db", str(db)],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        if _wait_healthy(proc, url, log):
+            break
+        proc.wait(timeout=15)
+    else:
+        raise AssertionError(f"citybi serve exited before answering:\n{log.read_text()[-3000:]}")
+    try:
+        yield RunningApp(url=url, db=db, log=log, facts=facts)
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium under Playwright, shared by all browser tests."""
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="Playwright is not installed (pip install -e '.[dev]')"
+    )
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: install it with `apt-get install chromium fonts-noto-cjk` "
+                    "(bash .ci/run does this)")
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, app_server: RunningApp) -> Iterator[Any]:
+    """A fresh browser context (own Streamlit session) per test."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    context.set_default_timeout(TIMEOUT_MS)
+    pg = context.new_page()
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    """On a failed browser test, save what the page looked like (the page is still open here)."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    pg = getattr(item, "funcargs", {}).get("page")
+    if report.when != "call" or not report.failed or pg is None:
+        return
+    SCREENSHOTS.mkdir(exist_ok=True)
+    target = SCREENSHOTS / (re.sub(r"[^\w.-]+", "_", item.nodeid.split("::", 1)[-1]) + ".png")
+    try:
+        pg.screenshot(path=str(target), full_page=True, timeout=15_000)
+        report.sections.append(("screenshot", str(target)))
+    except Exception as err:  # a dead page must not hide the real failure
+        report.sections.append(("screenshot", f"could not take a screenshot: {err}"))

@@ -1,0 +1,269 @@
+"""What a clerk does in the browser, end to end, against a running CityBI on sample data.
+
+Each test drives one flow through Chromium and checks real values on the page: the datasets
+the sample warehouse holds, the import plan of a deliberately messy workbook (generated here
+with openpyxl), the rows that end up in the warehouse, and the 问数 answer against the same
+question asked through the CLI. Waits are on selectors (Streamlit's websocket never lets
+`networkidle` settle); st.dataframe draws on a canvas, so cells are read from the accessible
+table the data grid keeps inside it.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e '.[dev]')")
+expect = sync_api.expect
+expect.set_options(timeout=60_000)
+
+from browser_app import SCREENSHOTS, RunningApp  # noqa: E402  (after the importorskip on purpose)
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+NAV_TITLES = ["数据导入", "数据集", "问数"]
+NAV_SECTIONS = ["数据", "分析"]
+
+# reads a data grid's accessible table as a list of {column header: cell text}
+GRID_ROWS_JS = """t => {
+  const heads = [...t.querySelectorAll('thead th')].map(h => h.textContent);
+  return [...t.querySelectorAll('tbody tr')].map(r =>
+    Object.fromEntries([...r.querySelectorAll('td')].map((c, i) => [heads[i], c.textContent])));
+}"""
+
+# draws two different Chinese characters and a code point no font has, in the page's own font:
+# with CJK fonts the two characters differ from each other and from the missing-glyph box;
+# without them all three are the same .notdef box. Independent of which CJK font is installed.
+GLYPHS_JS = """font => {
+  const draw = ch => {
+    const c = document.createElement('canvas'); c.width = 96; c.height = 96;
+    const x = c.getContext('2d'); x.font = font; x.textBaseline = 'top'; x.fillStyle = '#000';
+    x.fillText(ch, 4, 4);
+    const alpha = Array.from(x.getImageData(0, 0, 96, 96).data).filter((_, i) => i % 4 === 3);
+    return {key: alpha.join(','), ink: alpha.filter(v => v > 0).length};
+  };
+  const a = draw('数'), b = draw('据'), none = draw(String.fromCodePoint(0x10FFFD));
+  return {distinct: a.key !== b.key, not_missing: a.key !== none.key, ink: a.ink};
+}"""
+
+
+# ---------------------------------------------------------------------------------------
+# helpers
+
+
+def open_page(page: Any, app: RunningApp, path: str, title: str) -> None:
+    page.goto(app.url + path, wait_until="domcontentloaded")
+    expect(page.locator("h1", has_text=title)).to_be_visible()
+
+
+def grid_rows(page: Any, header: str, cell: str) -> list[dict[str, str]]:
+    """Rows of the data grid that has a column `header`, once a cell with text `cell` is there."""
+    table = page.locator(f'table[role="grid"]:has(th:text-is("{header}"))').last
+    table.locator(f'td:text-is("{cell}")').first.wait_for(state="attached")
+    return list(table.evaluate(GRID_ROWS_JS))
+
+
+def upload(page: Any, path: Path) -> None:
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(path))
+
+
+def chinese_fonts_installed() -> bool:
+    """Whether fontconfig knows a font covering Chinese (fonts-noto-cjk in CI)."""
+    fc_list = shutil.which("fc-list")
+    if fc_list is None:
+        return False
+    out = subprocess.run([fc_list, ":lang=zh", "family"], capture_output=True, text=True, timeout=30).stdout
+    return bool(out.strip())
+
+
+# the messy monthly report: title row, merged two-level header, text numbers with thousands
+# separators, "—" for missing, Chinese dates, 小计 per district, 合计, a blank row, 填报人 footer
+MESSY_ROWS: list[tuple[Any, ...]] = [
+    ("东城区", "2024年3月1日", "1,234.5", 80.25, 12),
+    ("东城区", "2024年3月2日", "1,100", "—", 11),
+    ("东城区小计", None, "2,334.5", 80.25, 23),
+    ("西湖区", "2024年3月1日", 512.0, "2,048.75", 9),
+    ("西湖区", "2024年3月2日", "—", 300.5, 7),
+    ("西湖区", "2024年3月3日", "640.25", 310, 8),
+    ("西湖区小计", None, "1,152.25", "2,659.25", 24),
+    ("合计", None, "3,486.75", "2,739.5", 47),
+]
+FOOTER = "填报人：张三    审核人：李四"
+KITCHEN, OTHER = "清运量（吨）/厨余垃圾", "清运量（吨）/其他垃圾"
+
+
+def messy_workbook(path: Path) -> Path:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "三月清运"
+    ws["A1"] = "清源市各区垃圾清运统计表（2024年3月）"
+    ws.merge_cells("A1:E1")
+    header = {"A2": "区", "B2": "日期", "C2": "清运量（吨）", "E2": "车次", "C3": "厨余垃圾", "D3": "其他垃圾"}
+    for cell, text in header.items():
+        ws[cell] = text
+    for rng in ("A2:A3", "B2:B3", "C2:D2", "E2:E3"):
+        ws.merge_cells(rng)
+    for row in MESSY_ROWS:
+        ws.append(list(row))
+    ws.append([])
+    ws.append([FOOTER])
+    wb.save(path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# flows
+
+
+def test_home_lists_sample_datasets_and_chinese_navigation(page: Any, app_server: RunningApp) -> None:
+    open_page(page, app_server, "/", "数据集")
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    for text in NAV_TITLES + NAV_SECTIONS:
+        expect(nav.get_by_text(text, exact=True)).to_be_visible()
+
+    assert "环卫清运" in app_server.facts.datasets
+    rows = grid_rows(page, "数据集", "环卫清运")
+    listed = [r["数据集"] for r in rows]
+    # the sample datasets in catalog order (the import test may have added one, if it ran first)
+    assert [n for n in listed if n in app_server.facts.datasets] == app_server.facts.datasets
+    assert all(int(r["行数"]) > 0 for r in rows)
+
+    SCREENSHOTS.mkdir(exist_ok=True)
+    shot = SCREENSHOTS / "home.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 20_000  # a blank or error page compresses to a few kB
+
+
+def test_chinese_glyphs_render_not_boxes(page: Any, app_server: RunningApp) -> None:
+    open_page(page, app_server, "/", "数据集")
+    assert page.locator("h1").first.inner_text().strip() == "数据集"
+    assert CJK.search(page.locator('[data-testid="stSidebarNav"]').inner_text())
+    if not chinese_fonts_installed():
+        pytest.skip("no font covers Chinese (fc-list :lang=zh is empty): apt-get install fonts-noto-cjk")
+    font = page.evaluate("() => getComputedStyle(document.querySelector('h1')).font")
+    glyphs = page.evaluate(GLYPHS_JS, font)
+    assert glyphs == {"distinct": True, "not_missing": True, "ink": glyphs["ink"]}, (
+        f"Chinese renders as boxes in {font!r}: install fonts-noto-cjk"
+    )
+    assert glyphs["ink"] > 100
+
+
+def test_import_messy_workbook(page: Any, app_server: RunningApp, tmp_path: Path) -> None:
+    name = "三月清运_浏览器测试"
+    source = messy_workbook(tmp_path / "三月清运台账.xlsx")
+    open_page(page, app_server, "/import", "数据导入")
+    upload(page, source)
+
+    summary = page.locator('[data-testid="stAlert"]', has_text="表头在第")
+    expect(summary).to_contain_text("工作表「三月清运」：表头在第 2、3 行，5 列，5 行数据")
+    expect(summary).to_contain_text("小计/合计行 3 行")
+
+    # the column plan: names from the merged header, types and units found
+    plan = {r["列名"]: (r["类型"], r["单位"]) for r in grid_rows(page, "列名", "车次")}
+    assert plan == {
+        "区": ("文本", ""), "日期": ("日期", ""), KITCHEN: ("数值", "吨"), OTHER: ("数值", "吨"), "车次": ("整数", ""),
+    }
+
+    # the dropped rows, each with its Excel row number and reason
+    page.locator('[data-testid="stExpander"] summary', has_text="已去除的行（5 行）").click()
+    dropped = [(r["Excel 行号"], r["原因"], r["内容"]) for r in grid_rows(page, "Excel 行号", "6")]
+    expected_dropped = [
+        ("6", "小计/合计行", "东城区小计"),
+        ("10", "小计/合计行", "西湖区小计"),
+        ("11", "小计/合计行", "合计"),
+        ("12", "空行", ""),
+        ("13", "表尾（注/数据来源/填报人等）", "填报人：张三"),
+    ]
+    assert [(row, reason) for row, reason, _ in dropped] == [(row, reason) for row, reason, _ in expected_dropped]
+    for (_, _, content), (_, _, start) in zip(dropped, expected_dropped, strict=True):
+        assert content.startswith(start)
+
+    # the preview: text numbers parsed, "—" is empty, Chinese dates are dates
+    preview = [(r["区"], r["日期"][:10], r[KITCHEN], r[OTHER], r["车次"]) for r in grid_rows(page, "车次", "1234.5")]
+    assert preview == [
+        ("东城区", "2024-03-01", "1234.5", "80.25", "12"),
+        ("东城区", "2024-03-02", "1100", "", "11"),
+        ("西湖区", "2024-03-01", "512", "2048.75", "9"),
+        ("西湖区", "2024-03-02", "", "300.5", "7"),
+        ("西湖区", "2024-03-03", "640.25", "310", "8"),
+    ]
+
+    name_box = page.get_by_label("数据集名称")
+    name_box.fill(name)
+    name_box.press("Enter")
+    expect(name_box).to_have_value(name)
+    page.get_by_role("button", name="导入", exact=True).click()
+    expect(page.locator('[data-testid="stAlert"]', has_text="已写入数据集")).to_contain_text(
+        f"已写入数据集「{name}」第 1 版：5 行"
+    )
+
+    open_page(page, app_server, "/datasets", "数据集")
+    listed = {r["数据集"]: r for r in grid_rows(page, "数据集", name)}
+    assert (listed[name]["行数"], listed[name]["列数"], listed[name]["版本"], listed[name]["来源文件"]) == (
+        "5", "5", "1", source.name,
+    )
+    assert set(app_server.facts.datasets) < set(listed)
+
+
+def test_renamed_binary_gives_chinese_error_and_app_keeps_serving(
+    page: Any, app_server: RunningApp, tmp_path: Path
+) -> None:
+    fake = tmp_path / "月报.xlsx"
+    fake.write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 64)
+    open_page(page, app_server, "/import", "数据导入")
+    upload(page, fake)
+
+    error = page.locator('[data-testid="stAlertContentError"]').first
+    expect(error).to_contain_text("扩展名")
+    text = error.inner_text()
+    assert CJK.search(text)
+    assert not re.search(r"Traceback|Exception|Error", text)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+    page.reload(wait_until="domcontentloaded")
+    expect(page.locator("h1", has_text="数据导入")).to_be_visible()
+    expect(page.locator('[data-testid="stFileUploader"]')).to_be_visible()
+    with urllib.request.urlopen(f"{app_server.url}/_stcore/health", timeout=10) as resp:
+        assert resp.read().strip() == b"ok"
+    open_page(page, app_server, "/datasets", "数据集")
+    assert grid_rows(page, "数据集", "环卫清运")
+
+
+def test_ask_question_shows_reading_table_chart_and_sql(page: Any, app_server: RunningApp) -> None:
+    expected = app_server.facts.tonnage_by_district
+    assert len(expected) >= 2
+    open_page(page, app_server, "/ask", "问数")
+    page.locator('[data-testid="stSelectbox"]', has_text="数据表").click()
+    page.get_by_role("option", name="环卫清运", exact=True).click()
+    expect(page.get_by_role("combobox", name="数据表")).to_have_value("环卫清运")
+    page.get_by_label("问题").fill("各区的清运量合计")
+    page.get_by_role("button", name="提问").click()
+
+    reading = page.locator('[data-testid="stAlert"]', has_text="理解为：")
+    expect(reading).to_contain_text("表：环卫清运")
+    expect(reading).to_contain_text("分组：区")
+    expect(reading).to_contain_text("求和")
+    chart = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')
+    expect(chart.locator(".main-svg").first).to_be_attached()
+    for district in expected:
+        # bar labels are drawn as SVG text, so the districts on the axis are checkable
+        expect(chart.locator("text", has_text=district).first).to_be_attached()
+
+    first_district = next(iter(expected))
+    rows = grid_rows(page, "区", first_district)
+    value_col = next(k for k in rows[0] if k != "区")
+    shown = {r["区"]: float(r[value_col]) for r in rows}
+    assert shown == pytest.approx(expected)
+
+    page.locator('[data-testid="stExpander"] summary', has_text="查看 SQL").click()
+    sql = page.locator('[data-testid="stCode"]').first
+    expect(sql).to_be_visible()
+    assert re.search(r'SUM\("清运量（吨）"\)', sql.inner_text())
+    assert re.search(r'FROM "环卫清运"\s+GROUP BY\s+"区"', sql.inner_text())

@@ -1,0 +1,93 @@
+"""看板 page smoke tests (Streamlit AppTest) on the sample city: renders, filters, leader view, export."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from citybi.samples import load_samples
+from citybi.warehouse import Warehouse
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("boards_page") / "app.duckdb"
+    wh = Warehouse(path=path)
+    load_samples(wh)
+    wh.close()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CITYBI_DB", str(path))
+        yield path
+
+
+def _page(**params: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / "boards.py"), default_timeout=60)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def _sql_expanders(at: AppTest) -> int:
+    return sum(e.label == "查看 SQL" for e in at.expander)
+
+
+def test_board_renders_kpis_charts_and_export(db: Path) -> None:
+    at = _page(board="环卫运行")
+    assert not at.exception
+    assert [t.value for t in at.title] == ["环卫运行"]
+    assert [(m.label, m.value) for m in at.metric] == [
+        ("近7天清运量", "3,190 吨"), ("本月清运量", "13,494 吨"), ("近7天出车车次", "1,775 次")]
+    assert at.metric[0].delta == "环比 +1.1%"
+    assert len(at.get("plotly_chart")) == 5
+    assert _sql_expanders(at) == 8
+    assert len(at.get("download_button")) == 1
+    assert not at.error and not at.warning
+
+
+def test_changing_the_district_changes_the_kpi(db: Path) -> None:
+    at = _page(board="环卫运行")
+    before = at.metric[0].value
+    at.multiselect(key="bf_环卫运行__dim__区").set_value(["临江区"]).run()
+    assert not at.exception
+    assert before == "3,190 吨" and at.metric[0].value == "697 吨"
+    # 街道 now offers only 临江区's streets
+    assert at.multiselect(key="bf_环卫运行__dim__街道").options == ["望江街道", "柳堤街道", "滨江街道", "码头街道"]
+
+
+@pytest.mark.parametrize("via", ["url", "toggle"])
+def test_leader_view_hides_sql_and_editing(db: Path, via: str) -> None:
+    at = _page(board="12345热线", view="leader") if via == "url" else _page(board="12345热线")
+    if via == "toggle":
+        assert _sql_expanders(at) == 6 and any(e.label == "编辑看板" for e in at.expander)
+        at.toggle(key="board_leader").set_value(True).run()
+    assert not at.exception
+    assert _sql_expanders(at) == 0
+    assert not any(e.label == "编辑看板" for e in at.expander)
+    assert not any(d.label == "以哪天为「今天」" for d in at.date_input)
+    assert [m.label for m in at.metric] == ["近7天工单数", "办结率", "平均满意度"]
+    assert len(at.get("download_button")) == 1  # leaders may still export
+    assert at.query_params["view"] == "leader"  # the URL stays shareable as the leader's link
+
+
+def test_date_preset_applies_to_every_tile(db: Path) -> None:
+    at = _page(board="空气质量")
+    assert at.metric[0].value == "69"
+    at.selectbox(key="bf_空气质量__date").set_value("上月").run()
+    assert not at.exception
+    assert at.metric[0].value != "69"
+    assert any("2025-05-01 至 2025-05-31" in m.value for m in at.markdown)
+
+
+def test_adding_a_chart_saves_a_user_copy(db: Path) -> None:
+    at = _page(board="空气质量")
+    at.selectbox(key="bf_空气质量__add_chart").set_value("环卫_各区清运量").run()
+    at.button(key="bf_空气质量__add").click().run()
+    assert not at.exception
+    assert any("已把「环卫_各区清运量」添加到看板" in s.value for s in at.success)
+    saved = db.parent / "boards" / "空气质量.yaml"
+    assert saved.is_file() and "环卫_各区清运量" in saved.read_text(encoding="utf-8")
+    assert _sql_expanders(at) == 6
