@@ -259,6 +259,7 @@ class Catalog:
                 physical = f"ds_{ds_id}_v{version}"
                 create = exp.Create(this=_physical(physical), kind="TABLE", expression=source)
                 cur.execute(create.sql(dialect="duckdb"))
+                _dictionary_encode(cur, physical, columns)
                 rows = int(cur.execute(exp.select(exp.Count(this=exp.Star())).from_(_physical(physical))
                                        .sql(dialect="duckdb")).fetchall()[0][0])
                 self._point_view(cur, name, physical)
@@ -369,6 +370,39 @@ class Catalog:
         return self.wh.run(tree, max_rows=limit).frame
 
 
+# Text columns with few distinct values in big tables are stored as ENUM: group-by on a
+# district was 3.5-6x faster than on VARCHAR over 10M rows (FACTS.md). Values are sorted so
+# ORDER BY/MIN/MAX behave as on text; comparisons with values not in the ENUM simply match
+# nothing. The catalog keeps calling the column "text".
+ENUM_MIN_ROWS = 10_000
+ENUM_MAX_VALUES = 2_000
+
+
+def _dictionary_encode(cur: duckdb.DuckDBPyConnection, physical: str, columns: list[dict[str, Any]]) -> None:
+    table = _physical(physical)
+    rows = int(cur.execute(exp.select(exp.Count(this=exp.Star())).from_(table).sql(dialect="duckdb"))
+               .fetchall()[0][0])
+    texts = [c["name"] for c in columns if c["type"] == "text"]
+    if rows < ENUM_MIN_ROWS or not texts:
+        return
+    counts = cur.execute(exp.select(*[
+        exp.ApproxDistinct(this=exp.column(n, quoted=True)) for n in texts
+    ]).from_(table).sql(dialect="duckdb")).fetchall()[0]
+    for name, approx in zip(texts, counts, strict=True):
+        if approx > ENUM_MAX_VALUES * 1.2:
+            continue
+        values = [r[0] for r in cur.execute(
+            exp.select(exp.column(name, quoted=True)).distinct().from_(table)
+            .where(exp.column(name, quoted=True).is_(exp.null()).not_()).sql(dialect="duckdb")).fetchall()]
+        if not values or len(values) > ENUM_MAX_VALUES:
+            continue
+        enum = exp.DataType(this=exp.DataType.Type.ENUM,
+                            expressions=[exp.Literal.string(str(v)) for v in sorted(set(map(str, values)))])
+        alter = exp.Alter(this=table, kind="TABLE",
+                          actions=[exp.AlterColumn(this=exp.to_identifier(name, quoted=True), dtype=enum)])
+        cur.execute(alter.sql(dialect="duckdb"))
+
+
 def _columns_meta(frame: pl.DataFrame, units: dict[str, str | None], types: dict[str, str]) -> list[dict[str, Any]]:
     out = []
     for name, dtype in frame.schema.items():
@@ -424,12 +458,17 @@ def _append_source(
         exp.Cast(this=exp.column(n, table="n", quoted=True), to=exp.DataType.build(c["duckdb_type"]))
         .as_(n, quoted=True) for n, c in zip(names, old_cols, strict=True)
     ]).from_(exp.to_table(staged, quoted=True).as_("n"))
+    # old text columns may be stored as ENUM (see _dictionary_encode): read them back as text
+    # so the union takes new values; the new version is dictionary-encoded afresh
     old_tbl = _physical(old_physical).as_("o")
     keys = [k for k in (key_columns or []) if k]
     unknown = [k for k in keys if k not in names]
     if unknown:
         raise UserFacingError("主键列不存在：" + "、".join(unknown), hint="请从数据集已有的列中选择主键列")
-    old_sel = exp.select(*[exp.column(n, table="o", quoted=True) for n in names]).from_(old_tbl)
+    old_sel = exp.select(*[
+        exp.Cast(this=exp.column(n, table="o", quoted=True), to=exp.DataType.build(c["duckdb_type"]))
+        .as_(n, quoted=True) for n, c in zip(names, old_cols, strict=True)
+    ]).from_(old_tbl)
     updated = 0
     if keys:
         match = exp.and_(*[

@@ -192,3 +192,26 @@ def test_timeout_interrupts_long_query(wh: Warehouse) -> None:
     Catalog(wh).write(T, _frame([float(i) for i in range(1, 29)], days=list(range(1, 29))), mode="replace")
     with pytest.raises(QueryRejected, match="秒"):
         wh.run(cross, timeout_s=0.3)
+
+
+def test_big_low_cardinality_text_is_dictionary_encoded_and_appends_new_values(wh: Warehouse) -> None:
+    n = 12_000
+    frame = pl.DataFrame({
+        "区": [["南湖区", "秀洲区", "O'Brien区"][i % 3] for i in range(n)],
+        "编号": [f"GD{i:06d}" for i in range(n)],
+        "值": [float(i) for i in range(n)],
+    })
+    cat = Catalog(wh)
+    cat.write("大表", frame)
+    types = dict(wh.cursor().execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'ds_1_v1'").fetchall())
+    assert types["区"].startswith("ENUM") and types["编号"] == "VARCHAR"
+    assert cat.get("大表").column("区").type == "text"
+    q = exp.select(exp.Count(this=exp.Star())).from_(_table("大表"))
+    assert wh.run(q.where(exp.column("区", quoted=True).eq(exp.Literal.string("不存在区")))).rows == [(0,)]
+    assert wh.run(q.where(exp.column("区", quoted=True).eq(exp.Literal.string("南湖区")))).rows == [(4_000,)]
+    extra = pl.DataFrame({"区": ["新区"], "编号": ["GDX"], "值": [1.0]})
+    cat.write("大表", extra, mode="append")
+    assert wh.run(q.where(exp.column("区", quoted=True).eq(exp.Literal.string("新区")))).rows == [(1,)]
+    top = wh.run(exp.select(exp.Max(this=exp.column("区", quoted=True))).from_(_table("大表"))).rows[0][0]
+    assert top == max(["南湖区", "秀洲区", "O'Brien区", "新区"])
