@@ -178,6 +178,17 @@ class CsvConnector:
         check_file(path, limits)
 
     def _parse(self, path: Path, limits: Limits) -> _Parsed:
+        # sheets() and read() both need the decoded text: decode a 200 MB file once, not twice
+        st = path.stat()
+        key = (str(path), st.st_mtime_ns, st.st_size, limits.max_csv_bytes)
+        cached = _LAST_PARSE.get(key)
+        if cached is None:
+            cached = self._parse_uncached(path, limits)
+            _LAST_PARSE.clear()
+            _LAST_PARSE[key] = cached
+        return cached
+
+    def _parse_uncached(self, path: Path, limits: Limits) -> _Parsed:
         size = path.stat().st_size
         if size > limits.max_csv_bytes:
             raise ImportRejected(
@@ -246,6 +257,9 @@ class CsvConnector:
         )
         raw.load_body = lambda start: _csv_body(p, start, raw)
         return raw
+
+
+_LAST_PARSE: dict[tuple[str, int, int, int], _Parsed] = {}
 
 
 def _count_lines(text: str, start: int) -> int:
