@@ -198,7 +198,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.db:
         env["CITYBI_DB"] = str(Path(args.db).resolve())
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app.py"),
+        sys.executable, "-m", "citybi.ui.serve", str(PROJECT_ROOT / "app.py"),
         "--server.headless", "true", "--server.port", str(args.port),
         "--browser.gatherUsageStats", "false",
     ]
