@@ -18,7 +18,9 @@ pages = {
     ],
     "分析": [
         st.Page("pages/boards.py", title="看板", icon=":material/dashboard:", url_path="boards"),
+        st.Page("pages/charts.py", title="图表", icon=":material/bar_chart:", url_path="charts"),
         st.Page("pages/ask.py", title="问数", icon=":material/forum:", url_path="ask"),
+        st.Page("pages/map.py", title="全市一张图", icon=":material/map:", url_path="map"),
     ],
 }
 nav = st.navigation(pages)

@@ -33,7 +33,7 @@ KM_PER_DEG_LON_EQUATOR = 111.320
 SEED = 20250701
 OUTLINE_MARGIN = 1.15  # outline circles are this much larger than the district's equal-area circle
 OUTLINE_POINTS = 28  # points per circle feeding the convex hull
-WEIGHT = 0.05  # power-diagram weight per km² of district area: areas come out near 面积, centres stay inside
+WEIGHT = 0.08  # power-diagram weight per km² of 面积: cell areas near 面积, every 网格事件 point inside its 区
 JITTER = 0.05  # border displacement, as a share of the edge length
 SNAP_KM = 1e-6
 

@@ -50,6 +50,15 @@ DEFAULT_SORT = "（默认）"
 WELLS = ("维度", "指标", "颜色/系列")
 RELATIVE_CHOICES = ("最近7天", "最近30天", "最近90天", *RELATIVE_PERIODS)
 MAX_VALUES = 1000
+# compact chips that wrap, wells with a visible drop area (the component's own CSS selectors)
+DRAG_STYLE = """
+.sortable-component { border: 1px solid #ddd; border-radius: 8px; padding: 4px; }
+.sortable-container { min-height: 2.6rem; background-color: #fafafa; }
+.sortable-container-header { font-weight: 600; padding-left: 0.5rem; }
+.sortable-container-body { display: flex; flex-wrap: wrap; min-height: 2.2rem; }
+.sortable-item, .sortable-item:hover { background-color: #fff; color: #333; border: 1px solid #bbb;
+  border-radius: 12px; padding: 0 10px; margin: 3px; font-size: 0.85rem; }
+"""
 
 
 # ---------------------------------------------------------------------------- state helpers
@@ -201,11 +210,23 @@ if not datasets:
 # saved charts: open one to edit, or start a new one
 saved = guarded(store.names) or []
 with st.container(border=True):
-    c1, c2, c3 = st.columns([4, 1, 1], vertical_alignment="bottom")
+    c1, c2, c3, c4 = st.columns([4, 1, 1, 1], vertical_alignment="bottom")
     pick = c1.selectbox(f"已保存的图表（{len(saved)} 个）", saved, index=None, key="cb_pick",
                         placeholder="选择一个图表打开编辑")
     c2.button("打开", key="cb_open_btn", disabled=pick is None, on_click=_open, args=(pick,), width="stretch")
     c3.button("新建图表", key="cb_new", on_click=_reset, args=(ss.get("cb_ds"),), width="stretch")
+    deletable = pick is not None and store.has_user_copy(pick)
+    with c4.popover("删除", disabled=not deletable, width="stretch",
+                    help="只能删除自己保存的图表；系统自带的图表不能删除"):
+        st.write(f"确定删除图表「{pick}」吗？用到它的看板将显示“图表不存在”。")
+        if st.button("确定删除", key="cb_delete", type="primary") and pick is not None:
+            restored = guarded(lambda: store.delete(pick))
+            if restored is not None:
+                if ss.get("cb_editing") == pick:
+                    ss.pop("cb_editing", None)
+                ss.pop("cb_pick", None)
+                flash(f"已删除图表「{pick}」" + ("，恢复为系统自带的版本" if restored else ""))
+                st.rerun()
     if ss.get("cb_editing"):
         st.caption(f"正在编辑：**{ss['cb_editing']}**")
 
@@ -245,7 +266,8 @@ with left:
                 used[item] = c
                 items.append(item)
             boxes.append({"header": w, "items": items})
-        dragged = sort_items(boxes, multi_containers=True, direction="vertical", key=f"cb_drag_{ss.get('cb_rev', 0)}")
+        dragged = sort_items(boxes, multi_containers=True, direction="horizontal", custom_style=DRAG_STYLE,
+                             key=f"cb_drag_{ss.get('cb_rev', 0)}")
         if dragged and dragged != boxes:
             got = {b["header"]: [used.get(i, i) for i in b["items"]] for b in dragged}
             new = {w: [c for c in got.get(w, []) if c in fields] for w in WELLS}
@@ -326,9 +348,9 @@ with left:
             mode = st.radio(f"「{name}」的时间范围", ["相对时间", "日期范围"], horizontal=True, key=f"cb_fmode::{name}")
             if mode == "相对时间":
                 rel_key = f"cb_frel::{name}"
-                if ss.get(rel_key) not in RELATIVE_CHOICES:
-                    ss.pop(rel_key, None)
-                period = st.selectbox("相对于今天", RELATIVE_CHOICES, key=rel_key)
+                # a saved chart may use any 最近N天: offer it rather than silently changing it
+                choices = list(dict.fromkeys([*RELATIVE_CHOICES, *([ss[rel_key]] if ss.get(rel_key) else [])]))
+                period = st.selectbox("相对于今天", choices, key=rel_key)
                 filters.append({"op": "relative", "column": name, "period": period})
             else:
                 span = _span(info, name)
@@ -438,10 +460,10 @@ with left:
     sort_choices = [DEFAULT_SORT, *out_names]
     if ss.get("cb_sort") not in sort_choices:
         ss["cb_sort"] = DEFAULT_SORT
-    s1, s2, s3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+    s1, s2 = st.columns(2, vertical_alignment="bottom")
     sort_by = s1.selectbox("排序字段", sort_choices, key="cb_sort")
     order = s2.radio("排序方向", ["从高到低", "从低到高"], horizontal=True, key="cb_order")
-    top_n = s3.number_input("前N名（0=全部）", min_value=0, max_value=10_000, step=1, key="cb_topn")
+    top_n = st.number_input("只看前N名（0 = 全部）", min_value=0, max_value=10_000, step=1, key="cb_topn")
 
 # ---------------------------------------------------------------------------- spec + preview
 first_measure = m_specs[0] if m_specs else None

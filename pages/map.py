@@ -2,7 +2,7 @@
 
 The district values come from the ordinary `map` chart type (same SQL builder and result
 cache as every chart); citybi.charts.geo adds the point/hexagon layers and the legend.
-No tile server: the deck has map_style=None, the district polygons are the background.
+No tile server: the deck has map_provider=None and no style; the district polygons are the background.
 """
 from __future__ import annotations
 
@@ -112,7 +112,8 @@ with controls:
         names = [d.name for d in regional]
         if ss.get("map_ds") not in names:
             ss["map_ds"] = "环卫清运" if "环卫清运" in names else names[0]
-        info = next(d for d in regional if d.name == st.selectbox("数据集", names, key="map_ds"))
+        ds_name = st.selectbox("数据集", names, key="map_ds")
+        info = next(d for d in regional if d.name == ds_name)
         rcols = region_columns(info)
         region_col = rcols[0] if len(rcols) == 1 else st.selectbox("区名所在列", rcols, key="map_rcol")
         measure_cols = [COUNT] + [c.name for c in info.columns if c.is_numeric]
@@ -202,7 +203,7 @@ with view:
                            + "。请检查区名是否与边界文件一致（例如「临江」与「临江区」）。")
             table = frame.rename({m.name: label}).sort(label, descending=True, nulls_last=True)
     deck = city_deck(geojson, features, points, show_points=show_points, show_hexagons=show_hex,
-                     hex_radius_m=hex_radius, point_label=p_label, colors=colors)
+                     hex_radius_m=hex_radius, point_label=p_label, colors=colors, label_property=prop)
     st.pydeck_chart(deck, height=620, key="map_deck")
     st.markdown(legend_html(label, lo, hi, fmt=m.format if m else None, ratio=bool(m and m.agg == "ratio"),
                             scale=spec.options.get("colorscale", "YlOrRd") if spec else "YlOrRd",

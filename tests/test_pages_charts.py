@@ -131,6 +131,14 @@ def test_build_bar_through_select_wells_preview_save_and_run(db: Path, totals: d
     assert any("已有名为「各区清运量前三」" in e.value for e in at.error)
     assert load_spec(path.read_bytes()).dimensions[0].column == "区"
 
+    # a user's chart can be deleted (the shipped defaults cannot: the button stays disabled)
+    at.selectbox(key="cb_pick").select("各区清运量前三").run()
+    at.button(key="cb_delete").click().run()
+    _ok(at)
+    assert any("已删除图表「各区清运量前三」" in s.value for s in at.success)
+    assert not path.exists()
+    assert "各区清运量前三" not in at.selectbox(key="cb_pick").options
+
 
 def test_drag_board_fills_the_same_wells(db: Path) -> None:
     at = _page()

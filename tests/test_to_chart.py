@@ -41,6 +41,8 @@ INFO = DatasetInfo(name="环卫清运", display_name="环卫清运", description
     ColumnInfo("年度", "year", "INTEGER"), ColumnInfo("受理时间", "timestamp", "TIMESTAMP"),
 ))
 SUM_T = {"column": "清运量（吨）", "agg": "sum"}
+M_SUM = [("清运量（吨）", "sum", "清运量（吨）求和")]
+BY_QU = [("区", None, None)]
 
 
 def _fields(spec: Any) -> dict[str, Any]:
@@ -59,12 +61,12 @@ def _fields(spec: Any) -> dict[str, Any]:
 CASES: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
     ("groups → bar, time range → date filter",
      _spec(measures=[SUM_T], group_by=["区"], time_column="日期", time_range=("2025-05-01", "2025-05-31")), "bar",
-     {"type": "bar", "dims": [("区", None, None)], "series": None, "measures": [("清运量（吨）", "sum", "清运量（吨）求和")],
+     {"type": "bar", "dims": BY_QU, "series": None, "measures": M_SUM,
       "filters": [{"op": "date_range", "column": "日期", "start": D(2025, 5, 1), "end": D(2025, 5, 31)}],
       "sort": None, "top_n": None, "options": {}}),
     ("top 3 → sort desc + top_n",
      _spec(measures=[SUM_T], group_by=["区"], order="desc", limit=3), "bar",
-     {"type": "bar", "dims": [("区", None, None)], "series": None, "measures": [("清运量（吨）", "sum", "清运量（吨）求和")],
+     {"type": "bar", "dims": BY_QU, "series": None, "measures": M_SUM,
       "filters": [], "sort": ("清运量（吨）求和", "desc"), "top_n": 3, "options": {}}),
     ("month series → line with the answer's 月份 label, count(*)",
      _spec(measures=[{"column": None, "agg": "count"}], time_grain="month", time_column="日期"), "line",
@@ -72,16 +74,16 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
       "filters": [], "sort": None, "top_n": None, "options": {}}),
     ("time grain + group → line with a series",
      _spec(measures=[SUM_T], group_by=["区"], time_grain="week", time_column="日期"), "line",
-     {"type": "line", "dims": [("日期", "周", "周")], "series": "区", "measures": [("清运量（吨）", "sum", "清运量（吨）求和")],
+     {"type": "line", "dims": [("日期", "周", "周")], "series": "区", "measures": M_SUM,
       "filters": [], "sort": None, "top_n": None, "options": {}}),
     ("two groups with a limit stay a table (top N rows, not top N categories)",
      _spec(measures=[SUM_T], group_by=["区", "垃圾类型"], order="desc", limit=5), "bar",
      {"type": "table", "dims": [("区", None, None), ("垃圾类型", None, None)], "series": None,
-      "measures": [("清运量（吨）", "sum", "清运量（吨）求和")], "filters": [], "sort": ("清运量（吨）求和", "desc"),
+      "measures": M_SUM, "filters": [], "sort": ("清运量（吨）求和", "desc"),
       "top_n": 5, "options": {}}),
     ("scalar over a period → KPI card with that range",
      _spec(measures=[SUM_T], time_column="日期", time_range=("2025-06-01", "2025-06-30")), "number",
-     {"type": "kpi", "dims": [], "series": None, "measures": [("清运量（吨）", "sum", "清运量（吨）求和")], "filters": [],
+     {"type": "kpi", "dims": [], "series": None, "measures": M_SUM, "filters": [],
       "sort": None, "top_n": None,
       "options": {"date_column": "日期", "range": {"start": D(2025, 6, 1), "end": D(2025, 6, 30)},
                   "compare": ["同比", "环比"], "sparkline": 0}}),
@@ -91,24 +93,26 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
      {"type": "table", "dims": [], "series": None, "measures": [("区", "count_distinct", "区不同值个数")],
       "filters": [{"op": "in", "column": "区", "values": ["临江区"]}], "sort": None, "top_n": None, "options": {}}),
     ("strict > on an integer column → min + 1; <= on a number",
-     _spec(measures=[SUM_T], group_by=["区"], filters=[{"column": "车次", "op": ">", "values": [3]},
-                                                        {"column": "清运量（吨）", "op": "<=", "values": [9.5]}]), "bar",
-     {"type": "bar", "dims": [("区", None, None)], "series": None, "measures": [("清运量（吨）", "sum", "清运量（吨）求和")],
+     _spec(measures=[SUM_T], group_by=["区"], filters=[
+         {"column": "车次", "op": ">", "values": [3]}, {"column": "清运量（吨）", "op": "<=", "values": [9.5]}]), "bar",
+     {"type": "bar", "dims": BY_QU, "series": None, "measures": M_SUM,
       "filters": [{"op": "between", "column": "车次", "min": 4.0},
-                  {"op": "between", "column": "清运量（吨）", "max": 9.5}], "sort": None, "top_n": None, "options": {}}),
+                  {"op": "between", "column": "清运量（吨）", "max": 9.5}],
+      "sort": None, "top_n": None, "options": {}}),
     ("year column range → numeric range on years",
      _spec(measures=[SUM_T], group_by=["区"], time_column="年度", time_range=("2024-01-01", "2025-12-31")), "bar",
-     {"type": "bar", "dims": [("区", None, None)], "series": None, "measures": [("清运量（吨）", "sum", "清运量（吨）求和")],
+     {"type": "bar", "dims": BY_QU, "series": None, "measures": M_SUM,
       "filters": [{"op": "between", "column": "年度", "min": 2024.0, "max": 2025.0}], "sort": None, "top_n": None,
       "options": {}}),
     ("ratio → ratio measure with the condition; percent format",
-     _spec(kind="ratio", group_by=["区"], ratio_filter={"column": "区", "op": "in", "values": ["临江区"], "text": "临江"}),
+     _spec(kind="ratio", group_by=["区"],
+           ratio_filter={"column": "区", "op": "in", "values": ["临江区"], "text": "临江"}),
      "bar",
-     {"type": "bar", "dims": [("区", None, None)], "series": None, "measures": [("*", "ratio", "临江占比")],
+     {"type": "bar", "dims": BY_QU, "series": None, "measures": [("*", "ratio", "临江占比")],
       "filters": [], "sort": None, "top_n": None, "options": {}}),
     ("distinct list → table of dimensions",
      _spec(kind="list", select=["区"], distinct=True), "table",
-     {"type": "table", "dims": [("区", None, None)], "series": None, "measures": [], "filters": [], "sort": None,
+     {"type": "table", "dims": BY_QU, "series": None, "measures": [], "filters": [], "sort": None,
       "top_n": None, "options": {}}),
 ]
 

@@ -6,8 +6,9 @@ need the same answers to "which columns are coordinates", "which rows are points
 values themselves come from the ordinary `map` chart type through run_chart (same SQL,
 same cache); this module adds the point and hexagon layers and the Chinese legend.
 
-Offline by design: every Deck has map_style=None and map_provider=None, so nothing asks
-a tile server; the district polygons are the only background.
+Offline by design: every Deck has map_provider=None and pydeck's default style sentinel
+(not map_style=None, see city_deck), so nothing asks a tile server; the district polygons
+are the only background.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ MAX_POINTS = 50_000
 REGION_NAMES = ("区", "区县", "行政区", "所属区", "区域", "district")
 _LON = ("经度", "lon", "lng", "longitude", "x坐标")
 _LAT = ("纬度", "lat", "latitude", "y坐标")
+_LABEL_FONT = "Noto Sans CJK SC, Microsoft YaHei, PingFang SC, sans-serif"
 
 
 class GeoError(UserFacingError):
@@ -166,9 +168,31 @@ def choropleth_features(geojson: dict[str, Any], prop: str, values: dict[str, fl
     return feats, lo, hi
 
 
+def _label_point(feature: dict[str, Any]) -> list[float]:
+    """Where a district's name goes: its stated centre if the file has one, else the vertex mean."""
+    props = feature.get("properties") or {}
+    lon, lat = props.get("中心经度"), props.get("中心纬度")
+    if isinstance(lon, (int, float)) and isinstance(lat, (int, float)):
+        return [float(lon), float(lat)]
+    pts = _ring_points(feature.get("geometry") or {})
+    if not pts:
+        return [0.0, 0.0]
+    return [sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)]
+
+
+def _ring_points(geometry: dict[str, Any]) -> list[tuple[float, float]]:
+    coords = geometry.get("coordinates") or []
+    if geometry.get("type") == "MultiPolygon":  # the largest part carries the name
+        parts = [p[0] for p in coords if p]
+        coords = [max(parts, key=len)] if parts else []
+    ring = coords[0] if coords else []
+    return [(float(p[0]), float(p[1])) for p in ring if isinstance(p, (list, tuple)) and len(p) >= 2]
+
+
 def city_deck(geojson: dict[str, Any], features: list[dict[str, Any]] | None, points: pl.DataFrame | None, *,
               show_points: bool = True, show_hexagons: bool = False, hex_radius_m: int = 800,
-              point_label: str = "", colors: dict[str, list[int]] | None = None) -> Any:
+              point_label: str = "", colors: dict[str, list[int]] | None = None,
+              label_property: str = "name") -> Any:
     """One Deck: district polygons (coloured or plain), points, hexagon bins — no base map."""
     import pydeck as pdk
 
@@ -182,6 +206,9 @@ def city_deck(geojson: dict[str, Any], features: list[dict[str, Any]] | None, po
         get_fill_color="properties.fill", get_line_color=[90, 90, 90, 255], line_width_min_pixels=1,
         stroked=True, filled=True, pickable=True, opacity=0.75,
     ))
+    names = ([str((f.get("properties") or {}).get("region") or "") for f in polys] if features is not None
+             else region_names(geojson, label_property))
+    labels = [{"text": n, "position": _label_point(f)} for f, n in zip(polys, names, strict=True) if n]
     if points is not None and points.height:
         rows = points.to_dicts()
         colors = colors or {}
@@ -195,16 +222,33 @@ def city_deck(geojson: dict[str, Any], features: list[dict[str, Any]] | None, po
                 "HexagonLayer", data=[{"lon": r["lon"], "lat": r["lat"]} for r in rows], id="hexagons",
                 get_position=["lon", "lat"], radius=hex_radius_m, extruded=False, coverage=0.9,
                 opacity=0.6, pickable=False,
-                color_range=[[255, 255, 178], [254, 217, 118], [254, 178, 76], [253, 141, 60], [240, 59, 32],
-                             [189, 0, 38]],
+                # blue-purple: must not be mistaken for the districts' yellow-red scale
+                color_range=[[237, 248, 251], [191, 211, 230], [158, 188, 218], [140, 150, 198], [136, 86, 167],
+                             [129, 15, 124]],
             ))
         if show_points:
             layers.append(pdk.Layer(
                 "ScatterplotLayer", data=rows, id="points", get_position=["lon", "lat"], get_fill_color="color",
                 get_radius=60, radius_min_pixels=2, radius_max_pixels=8, pickable=True,
             ))
+    if labels:
+        # district names on the map itself: a leader should not need the tooltip to find 临江区
+        layers.append(pdk.Layer(
+            "TextLayer", data=labels, id="labels", get_position="position", get_text="text", get_size=14,
+            get_color=[40, 40, 40, 230], font_family=f"'{_LABEL_FONT}'",
+            # the glyphs for the font atlas (deck.gl's default set is ASCII only). Quoted: pydeck
+            # turns any bare string or list of strings into an accessor expression
+            character_set="'" + "".join(sorted({ch for label in labels for ch in label["text"]} - {"'"})) + "'",
+            font_weight=600,
+            outline_width=2, outline_color=[255, 255, 255, 220], font_settings={"sdf": True}, pickable=False,
+        ))
     view = view_for(geojson.get("features") or [])
-    return pdk.Deck(layers=layers, initial_view_state=pdk.ViewState(**view), map_style=None, map_provider=None,
+    view["zoom"] = round(view["zoom"] + 0.4, 2)  # view_for leaves a wide margin; the page map is tall
+    # No map_style argument on purpose: with map_style=None the JSON has no mapStyle and
+    # Streamlit 1.67's deck frontend then fetches a CARTO basemap from the internet (seen
+    # as a failed request offline). pydeck's default style sentinel with map_provider=None
+    # makes Streamlit draw no basemap and request nothing.
+    return pdk.Deck(layers=layers, initial_view_state=pdk.ViewState(**view), map_provider=None,
                     tooltip={"html": "{tip}", "style": {"fontFamily": "Noto Sans CJK SC, sans-serif"}})
 
 
@@ -233,6 +277,6 @@ def legend_html(label: str, lo: float | None, hi: float | None, *, fmt: str | No
         parts.append('<div><span style="display:inline-block;width:10px;height:10px;border-radius:5px;'
                      f'background:rgb(33,102,172)"></span> 点：{html.escape(point_label)}</div>')
     if hexagons:
-        parts.append("<div>六边形：颜色越深，范围内的点越多</div>")
+        parts.append("<div>六边形（蓝紫色）：颜色越深，范围内的点越多</div>")
     parts.append("</div>")
     return "".join(parts)

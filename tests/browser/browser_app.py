@@ -10,6 +10,8 @@ from pathlib import Path
 
 # git-ignored; failure screenshots and the home page shot land here
 SCREENSHOTS = Path(__file__).with_name("screenshots")
+# the default board the board flow opens (queries/boards/环卫运行.yaml)
+BOARD = "环卫运行"
 
 
 @dataclass
@@ -19,6 +21,9 @@ class SampleFacts:
     datasets: list[str]
     # 问数 「各区的清运量合计」 on 环卫清运, answered by the core: district → total
     tonnage_by_district: dict[str, float] = field(default_factory=dict)
+    # the district the board flow filters on, and the board's KPI cards: {"" or district: {title: "3,190 吨"}}
+    district: str = ""
+    board_kpis: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass

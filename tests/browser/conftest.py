@@ -11,9 +11,11 @@ download here. Without it, or without Playwright, the tests skip locally — and
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_app import SCREENSHOTS, RunningApp, SampleFacts
+from browser_app import BOARD, SCREENSHOTS, RunningApp, SampleFacts
 
 CHROMIUM = Path(os.environ.get("CITYBI_CHROMIUM", "/usr/bin/chromium"))
 # without the background-networking flags Chromium's connections are refused in this closed network
@@ -95,17 +97,51 @@ def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> bool:
     raise AssertionError(f"citybi serve did not answer within {SERVER_START_S:.0f} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    """`citybi serve` on a fresh sample warehouse and a free port; yields the base URL."""
-    root = tmp_path_factory.mktemp("citybi_app")
+# the 环卫运行 board's KPI cards as the core computes them (value and unit, as the card shows
+# them), for all districts and for one; run before the server takes the warehouse's lock
+BOARD_KPIS_PY = """
+import json, sys
+from citybi.boards import FilterValues, board_store, run_board
+from citybi.charts.kpi import KpiValue
+from citybi.config import load_settings
+from citybi.warehouse import Warehouse
+
+db, board_name, column, value = sys.argv[1:5]
+out = {}
+with Warehouse(load_settings(db)) as wh:
+    board = board_store(wh.settings).load(board_name)
+    for key, dims in (("", {}), (value, {column: (value,)})):
+        run = run_board(wh, board, values=FilterValues(dimensions=dims), workers=1)
+        out[key] = {t.title: t.result.output.value_text + (" " + t.result.output.unit if t.result.output.unit else "")
+                    for t in run.tiles if t.result is not None and isinstance(t.result.output, KpiValue)}
+print(json.dumps(out, ensure_ascii=False))
+"""
+
+
+def _board_kpis(db: Path, board: str, column: str, value: str) -> dict[str, dict[str, str]]:
+    proc = subprocess.run([sys.executable, "-c", BOARD_KPIS_PY, str(db), board, column, value],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"computing the {board} board in the core failed:\n{proc.stderr}"
+    return dict(json.loads(proc.stdout))
+
+
+def _sample_warehouse(root: Path) -> tuple[Path, SampleFacts]:
+    """A warehouse with the bundled samples, and what the core says about it."""
     db = root / "citybi.duckdb"
     _run_cli(["samples", "--db", str(db)])
     datasets = [d["name"] for d in json.loads(_run_cli(["datasets", "--db", str(db), "--json"]).stdout)]
     answer = json.loads(_run_cli(["ask", "各区的清运量合计", "--db", str(db), "--table", "环卫清运", "--json"]).stdout)
-    facts = SampleFacts(datasets=datasets, tonnage_by_district={str(r[0]): float(r[1]) for r in answer["rows"]})
+    tonnage = {str(r[0]): float(r[1]) for r in answer["rows"]}
+    district = sorted(tonnage)[0]
+    facts = SampleFacts(datasets=datasets, tonnage_by_district=tonnage, district=district,
+                        board_kpis=_board_kpis(db, BOARD, "区", district))
+    return db, facts
 
-    log = root / "serve.log"
+
+@contextlib.contextmanager
+def serve(db: Path, facts: SampleFacts) -> Iterator[RunningApp]:
+    """`citybi serve --db DB` on a free port until the block ends; the server's log is next to DB."""
+    log = db.with_suffix(".serve.log")
     for _attempt in range(3):  # another process may grab the free port between probe and bind
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
@@ -123,6 +159,33 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]
         yield RunningApp(url=url, db=db, log=log, facts=facts)
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def sample_warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SampleFacts]:
+    """The sample warehouse, built once; servers run on copies (DuckDB allows one writer per file)."""
+    return _sample_warehouse(tmp_path_factory.mktemp("citybi_samples"))
+
+
+@pytest.fixture(scope="session")
+def app_server(sample_warehouse: tuple[Path, SampleFacts], tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[RunningApp]:
+    """The app shared by the flow tests, on its own copy of the sample warehouse."""
+    pristine, facts = sample_warehouse
+    db = tmp_path_factory.mktemp("citybi_app") / "citybi.duckdb"
+    shutil.copyfile(pristine, db)
+    with serve(db, facts) as app:
+        yield app
+
+
+@pytest.fixture
+def fresh_app_server(sample_warehouse: tuple[Path, SampleFacts], tmp_path: Path) -> Iterator[RunningApp]:
+    """A just-started server no browser has talked to yet (first-request behaviour)."""
+    pristine, facts = sample_warehouse
+    db = tmp_path / "citybi.duckdb"
+    shutil.copyfile(pristine, db)
+    with serve(db, facts) as app:
+        yield app
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """District map: one measure per district, coloured on the district polygons, no tiles.
 
 Why no base map: city networks are often offline and the map page must render in the
-offline browser test, so the Deck has map_style=None / map_provider=None and draws only
+offline browser test, so the Deck has map_provider=None (and no map_style: with
+map_style=None Streamlit 1.67 still fetches a CARTO style) and draws only
 the GeoJSON passed in (the bundled boundary file comes with the map page). This type only
 aggregates by the district column and colours the shapes; it never fetches anything.
 """
@@ -110,7 +111,7 @@ class MapChart(AggregatedChart):
         label = measure_label(m, ctx)
         return pdk.Deck(
             layers=[layer], initial_view_state=pdk.ViewState(**view_for(features)),
-            map_style=None, map_provider=None,
+            map_provider=None,  # no map_style on purpose, see the module docstring
             tooltip={"text": "{region}\n" + label + "：{value_text}"},
         )
 
