@@ -111,7 +111,9 @@ def _map(deck: Any) -> None:
 
     assert isinstance(deck, pdk.Deck)
     doc = json.loads(deck.to_json())
-    assert "mapStyle" not in doc and doc["layers"][0]["@@type"] == "GeoJsonLayer"
+    assert doc.get("mapStyle") in (None, "__MAP_STYLE__") and doc["layers"][0]["@@type"] == "GeoJsonLayer"
+    # offline: nothing in the deck points at a tile or style server
+    assert "http" not in deck.to_json() and doc.get("mapProvider") in (None, "")
     props = {f["properties"]["region"]: f["properties"] for f in doc["layers"][0]["data"]["features"]}
     assert {k: v["value"] for k, v in props.items()} == {"东城": 27.0, "西城": 21.0, "朝阳": 29.0, "海淀": None}
     assert props["朝阳"]["fill"] == [189, 0, 38, 200]  # the highest value takes the top colour stop
