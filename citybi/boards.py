@@ -35,6 +35,7 @@ from sqlglot import exp
 from citybi.charts.cache import ResultCache, default_cache
 from citybi.charts.compile import col, filter_condition, table_ref
 from citybi.charts.periods import Range, relative_range
+from citybi.charts.profile import date_span, effective_today
 from citybi.charts.render import units_for
 from citybi.charts.runner import ChartResult, run_chart
 from citybi.charts.spec import (
@@ -60,7 +61,6 @@ BOARD_VERSION = 1
 GRID = 12
 MIN_REFRESH_S = 10  # a board refreshing every second would keep one CPU busy per open browser
 MAX_OPTIONS = 500  # values offered in a dimension filter; more means the column is not a dimension
-FRESH_DAYS = 7  # data newer than this counts as current: "today" is the real today
 
 
 class BoardSpecError(ChartSpecError):
@@ -533,17 +533,6 @@ def board_datasets(board: Board, charts: ChartStore) -> list[str]:
     return list(out)
 
 
-def data_last_day(wh: Warehouse, dataset: str, column: str, cache: ResultCache | None = None) -> dt.date | None:
-    """The latest day in a date column (through the result cache: one tiny aggregate)."""
-    cache = cache or default_cache()
-    tree = exp.select(exp.Max(this=col(column)).as_("last", quoted=True)).from_(table_ref(dataset))
-    result, _hit = cache.run(wh, tree)
-    value = result.frame.item(0, 0) if result.frame.height else None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    return value if isinstance(value, dt.date) else None
-
-
 def board_today(wh: Warehouse, board: Board, *, charts: ChartStore | None = None,
                 cache: ResultCache | None = None, real_today: dt.date | None = None) -> dt.date:
     """The board's "today": the real date, unless all its data ends more than a week ago.
@@ -560,14 +549,13 @@ def board_today(wh: Warehouse, board: Board, *, charts: ChartStore | None = None
             spec = tile_spec(t, charts)
             info = cache.dataset_info(wh, spec.dataset)
             column = tile_date_column(t, spec, info)
-            day = data_last_day(wh, info.name, column, cache) if column else None
+            span = date_span(wh, info.name, column, cache) if column else None
+            day = span[1] if span else None
         except (UserFacingError, ChartSpecError):
             continue
         if day is not None and (last is None or day > last):
             last = day
-    if last is None or last >= real_today - dt.timedelta(days=FRESH_DAYS):
-        return real_today
-    return last
+    return effective_today(last, real_today)
 
 
 def filter_columns(board: Board, charts: ChartStore, wh: Warehouse,

@@ -7,9 +7,10 @@ import re
 import polars as pl
 import streamlit as st
 
+from citybi.charts.profile import dataset_today
 from citybi.charts.spec import spec_from_dict
 from citybi.charts.store import chart_store
-from citybi.nlq import answer, data_as_of, examples
+from citybi.nlq import answer, examples
 from citybi.nlq.present import figure, scalar
 from citybi.nlq.to_chart import answer_to_chart
 from citybi.ui.state import action, catalog, get_warehouse, guarded
@@ -30,8 +31,7 @@ picked = c1.selectbox("数据表", names, key="ask_table")
 table = None if picked == names[0] else picked
 target = next((d for d in datasets if d.name == table), datasets[0])
 # old data (e.g. the bundled samples): "上个月" should mean the last month that has data
-as_of = guarded(lambda: data_as_of(target, wh.run))
-default_today = dt.date.today() if as_of is None or as_of >= dt.date.today() - dt.timedelta(days=7) else as_of
+default_today = guarded(lambda: dataset_today(wh, target)) or dt.date.today()
 today = c2.date_input("以哪天为「今天」", value=default_today, key="ask_today",
                       help="「本周」「上个月」「最近7天」等按这一天计算；数据较旧时默认取数据的最后日期")
 samples = guarded(lambda: examples(target, wh.run)) or []

@@ -12,11 +12,9 @@ import re
 from typing import Any
 
 import streamlit as st
-from sqlglot import exp
 
-from citybi.charts.cache import default_cache
-from citybi.charts.compile import col, table_ref
 from citybi.charts.geo import load_boundaries
+from citybi.charts.profile import dataset_today, date_span, top_values
 from citybi.charts.runner import run_chart
 from citybi.charts.spec import (
     AGG_LABELS,
@@ -152,31 +150,11 @@ def _open(name: str) -> None:
 # ---------------------------------------------------------------------------- data helpers
 def _distinct(info: DatasetInfo, column: str) -> list[Any]:
     """The column's values, most frequent first (cached aggregate, at most MAX_VALUES)."""
-    tree = (exp.select(col(column)).from_(table_ref(info.name))
-            .where(exp.Not(this=exp.Is(this=col(column), expression=exp.Null())))
-            .group_by(exp.Literal.number(1))
-            .order_by(exp.Ordered(this=exp.Count(this=exp.Star()), desc=True), exp.Literal.number(1))
-            .limit(MAX_VALUES))
-    result, _hit = default_cache().run(get_warehouse(), tree)
-    return result.frame.to_series(0).to_list()
+    return top_values(get_warehouse(), info.name, column, MAX_VALUES)
 
 
 def _span(info: DatasetInfo, column: str) -> tuple[dt.date, dt.date] | None:
-    day = exp.cast(col(column), "DATE")
-    tree = exp.select(exp.Min(this=day), exp.Max(this=day.copy())).from_(table_ref(info.name))
-    result, _hit = default_cache().run(get_warehouse(), tree)
-    first, last = result.frame.row(0) if result.frame.height else (None, None)
-    return (first, last) if isinstance(first, dt.date) and isinstance(last, dt.date) else None
-
-
-def _today(info: DatasetInfo) -> dt.date:
-    """The real date, unless the dataset ends over a week ago (then its last day, like boards)."""
-    real = dt.date.today()
-    dates = [c.name for c in info.columns if c.is_temporal]
-    span = _span(info, dates[0]) if dates else None
-    if span is None or span[1] >= real - dt.timedelta(days=7):
-        return real
-    return span[1]
+    return date_span(get_warehouse(), info.name, column)
 
 
 def _kind(c: ColumnInfo | None) -> str:
@@ -493,7 +471,7 @@ with right:
             show_error(err)
     result = None
     if spec is not None:
-        today = _today(info)
+        today = dataset_today(get_warehouse(), info)
         geojson = guarded(load_boundaries) if spec.type == "map" else None
         result = guarded(lambda: run_chart(wh, spec, info=info, today=today, geojson=geojson))
     if result is not None:

@@ -20,7 +20,6 @@ from citybi.charts.geo import (
     city_deck,
     coordinate_columns,
     date_columns,
-    date_span_query,
     legend_html,
     load_boundaries,
     points_query,
@@ -28,6 +27,7 @@ from citybi.charts.geo import (
     region_names,
     region_properties,
 )
+from citybi.charts.profile import date_span
 from citybi.charts.render import RenderContext, measure_label, units_for
 from citybi.charts.runner import run_chart
 from citybi.charts.spec import AGG_LABELS, spec_from_dict
@@ -46,9 +46,7 @@ def _bundled() -> dict[str, Any]:
 
 
 def _span(info: DatasetInfo, column: str) -> tuple[dt.date, dt.date] | None:
-    result, _hit = default_cache().run(get_warehouse(), date_span_query(info, column))
-    first, last = result.frame.row(0) if result.frame.height else (None, None)
-    return (first, last) if isinstance(first, dt.date) and isinstance(last, dt.date) else None
+    return date_span(get_warehouse(), info.name, column)
 
 
 def _date_range(info: DatasetInfo, label: str, key: str) -> tuple[str | None, dt.date | None, dt.date | None]:

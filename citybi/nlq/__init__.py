@@ -127,15 +127,3 @@ def examples(ds: DatasetInfo, execute: Execute, n: int = 6) -> list[str]:
     """Example questions for the 问数 page, built from this table's own columns and values."""
     return suggestions(ds, build_vocabulary(ds, execute), n=n)
 
-
-def data_as_of(ds: DatasetInfo, execute: Execute) -> dt.date | None:
-    """The latest date in the table's first date column: a sensible "today" for old data."""
-    col = next((c for c in ds.columns if c.type in ("date", "timestamp", "month")), None)
-    if col is None:
-        return None
-    tree = exp.select(exp.Max(this=exp.column(col.name, quoted=True))).from_(
-        exp.Table(this=exp.to_identifier(ds.name, quoted=True)))
-    value = execute(tree).rows[0][0]
-    if isinstance(value, dt.datetime):
-        return value.date()
-    return value if isinstance(value, dt.date) else None

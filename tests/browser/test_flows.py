@@ -9,6 +9,7 @@ table the data grid keeps inside it.
 """
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import subprocess
@@ -25,7 +26,7 @@ expect.set_options(timeout=60_000)
 from browser_app import BOARD, SCREENSHOTS, RunningApp  # noqa: E402  (after the importorskip on purpose)
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
-NAV_TITLES = ["数据导入", "数据集", "问数"]
+NAV_TITLES = ["数据导入", "数据集", "看板", "图表", "问数", "全市一张图"]
 NAV_SECTIONS = ["数据", "分析"]
 
 # reads a data grid's accessible table as a list of {column header: cell text}
@@ -65,6 +66,22 @@ def grid_rows(page: Any, header: str, cell: str) -> list[dict[str, str]]:
     table = page.locator(f'table[role="grid"]:has(th:text-is("{header}"))').last
     table.locator(f'td:text-is("{cell}")').first.wait_for(state="attached")
     return list(table.evaluate(GRID_ROWS_JS))
+
+
+def pick(page: Any, label: str, option: str) -> None:
+    """Choose `option` in the selectbox labelled `label`."""
+    page.locator('[data-testid="stSelectbox"]', has=page.get_by_text(label, exact=True)).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    expect(page.get_by_role("combobox", name=label)).to_have_value(option)
+
+
+def pick_many(page: Any, label: str, option: str) -> None:
+    """Add `option` to the multiselect labelled `label` and close its list."""
+    box = page.locator('[data-testid="stMultiSelect"]', has=page.get_by_text(label, exact=True))
+    box.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    page.keyboard.press("Escape")
+    expect(box).to_contain_text(option)
 
 
 def upload(page: Any, path: Path) -> None:
@@ -292,16 +309,75 @@ def test_board_kpi_cards_and_district_filter(page: Any, app_server: RunningApp) 
         expect(card_value(title)).to_have_text(value)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app bug: while pages/ exists, Streamlit treats a fresh server as a pages-directory (MPA v1) app until "
-    "app.py has run once, so a first visitor's deep link (/ask, /boards?board=…&view=leader) runs the page "
-    "without app.py: file-name sidebar listing unfinished pages, no page config, no sample loading. "
-    "Fix: rename pages/ (e.g. to views/) and update app.py; then delete this xfail marker."
-))
-def test_deep_link_on_fresh_server_goes_through_app_navigation(page: Any, fresh_app_server: RunningApp) -> None:
-    page.goto(f"{fresh_app_server.url}/ask", wait_until="domcontentloaded")
-    expect(page.locator("h1", has_text="问数")).to_be_visible()
+def test_shared_leader_link_on_fresh_server_goes_through_app_navigation(
+    page: Any, fresh_app_server: RunningApp
+) -> None:
+    # regression: right after a restart a deep link used to run pages/boards.py without app.py
+    # (file-name sidebar, no page config); the first visitor of a fresh server opens a leader link
+    page.goto(f"{fresh_app_server.url}/boards?board={BOARD}&view=leader", wait_until="domcontentloaded")
+    expect(page.locator("h1", has_text=BOARD)).to_be_visible()
     nav = page.locator('[data-testid="stSidebarNav"]')
     # st.navigation runs before the page script, so by now the app's own navigation is there
-    expect(nav.get_by_text("数据导入", exact=True)).to_be_visible(timeout=10_000)
+    for title in NAV_TITLES:
+        expect(nav.get_by_text(title, exact=True)).to_be_visible(timeout=10_000)
     expect(nav.get_by_text("import data", exact=True)).to_have_count(0)
+    expect(page.locator('[data-testid="stMetric"]').first).to_be_visible()
+    expect(page.get_by_text("编辑看板")).to_have_count(0)  # leader view hides editing
+
+
+def test_chart_builder_bar_chart_preview_and_save(page: Any, app_server: RunningApp) -> None:
+    expected = app_server.facts.tonnage_by_district
+    title = "各区清运量_浏览器测试"
+    open_page(page, app_server, "/charts", "图表")
+    pick(page, "数据集", "环卫清运")
+    page.locator('[data-testid="stExpander"] summary', has_text="用下拉框放置字段").click()
+    pick_many(page, "维度（分组）", "区（文字）")
+    pick_many(page, "指标（汇总的数）", "清运量（吨）（数值）")
+    pick(page, "图表类型", "柱状图")
+
+    chart = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first
+    expect(chart.locator("g.point")).to_have_count(len(expected))
+    # the figure's own data (plotly keeps it on the element): one bar per district, summed
+    bars = chart.evaluate("el => el.data.map(t => [t.type, t.x, t.y])")
+    assert [b[0] for b in bars] == ["bar"]
+    assert dict(zip(bars[0][1], bars[0][2], strict=True)) == pytest.approx(expected)
+
+    title_box = page.get_by_label("标题")
+    title_box.fill(title)
+    title_box.press("Enter")
+    expect(title_box).to_have_value(title)
+    page.get_by_role("button", name="保存图表").click()
+    expect(page.locator('[data-testid="stAlert"]', has_text="已保存图表")).to_contain_text(f"已保存图表「{title}」")
+
+    # a new session sees it among the saved charts
+    open_page(page, app_server, "/charts", "图表")
+    page.locator('[data-testid="stSelectbox"]', has_text="已保存的图表").click()
+    expect(page.get_by_role("option", name=title, exact=True)).to_be_visible()
+
+
+def test_map_renders_district_layer_offline(page: Any, app_server: RunningApp) -> None:
+    from PIL import Image  # Pillow comes with streamlit
+
+    tonnage = app_server.facts.tonnage_by_district
+    open_page(page, app_server, "/map", "全市一张图")
+    canvas = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first
+    expect(canvas).to_be_visible()
+    # the legend's range is the district totals the polygons are coloured by
+    legend = page.get_by_text("区域颜色：", exact=False).first
+    expect(legend).to_be_visible()
+    scale = page.locator('[data-testid="stMarkdownContainer"]', has_text="区域颜色：")
+    expect(scale.first).to_contain_text(f"{min(tonnage.values()):,.2f}")
+    expect(scale.first).to_contain_text(f"{max(tonnage.values()):,.2f}")
+
+    box = canvas.bounding_box()
+    assert box is not None and box["width"] > 200 and box["height"] > 200
+    # WebGL draws after the element exists: wait until the canvas shows many colours (filled
+    # polygons in a colour scale, outlines, points), not one blank background
+    colours = 0
+    for _ in range(40):
+        shot = Image.open(io.BytesIO(canvas.screenshot())).convert("RGB")
+        colours = len(set(shot.getdata()))
+        if colours > 50:
+            break
+        page.wait_for_timeout(500)
+    assert colours > 50, f"the map canvas looks blank ({colours} colours)"
