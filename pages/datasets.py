@@ -6,7 +6,7 @@ import streamlit as st
 
 from citybi.catalog import MODE_LABELS
 from citybi.ingest.model import TYPE_LABELS
-from citybi.ui.state import action, catalog, flash, guarded, show_flash
+from citybi.ui.state import action, catalog, flash, guarded, show_flash, show_frame
 
 st.title("数据集")
 show_flash()
@@ -57,7 +57,7 @@ with tab_preview:
     frame = guarded(lambda: cat.preview(info.name, 200))
     if frame is not None:
         st.caption(f"前 {frame.height} 行（共 {info.row_count} 行）")
-        st.dataframe(frame, hide_index=True, width="stretch")
+        show_frame(frame)
 
 with tab_versions:
     versions = guarded(lambda: cat.versions(info.name)) or []

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import polars as pl
 import streamlit as st
-from citybi.ingest.pipeline import list_sheets
 
 from citybi.catalog import MODE_LABELS
 from citybi.importer import commit, options_with_edits, prepare_file
 from citybi.ingest import recipe
 from citybi.ingest.model import DROP_LABELS, TYPE_LABELS, ImportOptions
-from citybi.ui.state import catalog, get_warehouse, guarded
+from citybi.ingest.pipeline import list_sheets
+from citybi.ui.state import catalog, get_warehouse, guarded, show_frame
 
 st.title("数据导入")
 st.caption("支持 .xlsx / .xls / .csv / .tsv。自动识别标题行、多级表头、单位、小计/合计行和表尾，导入前可以检查和修改。")
@@ -121,7 +121,7 @@ if st.button("按修改重新分析"):
 st.subheader("预览")
 frame = prepared.frame()
 st.caption(f"共 {frame.height} 行，显示前 50 行")
-st.dataframe(frame.head(50), hide_index=True, width="stretch")
+show_frame(frame.head(50))
 
 st.subheader("写入")
 existing = guarded(catalog().names) or []

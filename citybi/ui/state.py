@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+import polars as pl
 import streamlit as st
 
 from citybi.catalog import Catalog
@@ -88,3 +89,10 @@ def show_flash() -> None:
     message = st.session_state.pop("_flash", None)
     if message:
         st.success(message)
+
+
+def show_frame(frame: pl.DataFrame, **kwargs: object) -> None:
+    """st.dataframe that shows DATE columns as dates (pandas would print 2024-03-01 00:00:00)."""
+    config = {name: st.column_config.DateColumn(name, format="YYYY-MM-DD")
+              for name, dtype in frame.schema.items() if dtype == pl.Date}
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=config or None, **kwargs)
