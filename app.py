@@ -5,11 +5,15 @@ widgets, makes one call into the `citybi` core and renders the result.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from citybi.ui.state import ensure_samples
 
-st.set_page_config(page_title="城市自助分析", page_icon=":material/location_city:", layout="wide")
+# a bundled PNG: a material/emoji page icon makes the browser fetch it from a CDN, which an intranet lacks
+st.set_page_config(page_title="城市自助分析", page_icon=str(Path(__file__).parent / "citybi" / "ui" / "icon.png"),
+                   layout="wide")
 
 pages = {
     "数据": [
