@@ -197,12 +197,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     if args.db:
         env["CITYBI_DB"] = str(Path(args.db).resolve())
+    print(f"城市自助分析（CityBI）正在启动：本机请打开 http://localhost:{args.port}"
+          + (f" ，局域网内请打开 http://{_lan_ip()}:{args.port}" if _lan_ip() else ""), flush=True)
     cmd = [
         sys.executable, "-m", "citybi.ui.serve", str(PROJECT_ROOT / "app.py"),
         "--server.headless", "true", "--server.port", str(args.port),
         "--browser.gatherUsageStats", "false",
     ]
     return subprocess.call(cmd, cwd=PROJECT_ROOT, env=env)
+
+
+def _lan_ip() -> str:
+    """This machine's address on the local network, without asking anything outside it."""
+    import socket
+
+    try:
+        ip = socket.gethostbyname(socket.gethostname())  # the hosts file / local resolver only
+    except OSError:
+        return ""
+    return "" if ip.startswith("127.") else ip
 
 
 def build_parser() -> argparse.ArgumentParser:
