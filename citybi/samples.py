@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -18,6 +19,13 @@ from citybi.importer import ingest_file
 from citybi.warehouse import Warehouse
 
 Progress = Callable[[str, float], None]
+# one loader per process: two browser sessions opening an empty app must not both import
+_LOADING = threading.Lock()
+
+
+def loading() -> bool:
+    """True while another session of this process is loading the samples."""
+    return _LOADING.locked()
 
 
 def _generator() -> ModuleType:
@@ -42,7 +50,15 @@ def sample_files(out_dir: Path | None = None) -> tuple[Path, ModuleType]:
 
 
 def load_samples(wh: Warehouse, *, progress: Progress | None = None, force: bool = False) -> list[str]:
-    """Import every sample table into an empty warehouse; returns the names loaded."""
+    """Import every sample table into an empty warehouse; returns the names loaded.
+
+    A second caller while a load runs waits for it, then finds the tables there and returns [].
+    """
+    with _LOADING:
+        return _load(wh, progress=progress, force=force)
+
+
+def _load(wh: Warehouse, *, progress: Progress | None, force: bool) -> list[str]:
     cat = Catalog(wh)
     if cat.names() and not force:
         return []

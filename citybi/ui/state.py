@@ -52,11 +52,12 @@ def guarded(fn: Callable[[], T]) -> T | None:
 
 def ensure_samples() -> None:
     """On first start with an empty warehouse, load the bundled sample city data (with progress)."""
+    from citybi.samples import load_samples, loading
+
     wh = get_warehouse()
-    if st.session_state.get("_samples_checked") or Catalog(wh).names():
+    if st.session_state.get("_samples_checked") or (Catalog(wh).names() and not loading()):
         st.session_state["_samples_checked"] = True
         return
-    from citybi.samples import load_samples
 
     with st.status("首次启动：正在载入示例城市数据…", expanded=True) as status:
         bar = st.progress(0.0)
@@ -66,7 +67,9 @@ def ensure_samples() -> None:
             bar.progress(min(1.0, max(0.0, fraction)))
 
         loaded = guarded(lambda: load_samples(wh, progress=progress))
-        status.update(label=f"已载入 {len(loaded or [])} 个示例数据集", state="complete", expanded=False)
+        done = len(loaded or [])
+        status.update(label=f"已载入 {done} 个示例数据集" if done else "示例数据已就绪", state="complete",
+                      expanded=False)
     st.session_state["_samples_checked"] = True
 
 
