@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -28,7 +29,9 @@ data = upload.getvalue()
 digest = hashlib.sha256(data).hexdigest()[:16]
 state = st.session_state
 if state.get("imp_digest") != digest:
-    # a new file: forget the previous file's plan and choices
+    # a new file: forget the previous file's plan and choices (and its temporary copy)
+    if state.get("imp_path"):
+        shutil.rmtree(Path(state["imp_path"]).parent, ignore_errors=True)
     folder = Path(tempfile.mkdtemp(prefix="citybi-upload-"))
     path = folder / Path(upload.name).name
     path.write_bytes(data)

@@ -112,3 +112,26 @@ def test_ask_page_refuses_honestly(db: Path) -> None:
     at.button[-1].click().run()
     assert not at.exception
     assert at.warning and not at.dataframe
+
+
+def test_import_page_recipe_is_reused_for_next_months_file(db: Path) -> None:
+    """The clerk renames a column once; next month's file of the same report gets it in one click."""
+    may = "区,工单数\n南湖区,12\n秀洲区,7\n".encode()
+    june = "区,工单数\n南湖区,30\n秀洲区,9\n东城区,4\n".encode()
+    at = _page("pages/import_data.py").run()
+    at.file_uploader[0].upload("5月工单.csv", may, "text/csv").run()
+    editor = at.data_editor[0]
+    row = editor.value["列名"].to_list().index("工单数")
+    # AppTest applies data_editor edits through the widget's edit state
+    at.session_state[editor.key] = {"edited_rows": {row: {"列名": "工单量"}}, "added_rows": [], "deleted_rows": []}
+    next(b for b in at.button if b.label == "按修改重新分析").click().run()
+    assert not at.exception
+    at.text_input[0].input("月度工单").run()
+    next(b for b in at.button if b.label == "导入").click().run()
+    assert any("已写入数据集「月度工单」" in s.value for s in at.success), [s.value for s in at.success]
+
+    at = _page("pages/import_data.py").run()
+    at.file_uploader[0].upload("6月工单.csv", june, "text/csv").run()
+    assert not at.exception
+    assert any("自动套用" in i.value for i in at.info), [i.value for i in at.info]
+    assert at.data_editor[0].value["列名"].to_list() == ["区", "工单量"]
