@@ -6,7 +6,6 @@ The two steps are separate because the clerk looks at the plan between them: the
 """
 from __future__ import annotations
 
-import contextlib
 import getpass
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,13 +79,7 @@ def ingest_file(
         return commit(wh, prepared, table=table, mode=mode, key_columns=key_columns, who=who,
                       display_name=display_name, description=description)
     finally:
-        discard(prepared)
-
-
-def discard(prepared: Prepared) -> None:
-    """Remove the prepared frame file (the plan object stays usable)."""
-    with contextlib.suppress(OSError):
-        prepared.frame_path.unlink()
+        prepared.discard()
 
 
 def _current_user() -> str:

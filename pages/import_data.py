@@ -32,6 +32,8 @@ if state.get("imp_digest") != digest:
     # a new file: forget the previous file's plan and choices (and its temporary copy)
     if state.get("imp_path"):
         shutil.rmtree(Path(state["imp_path"]).parent, ignore_errors=True)
+    if state.get("imp_prepared") is not None:
+        state["imp_prepared"].discard()
     folder = Path(tempfile.mkdtemp(prefix="citybi-upload-"))
     path = folder / Path(upload.name).name
     path.write_bytes(data)
@@ -54,6 +56,8 @@ if len(non_empty) > 1:
     union = c2.checkbox("合并结构相同的所有工作表（增加「工作表」列）", value=options.union_sheets)
     if sheet != options.sheet or union != options.union_sheets:
         options = options.model_copy(update={"sheet": sheet, "union_sheets": union, "columns": {}})
+        if state.get("imp_prepared") is not None:
+            state["imp_prepared"].discard()
         state.update(imp_options=options, imp_prepared=None)
 skipped = [s.name for s in sheets if s.empty]
 if skipped:
@@ -71,7 +75,10 @@ if prepared is None:
         if found is not None and state.get("imp_recipe") is None and found != options:
             state["imp_recipe"] = "applied"
             options = found.model_copy(update={"sheet": options.sheet or found.sheet})
-            prepared = guarded(lambda: prepare_file(wh, path, options, original_name=upload.name)) or prepared
+            again = guarded(lambda: prepare_file(wh, path, options, original_name=upload.name))
+            if again is not None:
+                prepared.discard()
+                prepared = again
         status.update(label="分析完成", state="complete")
     state.update(imp_prepared=prepared, imp_options=options)
 plan = prepared.plan
@@ -118,6 +125,7 @@ if st.button("按修改重新分析"):
         "header_row": int(header_row) if int(header_row) != (plan.header_rows or [1])[0] else plan.options.header_row,
         "drop_totals": drop_totals, "unpivot": unpivot,
     })
+    prepared.discard()
     state.update(imp_options=new_options, imp_prepared=None)
     st.rerun()
 

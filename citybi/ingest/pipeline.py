@@ -43,6 +43,8 @@ class Prepared:
 
     plan: ImportPlan
     frame_path: Path
+    # the temporary folder prepare() made for this frame (None when the caller passed work_dir)
+    own_dir: Path | None = None
 
     def frame(self) -> pl.DataFrame:
         # memory-mapped through pyarrow (polars 2 dropped read_ipc(memory_map=)): a large
@@ -56,11 +58,13 @@ class Prepared:
         return out
 
     def discard(self) -> None:
-        """Remove the frame file (the caller owns the work directory)."""
+        """Remove the frame file, and the temporary folder when prepare() made it."""
         try:
             self.frame_path.unlink()
         except FileNotFoundError:
             pass
+        if self.own_dir is not None:
+            shutil.rmtree(self.own_dir, ignore_errors=True)
 
 
 def file_sha256(path: Path) -> str:
@@ -140,6 +144,11 @@ def prepare(
         "sha256": file_sha256(path) if path.is_file() else "",
         "frame_path": str(frame_path),
     }
-    res = _run_child(req, limits, wd)
-    plan = ImportPlan.model_validate(res["plan"])
-    return Prepared(plan=plan, frame_path=Path(res["frame_path"]))
+    try:
+        res = _run_child(req, limits, wd)
+        plan = ImportPlan.model_validate(res["plan"])
+    except BaseException:
+        if work_dir is None:  # a refused or crashed import leaves nothing behind
+            shutil.rmtree(wd, ignore_errors=True)
+        raise
+    return Prepared(plan=plan, frame_path=Path(res["frame_path"]), own_dir=None if work_dir is not None else wd)
