@@ -247,3 +247,39 @@ def test_ask_page_saves_a_good_answer_as_a_chart(db: Path) -> None:
     spec = load_spec((_charts_dir(db) / "问数：各区清运量.yaml").read_bytes())
     assert (spec.type, spec.dataset, [d.column for d in spec.dimensions], [m.column for m in spec.measures]) == (
         "bar", "环卫清运", ["区"], ["清运量（吨）"])
+
+
+# every registered chart type renders in the 图表 page from wells a clerk would fill
+TYPE_CASES = [
+    ("bar", ["区"], ["清运量（吨）"], "plotly_chart"),
+    ("line", ["日期"], ["清运量（吨）"], "plotly_chart"),
+    ("area", ["日期"], ["清运量（吨）"], "plotly_chart"),
+    ("pie", ["垃圾类型"], ["清运量（吨）"], "plotly_chart"),
+    ("scatter", ["街道"], ["清运量（吨）", "车次"], "plotly_chart"),
+    ("table", ["区"], ["清运量（吨）"], "dataframe"),
+    ("pivot", ["区", "+垃圾类型"], ["清运量（吨）"], "dataframe"),  # +: into 颜色/系列 (the pivot's columns)
+    ("kpi", [], ["清运量（吨）"], "metric"),
+    ("heatmap", ["区", "垃圾类型"], ["清运量（吨）"], "plotly_chart"),
+    ("map", ["区"], ["清运量（吨）"], "deck_gl_json_chart"),
+]
+
+
+def test_every_chart_type_is_covered() -> None:
+    from citybi.charts.types import all_types
+
+    assert {t.name for t in all_types()} == {c[0] for c in TYPE_CASES}
+
+
+@pytest.mark.parametrize(("kind", "dims", "measures", "element"), TYPE_CASES, ids=[c[0] for c in TYPE_CASES])
+def test_every_chart_type_renders_in_the_page(db: Path, kind: str, dims: list[str], measures: list[str],
+                                              element: str) -> None:
+    at = _page()
+    at.selectbox(key="cb_ds").select("环卫清运").run()
+    at.multiselect(key="cb_ms_dims").set_value([d for d in dims if not d.startswith("+")]).run()
+    at.multiselect(key="cb_ms_measures").set_value(measures).run()
+    for d in dims:
+        if d.startswith("+"):
+            at.selectbox(key="cb_ms_series").select(d[1:]).run()
+    at.selectbox(key="cb_type").select(kind).run()
+    _ok(at)
+    assert at.get(element), f"{kind}: no {element} in the preview"
