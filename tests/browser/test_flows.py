@@ -339,7 +339,7 @@ def test_shared_leader_link_on_fresh_server_goes_through_app_navigation(
     expect(page.get_by_text("编辑看板")).to_have_count(0)  # leader view hides editing
 
 
-def test_chart_builder_bar_chart_preview_and_save(page: Any, app_server: RunningApp) -> None:
+def test_chart_builder_bar_chart_save_and_find_it_on_a_board(page: Any, app_server: RunningApp) -> None:
     expected = app_server.facts.tonnage_by_district
     title = "各区清运量_浏览器测试"
     open_page(page, app_server, "/charts", "图表")
@@ -367,6 +367,17 @@ def test_chart_builder_bar_chart_preview_and_save(page: Any, app_server: Running
     open_page(page, app_server, "/charts", "图表")
     saved = page.locator('[data-testid="stSelectbox"]', has_text="已保存的图表")
     expect(_open_options(page, saved, title)).to_be_visible()
+    page.keyboard.press("Escape")
+
+    # …and it can be put on a board, where it is drawn as a tile with its title
+    page.goto(app_server.url + "/boards?board=环卫运行", wait_until="domcontentloaded")
+    expect(page.locator('[data-testid="stMetric"]').first).to_be_visible(timeout=60_000)
+    page.locator('[data-testid="stExpander"] summary', has_text="编辑看板").click()
+    pick(page, "已保存的图表", title)
+    page.get_by_role("button", name="添加到看板").click()
+    expect(page.locator('[data-testid="stAlert"]', has_text="添加到看板")).to_contain_text(title)
+    tile_title = page.locator('[data-testid="stPlotlyChart"] .gtitle', has_text=title)
+    expect(tile_title).to_be_visible(timeout=60_000)
 
 
 def test_map_renders_district_layer_offline(page: Any, app_server: RunningApp) -> None:
