@@ -382,3 +382,35 @@ def test_prepare_named_sheet(tmp_path: Path, shaper: None) -> None:
     prep = prepare(p, ImportOptions(sheet="B"), L)
     assert prep.plan.sheet == "B"
     assert prep.frame().rows() == [("乙",)]
+
+
+def test_big_sheet_scan_reads_rows_everywhere_and_columns_merges_from_the_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shortcut for big sheets must find the same extent and merged ranges as a full scan."""
+    import zipfile
+
+    from openpyxl import Workbook
+
+    from citybi.config import Limits
+    from connectors import excel as xl
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["区", "值", "备注"])
+    for i in range(3000):
+        ws.append([f"区{i % 7}", i * 1.5, "x" * (i % 13)])
+    ws.merge_cells("A3001:C3001")
+    path = tmp_path / "big.xlsx"
+    wb.save(path)
+    limits = Limits()
+    zf = zipfile.ZipFile(path)
+    part = xl.xlsx_sheet_parts(zf)[0].part
+    full = xl.scan_sheet_xml(path, zf, part, limits)
+    xl._SCAN_CACHE.clear()
+    monkeypatch.setattr(xl, "_SCAN_CHUNK", 4096)
+    monkeypatch.setattr(xl, "_FULL_SCAN_BYTES", 1024)
+    quick = xl.scan_sheet_xml(path, zf, part, limits)
+    assert (quick.max_row, quick.max_col, quick.has_values) == (full.max_row, full.max_col, full.has_values) == (
+        3001, 3, True)
+    assert quick.merged == full.merged and len(quick.merged) == 1
