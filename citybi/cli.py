@@ -180,7 +180,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(ans.to_json())
         return 0
-    print(f"理解：{ans.reading}" if ans.reading else "")
+    if ans.reading:
+        print(f"理解：{ans.reading}")
     if ans.status != "ok":
         print(ans.message)
         for s in ans.suggestions:

@@ -9,7 +9,9 @@ import pytest
 CORE_MODULES = [
     "citybi", "citybi.cli", "citybi.warehouse", "citybi.catalog", "citybi.importer",
     "citybi.ingest.model", "citybi.ingest.shape", "citybi.ingest.pipeline", "citybi.samples",
-    "citybi.nlq", "connectors", "connectors.builtin",
+    "citybi.nlq", "citybi.nlq.to_chart", "citybi.nlq.present", "citybi.inbox", "citybi.boards", "citybi.export",
+    "citybi.charts.runner", "citybi.charts.types", "citybi.charts.geo", "citybi.charts.profile",
+    "connectors", "connectors.builtin",
 ]
 
 
