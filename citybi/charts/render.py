@@ -108,6 +108,13 @@ def series_groups(frame: pl.DataFrame, column: str | None) -> list[tuple[Any, pl
     return [(key[0], part) for key, part in parts.items()]
 
 
+def trace_name(key: Any, m: Measure, spec: ChartSpec, ctx: RenderContext) -> str:
+    """Legend name of one (series value, measure) trace: the measure, the series value, or both."""
+    if key is None:
+        return measure_label(m, ctx)
+    return str(key) if len(spec.measures) == 1 else f"{key}·{m.name}"
+
+
 def figure(data: list[Any], layout: dict[str, Any]) -> go.Figure:
     import plotly.graph_objects as go
 

@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
-from citybi.charts.render import RenderContext, base_layout, d3_format, figure, measure_label, series_groups
+from citybi.charts.render import (
+    RenderContext,
+    base_layout,
+    d3_format,
+    figure,
+    measure_label,
+    series_groups,
+    trace_name,
+)
 from citybi.charts.types import register
 from citybi.charts.types._base import AggregatedChart
 
@@ -41,8 +49,7 @@ class BarChart(AggregatedChart):
         traces = []
         for key, part in series_groups(frame, series):
             for m in spec.measures:
-                name = measure_label(m, ctx) if key is None else (
-                    str(key) if len(spec.measures) == 1 else f"{key}·{m.name}")
+                name = trace_name(key, m, spec, ctx)
                 cats, vals = part[x].to_list(), part[m.name].to_list()
                 fmt = d3_format(m)
                 trace: dict[str, Any] = {"name": name, "orientation": "h" if opts.horizontal else "v"}

@@ -6,7 +6,15 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
-from citybi.charts.render import RenderContext, base_layout, d3_format, figure, measure_label, series_groups
+from citybi.charts.render import (
+    RenderContext,
+    base_layout,
+    d3_format,
+    figure,
+    measure_label,
+    series_groups,
+    trace_name,
+)
 from citybi.charts.types import register
 from citybi.charts.types._base import AggregatedChart
 
@@ -30,8 +38,7 @@ def line_traces(frames: dict[str, pl.DataFrame], spec: ChartSpec, ctx: RenderCon
     traces = []
     for key, part in series_groups(frame, series):
         for m in spec.measures:
-            name = measure_label(m, ctx) if key is None else (
-                str(key) if len(spec.measures) == 1 else f"{key}·{m.name}")
+            name = trace_name(key, m, spec, ctx)
             trace: dict[str, Any] = {
                 "x": part[x].to_list(), "y": part[m.name].to_list(), "name": name,
                 "mode": "lines+markers" if markers else "lines",
