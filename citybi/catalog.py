@@ -259,9 +259,9 @@ class Catalog:
                 physical = f"ds_{ds_id}_v{version}"
                 create = exp.Create(this=_physical(physical), kind="TABLE", expression=source)
                 cur.execute(create.sql(dialect="duckdb"))
-                _dictionary_encode(cur, physical, columns)
                 rows = int(cur.execute(exp.select(exp.Count(this=exp.Star())).from_(_physical(physical))
                                        .sql(dialect="duckdb")).fetchall()[0][0])
+                _dictionary_encode(cur, physical, columns, rows)
                 self._point_view(cur, name, physical)
                 cur.execute(
                     f"INSERT INTO {S}.versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, false)",
@@ -378,10 +378,9 @@ ENUM_MIN_ROWS = 10_000
 ENUM_MAX_VALUES = 2_000
 
 
-def _dictionary_encode(cur: duckdb.DuckDBPyConnection, physical: str, columns: list[dict[str, Any]]) -> None:
+def _dictionary_encode(cur: duckdb.DuckDBPyConnection, physical: str, columns: list[dict[str, Any]],
+                       rows: int) -> None:
     table = _physical(physical)
-    rows = int(cur.execute(exp.select(exp.Count(this=exp.Star())).from_(table).sql(dialect="duckdb"))
-               .fetchall()[0][0])
     texts = [c["name"] for c in columns if c["type"] == "text"]
     if rows < ENUM_MIN_ROWS or not texts:
         return
