@@ -9,7 +9,9 @@ Expected failures (xfail) are left alone: they are a decision, not a missing dep
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+import shutil
+from collections.abc import Callable, Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,3 +61,35 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
     report: pytest.CollectReport = outcome.get_result()
     if _required() and report.skipped:
         _as_failure(report)
+
+
+# ---------------------------------------------------------------------------- the sample city, built once
+@pytest.fixture(scope="session")
+def sample_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled sample city imported once per test session (it takes ~10-20 s).
+
+    Modules never use this file directly: they take a copy (`sample_copy`), so one module's
+    writes (an extra dataset, a replaced version) cannot leak into another's results.
+    """
+    from citybi.samples import load_samples
+    from citybi.warehouse import Warehouse
+
+    folder = tmp_path_factory.mktemp("sample_template")
+    wh = Warehouse(path=folder / "city.duckdb")
+    try:
+        load_samples(wh)
+    finally:
+        wh.close()
+    return folder / "city.duckdb"
+
+
+@pytest.fixture(scope="session")
+def sample_copy(sample_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """`sample_copy("boards")` → the path of a fresh copy of the sample warehouse (same file name)."""
+
+    def copy(label: str) -> Path:
+        dest = tmp_path_factory.mktemp(label) / sample_template.name
+        shutil.copyfile(sample_template, dest)
+        return dest
+
+    return copy
