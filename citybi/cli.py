@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from citybi.config import PROJECT_ROOT, load_settings
-from citybi.errors import UserFacingError
+from citybi.errors import UserFacingError, storage_error
 
 
 def _warehouse(db: str | None) -> Any:
@@ -281,7 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        try:
+            return int(args.func(args) or 0)
+        except OSError as err:  # the disk said no outside the warehouse (temp folder, inbox, a batch file)
+            raise storage_error(err, "读写文件") or UserFacingError(
+                f"读写文件失败：{err.strerror or err}（{err.filename or ''}）。", hint="请检查文件路径和权限",
+            ) from err
     except UserFacingError as err:
         sys.stderr.write(f"错误：{err}\n")
         if args.command == "ingest" and getattr(args, "json", False):

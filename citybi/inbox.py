@@ -96,13 +96,17 @@ def submit(db_path: Path, file: Path, *, table: str, mode: str, options: ImportO
     # stored under a fixed name: the user's file name is data (kept as original_name), never a path
     suffix = Path(file).suffix
     stored = "upload" + (suffix.lower() if _SUFFIX.fullmatch(suffix) else "")
-    shutil.copyfile(file, job / stored)
     spec = JobSpec(file=stored, original_name=Path(file).name, table=table, mode=mode,  # type: ignore[arg-type]
                    options=options, key_columns=key_columns or [], display_name=display_name,
                    description=description)
-    tmp = job / "job.json.part"
-    tmp.write_text(spec.model_dump_json(), encoding="utf-8")
-    tmp.rename(job / "job.json")  # atomic: the app never sees half a job
+    try:
+        shutil.copyfile(file, job / stored)
+        tmp = job / "job.json.part"
+        tmp.write_text(spec.model_dump_json(), encoding="utf-8")
+        tmp.rename(job / "job.json")  # atomic: the app never sees half a job
+    except BaseException:
+        shutil.rmtree(job, ignore_errors=True)  # e.g. a full disk: no half-copied job is left behind
+        raise
     return job
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import polars as pl
 
 from citybi.config import Limits
-from citybi.errors import ImportRejected
+from citybi.errors import ImportRejected, storage_error
 from citybi.ingest.model import ImportOptions, ImportPlan
 from connectors.base import SheetInfo
 
@@ -32,6 +32,7 @@ CRASH_MSG = (
     "读取文件时解析器崩溃/内存超限，文件可能已损坏或过大。"
     "请在 Excel 中打开该文件并“另存为”新的 .xlsx（或拆分成较小的文件）后再上传。"
 )
+TEMP_ACTION = "保存导入用的临时文件"
 TIMEOUT_MSG = (
     "读取文件超时（超过 {s:.0f} 秒），文件可能过大或结构异常。请拆分成较小的文件，或另存为 CSV 后再上传。"
 )
@@ -96,6 +97,10 @@ def _run_child(request: dict[str, Any], limits: Limits, work_dir: Path) -> dict[
             sig = signal.Signals(-proc.returncode).name if -proc.returncode in signal.valid_signals() else "?"
             raise ImportRejected(CRASH_MSG, detail=f"reader died by signal {sig}; {stderr_tail}")
         if not result_path.exists():
+            # a full or read-only temp disk stops the reader before it can even write its result
+            disk = storage_error(OSError(stderr_tail), TEMP_ACTION)
+            if disk is not None:
+                raise disk
             raise ImportRejected(CRASH_MSG, detail=f"reader exit {proc.returncode}, no result; {stderr_tail}")
         result = json.loads(result_path.read_text(encoding="utf-8"))
     finally:
@@ -107,6 +112,9 @@ def _run_child(request: dict[str, Any], limits: Limits, work_dir: Path) -> dict[
         raise ImportRejected(e.get("message", CRASH_MSG), hint=e.get("hint", ""), detail=e.get("detail", ""))
     if result.get("oom"):
         raise ImportRejected(CRASH_MSG, detail="MemoryError in reader")
+    disk = storage_error(OSError(result.get("crash", "")), TEMP_ACTION)
+    if disk is not None:  # the file is fine: the disk refused the frame
+        raise disk
     raise ImportRejected(
         "读取文件时出现意外错误，文件可能已损坏。请在 Excel 中打开并另存为新文件后再上传。",
         detail=f"{result.get('crash', '')}\n{result.get('trace', '')}",
