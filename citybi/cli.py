@@ -15,9 +15,11 @@ The ingest and ask contracts are used by ../shared/nlq/score.py and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -278,8 +280,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _exit_on_sigterm() -> None:
+    # SIGTERM (a service stop, `timeout`) ends the command like Ctrl-C: cleanup and exit handlers
+    # run, so no reader child or temporary frame outlives it
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    with contextlib.suppress(ValueError):  # not the main thread (embedded use): leave signals alone
+        signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from citybi import tempfiles
+
+    tempfiles.startup()  # remove what killed CityBI processes left in the temp folder
+    _exit_on_sigterm()
     try:
         try:
             return int(args.func(args) or 0)

@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,9 +22,11 @@ from typing import Any
 
 import polars as pl
 
+from citybi import tempfiles
 from citybi.config import Limits
 from citybi.errors import ImportRejected, storage_error
 from citybi.ingest.model import ImportOptions, ImportPlan
+from citybi.ingest.worker import PARENT_ENV
 from connectors.base import SheetInfo
 
 CRASH_MSG = (
@@ -85,7 +86,7 @@ def _run_child(request: dict[str, Any], limits: Limits, work_dir: Path) -> dict[
             input=json.dumps(request, ensure_ascii=False).encode("utf-8"),
             capture_output=True,
             timeout=limits.reader_timeout_s,
-            env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+            env={**os.environ, "PYTHONIOENCODING": "utf-8", PARENT_ENV: str(os.getpid())},
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
@@ -121,9 +122,20 @@ def _run_child(request: dict[str, Any], limits: Limits, work_dir: Path) -> dict[
     )
 
 
+def _temp_dir(prefix: str) -> Path:
+    """A folder under this process's temp folder (citybi.tempfiles: swept if we are killed)."""
+    try:
+        return tempfiles.make_dir(prefix)
+    except OSError as err:
+        disk = storage_error(err, TEMP_ACTION)
+        if disk is not None:
+            raise disk from err
+        raise
+
+
 def list_sheets(path: Path, limits: Limits) -> list[SheetInfo]:
     """Every sheet of the file (empty ones marked), listed by the sandboxed reader."""
-    tmp = Path(tempfile.mkdtemp(prefix="citybi-list-"))
+    tmp = _temp_dir("list-")
     try:
         res = _run_child({"op": "list_sheets", "path": str(Path(path).resolve())}, limits, tmp)
     finally:
@@ -141,8 +153,14 @@ def prepare(
 ) -> Prepared:
     """Guard, read and shape the file in a child process; the frame lands in `work_dir`."""
     path = Path(path).resolve()
-    wd = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="citybi-import-"))
-    wd.mkdir(parents=True, exist_ok=True)
+    wd = Path(work_dir) if work_dir is not None else _temp_dir("import-")
+    try:
+        wd.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        disk = storage_error(err, TEMP_ACTION)
+        if disk is not None:
+            raise disk from err
+        raise
     frame_path = wd / f"frame-{uuid.uuid4().hex}.arrow"
     req = {
         "op": "prepare",
