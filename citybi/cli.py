@@ -295,7 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from citybi import tempfiles
 
     tempfiles.startup()  # remove what killed CityBI processes left in the temp folder
-    _exit_on_sigterm()
+    if args.command != "serve":  # serve only waits for the server process, which handles its own signals
+        _exit_on_sigterm()
     try:
         try:
             return int(args.func(args) or 0)
