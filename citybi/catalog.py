@@ -11,6 +11,7 @@ formatted into them); anything that names a user's table is built as a sqlglot t
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -278,7 +279,10 @@ class Catalog:
                 )
                 self._prune(cur, ds_id, version)
             finally:
-                cur.unregister(staged)
+                # after a failed statement the transaction is aborted and unregister fails too:
+                # that second error must not replace the first (e.g. "No space left on device")
+                with contextlib.suppress(duckdb.Error):
+                    cur.unregister(staged)
         return WriteResult(dataset=name, version=version, mode=mode, rows_written=rows,
                            rows_added=added, rows_updated=updated)
 

@@ -15,9 +15,11 @@ The ingest and ask contracts are used by ../shared/nlq/score.py and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from citybi.config import PROJECT_ROOT, load_settings
-from citybi.errors import UserFacingError
+from citybi.errors import UserFacingError, storage_error
 
 
 def _warehouse(db: str | None) -> Any:
@@ -278,10 +280,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _exit_on_sigterm() -> None:
+    # SIGTERM (a service stop, `timeout`) ends the command like Ctrl-C: cleanup and exit handlers
+    # run, so no reader child or temporary frame outlives it
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    with contextlib.suppress(ValueError):  # not the main thread (embedded use): leave signals alone
+        signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from citybi import tempfiles
+
+    tempfiles.startup()  # remove what killed CityBI processes left in the temp folder
+    if args.command != "serve":  # serve only waits for the server process, which handles its own signals
+        _exit_on_sigterm()
     try:
-        return int(args.func(args) or 0)
+        try:
+            return int(args.func(args) or 0)
+        except OSError as err:  # the disk said no outside the warehouse (temp folder, inbox, a batch file)
+            raise storage_error(err, "读写文件") or UserFacingError(
+                f"读写文件失败：{err.strerror or err}（{err.filename or ''}）。", hint="请检查文件路径和权限",
+            ) from err
     except UserFacingError as err:
         sys.stderr.write(f"错误：{err}\n")
         if args.command == "ingest" and getattr(args, "json", False):

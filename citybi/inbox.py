@@ -6,42 +6,107 @@ into an inbox folder beside the warehouse file and waits; the app's background w
 (started with its Warehouse) imports it through the same importer, in one transaction, and
 writes the outcome next to the job. The CLI prints that outcome as if it had done the work.
 
-Layout: <db>.inbox/<job-id>/{job.json, <file>, result.json}. A job is claimed by renaming
+Layout: <db>.inbox/<job-id>/{job.json, upload.<ext>, result.json}. A job is claimed by renaming
 job.json to job.taken, so two app processes never import the same file twice.
+
+Why so strict: whoever can write a job makes the app import a file into a shared dataset and
+then delete it. So the inbox is owner-only (and refused when it is a link, someone else's, or
+writable by others), job.json is validated field by field, the file must be a plain regular
+file directly inside its own job folder (no path, no link, no hard link), a job folder that is a
+link is ignored, and a job deletes nothing but that checked file. A bad job gets an error result.
 """
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import os
+import re
 import shutil
+import stat
 import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from citybi.errors import UserFacingError
 from citybi.ingest.model import ImportOptions
 
 POLL_S = 1.0
+# Only the app's own user may put jobs here: whoever can write a job makes the app import a file.
+INBOX_MODE = 0o700
+MAX_SPEC_BYTES = 1024 * 1024
+# names of the job's own bookkeeping files: never the file to import
+_RESERVED = frozenset({"job.json", "job.json.part", "job.taken", "result.json", "result.json.part"})
+_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}")
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+log = logging.getLogger(__name__)
+
+
+class JobRefused(UserFacingError):
+    """A job folder or job.json the worker will not run (written as an error result)."""
+
+
+class JobSpec(BaseModel):
+    """job.json, validated strictly: anything unexpected refuses the whole job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: StrictStr = Field(min_length=1, max_length=255)  # a plain name inside the job folder
+    original_name: StrictStr | None = Field(default=None, max_length=255)
+    table: StrictStr = Field(max_length=200)
+    mode: Literal["create", "replace", "append"]
+    options: ImportOptions
+    key_columns: list[StrictStr] = Field(default_factory=list, max_length=200)
+    display_name: StrictStr | None = Field(default=None, max_length=200)
+    description: StrictStr | None = Field(default=None, max_length=10_000)
 
 
 def inbox_dir(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".inbox")
 
 
+def _check_inbox(folder: Path) -> None:
+    """Refuse an inbox someone else could have written to; tighten an older owner-only-writable one."""
+    st = os.lstat(folder)
+    uid = os.geteuid() if hasattr(os, "geteuid") else st.st_uid
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or st.st_mode & 0o022:
+        raise UserFacingError(
+            f"导入任务收件箱 {folder} 不安全（是链接、属于其他用户，或其他人可以写入），已停止使用。",
+            hint="请管理员检查并删除该文件夹后重试；命令行导入也可以先停止应用再运行",
+            detail=f"mode={stat.filemode(st.st_mode)} uid={st.st_uid}",
+        )
+    if stat.S_IMODE(st.st_mode) != INBOX_MODE:
+        os.chmod(folder, INBOX_MODE)  # made before inboxes were owner-only (readable by others)
+
+
 def submit(db_path: Path, file: Path, *, table: str, mode: str, options: ImportOptions,
            key_columns: list[str] | None = None, display_name: str | None = None,
            description: str | None = None) -> Path:
     """Queue an import for the running app; returns the job folder."""
-    job = inbox_dir(db_path) / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    job.mkdir(parents=True)
-    shutil.copy2(file, job / file.name)
-    spec = {"file": file.name, "table": table, "mode": mode, "options": options.model_dump(mode="json"),
-            "key_columns": key_columns or [], "display_name": display_name, "description": description}
-    tmp = job / "job.json.part"
-    tmp.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
-    tmp.rename(job / "job.json")  # atomic: the app never sees half a job
+    folder = inbox_dir(Path(db_path))
+    folder.mkdir(mode=INBOX_MODE, parents=True, exist_ok=True)
+    _check_inbox(folder)
+    job = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    job.mkdir(mode=INBOX_MODE)
+    # stored under a fixed name: the user's file name is data (kept as original_name), never a path
+    suffix = Path(file).suffix
+    stored = "upload" + (suffix.lower() if _SUFFIX.fullmatch(suffix) else "")
+    spec = JobSpec(file=stored, original_name=Path(file).name, table=table, mode=mode,  # type: ignore[arg-type]
+                   options=options, key_columns=key_columns or [], display_name=display_name,
+                   description=description)
+    try:
+        shutil.copyfile(file, job / stored)
+        tmp = job / "job.json.part"
+        tmp.write_text(spec.model_dump_json(), encoding="utf-8")
+        tmp.rename(job / "job.json")  # atomic: the app never sees half a job
+    except BaseException:
+        shutil.rmtree(job, ignore_errors=True)  # e.g. a full disk: no half-copied job is left behind
+        raise
     return job
 
 
@@ -61,43 +126,114 @@ def wait(job: Path, timeout_s: float = 900.0) -> dict[str, Any]:
     )
 
 
-def process_pending(wh: Any) -> int:
-    """Import every queued job (called by the app's worker thread); returns how many ran."""
+def _read_spec(taken: Path) -> JobSpec:
+    try:
+        fd = os.open(taken, os.O_RDONLY | _NOFOLLOW)  # a job.json that is a link is not followed
+    except OSError as err:
+        raise JobRefused("导入任务文件 job.json 无法读取（不能是链接），已拒绝该任务。", detail=str(err)) from err
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise JobRefused("导入任务文件 job.json 不是普通文件，已拒绝该任务。")
+        raw = fh.read(MAX_SPEC_BYTES + 1)
+    if len(raw) > MAX_SPEC_BYTES:
+        raise JobRefused(f"导入任务文件 job.json 太大（超过 {MAX_SPEC_BYTES // 1024} KB），已拒绝该任务。")
+    try:
+        return JobSpec.model_validate_json(raw)
+    except ValidationError as err:
+        where = "、".join(sorted({".".join(str(x) for x in e["loc"]) or "整体" for e in err.errors()}))
+        raise JobRefused(
+            f"导入任务文件 job.json 格式不正确（问题所在：{where}），已拒绝该任务。",
+            hint="请用 citybi ingest 重新提交导入",
+            detail=str(err)[:2000],
+        ) from err
+
+
+def _job_file(job: Path, name: str) -> Path:
+    """The file a job imports: a plain regular file directly inside its own folder, or refused."""
+    refused = JobRefused(
+        f"导入任务指定的文件「{name[:80]}」不在任务自己的文件夹里（或是链接），已拒绝该任务。",
+        hint="请用 citybi ingest 重新提交导入",
+    )
+    if (name in ("", ".", "..") or name in _RESERVED or "/" in name or "\\" in name or "\x00" in name
+            or Path(name).name != name):
+        raise refused
+    path = job / name
+    try:
+        st = os.lstat(path)
+    except OSError as err:
+        raise JobRefused("导入任务里找不到要导入的文件，已拒绝该任务。", detail=str(err)) from err
+    # a hard link would import (and expose) a file that lives elsewhere
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or path.resolve().parent != job.resolve():
+        raise refused
+    return path
+
+
+def _run_job(wh: Any, job: Path, taken: Path) -> dict[str, Any]:
+    """Import one claimed job; every failure becomes an error outcome (the worker goes on)."""
     from citybi.importer import ingest_file
 
+    path: Path | None = None
+    try:
+        spec = _read_spec(taken)
+        path = _job_file(job, spec.file)
+        res = ingest_file(
+            wh, path, table=spec.table, mode=spec.mode, options=spec.options,
+            key_columns=spec.key_columns or None, display_name=spec.display_name,
+            description=spec.description, original_name=spec.original_name or spec.file,
+        )
+        return {
+            "status": "ok", "table": res.write.dataset, "version": res.write.version, "mode": res.write.mode,
+            "rows": res.write.rows_written, "rows_added": res.write.rows_added,
+            "rows_updated": res.write.rows_updated, "summary": res.plan.summary_zh(),
+            "warnings": res.plan.warnings, "plan": json.loads(res.plan.model_dump_json()),
+        }
+    except UserFacingError as err:
+        return {"status": "error", "message": str(err)}
+    except Exception as err:  # the worker must survive any single bad job
+        return {"status": "error", "message": f"导入失败：{type(err).__name__}"}
+    finally:
+        if path is not None:  # only the job's own, checked file is ever deleted
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+def _write_result(job: Path, outcome: dict[str, Any]) -> None:
+    part = job / "result.json.part"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(part)  # something planted there is removed, never written through
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(outcome, fh, ensure_ascii=False, default=str)
+    os.replace(part, job / "result.json")
+
+
+def process_pending(wh: Any) -> int:
+    """Import every queued job (called by the app's worker thread); returns how many ran."""
     folder = inbox_dir(Path(wh.path))
-    if not folder.is_dir():
+    try:
+        _check_inbox(folder)
+    except FileNotFoundError:
+        return 0
+    except (UserFacingError, OSError) as err:
+        log.warning("inbox %s refused: %s", folder, err)
         return 0
     done = 0
-    for job in sorted(p for p in folder.iterdir() if (p / "job.json").exists()):
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        # a job folder that is a link could point anywhere: it is not even looked into
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        job = Path(entry.path)
         taken = job / "job.taken"
         try:
-            (job / "job.json").rename(taken)
+            os.lstat(job / "job.json")
+            os.rename(job / "job.json", taken)
         except OSError:
-            continue  # another process claimed it
-        spec = json.loads(taken.read_text(encoding="utf-8"))
+            continue  # no job here, or another process claimed it
+        outcome = _run_job(wh, job, taken)
         try:
-            res = ingest_file(
-                wh, job / spec["file"], table=spec["table"], mode=spec["mode"],
-                options=ImportOptions.model_validate(spec["options"]), key_columns=spec["key_columns"] or None,
-                display_name=spec.get("display_name"), description=spec.get("description"),
-                original_name=spec["file"],
-            )
-            outcome: dict[str, Any] = {
-                "status": "ok", "table": res.write.dataset, "version": res.write.version, "mode": res.write.mode,
-                "rows": res.write.rows_written, "rows_added": res.write.rows_added,
-                "rows_updated": res.write.rows_updated, "summary": res.plan.summary_zh(),
-                "warnings": res.plan.warnings, "plan": json.loads(res.plan.model_dump_json()),
-            }
-        except UserFacingError as err:
-            outcome = {"status": "error", "message": str(err)}
-        except Exception as err:  # the worker must survive any single bad job
-            outcome = {"status": "error", "message": f"导入失败：{type(err).__name__}"}
-        with contextlib.suppress(OSError):
-            (job / spec["file"]).unlink()
-        part = job / "result.json.part"
-        part.write_text(json.dumps(outcome, ensure_ascii=False, default=str), encoding="utf-8")
-        part.rename(job / "result.json")
+            _write_result(job, outcome)
+        except OSError as err:
+            log.warning("inbox job %s: result not written: %s", job, err)
         done += 1
     return done
 

@@ -27,7 +27,7 @@ import polars as pl
 from sqlglot import exp
 
 from citybi.config import Settings, load_settings
-from citybi.errors import QueryRejected, WarehouseBusy
+from citybi.errors import QueryRejected, UserFacingError, WarehouseBusy, storage_error
 
 CATALOG_SCHEMA = "_citybi"
 
@@ -75,6 +75,15 @@ class QueryResult:
         return self.frame.rows()
 
 
+_UNCHANGED = "这次的修改没有写入，数据仓库保持原样。"
+
+
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    # after a failed COMMIT there is no transaction left to roll back; that is fine
+    with contextlib.suppress(duckdb.Error):
+        cur.execute("ROLLBACK")
+
+
 def _is_lock_error(err: Exception) -> bool:
     text = str(err)
     return "lock" in text.lower() and ("conflict" in text.lower() or "Could not set lock" in text)
@@ -88,10 +97,24 @@ class Warehouse:
         if path is not None:
             self.settings = self.settings.with_db(path)
         self.path = Path(self.settings.db_path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            disk = storage_error(err, f"创建数据文件夹 {self.path.parent}")
+            if disk is not None:
+                raise disk from err
+            raise
+        existed = self.path.exists()
         try:
             self._con = duckdb.connect(str(self.path))
         except duckdb.IOException as err:
+            disk = storage_error(err, f"打开数据仓库 {self.path}")
+            if disk is not None and not existed and not _is_lock_error(err):
+                # a create that failed half-way (full disk) leaves a file DuckDB later calls "not a
+                # valid database": remove what this attempt made, never a file that was there before
+                for leftover in (self.path, self.path.with_name(self.path.name + ".wal")):
+                    with contextlib.suppress(OSError):
+                        leftover.unlink()
             if _is_lock_error(err):
                 pid = re.search(r"PID (\d+)", str(err))
                 who = f"（进程 {pid.group(1)}）" if pid else ""
@@ -101,12 +124,18 @@ class Warehouse:
                     "或先停止应用再用命令行导入",
                     detail=str(err),
                 ) from err
+            if disk is not None:
+                raise disk from err
             raise
         self._lock = threading.RLock()
         self._generation = 0
         self._dataset_names: tuple[int, frozenset[str]] | None = None
-        self._lock_down()
-        self._ensure_catalog()
+        try:
+            self._lock_down()
+            self._ensure_catalog()
+        except BaseException:
+            self.close()  # a half-opened warehouse must not keep the file
+            raise
 
     # ------------------------------------------------------------------ connection
     def _lock_down(self) -> None:
@@ -142,18 +171,36 @@ class Warehouse:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One write transaction: everything inside commits together or not at all."""
+        """One write transaction: everything inside commits together or not at all.
+
+        A failure inside or at COMMIT rolls back (a failing ROLLBACK never replaces the real
+        error), and a disk that refused (full, read-only, size limit) becomes a StorageError
+        that names the cause, so the next transaction starts clean once the disk is fixed.
+        """
         with self._lock:
             cur = self._con.cursor()
-            cur.execute("BEGIN TRANSACTION")
             try:
-                yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
-                cur.close()
-                raise
-            cur.execute("COMMIT")
-            cur.close()
+                try:
+                    cur.execute("BEGIN TRANSACTION")
+                    yield cur
+                except BaseException as err:
+                    _rollback(cur)
+                    if isinstance(err, Exception) and not isinstance(err, UserFacingError):
+                        problem = storage_error(err, "写入数据仓库", outcome=_UNCHANGED)
+                        if problem is not None:
+                            raise problem from err
+                    raise
+                try:
+                    cur.execute("COMMIT")
+                except duckdb.Error as err:
+                    _rollback(cur)  # DuckDB has usually dropped the transaction already; make sure
+                    disk = storage_error(err, "写入数据仓库", outcome=_UNCHANGED)
+                    if disk is not None:
+                        raise disk from err
+                    raise
+            finally:
+                with contextlib.suppress(duckdb.Error):
+                    cur.close()
             self._generation += 1
 
     @property

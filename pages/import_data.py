@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import tempfile
 from pathlib import Path
 
 import polars as pl
 import streamlit as st
 
+from citybi import tempfiles
 from citybi.catalog import MODE_LABELS
 from citybi.importer import commit, options_with_edits, prepare_file
 from citybi.ingest import recipe
@@ -34,7 +34,7 @@ if state.get("imp_digest") != digest:
         shutil.rmtree(Path(state["imp_path"]).parent, ignore_errors=True)
     if state.get("imp_prepared") is not None:
         state["imp_prepared"].discard()
-    folder = Path(tempfile.mkdtemp(prefix="citybi-upload-"))
+    folder = tempfiles.make_dir("upload-")  # under this server's temp folder: swept if it is killed
     path = folder / Path(upload.name).name
     path.write_bytes(data)
     state.update(imp_digest=digest, imp_path=str(path), imp_options=ImportOptions(), imp_prepared=None,

@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,15 +22,18 @@ from typing import Any
 
 import polars as pl
 
+from citybi import tempfiles
 from citybi.config import Limits
-from citybi.errors import ImportRejected
+from citybi.errors import ImportRejected, storage_error
 from citybi.ingest.model import ImportOptions, ImportPlan
+from citybi.ingest.worker import PARENT_ENV
 from connectors.base import SheetInfo
 
 CRASH_MSG = (
     "读取文件时解析器崩溃/内存超限，文件可能已损坏或过大。"
     "请在 Excel 中打开该文件并“另存为”新的 .xlsx（或拆分成较小的文件）后再上传。"
 )
+TEMP_ACTION = "保存导入用的临时文件"
 TIMEOUT_MSG = (
     "读取文件超时（超过 {s:.0f} 秒），文件可能过大或结构异常。请拆分成较小的文件，或另存为 CSV 后再上传。"
 )
@@ -84,7 +86,7 @@ def _run_child(request: dict[str, Any], limits: Limits, work_dir: Path) -> dict[
             input=json.dumps(request, ensure_ascii=False).encode("utf-8"),
             capture_output=True,
             timeout=limits.reader_timeout_s,
-            env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+            env={**os.environ, "PYTHONIOENCODING": "utf-8", PARENT_ENV: str(os.getpid())},
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
@@ -96,6 +98,10 @@ def _run_child(request: dict[str, Any], limits: Limits, work_dir: Path) -> dict[
             sig = signal.Signals(-proc.returncode).name if -proc.returncode in signal.valid_signals() else "?"
             raise ImportRejected(CRASH_MSG, detail=f"reader died by signal {sig}; {stderr_tail}")
         if not result_path.exists():
+            # a full or read-only temp disk stops the reader before it can even write its result
+            disk = storage_error(OSError(stderr_tail), TEMP_ACTION)
+            if disk is not None:
+                raise disk
             raise ImportRejected(CRASH_MSG, detail=f"reader exit {proc.returncode}, no result; {stderr_tail}")
         result = json.loads(result_path.read_text(encoding="utf-8"))
     finally:
@@ -107,15 +113,29 @@ def _run_child(request: dict[str, Any], limits: Limits, work_dir: Path) -> dict[
         raise ImportRejected(e.get("message", CRASH_MSG), hint=e.get("hint", ""), detail=e.get("detail", ""))
     if result.get("oom"):
         raise ImportRejected(CRASH_MSG, detail="MemoryError in reader")
+    disk = storage_error(OSError(result.get("crash", "")), TEMP_ACTION)
+    if disk is not None:  # the file is fine: the disk refused the frame
+        raise disk
     raise ImportRejected(
         "读取文件时出现意外错误，文件可能已损坏。请在 Excel 中打开并另存为新文件后再上传。",
         detail=f"{result.get('crash', '')}\n{result.get('trace', '')}",
     )
 
 
+def _temp_dir(prefix: str) -> Path:
+    """A folder under this process's temp folder (citybi.tempfiles: swept if we are killed)."""
+    try:
+        return tempfiles.make_dir(prefix)
+    except OSError as err:
+        disk = storage_error(err, TEMP_ACTION)
+        if disk is not None:
+            raise disk from err
+        raise
+
+
 def list_sheets(path: Path, limits: Limits) -> list[SheetInfo]:
     """Every sheet of the file (empty ones marked), listed by the sandboxed reader."""
-    tmp = Path(tempfile.mkdtemp(prefix="citybi-list-"))
+    tmp = _temp_dir("list-")
     try:
         res = _run_child({"op": "list_sheets", "path": str(Path(path).resolve())}, limits, tmp)
     finally:
@@ -133,8 +153,14 @@ def prepare(
 ) -> Prepared:
     """Guard, read and shape the file in a child process; the frame lands in `work_dir`."""
     path = Path(path).resolve()
-    wd = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="citybi-import-"))
-    wd.mkdir(parents=True, exist_ok=True)
+    wd = Path(work_dir) if work_dir is not None else _temp_dir("import-")
+    try:
+        wd.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        disk = storage_error(err, TEMP_ACTION)
+        if disk is not None:
+            raise disk from err
+        raise
     frame_path = wd / f"frame-{uuid.uuid4().hex}.arrow"
     req = {
         "op": "prepare",

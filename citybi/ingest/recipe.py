@@ -5,11 +5,19 @@ one more year column, but the same sheet name and the same header words. Digits 
 normalised and runs of period columns collapse to one token, so the fingerprint is stable
 across periods while a different report gets a different one. Recipes are YAML (reviewable
 in git) and validated strictly on load (unknown keys are refused).
+
+Why file names carry a hash of the exact name: a recipe is saved under the dataset name the
+clerk typed, and a readable slug alone is lossy (`a/../../b` and `a_b` both became a_b.yaml,
+so one clerk's save replaced another's). The slug keeps the folder readable; the hash makes
+different names different files, also on case-insensitive disks. The name never becomes a path.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -21,6 +29,8 @@ from citybi.ingest.model import ImportOptions, ImportPlan, _Strict
 
 _DIGITS = re.compile(r"\d+")
 _SAFE_NAME = re.compile(r"[^\w\u3400-\u9fff-]+")
+# characters of the readable part of a file name (its length in bytes stays far below 255)
+_SLUG_CHARS = 40
 
 
 class Recipe(_Strict):
@@ -54,9 +64,19 @@ def fingerprint(plan: ImportPlan) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 
+def _slug(name: str) -> str:
+    return _SAFE_NAME.sub("_", name).strip("_") or "recipe"
+
+
 def _path(directory: Path, name: str) -> Path:
-    safe = _SAFE_NAME.sub("_", name).strip("_") or "recipe"
-    return directory / f"{safe}.yaml"
+    """The recipe file of `name`: readable slug + hash of the exact name (see the module docstring)."""
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return directory / f"{_slug(name)[:_SLUG_CHARS]}-{digest}.yaml"
+
+
+def _old_path(directory: Path, name: str) -> Path:
+    """Where the first scheme (slug only) saved `name`; read for migration only."""
+    return directory / f"{_slug(name)}.yaml"
 
 
 def save_recipe(directory: str | Path, name: str, fp: str, options: ImportOptions) -> Path:
@@ -65,9 +85,34 @@ def save_recipe(directory: str | Path, name: str, fp: str, options: ImportOption
     d.mkdir(parents=True, exist_ok=True)
     recipe = Recipe(name=name, fingerprint=fp, options=options)
     path = _path(d, name)
-    data = recipe.model_dump(mode="json")
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    text = yaml.safe_dump(recipe.model_dump(mode="json"), allow_unicode=True, sort_keys=False)
+    # written beside and renamed over: a symlink planted at `path` is replaced, never written through,
+    # and a reader never sees half a recipe
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".recipe-", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _drop_old_copy(d, name, path)
     return path
+
+
+def _drop_old_copy(directory: Path, name: str, new_path: Path) -> None:
+    """Remove this name's file of the first scheme, so an older copy cannot win in find_recipe."""
+    old = _old_path(directory, name)
+    try:
+        if old == new_path or old.is_symlink() or not old.is_file():
+            return
+        same = load_recipe(old).name == name  # a_b.yaml may hold the recipe of "a/b": leave that one
+    except (ImportRejected, OSError):  # e.g. a name too long for the old scheme: there is no old file
+        return
+    if same:
+        with contextlib.suppress(OSError):
+            old.unlink()
 
 
 def load_recipe(path: str | Path) -> Recipe:

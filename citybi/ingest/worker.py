@@ -22,6 +22,44 @@ from typing import Any
 CRASH_ENV = "CITYBI_WORKER_TEST_CRASH"
 # Test hook: "module:function" used instead of citybi.ingest.shape.build_plan.
 SHAPER_ENV = "CITYBI_WORKER_SHAPER"
+# The pid of the process that started this reader (set by citybi.ingest.pipeline).
+PARENT_ENV = "CITYBI_READER_PARENT"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent() -> None:
+    """Exit when the parent does: a reader whose parent was killed has nobody to read for.
+
+    Linux kills us the moment the parent dies (PR_SET_PDEATHSIG, also while a native reader
+    holds the GIL). Elsewhere a daemon thread watches for the parent to change. If the parent
+    died before this ran, getppid() is no longer the pid it gave us, and we leave at once.
+    """
+    import signal
+    import threading
+    import time
+
+    expected = os.environ.get(PARENT_ENV, "")
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    parent = int(expected) if expected.isdigit() else os.getppid()
+    if os.getppid() != parent:
+        os._exit(1)
+    if armed:
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="citybi-parent-watch", daemon=True).start()
 
 
 def _cap_memory(limit: int) -> None:
@@ -40,6 +78,7 @@ def _write(result_path: str, payload: dict[str, Any]) -> None:
 
 
 def main() -> int:
+    _die_with_parent()  # first, before anything slow: a parent killed now must not leave us behind
     req = json.loads(sys.stdin.read())
     result_path = req["result_path"]
     _cap_memory(int(req["limits"].get("reader_memory_bytes", 0)))
@@ -207,6 +246,10 @@ def _prepare(req: dict[str, Any]) -> dict[str, Any]:
         plan, frame = read_one(sheet, options)
     frame_path = Path(req["frame_path"])
     frame.write_ipc(frame_path, compression="uncompressed")
+    if os.environ.get(CRASH_ENV) == "sleep-after-frame":  # test hook: a parent killed after the frame exists
+        import time
+
+        time.sleep(3600)
     return {"plan": plan.model_dump(mode="json"), "frame_path": str(frame_path)}
 
 

@@ -7,6 +7,7 @@ from typing import TypeVar
 import polars as pl
 import streamlit as st
 
+from citybi import tempfiles
 from citybi.catalog import Catalog
 from citybi.config import load_settings
 from citybi.errors import UserFacingError
@@ -18,6 +19,8 @@ T = TypeVar("T")
 
 @st.cache_resource(show_spinner=False)
 def _warehouse_for(db_path: str) -> Warehouse:
+    # app start: remove what killed CityBI processes left in the temp folder (citybi.tempfiles)
+    tempfiles.startup()
     wh = Warehouse(load_settings(db_path))
     # the app holds the file, so `citybi ingest` hands its jobs to this process (citybi.inbox)
     start_worker(wh)
