@@ -48,6 +48,7 @@ class BarChart(AggregatedChart):
         series = spec.series.name if spec.series else None
         traces = []
         for key, part in series_groups(frame, series):
+            ctx.check_time()
             for m in spec.measures:
                 name = trace_name(key, m, spec, ctx)
                 cats, vals = part[x].to_list(), part[m.name].to_list()

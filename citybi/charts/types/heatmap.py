@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from citybi.charts.render import RenderContext, base_layout, d3_format, figure, measure_label
 from citybi.charts.types import register
-from citybi.charts.types._base import AggregatedChart
+from citybi.charts.types._base import AggregatedChart, Shape, distinct
 
 if TYPE_CHECKING:
     from citybi.charts.spec import ChartSpec
@@ -41,6 +41,13 @@ class HeatmapChart(AggregatedChart):
     options_model = HeatmapOptions
     dims = (1, 2)
     measures = (1, 1)
+
+    def shape(self, frames: dict[str, pl.DataFrame], spec: ChartSpec) -> Shape:
+        """The full x × y matrix is built, even where the result has no row (sparse results)."""
+        x, y = heatmap_axes(spec)
+        nx, ny = distinct(frames["main"], x), distinct(frames["main"], y)
+        wider = x if nx >= ny else y
+        return Shape(categories=max(nx, ny), cells=nx * ny, category_of=wider)
 
     def check(self, spec: ChartSpec) -> list[str]:
         out = super().check(spec)

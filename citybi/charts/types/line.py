@@ -37,6 +37,7 @@ def line_traces(frames: dict[str, pl.DataFrame], spec: ChartSpec, ctx: RenderCon
     series = spec.series.name if spec.series else None
     traces = []
     for key, part in series_groups(frame, series):
+        ctx.check_time()
         for m in spec.measures:
             name = trace_name(key, m, spec, ctx)
             trace: dict[str, Any] = {

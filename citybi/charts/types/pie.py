@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from citybi.charts.render import RenderContext, base_layout, d3_format, figure, measure_label
 from citybi.charts.types import register
-from citybi.charts.types._base import AggregatedChart
+from citybi.charts.types._base import AggregatedChart, Shape
 
 if TYPE_CHECKING:
     from citybi.charts.spec import ChartSpec
@@ -27,6 +27,11 @@ class PieChart(AggregatedChart):
     options_model = PieOptions
     measures = (1, 1)
     series = "none"
+
+    def shape(self, frames: dict[str, pl.DataFrame], spec: ChartSpec) -> Shape:
+        """One slice per row."""
+        return Shape(categories=frames["main"].height, points=frames["main"].height,
+                     category_of=spec.dimensions[0].name)
 
     def render(self, frames: dict[str, pl.DataFrame], spec: ChartSpec, ctx: RenderContext) -> Any:
         import plotly.graph_objects as go

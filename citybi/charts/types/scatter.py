@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from citybi.charts.render import RenderContext, base_layout, d3_format, figure, measure_label, series_groups
 from citybi.charts.types import register
-from citybi.charts.types._base import AggregatedChart
+from citybi.charts.types._base import AggregatedChart, Shape, distinct
 
 if TYPE_CHECKING:
     from citybi.charts.spec import ChartSpec
@@ -25,6 +25,12 @@ class ScatterChart(AggregatedChart):
     options_model = ScatterOptions
     measures = (2, 3)
 
+    def shape(self, frames: dict[str, pl.DataFrame], spec: ChartSpec) -> Shape:
+        """One point per row, one trace per series value (the measures are x, y and size)."""
+        frame = frames["main"]
+        series = spec.series.name if spec.series else ""
+        return Shape(series=distinct(frame, series) if series else 1, points=frame.height, series_of=series)
+
     def render(self, frames: dict[str, pl.DataFrame], spec: ChartSpec, ctx: RenderContext) -> Any:
         import plotly.graph_objects as go
 
@@ -36,6 +42,7 @@ class ScatterChart(AggregatedChart):
         size_peak = max((v for v in frame[msize.name].to_list() if v is not None), default=1) if msize else 1
         traces = []
         for key, part in series_groups(frame, spec.series.name if spec.series else None):
+            ctx.check_time()
             marker: dict[str, Any] = {}
             if msize is not None:
                 marker = {"size": [v or 0 for v in part[msize.name].to_list()], "sizemode": "area",
