@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from citybi.charts.types._base import TOO_MUCH_HINT, RenderRefused, check_shape
+from citybi.charts.types._base import TOO_MUCH_HINT, RenderRefused, check_shape, plain_text
 from citybi.config import RenderLimits, render_limits
 
 if TYPE_CHECKING:
@@ -80,6 +80,7 @@ def render_output(chart_type: ChartType, frames: dict[str, pl.DataFrame], spec: 
 
 # ---------------------------------------------------------------------------- shared helpers
 def measure_label(m: Measure, ctx: RenderContext) -> str:
+    """"清运量（吨）" as plain text; wrap it in plain_text() before it goes into a figure."""
     unit = ctx.units.get(m.name)
     return f"{m.name}（{unit}）" if unit and unit not in m.name else m.name
 
@@ -110,7 +111,7 @@ def format_value(value: Any, fmt: str | None, *, ratio: bool = False) -> str:
 
 def base_layout(spec: ChartSpec, ctx: RenderContext, **extra: Any) -> dict[str, Any]:
     layout: dict[str, Any] = {
-        "title": {"text": spec.title},
+        "title": {"text": plain_text(spec.title)},
         "font": {"family": FONT},
         "margin": {"l": 40, "r": 20, "t": 50, "b": 40},
         "legend": {"orientation": "h", "y": -0.15},
@@ -132,10 +133,11 @@ def series_groups(frame: pl.DataFrame, column: str | None) -> list[tuple[Any, pl
 
 
 def trace_name(key: Any, m: Measure, spec: ChartSpec, ctx: RenderContext) -> str:
-    """Legend name of one (series value, measure) trace: the measure, the series value, or both."""
+    """Legend name of one (series value, measure) trace: the measure, the series value, or both.
+    Escaped for plotly (it also goes into hover templates)."""
     if key is None:
-        return measure_label(m, ctx)
-    return str(key) if len(spec.measures) == 1 else f"{key}·{m.name}"
+        return plain_text(measure_label(m, ctx))
+    return plain_text(key if len(spec.measures) == 1 else f"{key}·{m.name}")
 
 
 def figure(data: list[Any], layout: dict[str, Any]) -> go.Figure:

@@ -9,12 +9,18 @@ Also here, because every type needs them the same way:
   cells, columns), measured from the frames before any figure is built, and the Chinese
   refusal when that is past the configured `RenderLimits`. The query layer caps rows, not
   shape: 10,000 rows pivoted on a high-cardinality series became 97 s and 1.65 GB.
+- `plain_text` / `plain_values`: user text made inert before it reaches plotly. plotly
+  draws a subset of HTML in every text it shows (titles, axis titles and ticks, legends,
+  hover labels, table cells), so `<a href>` in a street name or a chart title became a
+  live link. Every built-in type passes each user-controlled string through these.
 """
 from __future__ import annotations
 
 import datetime as dt
+import html
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -28,6 +34,18 @@ if TYPE_CHECKING:
     from citybi.charts.spec import ChartSpec
     from citybi.config import RenderLimits
     from citybi.schema import DatasetInfo
+
+def plain_text(value: Any) -> str:
+    """User text as plotly text: & < > escaped, so plotly shows `<a href=…>` literally (it
+    decodes &lt; &gt; &amp; back for display) instead of drawing a link or an image."""
+    return html.escape(str(value), quote=False)
+
+
+def plain_values(values: Iterable[Any]) -> list[Any]:
+    """Data values for axes, labels and hover: text escaped, numbers and dates kept as they are
+    (a date axis must stay a date axis)."""
+    return [plain_text(v) if isinstance(v, str) else v for v in values]
+
 
 TOO_MUCH_HINT = "请增加筛选条件，或设置前N名（top_n）只保留最大的几项"
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from citybi.charts.render import RenderContext, base_layout, d3_format, figure, measure_label
 from citybi.charts.types import register
-from citybi.charts.types._base import AggregatedChart, Shape, distinct
+from citybi.charts.types._base import AggregatedChart, Shape, distinct, plain_text
 
 if TYPE_CHECKING:
     from citybi.charts.spec import ChartSpec
@@ -61,10 +61,10 @@ class HeatmapChart(AggregatedChart):
         opts: HeatmapOptions = spec.typed_options()  # type: ignore[assignment]
         xs, ys, z = heatmap_matrix(frames["main"], spec)
         m = spec.measures[0]
-        xname, yname = heatmap_axes(spec)
+        xname, yname = (plain_text(n) for n in heatmap_axes(spec))
         trace: dict[str, Any] = {
-            "x": [str(v) for v in xs], "y": [str(v) for v in ys], "z": z, "colorscale": opts.colorscale,
-            "colorbar": {"title": {"text": measure_label(m, ctx)}},
+            "x": [plain_text(v) for v in xs], "y": [plain_text(v) for v in ys], "z": z, "colorscale": opts.colorscale,
+            "colorbar": {"title": {"text": plain_text(measure_label(m, ctx))}},
             "hovertemplate": f"{xname} %{{x}}<br>{yname} %{{y}}<br>%{{z:{d3_format(m)}}}<extra></extra>",
         }
         if opts.show_values:

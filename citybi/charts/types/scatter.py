@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from citybi.charts.render import RenderContext, base_layout, d3_format, figure, measure_label, series_groups
 from citybi.charts.types import register
-from citybi.charts.types._base import AggregatedChart, Shape, distinct
+from citybi.charts.types._base import AggregatedChart, Shape, distinct, plain_text
 
 if TYPE_CHECKING:
     from citybi.charts.spec import ChartSpec
@@ -49,13 +49,13 @@ class ScatterChart(AggregatedChart):
                           "sizeref": 2.0 * (size_peak or 1) / opts.size_max ** 2, "sizemin": 3}
             traces.append(go.Scatter(
                 x=part[mx.name].to_list(), y=part[my.name].to_list(), mode="markers",
-                text=[str(v) for v in part[label_col].to_list()], name=str(key) if key is not None else label_col,
-                marker=marker,
-                hovertemplate=(f"%{{text}}<br>{mx.name}: %{{x:{d3_format(mx)}}}<br>"
-                               f"{my.name}: %{{y:{d3_format(my)}}}<extra></extra>"),
+                text=[plain_text(v) for v in part[label_col].to_list()],
+                name=plain_text(key if key is not None else label_col), marker=marker,
+                hovertemplate=(f"%{{text}}<br>{plain_text(mx.name)}: %{{x:{d3_format(mx)}}}<br>"
+                               f"{plain_text(my.name)}: %{{y:{d3_format(my)}}}<extra></extra>"),
             ))
-        layout = base_layout(spec, ctx, xaxis={"title": {"text": measure_label(mx, ctx)}},
-                             yaxis={"title": {"text": measure_label(my, ctx)}})
+        layout = base_layout(spec, ctx, xaxis={"title": {"text": plain_text(measure_label(mx, ctx))}},
+                             yaxis={"title": {"text": plain_text(measure_label(my, ctx))}})
         return figure(traces, layout)
 
 

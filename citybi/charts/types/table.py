@@ -7,7 +7,7 @@ import polars as pl
 
 from citybi.charts.render import FONT, RenderContext, base_layout, figure, format_value, measure_label
 from citybi.charts.types import register
-from citybi.charts.types._base import AggregatedChart, Shape
+from citybi.charts.types._base import AggregatedChart, Shape, plain_text
 
 if TYPE_CHECKING:
     from citybi.charts.spec import ChartSpec
@@ -21,10 +21,11 @@ def table_figure(frame: pl.DataFrame, headers: list[str], formats: list[str | No
     cells = []
     for i, (c, fmt) in enumerate(zip(frame.columns, formats, strict=True)):
         ctx.check_time()
-        cells.append([format_value(v, fmt, ratio=i in ratio_cols) for v in frame.get_column(c).to_list()])
+        cells.append([plain_text(format_value(v, fmt, ratio=i in ratio_cols)) for v in frame.get_column(c).to_list()])
     aligns = ["right" if frame.schema[c].is_numeric() else "left" for c in frame.columns]
     table = go.Table(
-        header={"values": headers, "font": {"family": FONT}, "fill": {"color": "#eef2f7"}, "align": "center"},
+        header={"values": [plain_text(h) for h in headers], "font": {"family": FONT}, "fill": {"color": "#eef2f7"},
+                "align": "center"},
         cells={"values": cells, "font": {"family": FONT}, "align": aligns},
     )
     return figure([table], base_layout(spec, ctx))
