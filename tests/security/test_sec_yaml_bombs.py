@@ -189,3 +189,27 @@ def test_every_yaml_read_goes_through_the_one_safe_loader() -> None:
               for p in sorted((ROOT / folder).rglob("*.py")) if p.name != "safe_yaml.py"
               for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1) if _DIRECT.search(line)]
     assert direct == []
+
+
+def test_the_boards_page_lists_refused_boards_as_broken_entries(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the 看板 page a bomb in the user boards folder is one entry marked 定义有误, with its
+    Chinese reason, and the shipped boards are still listed and open."""
+    from streamlit.testing.v1 import AppTest
+
+    from citybi.warehouse import Warehouse
+
+    db = tmp_path / "app.duckdb"
+    Warehouse(path=db).close()
+    (tmp_path / "boards").mkdir()
+    (tmp_path / "boards" / "炸弹.yaml").write_text(_as_board(HEAD + "filters: " + _alias_bomb()), encoding="utf-8")
+    (tmp_path / "boards" / "深嵌套.yaml").write_text("[" * 5_000 + "]" * 5_000, encoding="utf-8")
+    monkeypatch.setenv("CITYBI_DB", str(db))
+    at = AppTest.from_file(str(ROOT / "pages" / "boards.py"), default_timeout=60).run()
+    assert not at.exception
+    options = at.selectbox(key="board_pick").options
+    assert "炸弹（定义有误）" in options and "深嵌套（定义有误）" in options, options
+    assert "环卫运行" in options  # a shipped board, listed by its title
+    errors = [e.value for e in at.error]
+    assert any("看板「炸弹」" in e and "引用" in e for e in errors), errors
+    assert any("看板「深嵌套」" in e and "嵌套层数" in e for e in errors), errors
