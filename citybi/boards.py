@@ -39,6 +39,9 @@ from citybi.charts.profile import date_span, effective_today
 from citybi.charts.render import units_for
 from citybi.charts.runner import ChartResult, run_chart
 from citybi.charts.spec import (
+    MAX_DESCRIPTION,
+    MAX_LABEL,
+    MAX_NAME,
     RELATIVE_PERIODS,
     ChartSpec,
     ChartSpecError,
@@ -46,6 +49,7 @@ from citybi.charts.spec import (
     RelativeDateFilter,
     ValueFilter,
     load_yaml_text,
+    short_value,
     spec_from_dict,
     with_filters,
 )
@@ -61,6 +65,7 @@ BOARD_VERSION = 1
 GRID = 12
 MIN_REFRESH_S = 10  # a board refreshing every second would keep one CPU busy per open browser
 MAX_OPTIONS = 500  # values offered in a dimension filter; more means the column is not a dimension
+MAX_TILES = 48
 
 
 class BoardSpecError(ChartSpecError):
@@ -87,7 +92,7 @@ def _period_ok(v: str | None) -> str | None:
 class BoardDate(_Model):
     """The board's date control; `default` is a relative period preselected on open."""
 
-    label: str = "日期"
+    label: str = Field(default="日期", max_length=MAX_LABEL)
     default: str | None = None  # None: every tile keeps its own period until the user picks one
 
     @field_validator("default")
@@ -99,9 +104,9 @@ class BoardDate(_Model):
 class BoardDimension(_Model):
     """A value-list filter on any column (区, 街道, 垃圾类型…) applied to every tile having it."""
 
-    column: str = Field(min_length=1)
-    label: str | None = None
-    default: list[str | int | float | bool] = Field(default_factory=list)
+    column: str = Field(min_length=1, max_length=MAX_NAME)
+    label: str | None = Field(default=None, max_length=MAX_LABEL)
+    default: list[str | int | float | bool] = Field(default_factory=list, max_length=MAX_OPTIONS)
 
     @property
     def name(self) -> str:
@@ -124,12 +129,13 @@ class BoardFilters(_Model):
 class Tile(_Model):
     """One cell of the grid: a saved chart (`chart: 名称`) or an inline `spec`."""
 
-    chart: str | None = None
+    chart: str | None = Field(default=None, max_length=MAX_NAME)
     spec: ChartSpec | None = None
     title: str | None = Field(default=None, max_length=200)  # overrides the chart's own title
     width: int = Field(default=6, ge=1, le=GRID)
     height: int | None = Field(default=None, ge=120, le=1200)
-    date_column: str | None = None  # where the board's date range lands (default: guessed)
+    # where the board's date range lands (default: guessed)
+    date_column: str | None = Field(default=None, max_length=MAX_NAME)
     new_row: bool = False  # start a new row even if this tile would fit
 
     @model_validator(mode="after")
@@ -144,8 +150,8 @@ class Tile(_Model):
 class Board(_Model):
     version: Literal[1] = BOARD_VERSION
     title: str = Field(min_length=1, max_length=200)
-    description: str = ""
-    tiles: list[Tile] = Field(default_factory=list, max_length=48)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
+    tiles: list[Tile] = Field(default_factory=list, max_length=MAX_TILES)
     filters: BoardFilters = Field(default_factory=BoardFilters)
     refresh_seconds: int = Field(default=0, ge=0, le=86_400)
 
@@ -197,7 +203,8 @@ def _translate(err: ValidationError) -> list[str]:
     for e in err.errors(include_url=False):
         loc = tuple(e.get("loc", ()))
         kind = e.get("type", "")
-        value = e.get("input")
+        value = short_value(e.get("input"))
+        ctx = e.get("ctx") or {}
         where = _where(loc)
         if kind == "extra_forbidden":
             out.append(f"{_where(loc[:-1])}中有不认识的设置项「{loc[-1]}」，请删除或检查拼写")
@@ -212,7 +219,13 @@ def _translate(err: ValidationError) -> list[str]:
             out.append(f"{where}应为整数，「{value}」不是有效的数字")
         elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
             out.append(f"{where}超出允许范围（现在是 {value}），请修改")
-        elif kind in ("too_long", "too_short", "string_too_short", "string_too_long"):
+        elif kind == "too_long":
+            actual = ctx.get("actual_length")
+            now = f"（现在有 {actual:,} 个）" if isinstance(actual, int) else ""
+            out.append(f"{where}最多 {ctx.get('max_length', 0):,} 个{now}，请减少")
+        elif kind == "string_too_long":
+            out.append(f"{where}最多 {ctx.get('max_length', 0):,} 个字，请缩短")
+        elif kind in ("too_short", "string_too_short"):
             out.append(f"{where}的长度不合适，请修改")
         elif kind == "string_type":
             out.append(f"{where}应为文字")
@@ -233,6 +246,9 @@ def board_from_dict(data: Any) -> Board:
         raise BoardSpecError(["看板定义应为「键: 值」形式的设置（YAML 映射），而不是列表或单个值"])
     problems: list[str] = []
     tiles = data.get("tiles")
+    if isinstance(tiles, list) and len(tiles) > MAX_TILES:
+        # refuse before validating each inline spec: a pasted file may hold thousands
+        raise BoardSpecError([f"图块最多 {MAX_TILES} 个（现在有 {len(tiles):,} 个），请减少或拆成多个看板"])
     if isinstance(tiles, list):
         fixed: list[Any] = []
         for i, t in enumerate(tiles):

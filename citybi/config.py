@@ -57,10 +57,59 @@ class QueryLimits:
 
 
 @dataclass(frozen=True)
+class YamlLimits:
+    """Guards on YAML a user can write (boards, charts, import recipes), checked while the
+    text is scanned, before any object is built: a 70 KB file of aliases once expanded to
+    ten million values, and 5,000 nested brackets overflowed the parser's recursion."""
+
+    max_bytes: int = 256 * 1024
+    max_depth: int = 20  # a board tile's ratio condition's value list is 9 levels deep
+    max_nodes: int = 50_000  # one 10,000-value filter is 10,000 nodes
+
+
+@dataclass(frozen=True)
+class RenderLimits:
+    """What one chart may ask its renderer to draw. The query layer caps rows, not shape: a
+    pivot of 10,000 rows with a high-cardinality series became 97 s and 1.65 GB of table.
+    Each chart type measures its result's shape (categories, series, points, cells) before
+    building anything; past a cap the chart is refused with a hint (filter or top-N)."""
+
+    max_categories: int = 2_000  # bars, slices, axis labels along one axis
+    max_series: int = 50  # traces / legend entries (series values × measures)
+    max_points: int = 100_000  # marks drawn in total
+    max_cells: int = 200_000  # table, pivot and heatmap cells
+    max_columns: int = 200  # table / pivot columns
+    budget_s: float = 20.0  # wall-clock budget for one render, checked between steps
+
+
+def yaml_limits() -> YamlLimits:
+    """YamlLimits from CITYBI_YAML_* environment variables (defaults otherwise)."""
+    return YamlLimits(
+        max_bytes=_env_int("CITYBI_YAML_MAX_KB", YamlLimits.max_bytes // 1024) * 1024,
+        max_depth=_env_int("CITYBI_YAML_MAX_DEPTH", YamlLimits.max_depth),
+        max_nodes=_env_int("CITYBI_YAML_MAX_NODES", YamlLimits.max_nodes),
+    )
+
+
+def render_limits() -> RenderLimits:
+    """RenderLimits from CITYBI_RENDER_* environment variables (defaults otherwise)."""
+    return RenderLimits(
+        max_categories=_env_int("CITYBI_RENDER_MAX_CATEGORIES", RenderLimits.max_categories),
+        max_series=_env_int("CITYBI_RENDER_MAX_SERIES", RenderLimits.max_series),
+        max_points=_env_int("CITYBI_RENDER_MAX_POINTS", RenderLimits.max_points),
+        max_cells=_env_int("CITYBI_RENDER_MAX_CELLS", RenderLimits.max_cells),
+        max_columns=_env_int("CITYBI_RENDER_MAX_COLUMNS", RenderLimits.max_columns),
+        budget_s=_env_float("CITYBI_RENDER_BUDGET_S", RenderLimits.budget_s),
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     db_path: Path = DEFAULT_DB
     limits: Limits = field(default_factory=Limits)
     query: QueryLimits = field(default_factory=QueryLimits)
+    yaml: YamlLimits = field(default_factory=YamlLimits)
+    render: RenderLimits = field(default_factory=RenderLimits)
     # how many earlier versions of a dataset are kept after replace/append
     keep_versions: int = 10
     duckdb_threads: int = 0  # 0 = DuckDB's default (all cores)
@@ -85,4 +134,4 @@ def load_settings(db: str | Path | None = None) -> Settings:
         timeout_s=_env_float("CITYBI_QUERY_TIMEOUT_S", QueryLimits.timeout_s),
     )
     path = Path(db) if db else Path(os.environ.get("CITYBI_DB", str(DEFAULT_DB)))
-    return Settings(db_path=path, limits=lim, query=q)
+    return Settings(db_path=path, limits=lim, query=q, yaml=yaml_limits(), render=render_limits())

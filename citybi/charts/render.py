@@ -8,15 +8,20 @@ every chart's labels, units and number formats consistent: a measure is shown as
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+
+from citybi.charts.types._base import TOO_MUCH_HINT, RenderRefused, check_shape, plain_text
+from citybi.config import RenderLimits, render_limits
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
     from citybi.charts.spec import ChartSpec, Measure
+    from citybi.charts.types import ChartType
     from citybi.schema import DatasetInfo
 
 FONT = "Noto Sans CJK SC, Microsoft YaHei, PingFang SC, sans-serif"
@@ -32,6 +37,15 @@ class RenderContext:
     today: dt.date | None = None
     geojson: dict[str, Any] | None = None  # district boundaries for the map type
     height: int | None = None
+    limits: RenderLimits = field(default_factory=render_limits)
+    deadline: float | None = None  # time.monotonic() after which check_time() refuses
+
+    def check_time(self) -> None:
+        """Refuse once the render's wall-clock budget is spent. Renderers call this between
+        steps (per trace, per table column); the shape caps bound each step, so a render
+        overruns its budget by at most one bounded step (Python cannot stop a thread mid-call)."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise RenderRefused(f"图表绘制超过 {self.limits.budget_s:g} 秒仍未完成，已停止", hint=TOO_MUCH_HINT)
 
 
 def units_for(spec: ChartSpec, info: DatasetInfo | None) -> dict[str, str]:
@@ -53,11 +67,20 @@ def render(spec: ChartSpec, frames: dict[str, pl.DataFrame] | pl.DataFrame, ctx:
 
     if isinstance(frames, pl.DataFrame):
         frames = {"main": frames}
-    return get_type(spec.type).render(frames, spec, ctx or RenderContext())
+    return render_output(get_type(spec.type), frames, spec, ctx or RenderContext())
+
+
+def render_output(chart_type: ChartType, frames: dict[str, pl.DataFrame], spec: ChartSpec,
+                  ctx: RenderContext) -> Any:
+    """The one way to call a renderer: refuse a result past the limits from its shape (cheap,
+    nothing built yet), then render under the wall-clock budget (RenderRefused, Chinese)."""
+    check_shape(chart_type.shape(frames, spec), ctx.limits, chart_type.label)
+    return chart_type.render(frames, spec, replace(ctx, deadline=time.monotonic() + ctx.limits.budget_s))
 
 
 # ---------------------------------------------------------------------------- shared helpers
 def measure_label(m: Measure, ctx: RenderContext) -> str:
+    """"清运量（吨）" as plain text; wrap it in plain_text() before it goes into a figure."""
     unit = ctx.units.get(m.name)
     return f"{m.name}（{unit}）" if unit and unit not in m.name else m.name
 
@@ -88,7 +111,7 @@ def format_value(value: Any, fmt: str | None, *, ratio: bool = False) -> str:
 
 def base_layout(spec: ChartSpec, ctx: RenderContext, **extra: Any) -> dict[str, Any]:
     layout: dict[str, Any] = {
-        "title": {"text": spec.title},
+        "title": {"text": plain_text(spec.title)},
         "font": {"family": FONT},
         "margin": {"l": 40, "r": 20, "t": 50, "b": 40},
         "legend": {"orientation": "h", "y": -0.15},
@@ -97,6 +120,7 @@ def base_layout(spec: ChartSpec, ctx: RenderContext, **extra: Any) -> dict[str, 
     if ctx.height:
         layout["height"] = ctx.height
     layout.update(extra)
+    ctx.check_time()  # every plotly type builds its layout after its traces
     return layout
 
 
@@ -109,10 +133,11 @@ def series_groups(frame: pl.DataFrame, column: str | None) -> list[tuple[Any, pl
 
 
 def trace_name(key: Any, m: Measure, spec: ChartSpec, ctx: RenderContext) -> str:
-    """Legend name of one (series value, measure) trace: the measure, the series value, or both."""
+    """Legend name of one (series value, measure) trace: the measure, the series value, or both.
+    Escaped for plotly (it also goes into hover templates)."""
     if key is None:
-        return measure_label(m, ctx)
-    return str(key) if len(spec.measures) == 1 else f"{key}·{m.name}"
+        return plain_text(measure_label(m, ctx))
+    return plain_text(key if len(spec.measures) == 1 else f"{key}·{m.name}")
 
 
 def figure(data: list[Any], layout: dict[str, Any]) -> go.Figure:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from citybi.charts.cache import ResultCache, default_cache
-from citybi.charts.render import RenderContext, units_for
+from citybi.charts.render import RenderContext, render_output, units_for
 from citybi.charts.types import get_type
 
 if TYPE_CHECKING:
@@ -109,8 +109,9 @@ def run_chart(
     output = None
     t_render = time.perf_counter()
     if render:
-        ctx = RenderContext(units=units_for(spec, info), today=today, geojson=geojson)
-        output = _rendered(chart_type, spec, frames, ctx) if reuse_output else chart_type.render(frames, spec, ctx)
+        ctx = RenderContext(units=units_for(spec, info), today=today, geojson=geojson, limits=wh.settings.render)
+        output = (_rendered(chart_type, spec, frames, ctx) if reuse_output
+                  else render_output(chart_type, frames, spec, ctx))
     t1 = time.perf_counter()
     return ChartResult(spec=spec, frames=frames, sql=sql, output=output, query_s=query_s,
                        total_s=t1 - t0, cached=all_cached, warnings=warnings, render_s=t1 - t_render)
@@ -134,7 +135,7 @@ def _rendered(chart_type: Any, spec: ChartSpec, frames: dict[str, pl.DataFrame],
         found = _RENDERED.get(key)
     if found is not None and _same(found[0], inputs):
         return found[1]
-    output = chart_type.render(frames, spec, ctx)
+    output = render_output(chart_type, frames, spec, ctx)
     with _COMPILED_LOCK:
         _RENDERED[key] = (inputs, output)
         _RENDERED.move_to_end(key)

@@ -31,12 +31,19 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from citybi.errors import UserFacingError
+from citybi.safe_yaml import YamlRejected, load_user_yaml
 
 if TYPE_CHECKING:
     from citybi.schema import DatasetInfo
 
 SPEC_VERSION = 1
-MAX_YAML_BYTES = 256 * 1024
+# list and text caps: a spec is something a person reads; past these it is a mistake or an attack
+MAX_FILTERS = 50
+MAX_WHERE = 10
+MAX_VALUES = 10_000
+MAX_NAME = 300  # column and dataset names (multi-level Excel headers get long)
+MAX_LABEL = 100
+MAX_DESCRIPTION = 2_000
 
 TimeGrain = Literal["日", "周", "月", "季", "年"]
 Aggregation = Literal["sum", "avg", "count", "count_distinct", "max", "min", "ratio"]
@@ -69,15 +76,15 @@ class ValueFilter(_Model):
     """Keep (in) or drop (not_in) rows whose column equals one of the values."""
 
     op: Literal["in", "not_in"]
-    column: str = Field(min_length=1)
-    values: list[str | int | float | bool | dt.date] = Field(min_length=1, max_length=10_000)
+    column: str = Field(min_length=1, max_length=MAX_NAME)
+    values: list[str | int | float | bool | dt.date] = Field(min_length=1, max_length=MAX_VALUES)
 
 
 class RangeFilter(_Model):
     """A numeric range, both ends inclusive; either end may be left open."""
 
     op: Literal["between"]
-    column: str = Field(min_length=1)
+    column: str = Field(min_length=1, max_length=MAX_NAME)
     min: float | None = None
     max: float | None = None
 
@@ -94,7 +101,7 @@ class DateRangeFilter(_Model):
     """An absolute date range, both days inclusive; either end may be left open."""
 
     op: Literal["date_range"]
-    column: str = Field(min_length=1)
+    column: str = Field(min_length=1, max_length=MAX_NAME)
     start: dt.date | None = None
     end: dt.date | None = None
 
@@ -111,7 +118,7 @@ class RelativeDateFilter(_Model):
     """A period relative to `today` (resolved when the chart runs): 最近7天, 本月, 去年…"""
 
     op: Literal["relative"]
-    column: str = Field(min_length=1)
+    column: str = Field(min_length=1, max_length=MAX_NAME)
     period: str
 
     @field_validator("period")
@@ -133,9 +140,9 @@ Filter = Annotated[ValueFilter | RangeFilter | DateRangeFilter | RelativeDateFil
 class Dimension(_Model):
     """A column to group by; temporal columns may be truncated to a grain (日/周/月/季/年)."""
 
-    column: str = Field(min_length=1)
+    column: str = Field(min_length=1, max_length=MAX_NAME)
     grain: TimeGrain | None = None
-    label: str | None = None
+    label: str | None = Field(default=None, max_length=MAX_LABEL)
 
     @property
     def name(self) -> str:
@@ -146,12 +153,12 @@ class Dimension(_Model):
 class Measure(_Model):
     """An aggregated value. ratio = the aggregate under `where` ÷ the same without it."""
 
-    column: str = Field(default="*", min_length=1)
+    column: str = Field(default="*", min_length=1, max_length=MAX_NAME)
     agg: Aggregation = "sum"
-    label: str | None = None
-    unit: str | None = None
+    label: str | None = Field(default=None, max_length=MAX_LABEL)
+    unit: str | None = Field(default=None, max_length=MAX_LABEL)
     format: str | None = None
-    where: list[Filter] = Field(default_factory=list)  # ratio numerator condition
+    where: list[Filter] = Field(default_factory=list, max_length=MAX_WHERE)  # ratio numerator condition
 
     @field_validator("format")
     @classmethod
@@ -182,7 +189,7 @@ class Measure(_Model):
 
 
 class Sort(_Model):
-    by: str = Field(min_length=1)  # a dimension or measure: its output name or its column
+    by: str = Field(min_length=1, max_length=MAX_NAME)  # a dimension or measure: its output name or its column
     order: Literal["asc", "desc"] = "desc"
 
 
@@ -191,13 +198,13 @@ class ChartSpec(_Model):
 
     version: Literal[1] = SPEC_VERSION
     title: str = Field(min_length=1, max_length=200)
-    description: str = ""
-    dataset: str = Field(min_length=1)
-    type: str = Field(min_length=1)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
+    dataset: str = Field(min_length=1, max_length=MAX_NAME)
+    type: str = Field(min_length=1, max_length=MAX_LABEL)
     dimensions: list[Dimension] = Field(default_factory=list, max_length=6)
     series: Dimension | None = None
     measures: list[Measure] = Field(default_factory=list, max_length=20)
-    filters: list[Filter] = Field(default_factory=list)
+    filters: list[Filter] = Field(default_factory=list, max_length=MAX_FILTERS)
     sort: Sort | None = None
     top_n: int | None = Field(default=None, ge=1, le=10_000)
     options: dict[str, Any] = Field(default_factory=dict)
@@ -371,39 +378,17 @@ def dump_spec(spec: ChartSpec) -> str:
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, default_flow_style=False)
 
 
-class _SpecLoader(yaml.SafeLoader):
-    """SafeLoader that leaves dates as text: pydantic then parses them and explains bad ones
-    in Chinese (PyYAML would raise a bare ValueError for 2024-13-01)."""
-
-
-_SpecLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
 def load_yaml_text(text: str | bytes, *, what: str = "文件") -> Any:
-    """Parse YAML the way chart specs are parsed (size cap, UTF-8, dates as text, Chinese errors)."""
+    """Parse user YAML through the one safe loader (size, depth, alias and tag guards; dates as
+    text); any refusal comes back as a Chinese ChartSpecError."""
     return _load_yaml(text, what=what)
 
 
 def _load_yaml(text: str | bytes, *, what: str) -> Any:
-    if isinstance(text, bytes):
-        if len(text) > MAX_YAML_BYTES:
-            raise ChartSpecError([f"{what}文件过大（超过 {MAX_YAML_BYTES // 1024} KB），请检查是否选错了文件"])
-        try:
-            text = text.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise ChartSpecError([f"{what}文件不是 UTF-8 编码，请用 UTF-8 保存后重试"]) from None
-    if len(text) > MAX_YAML_BYTES:
-        raise ChartSpecError([f"{what}文件过大（超过 {MAX_YAML_BYTES // 1024} KB），请检查是否选错了文件"])
     try:
-        return yaml.load(text, Loader=_SpecLoader)  # a SafeLoader subclass: no arbitrary objects
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"第 {mark.line + 1} 行第 {mark.column + 1} 列" if mark is not None else ""
-        place = f"（{where}）" if where else ""
-        raise ChartSpecError([f"{what}不是有效的 YAML{place}，请检查缩进和冒号"]) from None
+        return load_user_yaml(text, what=what)
+    except YamlRejected as err:
+        raise ChartSpecError(err.problems, hint=err.hint) from None
 
 
 # ---------------------------------------------------------------------------- Chinese errors
@@ -417,6 +402,12 @@ _FIELD_LABELS: dict[str, str] = {
 }
 _LIST_ITEMS = {"dimensions": "个维度", "measures": "个度量", "filters": "个筛选条件", "where": "个条件",
                "values": "个值"}
+
+
+def short_value(value: Any, limit: int = 40) -> str:
+    """A user's input quoted back in a message, cut short: an error must not echo a whole list."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _path(loc: tuple[Any, ...]) -> str:
@@ -439,7 +430,7 @@ def _translate(err: ValidationError, prefix: tuple[Any, ...] = ()) -> list[str]:
         loc = prefix + tuple(e.get("loc", ()))
         kind = e.get("type", "")
         ctx = e.get("ctx") or {}
-        value = e.get("input")
+        value = short_value(e.get("input"))
         where = _path(loc) or "图表定义"
         if kind == "extra_forbidden":
             parent = _path(loc[:-1]) or "图表定义"
@@ -469,7 +460,13 @@ def _translate(err: ValidationError, prefix: tuple[Any, ...] = ()) -> list[str]:
         elif kind in ("list_type", "dict_type", "model_type", "model_attributes_type"):
             expected = "列表" if kind == "list_type" else "「键: 值」设置"
             out.append(f"{where}应为{expected}")
-        elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than", "too_long", "too_short"):
+        elif kind == "too_long":
+            actual = ctx.get("actual_length")
+            now = f"（现在有 {actual:,} 个）" if isinstance(actual, int) else ""
+            out.append(f"{where}最多 {ctx.get('max_length', 0):,} 个{now}，请减少")
+        elif kind == "string_too_long":
+            out.append(f"{where}最多 {ctx.get('max_length', 0):,} 个字，请缩短")
+        elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than", "too_short"):
             out.append(f"{where}超出允许范围（{value}），请修改")
         elif kind == "bool_type" or kind == "bool_parsing":
             out.append(f"{where}应为 true 或 false")

@@ -18,6 +18,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -34,6 +35,15 @@ MAX_NAME = 80
 
 _PARSED: dict[tuple[str, int, int], object] = {}
 _PARSED_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """A file the parser refused, kept so that an unchanged broken file is not parsed again."""
+
+    kind: type[ChartSpecError]
+    problems: tuple[str, ...]
+    hint: str
 
 
 class StoreError(UserFacingError):
@@ -115,18 +125,27 @@ class YamlStore(Generic[T]):
         key = (str(p), st.st_mtime_ns, st.st_size)
         with _PARSED_LOCK:
             found = _PARSED.get(key)
+        if isinstance(found, _Refused):
+            raise found.kind(list(found.problems), hint=found.hint)
         if found is not None:
             return found  # type: ignore[no-any-return]
         try:
             item = self._parse(p.read_bytes())
         except ChartSpecError as err:
             # say which file: a board with ten tiles needs to know which chart is broken
-            raise type(err)([f"{self.what}「{name}」：{x}" for x in err.problems], hint=err.hint) from None
+            refused = _Refused(type(err), tuple(f"{self.what}「{name}」：{x}" for x in err.problems), err.hint)
+            # remembered too: the boards page opens every board on each rerun to list their titles
+            self._remember(key, refused)
+            raise refused.kind(list(refused.problems), hint=refused.hint) from None
+        self._remember(key, item)
+        return item
+
+    @staticmethod
+    def _remember(key: tuple[str, int, int], value: object) -> None:
         with _PARSED_LOCK:
             if len(_PARSED) > 1024:
                 _PARSED.clear()
-            _PARSED[key] = item
-        return item
+            _PARSED[key] = value
 
     # ------------------------------------------------------------------ writes
     def save(self, name: str, item: T, *, overwrite: bool = True) -> Path:

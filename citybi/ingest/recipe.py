@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from citybi.errors import ImportRejected
 from citybi.ingest.cells import parse_period
 from citybi.ingest.model import ImportOptions, ImportPlan, _Strict
+from citybi.safe_yaml import YamlRejected, load_user_yaml
 
 _DIGITS = re.compile(r"\d+")
 _SAFE_NAME = re.compile(r"[^\w\u3400-\u9fff-]+")
@@ -119,9 +120,11 @@ def load_recipe(path: str | Path) -> Recipe:
     """Read and validate one recipe file (strict: unknown keys and bad types are refused)."""
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = load_user_yaml(p.read_bytes(), what=f"导入方案「{p.name}」")
         return Recipe.model_validate(data)
-    except (yaml.YAMLError, ValidationError, TypeError) as e:
+    except YamlRejected as e:  # hostile or broken YAML, refused before it was built
+        raise ImportRejected(e.message, hint="请删除该文件后重新导入并保存方案") from None
+    except (ValidationError, TypeError) as e:
         raise ImportRejected(
             f"导入方案文件「{p.name}」格式不正确，无法使用。",
             hint="请删除该文件后重新导入并保存方案",

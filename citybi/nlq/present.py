@@ -9,6 +9,7 @@ from numbers import Number
 
 import plotly.graph_objects as go
 
+from citybi.charts.types._base import plain_text
 from citybi.nlq.model import Answer
 
 
@@ -32,13 +33,15 @@ def figure(answer: Answer) -> go.Figure | None:
         r[i] is None or _is_number(r[i]) for r in answer.rows)), None)
     if value_idx is None:
         return None
-    xs = [r[0] if isinstance(r[0], (dt.date, Number)) else str(r[0]) for r in answer.rows]
+    # data values and column names are user text: plotly would draw `<a href>` in them as a link
+    xs = [r[0] if isinstance(r[0], (dt.date, Number)) else plain_text(r[0]) for r in answer.rows]
     ys = [r[value_idx] for r in answer.rows]
+    name = plain_text(cols[value_idx])
     if answer.chart == "line":
-        trace: go.BaseTraceType = go.Scatter(x=xs, y=ys, mode="lines+markers", name=cols[value_idx])
+        trace: go.BaseTraceType = go.Scatter(x=xs, y=ys, mode="lines+markers", name=name)
     else:
-        trace = go.Bar(x=xs, y=ys, name=cols[value_idx])
+        trace = go.Bar(x=xs, y=ys, name=name)
     fig = go.Figure(trace)
     fig.update_layout(margin={"l": 10, "r": 10, "t": 30, "b": 10}, height=360,
-                      xaxis_title=cols[0], yaxis_title=cols[value_idx])
+                      xaxis_title=plain_text(cols[0]), yaxis_title=name)
     return fig

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from citybi.charts.render import RenderContext
     from citybi.charts.spec import ChartSpec
+    from citybi.charts.types._base import Shape
     from citybi.schema import DatasetInfo
 
 Output = Literal["plotly", "pydeck", "kpi"]
@@ -52,8 +53,15 @@ class ChartType(Protocol):
         """The SELECT trees this chart needs, by name (most types: {"main": ...})."""
         ...
 
+    def shape(self, frames: dict[str, pl.DataFrame], spec: ChartSpec) -> Shape:
+        """How much render() would draw from these results (categories, series, points, cells,
+        columns), counted from the frames without building anything. Checked against the
+        configured RenderLimits before render() is called; keep it cheap (a few n_unique)."""
+        ...
+
     def render(self, frames: dict[str, pl.DataFrame], spec: ChartSpec, ctx: RenderContext) -> Any:
-        """Turn the query results into the output object. Must not import streamlit."""
+        """Turn the query results into the output object. Must not import streamlit.
+        Long loops should call ctx.check_time() between steps (the render's time budget)."""
         ...
 
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from citybi.charts.render import RenderContext, base_layout, figure, measure_label
 from citybi.charts.types import register
-from citybi.charts.types._base import AggregatedChart
+from citybi.charts.types._base import AggregatedChart, plain_text
 from citybi.charts.types.line import line_traces
 
 if TYPE_CHECKING:
@@ -29,8 +29,8 @@ class AreaChart(AggregatedChart):
     def render(self, frames: dict[str, pl.DataFrame], spec: ChartSpec, ctx: RenderContext) -> Any:
         opts: AreaOptions = spec.typed_options()  # type: ignore[assignment]
         traces = line_traces(frames, spec, ctx, area=True, stacked=opts.stacked, markers=False, smooth=opts.smooth)
-        layout = base_layout(spec, ctx, xaxis={"title": {"text": spec.dimensions[0].name}},
-                             yaxis={"title": {"text": measure_label(spec.measures[0], ctx)}})
+        layout = base_layout(spec, ctx, xaxis={"title": {"text": plain_text(spec.dimensions[0].name)}},
+                             yaxis={"title": {"text": plain_text(measure_label(spec.measures[0], ctx))}})
         return figure(traces, layout)
 
 

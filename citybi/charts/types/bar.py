@@ -21,7 +21,7 @@ from citybi.charts.render import (
     trace_name,
 )
 from citybi.charts.types import register
-from citybi.charts.types._base import AggregatedChart
+from citybi.charts.types._base import AggregatedChart, plain_text, plain_values
 
 if TYPE_CHECKING:
     from citybi.charts.spec import ChartSpec
@@ -48,9 +48,10 @@ class BarChart(AggregatedChart):
         series = spec.series.name if spec.series else None
         traces = []
         for key, part in series_groups(frame, series):
+            ctx.check_time()
             for m in spec.measures:
                 name = trace_name(key, m, spec, ctx)
-                cats, vals = part[x].to_list(), part[m.name].to_list()
+                cats, vals = plain_values(part[x].to_list()), part[m.name].to_list()
                 fmt = d3_format(m)
                 trace: dict[str, Any] = {"name": name, "orientation": "h" if opts.horizontal else "v"}
                 if opts.horizontal:
@@ -64,8 +65,8 @@ class BarChart(AggregatedChart):
         layout = base_layout(spec, ctx, barmode=barmode)
         if opts.mode == "percent":
             layout["barnorm"] = "percent"
-        value_axis = {"title": {"text": measure_label(spec.measures[0], ctx)}}
-        cat_axis = {"title": {"text": x}, "type": "category"}
+        value_axis = {"title": {"text": plain_text(measure_label(spec.measures[0], ctx))}}
+        cat_axis = {"title": {"text": plain_text(x)}, "type": "category"}
         if opts.horizontal:
             layout.update(xaxis=value_axis, yaxis={**cat_axis, "autorange": "reversed"})
         else:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from citybi.charts.render import RenderContext, base_layout, d3_format, figure, measure_label
 from citybi.charts.types import register
-from citybi.charts.types._base import AggregatedChart
+from citybi.charts.types._base import AggregatedChart, Shape, distinct, plain_text
 
 if TYPE_CHECKING:
     from citybi.charts.spec import ChartSpec
@@ -42,6 +42,13 @@ class HeatmapChart(AggregatedChart):
     dims = (1, 2)
     measures = (1, 1)
 
+    def shape(self, frames: dict[str, pl.DataFrame], spec: ChartSpec) -> Shape:
+        """The full x × y matrix is built, even where the result has no row (sparse results)."""
+        x, y = heatmap_axes(spec)
+        nx, ny = distinct(frames["main"], x), distinct(frames["main"], y)
+        wider = x if nx >= ny else y
+        return Shape(categories=max(nx, ny), cells=nx * ny, category_of=wider)
+
     def check(self, spec: ChartSpec) -> list[str]:
         out = super().check(spec)
         if len(spec.group_dimensions) != 2:
@@ -54,10 +61,10 @@ class HeatmapChart(AggregatedChart):
         opts: HeatmapOptions = spec.typed_options()  # type: ignore[assignment]
         xs, ys, z = heatmap_matrix(frames["main"], spec)
         m = spec.measures[0]
-        xname, yname = heatmap_axes(spec)
+        xname, yname = (plain_text(n) for n in heatmap_axes(spec))
         trace: dict[str, Any] = {
-            "x": [str(v) for v in xs], "y": [str(v) for v in ys], "z": z, "colorscale": opts.colorscale,
-            "colorbar": {"title": {"text": measure_label(m, ctx)}},
+            "x": [plain_text(v) for v in xs], "y": [plain_text(v) for v in ys], "z": z, "colorscale": opts.colorscale,
+            "colorbar": {"title": {"text": plain_text(measure_label(m, ctx))}},
             "hovertemplate": f"{xname} %{{x}}<br>{yname} %{{y}}<br>%{{z:{d3_format(m)}}}<extra></extra>",
         }
         if opts.show_values:

@@ -9,7 +9,7 @@ import polars as pl
 from citybi.charts.kpi import KpiOptions, kpi_queries, kpi_value
 from citybi.charts.render import RenderContext
 from citybi.charts.types import register
-from citybi.charts.types._base import AggregatedChart
+from citybi.charts.types._base import AggregatedChart, Shape
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -29,6 +29,10 @@ class KpiCard(AggregatedChart):
 
     def queries(self, spec: ChartSpec, info: DatasetInfo, today: dt.date) -> dict[str, exp.Select]:
         return kpi_queries(spec, info, today)
+
+    def shape(self, frames: dict[str, pl.DataFrame], spec: ChartSpec) -> Shape:
+        """One value (and the sparkline's points, bounded by its options)."""
+        return Shape(points=frames["spark"].height if "spark" in frames else 0)
 
     def render(self, frames: dict[str, pl.DataFrame], spec: ChartSpec, ctx: RenderContext) -> Any:
         m = spec.measures[0]

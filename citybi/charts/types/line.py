@@ -16,7 +16,7 @@ from citybi.charts.render import (
     trace_name,
 )
 from citybi.charts.types import register
-from citybi.charts.types._base import AggregatedChart
+from citybi.charts.types._base import AggregatedChart, plain_text, plain_values
 
 if TYPE_CHECKING:
     from citybi.charts.spec import ChartSpec
@@ -37,10 +37,11 @@ def line_traces(frames: dict[str, pl.DataFrame], spec: ChartSpec, ctx: RenderCon
     series = spec.series.name if spec.series else None
     traces = []
     for key, part in series_groups(frame, series):
+        ctx.check_time()
         for m in spec.measures:
             name = trace_name(key, m, spec, ctx)
             trace: dict[str, Any] = {
-                "x": part[x].to_list(), "y": part[m.name].to_list(), "name": name,
+                "x": plain_values(part[x].to_list()), "y": part[m.name].to_list(), "name": name,
                 "mode": "lines+markers" if markers else "lines",
                 "line": {"shape": "spline" if smooth else "linear"},
                 "hovertemplate": f"%{{x}}: %{{y:{d3_format(m)}}}<extra>{name}</extra>",
@@ -61,8 +62,8 @@ class LineChart(AggregatedChart):
     def render(self, frames: dict[str, pl.DataFrame], spec: ChartSpec, ctx: RenderContext) -> Any:
         opts: LineOptions = spec.typed_options()  # type: ignore[assignment]
         traces = line_traces(frames, spec, ctx, area=False, markers=opts.markers, smooth=opts.smooth)
-        layout = base_layout(spec, ctx, xaxis={"title": {"text": spec.dimensions[0].name}},
-                             yaxis={"title": {"text": measure_label(spec.measures[0], ctx)}})
+        layout = base_layout(spec, ctx, xaxis={"title": {"text": plain_text(spec.dimensions[0].name)}},
+                             yaxis={"title": {"text": plain_text(measure_label(spec.measures[0], ctx))}})
         return figure(traces, layout)
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from citybi.charts.render import RenderContext, format_value, measure_label
 from citybi.charts.spec import ChartSpecError
 from citybi.charts.types import register
-from citybi.charts.types._base import AggregatedChart
+from citybi.charts.types._base import AggregatedChart, Shape
 
 if TYPE_CHECKING:
     from citybi.charts.spec import ChartSpec
@@ -81,6 +81,10 @@ class MapChart(AggregatedChart):
     output = "pydeck"
     options_model = MapOptions
     series = "none"
+
+    def shape(self, frames: dict[str, pl.DataFrame], spec: ChartSpec) -> Shape:
+        """One region per row (the polygons come from the GeoJSON, the values from here)."""
+        return Shape(categories=frames["main"].height, category_of=spec.dimensions[0].name)
 
     def render(self, frames: dict[str, pl.DataFrame], spec: ChartSpec, ctx: RenderContext) -> Any:
         import pydeck as pdk

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from citybi.charts.render import RenderContext, base_layout, d3_format, figure, measure_label
 from citybi.charts.types import register
-from citybi.charts.types._base import AggregatedChart
+from citybi.charts.types._base import AggregatedChart, Shape, plain_text
 
 if TYPE_CHECKING:
     from citybi.charts.spec import ChartSpec
@@ -28,15 +28,20 @@ class PieChart(AggregatedChart):
     measures = (1, 1)
     series = "none"
 
+    def shape(self, frames: dict[str, pl.DataFrame], spec: ChartSpec) -> Shape:
+        """One slice per row."""
+        return Shape(categories=frames["main"].height, points=frames["main"].height,
+                     category_of=spec.dimensions[0].name)
+
     def render(self, frames: dict[str, pl.DataFrame], spec: ChartSpec, ctx: RenderContext) -> Any:
         import plotly.graph_objects as go
 
         opts: PieOptions = spec.typed_options()  # type: ignore[assignment]
         frame = frames["main"]
         m = spec.measures[0]
-        name = measure_label(m, ctx)
+        name = plain_text(measure_label(m, ctx))
         pie = go.Pie(
-            labels=[str(v) for v in frame[spec.dimensions[0].name].to_list()],
+            labels=[plain_text(v) for v in frame[spec.dimensions[0].name].to_list()],
             values=frame[m.name].to_list(), name=name, hole=opts.hole if opts.donut else 0,
             textinfo="label+percent" if opts.show_percent else "label+value", sort=False,
             hovertemplate=f"%{{label}}: %{{value:{d3_format(m)}}}（%{{percent}}）<extra>{name}</extra>",

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from citybi.charts.render import RenderContext
 from citybi.charts.types import register
-from citybi.charts.types._base import AggregatedChart
+from citybi.charts.types._base import AggregatedChart, Shape, distinct
 from citybi.charts.types.table import table_figure
 
 if TYPE_CHECKING:
@@ -58,8 +58,17 @@ class PivotChart(AggregatedChart):
     dims = (1, 4)
     series = "required"
 
+    def shape(self, frames: dict[str, pl.DataFrame], spec: ChartSpec) -> Shape:
+        """Rows = distinct row keys (+ a total), columns = one per series value × measure."""
+        assert spec.series is not None
+        frame = frames["main"]
+        rows = distinct(frame, *[d.name for d in spec.dimensions]) + 1
+        columns = len(spec.dimensions) + distinct(frame, spec.series.name) * len(spec.measures) + 1
+        return Shape(columns=columns, cells=rows * columns, series_of=spec.series.name)
+
     def render(self, frames: dict[str, pl.DataFrame], spec: ChartSpec, ctx: RenderContext) -> Any:
         wide = pivot_frame(frames["main"], spec)
+        ctx.check_time()
         fmt = spec.measures[0].format if len(spec.measures) == 1 else None
         n_rows = len(spec.dimensions)
         formats: list[str | None] = [None] * n_rows + [fmt] * (wide.width - n_rows)

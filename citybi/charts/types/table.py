@@ -7,7 +7,7 @@ import polars as pl
 
 from citybi.charts.render import FONT, RenderContext, base_layout, figure, format_value, measure_label
 from citybi.charts.types import register
-from citybi.charts.types._base import AggregatedChart
+from citybi.charts.types._base import AggregatedChart, Shape, plain_text
 
 if TYPE_CHECKING:
     from citybi.charts.spec import ChartSpec
@@ -18,11 +18,14 @@ def table_figure(frame: pl.DataFrame, headers: list[str], formats: list[str | No
     import plotly.graph_objects as go
 
     ratio_cols = ratio_cols or set()
-    cells = [[format_value(v, fmt, ratio=i in ratio_cols) for v in frame.get_column(c).to_list()]
-             for i, (c, fmt) in enumerate(zip(frame.columns, formats, strict=True))]
+    cells = []
+    for i, (c, fmt) in enumerate(zip(frame.columns, formats, strict=True)):
+        ctx.check_time()
+        cells.append([plain_text(format_value(v, fmt, ratio=i in ratio_cols)) for v in frame.get_column(c).to_list()])
     aligns = ["right" if frame.schema[c].is_numeric() else "left" for c in frame.columns]
     table = go.Table(
-        header={"values": headers, "font": {"family": FONT}, "fill": {"color": "#eef2f7"}, "align": "center"},
+        header={"values": [plain_text(h) for h in headers], "font": {"family": FONT}, "fill": {"color": "#eef2f7"},
+                "align": "center"},
         cells={"values": cells, "font": {"family": FONT}, "align": aligns},
     )
     return figure([table], base_layout(spec, ctx))
@@ -33,6 +36,10 @@ class TableChart(AggregatedChart):
     label = "明细表"
     dims = (0, 6)
     measures = (0, 20)
+
+    def shape(self, frames: dict[str, pl.DataFrame], spec: ChartSpec) -> Shape:
+        frame = frames["main"]
+        return Shape(columns=frame.width, cells=frame.height * frame.width)
 
     def check(self, spec: ChartSpec) -> list[str]:
         out = super().check(spec)
