@@ -42,20 +42,19 @@ from citybi.charts.spec import (
     MAX_DESCRIPTION,
     MAX_LABEL,
     MAX_NAME,
-    RELATIVE_PERIODS,
     ChartSpec,
     ChartSpecError,
     DateRangeFilter,
     RelativeDateFilter,
     ValueFilter,
     load_yaml_text,
-    short_value,
     spec_from_dict,
     with_filters,
 )
 from citybi.charts.store import ChartStore, YamlStore, chart_store, user_dir
 from citybi.config import QUERIES_DIR, Settings
 from citybi.errors import UserFacingError
+from citybi.vocabulary import explain, is_relative_period, relative_periods_text, short_value
 
 if TYPE_CHECKING:
     from citybi.schema import DatasetInfo
@@ -84,9 +83,9 @@ def _period_ok(v: str | None) -> str | None:
     if v is None:
         return v
     v = v.strip()
-    if v in RELATIVE_PERIODS or (v.startswith("最近") and v.endswith("天") and v[2:-1].isdigit() and int(v[2:-1]) >= 1):
+    if is_relative_period(v):
         return v
-    raise ValueError(f"相对时间「{v}」无法识别，可选：最近N天（如 最近30天）、" + "、".join(RELATIVE_PERIODS))
+    raise ValueError(f"相对时间「{short_value(v)}」无法识别，可选：{relative_periods_text()}")
 
 
 class BoardDate(_Model):
@@ -185,59 +184,11 @@ _FIELDS = {
 }
 
 
-def _where(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
-    prev: Any = None
-    for item in loc:
-        if isinstance(item, int):
-            noun = "个图块" if prev == "tiles" else ("个维度筛选" if prev == "dimensions" else "项")
-            parts[-1:] = [f"第{item + 1}{noun}"]
-        else:
-            parts.append(_FIELDS.get(str(item), f"「{item}」"))
-        prev = item
-    return "的".join(parts) or "看板定义"
+_ITEMS = {"tiles": "个图块", "dimensions": "个维度筛选"}
 
 
 def _translate(err: ValidationError) -> list[str]:
-    out: list[str] = []
-    for e in err.errors(include_url=False):
-        loc = tuple(e.get("loc", ()))
-        kind = e.get("type", "")
-        value = short_value(e.get("input"))
-        ctx = e.get("ctx") or {}
-        where = _where(loc)
-        if kind == "extra_forbidden":
-            out.append(f"{_where(loc[:-1])}中有不认识的设置项「{loc[-1]}」，请删除或检查拼写")
-        elif kind == "missing":
-            out.append(f"缺少必填项：{where}")
-        elif kind == "value_error":
-            cause = (e.get("ctx") or {}).get("error")
-            text = str(cause or e.get("msg", ""))
-            out.append(text if not loc or loc[-1] in ("tiles", "filters") or isinstance(loc[-1], int)
-                       else f"{where}：{text}")
-        elif kind.startswith(("int_", "float_")):
-            out.append(f"{where}应为整数，「{value}」不是有效的数字")
-        elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-            out.append(f"{where}超出允许范围（现在是 {value}），请修改")
-        elif kind == "too_long":
-            actual = ctx.get("actual_length")
-            now = f"（现在有 {actual:,} 个）" if isinstance(actual, int) else ""
-            out.append(f"{where}最多 {ctx.get('max_length', 0):,} 个{now}，请减少")
-        elif kind == "string_too_long":
-            out.append(f"{where}最多 {ctx.get('max_length', 0):,} 个字，请缩短")
-        elif kind in ("too_short", "string_too_short"):
-            out.append(f"{where}的长度不合适，请修改")
-        elif kind == "string_type":
-            out.append(f"{where}应为文字")
-        elif kind in ("list_type", "dict_type", "model_type", "model_attributes_type"):
-            out.append(f"{where}应为{'列表' if kind == 'list_type' else '「键: 值」设置'}")
-        elif kind in ("bool_type", "bool_parsing"):
-            out.append(f"{where}应为 true 或 false")
-        elif kind == "literal_error":
-            out.append(f"{where}的值「{value}」无效")
-        else:
-            out.append(f"{where}：{e.get('msg', '')}")
-    return list(dict.fromkeys(out))
+    return explain(err, fields=_FIELDS, items=_ITEMS, root="看板定义")
 
 
 def board_from_dict(data: Any) -> Board:

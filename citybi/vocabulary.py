@@ -88,6 +88,12 @@ NLQ_AGG_LABELS: dict[str, str] = {
 
 
 # ---------------------------------------------------------------------------- schema errors
+def short_value(value: Any, limit: int = 40) -> str:
+    """A user's input quoted back in a message, cut short: an error must not echo a whole list."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _place(loc: tuple[Any, ...], fields: Mapping[str, str], items: Mapping[str, str], root: str,
            skip: frozenset[str]) -> str:
     parts: list[str] = []
@@ -116,10 +122,11 @@ def explain(
     """Each problem of a ValidationError as one Chinese sentence saying where and how to fix it.
 
     fields: Chinese names of the model's keys (title → 标题); items: the noun for list items
-    (tiles → 个图块); root: what the whole document is called (图表定义); skip: location parts to
-    leave out (discriminator tags); literal_choices: the allowed values to list per key when a
-    value is not one of them (agg → "sum（合计）、avg（平均）…"). A ValueError raised inside a
-    validator carries its own Chinese text (or a list of problems in `.problems`) and is used as is.
+    (tiles → 个图块); root: what the whole document is called (图表定义); prefix: where the
+    validated part sits in the document; skip: location parts to leave out (discriminator
+    tags); literal_choices: what to list per key when a value is not one of the allowed ones
+    (agg → "sum（合计）、avg（平均）…"). A ValueError raised inside a validator is already a
+    Chinese sentence (or carries a list of them in `.problems`) and is used as is.
     """
     items = items or {}
     out: list[str] = []
@@ -127,7 +134,7 @@ def explain(
         loc = prefix + tuple(e.get("loc", ()))
         kind = e.get("type", "")
         ctx = e.get("ctx") or {}
-        value = e.get("input")
+        value = short_value(e.get("input"))
         where = _place(loc, fields, items, root, skip)
         key = str(loc[-1]) if loc else ""
         if kind == "extra_forbidden":
@@ -137,11 +144,16 @@ def explain(
             out.append(f"缺少必填项：{where}")
         elif kind == "literal_error":
             allowed = (literal_choices or {}).get(key) or ctx.get("expected", "")
-            out.append(f"{where}的值「{value}」无效，可选：{allowed}")
-        elif kind == "union_tag_invalid":
-            out.append(f"{where}的类型「{ctx.get('tag')}」无效，可选：{ctx.get('expected_tags', '')}")
-        elif kind == "union_tag_not_found":
-            out.append(f"{where}缺少 {ctx.get('discriminator', '类型')}（可选：{ctx.get('expected_tags', '')}）")
+            out.append(f"{where}「{value}」无效，可选：{allowed}")
+        elif kind in ("union_tag_invalid", "union_tag_not_found"):
+            # the discriminator key (e.g. op) and the tags it may take, without pydantic's quotes
+            disc = str(ctx.get("discriminator", "")).strip("'\"")
+            tags = str(ctx.get("expected_tags", "")).replace("'", "").replace(", ", "、")
+            what = fields.get(disc, disc)
+            if kind == "union_tag_invalid":
+                out.append(f"{where}的{what}「{short_value(ctx.get('tag'))}」无效，可选：{tags}")
+            else:
+                out.append(f"{where}缺少{what} {disc}（{tags}）")
         elif kind == "value_error":
             cause = ctx.get("error")
             problems = getattr(cause, "problems", None)
@@ -149,7 +161,9 @@ def explain(
                 out.extend(str(p) for p in problems)
             else:
                 out.append(str(cause or e.get("msg", "")))
-        elif kind.startswith(("int_", "float_")):
+        elif kind.startswith("int_"):
+            out.append(f"{where}应为整数，「{value}」不是有效的整数")
+        elif kind.startswith("float_"):
             out.append(f"{where}应为数字，「{value}」不是有效的数字")
         elif kind.startswith(("date_", "datetime_")):
             out.append(f"{where}应为日期（如 2024-01-31），「{value}」无法识别")
@@ -157,12 +171,14 @@ def explain(
             out.append(f"{where}应为非空文字")
         elif kind in ("list_type", "dict_type", "model_type", "model_attributes_type"):
             out.append(f"{where}应为{'列表' if kind == 'list_type' else '「键: 值」设置'}")
-        elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        elif kind == "too_long":
+            actual = ctx.get("actual_length")
+            now = f"（现在有 {actual:,} 个）" if isinstance(actual, int) else ""
+            out.append(f"{where}最多 {ctx.get('max_length', 0):,} 个{now}，请减少")
+        elif kind == "string_too_long":
+            out.append(f"{where}最多 {ctx.get('max_length', 0):,} 个字，请缩短")
+        elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than", "too_short"):
             out.append(f"{where}超出允许范围（现在是 {value}），请修改")
-        elif kind in ("too_long", "too_short", "string_too_long"):
-            limit = ctx.get("max_length") or ctx.get("min_length")
-            extra = f"（限 {limit}）" if limit is not None else ""
-            out.append(f"{where}的长度不合适{extra}，请修改")
         elif kind in ("bool_type", "bool_parsing"):
             out.append(f"{where}应为 true 或 false")
         else:

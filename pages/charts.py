@@ -17,9 +17,6 @@ from citybi.charts.geo import load_boundaries
 from citybi.charts.profile import dataset_today, date_span, top_values
 from citybi.charts.runner import run_chart
 from citybi.charts.spec import (
-    AGG_LABELS,
-    RELATIVE_PERIODS,
-    TIME_GRAINS,
     ChartSpec,
     DateRangeFilter,
     RangeFilter,
@@ -34,6 +31,7 @@ from citybi.charts.types import all_types, get_type
 from citybi.errors import UserFacingError
 from citybi.schema import ColumnInfo, DatasetInfo
 from citybi.ui.state import catalog, flash, get_warehouse, guarded, show_error, show_flash
+from citybi.vocabulary import AGG_LABELS, RELATIVE_CHOICES, TIME_GRAINS
 
 try:  # the drag-and-drop wells; the select wells below work without it
     from streamlit_sortables import sort_items
@@ -46,7 +44,6 @@ RAW = "（原值）"
 NONE = "（无）"
 DEFAULT_SORT = "（默认）"
 WELLS = ("维度", "指标", "颜色/系列")
-RELATIVE_CHOICES = ("最近7天", "最近30天", "最近90天", *RELATIVE_PERIODS)
 MAX_VALUES = 1000
 # compact chips that wrap, wells with a visible drop area (the component's own CSS selectors)
 DRAG_STYLE = """

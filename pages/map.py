@@ -30,9 +30,10 @@ from citybi.charts.geo import (
 from citybi.charts.profile import date_span
 from citybi.charts.render import RenderContext, measure_label, units_for
 from citybi.charts.runner import run_chart
-from citybi.charts.spec import AGG_LABELS, spec_from_dict
+from citybi.charts.spec import spec_from_dict
 from citybi.schema import DatasetInfo
 from citybi.ui.state import catalog, get_warehouse, guarded
+from citybi.vocabulary import AGG_LABELS
 
 ss = st.session_state
 COUNT = "记录数"

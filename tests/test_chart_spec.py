@@ -114,7 +114,7 @@ def _swap(old: str, new: str) -> str:
          "第1个筛选条件的开始日期应为日期（如 2024-01-31），「2024-13-01」无法识别"),
         (BASE + "filters: [{op: between, column: 清运量, min: 5, max: 1}]\n", "min（5）大于 max（1），请对调"),
         (BASE + "top_n: 0\n", "前N名超出允许范围"),
-        (BASE + "top_n: 很多\n", "前N名应为数字"),
+        (BASE + "top_n: 很多\n", "前N名应为整数"),
         (BASE + "sort: {by: 人数}\n", "排序字段「人数」不是图表中的维度或度量，可选：区、清运量"),
         (_swap("{column: 清运量}", "{column: '*', agg: ratio}"), "占比（ratio）度量需要在 where 中写出分子的条件"),
         (_swap("{column: 清运量}", "{column: '*', agg: sum}"), "「*」（全部记录）只能计数或求占比"),

@@ -30,8 +30,7 @@ from citybi.charts.spec import (
     check_against,
 )
 from citybi.schema import ColumnInfo, DatasetInfo
-
-_TRUNC_UNIT = {"日": "day", "周": "week", "月": "month", "季": "quarter", "年": "year"}
+from citybi.vocabulary import GRAIN_BY_ZH
 
 
 def table_ref(name: str) -> exp.Table:
@@ -64,7 +63,7 @@ def dimension_expr(dim: Dimension, info: DatasetInfo) -> exp.Expression:
         return ref if c.type == "date" else exp.cast(ref, "DATE")
     if dim.grain == "月" and c.type == "month":
         return ref  # month columns already hold the first day of the month
-    trunc = exp.Anonymous(this="date_trunc", expressions=[exp.Literal.string(_TRUNC_UNIT[dim.grain]), ref])
+    trunc = exp.Anonymous(this="date_trunc", expressions=[exp.Literal.string(GRAIN_BY_ZH[dim.grain].code), ref])
     return exp.cast(trunc, "DATE")  # DuckDB returns TIMESTAMP even for a DATE input
 
 

@@ -39,7 +39,8 @@ from citybi.charts.periods import (
     shift_periods,
     year_ago_range,
 )
-from citybi.charts.spec import RELATIVE_PERIODS, ChartSpecError, Dimension, TimeGrain, check_against
+from citybi.charts.spec import ChartSpecError, Dimension, TimeGrain, check_against
+from citybi.vocabulary import is_relative_period, relative_period_grain, relative_periods_text, short_value
 
 if TYPE_CHECKING:
     from citybi.charts.spec import ChartSpec
@@ -48,8 +49,6 @@ if TYPE_CHECKING:
 CURRENT, PREVIOUS, YEAR_AGO = "本期", "上期", "去年同期"
 SPARK_PERIOD = "期间"
 GOOD, BAD, NEUTRAL = "#2e7d32", "#c62828", "#757575"
-_RELATIVE_GRAIN = {"今天": "日", "昨天": "日", "本周": "周", "上周": "周", "本月": "月", "上月": "月",
-                   "本季": "季", "上季": "季", "今年": "年", "去年": "年"}
 
 
 class KpiRange(BaseModel):
@@ -65,10 +64,9 @@ class KpiRange(BaseModel):
     def _rel(cls, v: str | None) -> str | None:
         if v is None:
             return v
-        if v in RELATIVE_PERIODS or (v.startswith("最近") and v.endswith("天") and v[2:-1].isdigit()
-                                     and int(v[2:-1]) >= 1):
+        if is_relative_period(v):
             return v
-        raise ValueError(f"相对时间「{v}」无法识别，可选：最近N天、" + "、".join(RELATIVE_PERIODS))
+        raise ValueError(f"相对时间「{short_value(v)}」无法识别，可选：{relative_periods_text()}")
 
     @model_validator(mode="after")
     def _one(self) -> KpiRange:
@@ -147,7 +145,7 @@ def current_period(opts: KpiOptions, today: dt.date) -> tuple[Range, str | None]
     """(the card's period, the calendar grain to compare by — None for an arbitrary range)."""
     if opts.range is not None:
         if opts.range.relative is not None:
-            return relative_range(opts.range.relative, today), _RELATIVE_GRAIN.get(opts.range.relative)
+            return relative_range(opts.range.relative, today), relative_period_grain(opts.range.relative)
         assert opts.range.start is not None and opts.range.end is not None
         return (opts.range.start, opts.range.end), None
     start, end = period_containing(today, opts.grain)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import re
+
+from citybi.vocabulary import GRAIN_MONTHS, RECENT_DAYS, RELATIVE_PERIOD_GRAINS
 
 Range = tuple[dt.date, dt.date]
 
@@ -51,7 +52,7 @@ def next_period_start(start: dt.date, grain: str) -> dt.date:
         return start + dt.timedelta(days=1)
     if grain == "周":
         return start + dt.timedelta(days=7)
-    return add_months(start, {"月": 1, "季": 3, "年": 12}[grain])
+    return add_months(start, GRAIN_MONTHS[grain])
 
 
 def previous_period_start(start: dt.date, grain: str) -> dt.date:
@@ -59,7 +60,7 @@ def previous_period_start(start: dt.date, grain: str) -> dt.date:
         return start - dt.timedelta(days=1)
     if grain == "周":
         return start - dt.timedelta(days=7)
-    return add_months(start, -{"月": 1, "季": 3, "年": 12}[grain])
+    return add_months(start, -GRAIN_MONTHS[grain])
 
 
 def shift_periods(start: dt.date, grain: str, n: int) -> dt.date:
@@ -68,25 +69,18 @@ def shift_periods(start: dt.date, grain: str, n: int) -> dt.date:
         return start + dt.timedelta(days=n)
     if grain == "周":
         return start + dt.timedelta(days=7 * n)
-    return add_months(start, n * {"月": 1, "季": 3, "年": 12}[grain])
-
-
-_RECENT = re.compile(r"^最近(\d{1,4})天$")
+    return add_months(start, n * GRAIN_MONTHS[grain])
 
 
 def relative_range(period: str, today: dt.date) -> Range:
     """最近N天 / 今天 / 昨天 / 本周 / 上周 / 本月 / 上月 / 本季 / 上季 / 今年 / 去年 → [start, end]."""
-    m = _RECENT.match(period)
+    m = RECENT_DAYS.match(period)
     if m:
         n = int(m.group(1))
         return today - dt.timedelta(days=n - 1), today
-    table = {
-        "今天": ("日", 0), "昨天": ("日", -1), "本周": ("周", 0), "上周": ("周", -1), "本月": ("月", 0),
-        "上月": ("月", -1), "本季": ("季", 0), "上季": ("季", -1), "今年": ("年", 0), "去年": ("年", -1),
-    }
-    if period not in table:
+    if period not in RELATIVE_PERIOD_GRAINS:
         raise ValueError(f"相对时间「{period}」无法识别")
-    grain, n = table[period]
+    grain, n = RELATIVE_PERIOD_GRAINS[period]
     start = shift_periods(period_start(today, grain), grain, n)
     return start, next_period_start(start, grain) - dt.timedelta(days=1)
 
@@ -110,7 +104,7 @@ def previous_range(cur: Range, grain: str | None) -> Range:
         return p_start, p_full_end  # a whole period compares with the whole previous period
     if grain in ("日", "周"):
         return p_start, min(p_start + (end - start), p_full_end)
-    return p_start, min(add_months(end, -{"月": 1, "季": 3, "年": 12}[grain]), p_full_end)
+    return p_start, min(add_months(end, -GRAIN_MONTHS[grain]), p_full_end)
 
 
 def year_ago_range(cur: Range, grain: str | None) -> Range:

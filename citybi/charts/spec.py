@@ -32,6 +32,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from citybi.errors import UserFacingError
 from citybi.safe_yaml import YamlRejected, load_user_yaml
+from citybi.vocabulary import (
+    AGG_LABELS,
+    TIME_GRAINS,
+    explain,
+    is_relative_period,
+    relative_periods_text,
+    short_value,
+)
 
 if TYPE_CHECKING:
     from citybi.schema import DatasetInfo
@@ -47,14 +55,6 @@ MAX_DESCRIPTION = 2_000
 
 TimeGrain = Literal["日", "周", "月", "季", "年"]
 Aggregation = Literal["sum", "avg", "count", "count_distinct", "max", "min", "ratio"]
-TIME_GRAINS: tuple[str, ...] = ("日", "周", "月", "季", "年")
-AGG_LABELS: dict[str, str] = {
-    "sum": "合计", "avg": "平均", "count": "计数", "count_distinct": "去重计数",
-    "max": "最大", "min": "最小", "ratio": "占比",
-}
-# relative periods a filter may name; "最近N天" is matched by a pattern
-RELATIVE_PERIODS: tuple[str, ...] = ("今天", "昨天", "本周", "上周", "本月", "上月", "本季", "上季", "今年", "去年")
-_RECENT = re.compile(r"^最近(\d{1,4})天$")
 # a d3-format subset that Python's format() reads the same way (plotly and KPI cards agree)
 _FORMAT = re.compile(r"^,?(\.\d{1,2})?[fde%]?$")
 
@@ -125,12 +125,9 @@ class RelativeDateFilter(_Model):
     @classmethod
     def _known(cls, v: str) -> str:
         v = v.strip()
-        m = _RECENT.match(v)
-        if m and int(m.group(1)) >= 1:
+        if is_relative_period(v):
             return v
-        if v in RELATIVE_PERIODS:
-            return v
-        raise ValueError(f"相对时间「{v}」无法识别，可选：最近N天（如 最近7天）、" + "、".join(RELATIVE_PERIODS))
+        raise ValueError(f"相对时间「{short_value(v)}」无法识别，可选：{relative_periods_text()}")
 
 
 Filter = Annotated[ValueFilter | RangeFilter | DateRangeFilter | RelativeDateFilter, Field(discriminator="op")]
@@ -402,74 +399,13 @@ _FIELD_LABELS: dict[str, str] = {
 }
 _LIST_ITEMS = {"dimensions": "个维度", "measures": "个度量", "filters": "个筛选条件", "where": "个条件",
                "values": "个值"}
-
-
-def short_value(value: Any, limit: int = 40) -> str:
-    """A user's input quoted back in a message, cut short: an error must not echo a whole list."""
-    text = str(value)
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
-def _path(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
-    prev: Any = None
-    for item in loc:
-        if isinstance(item, int):
-            parts[-1:] = [f"第{item + 1}{_LIST_ITEMS.get(str(prev), '项')}"]
-        elif item in ("in", "not_in", "between", "date_range", "relative"):
-            pass  # the discriminator tag pydantic inserts into the location
-        else:
-            parts.append(_FIELD_LABELS.get(str(item), f"「{item}」"))
-        prev = item
-    return "的".join(parts)
+_LITERAL_CHOICES = {
+    "agg": "、".join(f"{k}（{v}）" for k, v in AGG_LABELS.items()),
+    "grain": "、".join(TIME_GRAINS),
+}
+_FILTER_OPS = frozenset({"in", "not_in", "between", "date_range", "relative"})
 
 
 def _translate(err: ValidationError, prefix: tuple[Any, ...] = ()) -> list[str]:
-    out: list[str] = []
-    for e in err.errors(include_url=False):
-        loc = prefix + tuple(e.get("loc", ()))
-        kind = e.get("type", "")
-        ctx = e.get("ctx") or {}
-        value = short_value(e.get("input"))
-        where = _path(loc) or "图表定义"
-        if kind == "extra_forbidden":
-            parent = _path(loc[:-1]) or "图表定义"
-            out.append(f"{parent}中有不认识的设置项「{loc[-1]}」，请删除或检查拼写")
-        elif kind == "missing":
-            out.append(f"缺少必填项：{where}")
-        elif kind == "literal_error":
-            if loc and loc[-1] == "agg":
-                out.append(f"{where}「{value}」无效，可选：" + "、".join(f"{k}（{v}）" for k, v in AGG_LABELS.items()))
-            elif loc and loc[-1] == "grain":
-                out.append(f"{where}「{value}」无效，可选：" + "、".join(TIME_GRAINS))
-            else:
-                out.append(f"{where}的值「{value}」无效，可选：{ctx.get('expected', '')}")
-        elif kind == "union_tag_invalid":
-            out.append(f"{where}的筛选方式「{ctx.get('tag')}」无效，可选：in、not_in、between、date_range、relative")
-        elif kind == "union_tag_not_found":
-            out.append(f"{where}缺少筛选方式 op（in、not_in、between、date_range、relative）")
-        elif kind == "value_error":
-            cause = ctx.get("error")
-            out.extend(cause.problems if isinstance(cause, ChartSpecError) else [str(cause or e.get("msg", ""))])
-        elif kind.startswith(("int_", "float_")):
-            out.append(f"{where}应为数字，「{value}」不是有效的数字")
-        elif kind.startswith(("date_", "datetime_")):
-            out.append(f"{where}应为日期（如 2024-01-31），「{value}」无法识别")
-        elif kind in ("string_type", "string_too_short"):
-            out.append(f"{where}应为非空文字")
-        elif kind in ("list_type", "dict_type", "model_type", "model_attributes_type"):
-            expected = "列表" if kind == "list_type" else "「键: 值」设置"
-            out.append(f"{where}应为{expected}")
-        elif kind == "too_long":
-            actual = ctx.get("actual_length")
-            now = f"（现在有 {actual:,} 个）" if isinstance(actual, int) else ""
-            out.append(f"{where}最多 {ctx.get('max_length', 0):,} 个{now}，请减少")
-        elif kind == "string_too_long":
-            out.append(f"{where}最多 {ctx.get('max_length', 0):,} 个字，请缩短")
-        elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than", "too_short"):
-            out.append(f"{where}超出允许范围（{value}），请修改")
-        elif kind == "bool_type" or kind == "bool_parsing":
-            out.append(f"{where}应为 true 或 false")
-        else:
-            out.append(f"{where}：{e.get('msg', '')}")
-    return list(dict.fromkeys(out))
+    return explain(err, fields=_FIELD_LABELS, items=_LIST_ITEMS, root="图表定义", prefix=prefix, skip=_FILTER_OPS,
+                   literal_choices=_LITERAL_CHOICES)
