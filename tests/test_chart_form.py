@@ -157,3 +157,46 @@ def test_date_range_filter_round_trips() -> None:
     row = FilterRow(column="日期", mode="date_range", start=dt.date(2025, 6, 1), end=dt.date(2025, 6, 30))
     spec = ChartForm(dataset=INFO.name, dims=["区"], measures=["清运量"], filters=[row]).to_spec(INFO)
     assert ChartForm.from_spec(spec, INFO).filters == [row]
+
+
+# ---------------------------------------------------------------------------- option widgets from the options model
+def _fields(type_name: str, info: DatasetInfo = INFO) -> dict[str, Any]:
+    from citybi.charts.form import option_fields
+    from citybi.charts.types import get_type
+
+    return {f.key: f for f in option_fields(get_type(type_name).options_model, info)}
+
+
+@pytest.mark.parametrize(("type_name", "widgets"), [
+    ("bar", {"horizontal": ("横向条形", "bool"), "mode": ("多个系列时", "choice"),
+             "show_values": ("显示数值", "bool")}),
+    ("line", {"markers": ("显示数据点", "bool"), "smooth": ("平滑曲线", "bool")}),
+    ("pie", {"donut": ("环形图", "bool"), "show_percent": ("显示百分比", "bool")}),
+    ("kpi", {"date_column": ("按哪个日期列计算", "choice"), "grain": ("本期是", "choice"),
+             "target": ("目标值（可不填）", "number"), "higher_is_better": ("数值变大是", "choice")}),
+    ("map", {"colorscale": ("配色", "choice"), "opacity": ("不透明度", "number")}),
+    ("table", {}),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_each_type_declares_its_option_widgets(type_name: str, widgets: dict[str, tuple[str, str]]) -> None:
+    got = _fields(type_name)
+    assert {k: (f.title, f.kind) for k, f in got.items()} == widgets
+
+
+def test_option_widgets_know_their_choices_labels_and_bounds() -> None:
+    kpi = _fields("kpi")
+    assert kpi["date_column"].choices == ["日期", "月份"] and kpi["date_column"].default is None
+    assert kpi["grain"].label_of("周") == "本周" and kpi["grain"].default == "月"
+    assert kpi["higher_is_better"].choices == [True, False]
+    assert kpi["higher_is_better"].label_of(False) == "坏事（如投诉量）"
+    assert kpi["target"].optional and kpi["target"].default is None
+    bar = _fields("bar")
+    assert bar["mode"].choices == ["group", "stack", "percent"] and bar["mode"].label_of("percent") == "百分比堆叠"
+    scatter = _fields("scatter")["size_max"]
+    assert (scatter.integer, scatter.minimum, scatter.maximum, scatter.default) == (True, 4, 120, 40)
+
+
+def test_a_dataset_without_dates_gets_the_kpi_explanation_instead_of_a_picker() -> None:
+    no_dates = DatasetInfo(name="t", display_name="t", description="", row_count=1, version=1,
+                           columns=(ColumnInfo("区", "text", "VARCHAR"), ColumnInfo("数量", "integer", "BIGINT")))
+    field = _fields("kpi", no_dates)["date_column"]
+    assert field.choices == [] and "没有日期列" in (field.empty or "")

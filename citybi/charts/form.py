@@ -272,3 +272,94 @@ class ChartForm(_Form):
             return spec_from_dict(probe).output_names()
         except UserFacingError:
             return [*self.dims, *([self.series] if self.series else []), *self.measures]
+
+
+# ---------------------------------------------------------------------------- chart-type options
+def option(default: Any, title: str, *, labels: dict[Any, str] | None = None, choices: str | None = None,
+           empty: str | None = None, help: str | None = None, **constraints: Any) -> Any:
+    """A chart-type option the builder shows as a widget (use in a type's options model).
+
+    title: the widget's Chinese label; labels: Chinese words for the allowed values (a Literal's
+    values, or True/False for a yes/no shown as two choices); choices: where the values come
+    from when they depend on the dataset ("date_columns"); empty: what to say when that list is
+    empty. Fields declared without option() are kept from a saved chart but not shown.
+    """
+    extra: dict[str, Any] = {"builder": True}
+    if labels is not None:
+        extra["labels"] = {json_key(k): v for k, v in labels.items()}
+    if choices is not None:
+        extra["choices"] = choices
+    if empty is not None:
+        extra["empty"] = empty
+    return Field(default, title=title, description=help, json_schema_extra=extra, **constraints)
+
+
+def json_key(value: Any) -> str:
+    """A value as a dict key in JSON schema extras (True → "true"), so labels survive the schema."""
+    return "true" if value is True else "false" if value is False else str(value)
+
+
+OptionKind = Literal["bool", "choice", "number"]
+
+
+class OptionField(_Form):
+    """One option widget: what the page draws for a titled field of a chart type's options model."""
+
+    key: str
+    title: str
+    kind: OptionKind
+    default: Any = None
+    choices: list[Any] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    optional: bool = False  # None is allowed (e.g. no target)
+    integer: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    help: str | None = None
+    empty: str | None = None  # set when the dataset offers nothing to choose: say this instead
+
+    def label_of(self, value: Any) -> str:
+        return self.labels.get(json_key(value), str(value))
+
+
+def _dynamic_choices(source: str, info: DatasetInfo) -> list[Any]:
+    if source == "date_columns":
+        return [c.name for c in info.columns if c.is_temporal]
+    raise ValueError(f"unknown option choice source {source!r}")
+
+
+def option_fields(model: type[BaseModel], info: DatasetInfo) -> list[OptionField]:
+    """The builder widgets of a chart type's options, in declaration order."""
+    import types as pytypes
+    import typing
+
+    out: list[OptionField] = []
+    for key, f in model.model_fields.items():
+        extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
+        if not extra.get("builder"):
+            continue
+        annotation = f.annotation
+        args = typing.get_args(annotation)
+        optional = type(None) in args
+        if optional and (typing.get_origin(annotation) in (typing.Union, pytypes.UnionType)):
+            annotation = next(a for a in args if a is not type(None))
+        labels = dict(extra.get("labels") or {})
+        field = {"key": key, "title": f.title or key, "default": None if f.is_required() else f.default,
+                 "optional": optional,
+                 "labels": labels, "help": f.description}
+        if extra.get("choices"):
+            choices = _dynamic_choices(str(extra["choices"]), info)
+            out.append(OptionField(kind="choice", choices=choices, empty=None if choices else extra.get("empty"),
+                                   **field))
+        elif typing.get_origin(annotation) is Literal:
+            out.append(OptionField(kind="choice", choices=list(typing.get_args(annotation)), **field))
+        elif annotation is bool:
+            kind: OptionKind = "choice" if labels else "bool"
+            out.append(OptionField(kind=kind, choices=[True, False] if labels else [], **field))
+        elif annotation in (int, float):
+            lo = next((getattr(m, "ge", None) for m in f.metadata if getattr(m, "ge", None) is not None), None)
+            hi = next((getattr(m, "le", None) for m in f.metadata if getattr(m, "le", None) is not None), None)
+            out.append(OptionField(kind="number", integer=annotation is int, minimum=lo, maximum=hi, **field))
+        else:
+            raise TypeError(f"option {model.__name__}.{key}: no widget for {annotation!r}")
+    return out

@@ -29,6 +29,7 @@ from citybi.charts.compile import (
     table_ref,
     where_condition,
 )
+from citybi.charts.form import option
 from citybi.charts.periods import (
     Range,
     next_period_start,
@@ -40,7 +41,13 @@ from citybi.charts.periods import (
     year_ago_range,
 )
 from citybi.charts.spec import ChartSpecError, Dimension, TimeGrain, check_against
-from citybi.vocabulary import is_relative_period, relative_period_grain, relative_periods_text, short_value
+from citybi.vocabulary import (
+    TIME_GRAINS,
+    is_relative_period,
+    relative_period_grain,
+    relative_periods_text,
+    short_value,
+)
 
 if TYPE_CHECKING:
     from citybi.charts.spec import ChartSpec
@@ -81,12 +88,13 @@ class KpiRange(BaseModel):
 
 class KpiOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    date_column: str = Field(min_length=1)
-    grain: TimeGrain = "月"
+    date_column: str = option(..., "按哪个日期列计算", choices="date_columns", min_length=1,
+                              empty="指标卡需要一个日期列来计算本期、环比和同比；这个数据集没有日期列。")
+    grain: TimeGrain = option("月", "本期是", labels={g: f"本{g}" for g in TIME_GRAINS})
     to_date: bool = False  # period-to-date (本月至今) instead of the whole period
     range: KpiRange | None = None
-    target: float | None = None
-    higher_is_better: bool = True
+    target: float | None = option(None, "目标值（可不填）")
+    higher_is_better: bool = option(True, "数值变大是", labels={True: "好事（如清运量）", False: "坏事（如投诉量）"})
     compare: list[Literal["同比", "环比"]] = Field(default_factory=lambda: ["同比", "环比"])
     sparkline: int = Field(default=12, ge=0, le=400)  # periods shown; 0 = none
     good_color: str = GOOD

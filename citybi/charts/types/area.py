@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
+from citybi.charts.form import option
 from citybi.charts.render import RenderContext, base_layout, figure, measure_label
 from citybi.charts.types import register
 from citybi.charts.types._base import AggregatedChart, plain_text
@@ -17,8 +18,8 @@ if TYPE_CHECKING:
 
 class AreaOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    stacked: bool = True
-    smooth: bool = False
+    stacked: bool = option(True, "堆叠")
+    smooth: bool = option(False, "平滑曲线")
 
 
 class AreaChart(AggregatedChart):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
+from citybi.charts.form import option
 from citybi.charts.render import (
     RenderContext,
     base_layout,
@@ -29,9 +30,10 @@ if TYPE_CHECKING:
 
 class BarOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    horizontal: bool = False
-    mode: Literal["group", "stack", "percent"] = "group"
-    show_values: bool = False
+    horizontal: bool = option(False, "横向条形")
+    mode: Literal["group", "stack", "percent"] = option(
+        "group", "多个系列时", labels={"group": "并排", "stack": "堆叠", "percent": "百分比堆叠"})
+    show_values: bool = option(False, "显示数值")
 
 
 class BarChart(AggregatedChart):

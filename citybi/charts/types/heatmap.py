@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
+from citybi.charts.form import option
 from citybi.charts.render import RenderContext, base_layout, d3_format, figure, measure_label
 from citybi.charts.types import register
 from citybi.charts.types._base import AggregatedChart, Shape, distinct, plain_text
@@ -16,8 +17,9 @@ if TYPE_CHECKING:
 
 class HeatmapOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    colorscale: Literal["Blues", "Reds", "Greens", "YlOrRd", "Viridis"] = "Blues"
-    show_values: bool = False
+    colorscale: Literal["Blues", "Reds", "Greens", "YlOrRd", "Viridis"] = option(
+        "Blues", "配色", labels={"Blues": "蓝", "Reds": "红", "Greens": "绿", "YlOrRd": "黄-红", "Viridis": "紫-黄"})
+    show_values: bool = option(False, "显示数值")
 
 
 def heatmap_axes(spec: ChartSpec) -> tuple[str, str]:

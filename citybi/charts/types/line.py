@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
+from citybi.charts.form import option
 from citybi.charts.render import (
     RenderContext,
     base_layout,
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
 
 class LineOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    markers: bool = True
-    smooth: bool = False
+    markers: bool = option(True, "显示数据点")
+    smooth: bool = option(False, "平滑曲线")
 
 
 def line_traces(frames: dict[str, pl.DataFrame], spec: ChartSpec, ctx: RenderContext, *, area: bool,

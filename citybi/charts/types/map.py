@@ -12,8 +12,9 @@ import math
 from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
+from citybi.charts.form import option
 from citybi.charts.render import RenderContext, format_value, measure_label
 from citybi.charts.spec import ChartSpecError
 from citybi.charts.types import register
@@ -35,8 +36,9 @@ NO_DATA = [210, 210, 210, 160]
 class MapOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     region_property: str = "name"  # the GeoJSON feature property holding the district name
-    colorscale: Literal["YlOrRd", "Blues", "Greens", "Reds"] = "YlOrRd"
-    opacity: float = Field(default=0.8, ge=0.1, le=1.0)
+    colorscale: Literal["YlOrRd", "Blues", "Greens", "Reds"] = option(
+        "YlOrRd", "配色", labels={"YlOrRd": "黄-红", "Blues": "蓝", "Greens": "绿", "Reds": "红"})
+    opacity: float = option(0.8, "不透明度", ge=0.1, le=1.0)
 
 
 def color_for(value: float | None, lo: float, hi: float, scale: str) -> list[int]:

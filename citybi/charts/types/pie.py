@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from citybi.charts.form import option
 from citybi.charts.render import RenderContext, base_layout, d3_format, figure, measure_label
 from citybi.charts.types import register
 from citybi.charts.types._base import AggregatedChart, Shape, plain_text
@@ -16,9 +17,9 @@ if TYPE_CHECKING:
 
 class PieOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    donut: bool = False
+    donut: bool = option(False, "环形图")
     hole: float = Field(default=0.5, ge=0.1, le=0.9)
-    show_percent: bool = True
+    show_percent: bool = option(True, "显示百分比")
 
 
 class PieChart(AggregatedChart):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
+from citybi.charts.form import option
 from citybi.charts.render import RenderContext
 from citybi.charts.types import register
 from citybi.charts.types._base import AggregatedChart, Shape, distinct
@@ -24,7 +25,7 @@ TOTAL = "合计"
 
 class PivotOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    totals: bool = True
+    totals: bool = option(True, "显示合计")
 
 
 def pivot_frame(frame: pl.DataFrame, spec: ChartSpec) -> pl.DataFrame:

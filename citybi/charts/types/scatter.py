@@ -4,8 +4,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
+from citybi.charts.form import option
 from citybi.charts.render import RenderContext, base_layout, d3_format, figure, measure_label, series_groups
 from citybi.charts.types import register
 from citybi.charts.types._base import AggregatedChart, Shape, distinct, plain_text
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 class ScatterOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    size_max: int = Field(default=40, ge=4, le=120)
+    size_max: int = option(40, "气泡最大尺寸（像素）", ge=4, le=120)
 
 
 class ScatterChart(AggregatedChart):
