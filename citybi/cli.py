@@ -168,7 +168,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from citybi.catalog import Catalog
     from citybi.nlq import answer, ask_batch
 
-    today = dt.date.fromisoformat(args.today) if args.today else dt.date.today()
+    try:
+        today = dt.date.fromisoformat(args.today) if args.today else dt.date.today()
+    except ValueError as err:
+        raise UserFacingError(f"--today 的日期「{args.today}」不是有效的日期。",
+                              hint="格式为 年-月-日，例如 2024-06-15", detail=str(err)) from err
     with _warehouse(args.db) as wh:
         datasets = Catalog(wh).datasets()
         if args.batch:

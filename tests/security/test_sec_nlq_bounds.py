@@ -139,6 +139,15 @@ def test_cli_refuses_in_chinese_without_a_traceback(db: Path, question: str, fra
     assert fragment in proc.stdout + proc.stderr, (proc.stdout[-500:], proc.stderr[-500:])
 
 
+def test_cli_impossible_today_is_a_chinese_error(db: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "citybi.cli", "ask", "各区的清运量", "--db", str(db), "--today", "2024-13-45"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.returncode == 2 and "--today" in proc.stderr and "2024-13-45" in proc.stderr
+
+
 def test_cli_says_when_rows_were_cut(db: Path) -> None:
     capped = _cli(db, "每天的清运量", env={"CITYBI_QUERY_MAX_ROWS": "5"})
     assert capped.returncode == 0, capped.stderr[-2000:]
