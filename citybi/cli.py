@@ -163,11 +163,18 @@ def cmd_samples(args: argparse.Namespace) -> int:
     return 0
 
 
+CLI_ROWS = 50  # rows `ask` prints; more is unreadable in a terminal (--json has them all)
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     from citybi.catalog import Catalog
     from citybi.nlq import answer, ask_batch
 
-    today = dt.date.fromisoformat(args.today) if args.today else dt.date.today()
+    try:
+        today = dt.date.fromisoformat(args.today) if args.today else dt.date.today()
+    except ValueError as err:
+        raise UserFacingError(f"--today 的日期「{args.today}」不是有效的日期。",
+                              hint="格式为 年-月-日，例如 2024-06-15", detail=str(err)) from err
     with _warehouse(args.db) as wh:
         datasets = Catalog(wh).datasets()
         if args.batch:
@@ -178,7 +185,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
             return 0
         if not args.question:
             raise UserFacingError("请输入要问的问题。", hint='例如：citybi ask "上个月各区的清运量"')
-        ans = answer(args.question, datasets, wh.run, today=today, table=args.table)
+        try:
+            ans = answer(args.question, datasets, wh.run, today=today, table=args.table)
+        except UserFacingError:
+            raise
+        except Exception as err:  # a Chinese message, never a traceback (the batch mode does the same per line)
+            raise UserFacingError("回答这个问题时出错了。", hint=f"请换个问法再试；如果一直出现，请把问题发给管理员"
+                                  f"（{type(err).__name__}）", detail=repr(err)) from err
     if args.json:
         _print_json(ans.to_json())
         return 0
@@ -189,10 +202,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
         for s in ans.suggestions:
             print(f"  可以这样问：{s}")
         return 1
+    if ans.message:  # notes: which table was picked, rows cut at the cap, …
+        print(ans.message)
     print(f"SQL：\n{ans.sql}")
     print("\t".join(ans.columns))
-    for row in ans.rows[:50]:
+    for row in ans.rows[:CLI_ROWS]:
         print("\t".join("" if v is None else str(v) for v in row))
+    if len(ans.rows) > CLI_ROWS:
+        print(f"……共 {len(ans.rows):,} 行，这里只显示前 {CLI_ROWS} 行；加 --json 可查看全部。")
     return 0
 
 

@@ -24,29 +24,14 @@ from typing import Any
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 from sqlglot import exp
 
 from citybi.config import Settings, load_settings
 from citybi.errors import QueryRejected, UserFacingError, WarehouseBusy, storage_error
+from citybi.querydoor import KEYWORD_FUNCTIONS, checked_sql, fold
 
 CATALOG_SCHEMA = "_citybi"
-
-# Statements and table functions a user-driven query may never contain, even nested.
-_FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = tuple(
-    getattr(exp, n)
-    for n in (
-        "Insert", "Update", "Delete", "Create", "Drop", "Alter", "Command", "Copy", "Pragma",
-        "Set", "Use", "Merge", "TruncateTable", "Attach", "Detach", "Install", "LoadData",
-        "Transaction", "Commit", "Rollback", "Into",
-    )
-    if hasattr(exp, n)
-)
-_FORBIDDEN_FUNCS = re.compile(
-    r"^(read_|glob$|query$|query_table$|sniff_|parquet_|iceberg_|delta_|duckdb_|pragma_|getenv$|"
-    r"current_setting$|which_secret$|load_|install_|sqlite_|postgres_|mysql_|httpfs|csv_)",
-    re.IGNORECASE,
-)
-
 
 @dataclass
 class QueryResult:
@@ -232,26 +217,26 @@ class Warehouse:
         return names
 
     def check(self, tree: exp.Expression) -> None:
-        """Refuse anything but a read-only SELECT over catalog datasets (raises QueryRejected)."""
-        if not isinstance(tree, exp.Query):
-            raise QueryRejected("只能执行查询（SELECT）语句。", detail=type(tree).__name__)
-        for node in tree.walk():
-            if isinstance(node, _FORBIDDEN_NODES):
-                raise QueryRejected("查询中含有修改数据或系统设置的语句，已拒绝执行。", detail=type(node).__name__)
-            if isinstance(node, (exp.Anonymous, exp.Func)):
-                name = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
-                if name and _FORBIDDEN_FUNCS.match(name):
-                    raise QueryRejected(f"查询中使用了不允许的函数 {name}。", detail=name)
-        ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
-        known = {n.lower() for n in self.dataset_names()}
-        for table in tree.find_all(exp.Table):
-            if not isinstance(table.this, exp.Identifier):
-                raise QueryRejected("查询只能读取已导入的数据集。", detail=table.sql())
-            if table.args.get("catalog") or (table.db and table.db.lower() != "main"):
-                raise QueryRejected("查询只能读取已导入的数据集。", detail=table.sql())
-            name = table.name.lower()
-            if name not in known and name not in ctes:
-                raise QueryRejected(f"数据集「{table.name}」不存在。", hint="请先在「数据导入」页导入数据")
+        """Refuse anything but a read-only SELECT over catalog datasets (raises QueryRejected).
+
+        The rules live in citybi.querydoor; they judge the SQL text the tree prints to."""
+        checked_sql(tree, *self._door_names())
+
+    def _door_names(self) -> tuple[frozenset[str], frozenset[str]]:
+        """Dataset names, and their columns named like a DuckDB keyword function (per generation)."""
+        cached: tuple[int, frozenset[str], frozenset[str]] | None = getattr(self, "_door_cache", None)
+        if cached and cached[0] == self._generation:
+            return cached[1], cached[2]
+        names = self.dataset_names()
+        cur = self.cursor()
+        try:
+            cols = cur.execute("SELECT table_name, column_name FROM duckdb_columns() "
+                               "WHERE schema_name = 'main' AND database_name = current_database()").fetchall()
+        finally:
+            cur.close()
+        keyword = frozenset(fold(c) for t, c in cols if t in names and fold(c) in KEYWORD_FUNCTIONS)
+        self._door_cache = (self._generation, names, keyword)
+        return names, keyword
 
     def run(
         self,
@@ -262,10 +247,11 @@ class Warehouse:
         timeout_s: float | None = None,
     ) -> QueryResult:
         """Run a user-driven query. The only place such queries reach DuckDB."""
-        self.check(tree)
+        if not isinstance(tree, exp.Query):  # before the LIMIT wrapper would hide what it was
+            raise QueryRejected("只能执行查询（SELECT）语句。", detail=type(tree).__name__)
         limit = max_rows or self.settings.query.max_rows
-        limited = _apply_limit(tree, limit + 1)
-        sql = limited.sql(dialect="duckdb")
+        # the door judges exactly the text DuckDB is given, LIMIT included
+        sql = checked_sql(_apply_limit(tree, limit + 1), *self._door_names())
         cur = self.cursor()
         timeout = timeout_s or self.settings.query.timeout_s
         timer = threading.Timer(timeout, cur.interrupt)
@@ -273,7 +259,7 @@ class Warehouse:
         timer.start()
         try:
             rel = cur.sql(sql, params=params) if params else cur.sql(sql)
-            frame = pl.from_arrow(rel.to_arrow_table())
+            frame = _to_frame(rel.to_arrow_table())
         except duckdb.InterruptException as err:
             raise QueryRejected(
                 f"查询超过 {timeout:g} 秒未完成，已停止。", hint="请缩小时间范围或增加筛选条件", detail=str(err)
@@ -289,6 +275,38 @@ class Warehouse:
             frame = frame.head(limit)
         return QueryResult(frame=frame, tree=tree, elapsed_s=elapsed, truncated=truncated,
                            params=list(params or []))
+
+
+def _unshowable(dtype: pa.DataType) -> str | None:
+    """The first part of an Arrow type polars cannot take (it raises, or panics when nested)."""
+    if pa.types.is_interval(dtype):
+        return "时间间隔（INTERVAL）"
+    if pa.types.is_union(dtype):
+        return "联合（UNION）"
+    if pa.types.is_dictionary(dtype):
+        return _unshowable(dtype.value_type)
+    if pa.types.is_map(dtype):
+        return _unshowable(dtype.key_type) or _unshowable(dtype.item_type)
+    nested = getattr(dtype, "num_fields", 0)
+    for i in range(nested):
+        found = _unshowable(dtype.field(i).type)
+        if found:
+            return found
+    return None
+
+
+def _to_frame(table: pa.Table) -> pl.DataFrame:
+    """Arrow → polars, with a Chinese refusal for result types polars cannot hold."""
+    for f in table.schema:
+        label = _unshowable(f.type)
+        if label:
+            raise QueryRejected(f"查询结果中的列「{f.name}」是{label}类型，无法显示。",
+                                hint="请把它换算成数字（例如天数）或转换为文本后再查询", detail=str(f.type))
+    try:
+        return pl.from_arrow(table)
+    except (pl.exceptions.PolarsError, pa.ArrowException) as err:
+        raise QueryRejected("查询结果中有无法显示的数据类型。", hint="请把相关列转换为数字或文本后再查询",
+                            detail=f"{err}; {table.schema}") from err
 
 
 def _apply_limit(tree: exp.Expression, limit: int) -> exp.Expression:

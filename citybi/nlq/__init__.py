@@ -17,13 +17,18 @@ from citybi.schema import DatasetInfo
 
 from .context import ParseContext, Stop
 from .model import Answer, QuerySpec
-from .plan import build
+from .plan import LIST_CAP, build
 from .reading import chart_kind, reading, suggestions
 from .route import pick
 from .rules import all_rules
+from .text import OutOfRange
 from .vocab import build_vocabulary
 
-__all__ = ["Answer", "QuerySpec", "answer", "ask_batch", "examples", "parse", "plan"]
+__all__ = ["MAX_QUESTION_CHARS", "Answer", "QuerySpec", "answer", "ask_batch", "examples", "parse", "plan"]
+
+# Every rule scans the question character by character against every table's vocabulary: a
+# 100 KB paste took seconds and hundreds of MB. Real questions are under 70 characters.
+MAX_QUESTION_CHARS = 200
 
 Execute = Callable[[exp.Expression], Any]
 
@@ -37,6 +42,8 @@ def parse(question: str, ds: DatasetInfo, execute: Execute, today: dt.date) -> P
             rule.apply(ctx)
     except Stop:
         pass
+    except OutOfRange as err:  # 1e309, 2月30日, 最近99999999999999天: say so rather than guess
+        ctx.refusal, ctx.refusal_status = err.message, "unsupported"
     return ctx
 
 
@@ -63,6 +70,9 @@ def answer(question: str, datasets: Sequence[DatasetInfo], execute: Execute, *,
     question = (question or "").strip()
     if not question:
         return _refusal(None, "请输入一个问题，例如下面这些。", datasets, execute)
+    if len(question) > MAX_QUESTION_CHARS:
+        return _refusal(None, f"问题太长（{len(question):,} 个字）。请把问题缩短到 {MAX_QUESTION_CHARS} 个字以内，"
+                        "一次只问一件事，例如下面这些。", datasets, execute)
     if not datasets:
         return Answer(status="unsupported", message="还没有导入任何数据表。请先在「数据」页导入一个表格。")
     routed_note = ""
@@ -103,12 +113,19 @@ def answer(question: str, datasets: Sequence[DatasetInfo], execute: Execute, *,
                       spec=spec.to_dict(), notes=notes, suggestions=suggestions(ctx.dataset, ctx.vocab))
     rows = [tuple(r) for r in result.rows]
     columns = list(result.columns)
+    truncated = bool(getattr(result, "truncated", False))
+    if truncated:  # the warehouse's row cap
+        notes.append(f"结果超过 {len(rows):,} 行，只列出了前 {len(rows):,} 行；请增加筛选条件，或用「前N名」缩小范围。")
+    elif spec.kind in ("lookup", "list") and not spec.limit and len(rows) >= LIST_CAP:
+        truncated = True
+        notes.append(f"明细最多列出 {LIST_CAP:,} 行，这里只列出了前 {len(rows):,} 行，可能还有更多；"
+                     "请增加筛选条件缩小范围。")
     message = "；".join(notes) if notes else ""
     if not rows:
         message = ("没有符合条件的数据。" + message).rstrip("；")
     return Answer(status="ok", message=message, reading=reading(spec), table=spec.table, sql=sql,
                   columns=columns, rows=rows, chart=chart_kind(spec, rows, columns), alternatives=alternatives,
-                  spec=spec.to_dict(), notes=notes)
+                  spec=spec.to_dict(), notes=notes, truncated=truncated)
 
 
 def ask_batch(lines: Iterable[dict], datasets: Sequence[DatasetInfo], execute: Execute,

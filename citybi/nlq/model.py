@@ -88,6 +88,7 @@ class Answer:
     suggestions: list[str] = field(default_factory=list)
     spec: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    truncated: bool = False  # rows were cut (row cap or list cap); a note says so
 
     def to_json(self, id: Any = None) -> dict[str, Any]:
         out: dict[str, Any] = {} if id is None else {"id": id}
@@ -97,5 +98,6 @@ class Answer:
             "reading": self.reading, "table": self.table, "chart": self.chart,
             "alternatives": list(self.alternatives), "suggestions": list(self.suggestions),
             "notes": list(self.notes), "spec": json_safe(self.spec) if self.spec else None,
+            "truncated": self.truncated,
         })
         return out

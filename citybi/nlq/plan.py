@@ -14,6 +14,8 @@ from citybi.schema import DatasetInfo
 
 from .model import AGG_LABEL, Filter, Measure, QuerySpec
 
+# rows a lookup/list answer shows at most when the question names no N (the answer says so)
+LIST_CAP = 10_000
 GRAIN_LABEL = {"day": "日期", "week": "周", "month": "月份", "quarter": "季度", "year": "年份"}
 
 
@@ -110,7 +112,7 @@ def build(spec: QuerySpec, ds: DatasetInfo) -> exp.Select:
         q = _where(q, spec, ds)
         if spec.order_by:
             q = q.order_by(exp.Ordered(this=col(spec.order_by), desc=spec.order == "desc"))
-        return q.limit(spec.limit or 10_000)
+        return q.limit(spec.limit or LIST_CAP)
     if spec.kind == "diff":
         m = spec.measures[0]
         assert spec.diff_column and m.column

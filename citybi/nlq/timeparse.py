@@ -4,18 +4,33 @@
 [start, end] of calendar days, following the conventions of the question benchmark
 (weeks run Monday–Sunday; "最近N天" is today and the N−1 days before). Kept apart from
 the rules so each expression can be tested against a fixed "today".
+
+A time expression that names no real day (2024年2月30日, 13月, 0000年, 最近99999999999天)
+raises TimeOutOfRange with a Chinese message instead of being skipped: skipping it used to
+leave "2月" behind and answer for the whole of February.
 """
 from __future__ import annotations
 
 import calendar
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from .text import to_int
+from .text import OutOfRange, shorten, to_int
 
 CNN = r"(?:\d{1,2}|[一二两三四五六七八九十]{1,3})"
-YEAR = r"(?P<y>\d{4}年?|今年|去年|前年|明年|本年|上一年|上年)"
+# (?<!\d): the year of "12024年" is not 2024
+YEAR = r"(?P<y>(?<!\d)\d{4}年?|今年|去年|前年|明年|本年|上一年|上年)"
+
+
+class TimeOutOfRange(OutOfRange):
+    """A time expression that names no real day."""
+
+
+def bad_time(text: str) -> TimeOutOfRange:
+    return TimeOutOfRange(f"时间「{shorten(text)}」不是有效的日期，或超出了能计算的范围（公元1年至9999年）。"
+                          "请检查年、月、日后再问。")
 
 
 @dataclass(frozen=True)
@@ -69,26 +84,27 @@ def _atoms(q: str, today: dt.date) -> list[TimeHit]:
     def scan(pattern: str, fn) -> None:
         for m in re.finditer(pattern, q):
             if not any(taken[m.start():m.end()]):
-                r = fn(m)
+                try:
+                    r = fn(m)
+                except (ValueError, OverflowError) as err:  # no such day, or past year 1 / 9999
+                    raise bad_time(m.group(0)) from err
                 if r:
                     add(m, *r)
 
+    def impossible(m: re.Match[str]):
+        raise ValueError(m.group(0))
+    scan(r"(?<!\d)\d{5,}年", impossible)
+
     # ISO / slash dates
     def iso(m: re.Match[str]):
-        try:
-            d = dt.date(int(m[1]), int(m[2]), int(m[3]))
-        except ValueError:
-            return None
+        d = dt.date(int(m[1]), int(m[2]), int(m[3]))
         return d, d, True
-    scan(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", iso)
+    scan(r"(?<!\d)(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)", iso)
 
     def ymd(m: re.Match[str]):
         y = _year(m["y"], today, default_year)
         mo, d = to_int(m["m"]), to_int(m["d"])
-        try:
-            day = dt.date(y, mo or 0, d or 0)
-        except ValueError:
-            return None
+        day = dt.date(y, mo or 0, d or 0)
         return day, day, bool(m["y"])
     scan(YEAR + r"?(?P<m>" + CNN + r")月(?P<d>" + CNN + r")[日号]", ymd)
 
@@ -112,7 +128,10 @@ def _atoms(q: str, today: dt.date) -> list[TimeHit]:
     def month(m: re.Match[str]):
         y = _year(m["y"], today, default_year)
         mo = to_int(m["m"])
-        if not mo or not 1 <= mo <= 12:
+        if mo is None or not 1 <= mo <= 12:
+            before = q[m.start() - 1:m.start()]
+            if m["y"] or not (before.isdigit() or before in ("近", "去", "前")):  # 近13月 is a span
+                raise ValueError(m.group(0))
             return None
         return (*month_range(y, mo), bool(m["y"]))
     scan(YEAR + r"?的?(?P<m>" + CNN + r")月份?(?![日号])", month)
@@ -133,29 +152,34 @@ def _atoms(q: str, today: dt.date) -> list[TimeHit]:
     scan(r"(?:最近|近|过去|前)(?P<n>\d+|[一二两三四五六七八九十百]+)?(?P<u>天|日|周|个星期|星期|个礼拜|个月|年)",
          lambda m: recent(m) if (m["n"] or not m.group(0).startswith("前")) else None)
 
-    fixed = [
-        (r"今天|今日", (today, today)),
-        (r"昨天|昨日", (today - dt.timedelta(days=1),) * 2),
-        (r"前天", (today - dt.timedelta(days=2),) * 2),
-        (r"明天|明日", (today + dt.timedelta(days=1),) * 2),
-        (r"本周|这周|这一周|本星期|这个星期|这星期|本礼拜", (week0, week0 + dt.timedelta(days=6))),
-        (r"上周|上一周|上个星期|上星期|上礼拜", (week0 - dt.timedelta(days=7), week0 - dt.timedelta(days=1))),
-        (r"下周|下一周|下个星期", (week0 + dt.timedelta(days=7), week0 + dt.timedelta(days=13))),
-        (r"本月|这个月|当月|这一个月|本月份", month_range(today.year, today.month)),
-        (r"上个月|上月|上一个月|上一月", month_range(add_months(today, -1).year, add_months(today, -1).month)),
-        (r"下个月|下月", month_range(add_months(today, 1).year, add_months(today, 1).month)),
-        (r"本季度|这个季度|本季|当季", (dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1),
-                                 month_range(today.year, 3 * ((today.month - 1) // 3) + 3)[1])),
+    def last_quarter() -> tuple[dt.date, dt.date]:
+        lq = add_months(dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1), -3)
+        return lq, month_range(add_months(lq, 2).year, add_months(lq, 2).month)[1]
+
+    # computed only when matched: near year 1 or 9999 "下个月" has no answer, "今天" still does
+    fixed: list[tuple[str, Callable[[], tuple[dt.date, dt.date]]]] = [
+        (r"今天|今日", lambda: (today, today)),
+        (r"昨天|昨日", lambda: (today - dt.timedelta(days=1),) * 2),
+        (r"前天", lambda: (today - dt.timedelta(days=2),) * 2),
+        (r"明天|明日", lambda: (today + dt.timedelta(days=1),) * 2),
+        (r"本周|这周|这一周|本星期|这个星期|这星期|本礼拜", lambda: (week0, week0 + dt.timedelta(days=6))),
+        (r"上周|上一周|上个星期|上星期|上礼拜", lambda: (week0 - dt.timedelta(days=7), week0 - dt.timedelta(days=1))),
+        (r"下周|下一周|下个星期", lambda: (week0 + dt.timedelta(days=7), week0 + dt.timedelta(days=13))),
+        (r"本月|这个月|当月|这一个月|本月份", lambda: month_range(today.year, today.month)),
+        (r"上个月|上月|上一个月|上一月",
+         lambda: month_range(add_months(today, -1).year, add_months(today, -1).month)),
+        (r"下个月|下月", lambda: month_range(add_months(today, 1).year, add_months(today, 1).month)),
+        (r"本季度|这个季度|本季|当季", lambda: (dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1),
+                                       month_range(today.year, 3 * ((today.month - 1) // 3) + 3)[1])),
+        (r"上季度|上个季度|上一季度", last_quarter),
     ]
-    lq = add_months(dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1), -3)
-    fixed.append((r"上季度|上个季度|上一季度", (lq, month_range(add_months(lq, 2).year, add_months(lq, 2).month)[1])))
-    for pattern, (s, e) in fixed:
-        scan(pattern, lambda m, s=s, e=e: (s, e))
+    for pattern, span in fixed:
+        scan(pattern, lambda m, span=span: span())
 
     def whole_year(m: re.Match[str]):
         y = _year(m["y"], today, default_year)
         return dt.date(y, 1, 1), dt.date(y, 12, 31), m["y"][:4].isdigit()
-    scan(r"(?P<y>\d{4}年|今年|去年|前年|明年|本年|上一年)(?:度)?(?:全年)?", whole_year)
+    scan(r"(?P<y>(?<!\d)\d{4}年|今年|去年|前年|明年|本年|上一年)(?:度)?(?:全年)?", whole_year)
     hits.sort(key=lambda h: h.start_pos)
     return hits
 

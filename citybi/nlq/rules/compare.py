@@ -7,10 +7,11 @@ import re
 
 from ..context import ParseContext
 from ..model import Filter
-from ..text import MULTIPLIER, to_number
+from ..text import MAX_NUMBER, MULTIPLIER, OutOfRange, to_number
 from . import register
 
-NUMBER = r"(\d+(?:\.\d+)?|[零一二两三四五六七八九十百千]+)(十万|百万|千万|万|亿|千)?"
+# digits may carry an exponent (2E3; questions are upper-cased by norm) so 1e309 is not read as 1
+NUMBER = r"(\d+(?:\.\d+)?(?:E[+-]?\d+)?|[零一二两三四五六七八九十百千]+)(十万|百万|千万|万|亿|千)?"
 UNIT = r"(?:%|元|吨|人|个|次|分|件|条|天|小时|分钟|公里|米|平方米|平方公里|套|户|辆|块)*"
 OPS = {
     ">": r"超过了?|超出了?|大于|高于|多于|大过|>|在(?=\d)",
@@ -89,8 +90,10 @@ class CompareRule:
 
     @staticmethod
     def _value(ctx: ParseContext, col: str | None, num: str, mult: str | None) -> float | None:
-        v = to_number(num)
-        if v is None or col is None:
+        if col is None:
+            return None
+        v = to_number(num)  # OutOfRange for 1e309: the question layer refuses it
+        if v is None:
             return None
         if mult:
             cm = _col_multiplier(ctx, col)
@@ -98,4 +101,6 @@ class CompareRule:
                 ctx.refuse(f"「{col}」没有标明单位，无法把「{num}{mult}」换算成表里的数值。"
                            f"请直接用表里的数值提问，或在数据页为该列填写单位。")
             v = v * MULTIPLIER[mult] / cm
+            if abs(v) > MAX_NUMBER:
+                raise OutOfRange(f"数字「{num}{mult}」太大，超出了能比较的范围。请检查数字后再问。")
         return int(v) if v == int(v) else v

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from ..context import ParseContext
-from ..text import norm
+from ..text import OutOfRange, norm
 from ..timeparse import GRAINS, parse_time
 from . import register
 
@@ -34,7 +34,10 @@ class TimeRule:
             if len(hits) > 1:
                 ctx.notes.append(f"问题里有多个时间（{'、'.join(x.text for x in hits)}），只用了第一个「{h.text}」。")
             # the table itself is about this period (…2019年06月成交表): context, not a filter
-            own = parse_time(norm(ctx.dataset.name + ctx.dataset.display_name), ctx.today)
+            try:
+                own = parse_time(norm(ctx.dataset.name + ctx.dataset.display_name), ctx.today)
+            except OutOfRange:  # a table called "10000年…" is only a name
+                own = []
             if any(o.start <= h.start and h.end <= o.end for o in own):
                 ctx.notes.append(f"「{h.text}」与表名所指的时期一致，没有另加时间筛选。")
             else:
