@@ -29,7 +29,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from citybi.boards import BoardRun, board_store, default_chart_store, run_board
-from citybi.catalog import Catalog
+from citybi.catalog import Catalog, open_warehouse
 from citybi.charts.cache import ResultCache
 from citybi.samples import _generator
 from citybi.warehouse import Warehouse
@@ -85,7 +85,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     db = args.db or Path(tempfile.mkdtemp(prefix="citybi-bench-")) / "board.duckdb"
-    wh = Warehouse(path=db)
+    wh = open_warehouse(path=db)
     cat = Catalog(wh)
     if not cat.exists(DATASET) or cat.get(DATASET).row_count != args.rows:
         if cat.exists(DATASET):

@@ -155,12 +155,12 @@ def child(kind: str, path: Path, work: Path) -> dict[str, Any]:
     """Run one measurement in this (fresh) process. Imports happen before the clock starts."""
     rows: int | None = None
     if kind == "import_api":
+        from citybi.catalog import open_warehouse
         from citybi.config import load_settings
         from citybi.importer import ingest_file
-        from citybi.warehouse import Warehouse
 
         t0 = time.perf_counter()
-        with Warehouse(load_settings(work / "bench.duckdb")) as wh:
+        with open_warehouse(load_settings(work / "bench.duckdb")) as wh:
             result = ingest_file(wh, path, table="t", mode="create")
         seconds = time.perf_counter() - t0
         rows = result.write.rows_written

@@ -16,17 +16,17 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import duckdb
 import polars as pl
 from sqlglot import exp
 
+from citybi.config import Settings
 from citybi.errors import NotFound, UserFacingError
 from citybi.schema import ColumnInfo, DatasetInfo
-
-if TYPE_CHECKING:
-    from citybi.warehouse import Warehouse
+from citybi.warehouse import Warehouse
 
 S = "_citybi"
 WriteMode = Literal["create", "replace", "append"]
@@ -56,6 +56,25 @@ POLARS_TO_LOGICAL: dict[type[pl.DataType], str] = {
 def ensure_schema(cur: duckdb.DuckDBPyConnection) -> None:
     for stmt in _SCHEMA_SQL:
         cur.execute(stmt)
+
+
+class CatalogDirectory:
+    """The catalog as the warehouse's dataset directory (warehouse.DatasetDirectory)."""
+
+    def setup(self, cur: duckdb.DuckDBPyConnection) -> None:
+        ensure_schema(cur)
+
+    def names(self, cur: duckdb.DuckDBPyConnection) -> list[str]:
+        return [r[0] for r in cur.execute(f"SELECT name FROM {S}.datasets").fetchall()]
+
+
+def open_warehouse(settings: Settings | None = None, *, path: str | Path | None = None) -> Warehouse:
+    """The warehouse file with its catalog: what the app, the CLI and tests open.
+
+    The catalog's tables are created on first open, and the query door knows exactly the
+    datasets the catalog lists (Warehouse itself never reads catalog tables).
+    """
+    return Warehouse(settings, path=path, directory=CatalogDirectory())
 
 
 @dataclass(frozen=True)
@@ -134,6 +153,10 @@ class Catalog:
 
     def names(self) -> list[str]:
         return [r[0] for r in self._rows(f"SELECT name FROM {S}.datasets ORDER BY id")]
+
+    def current_versions(self) -> dict[str, int]:
+        """Every dataset's current version, keyed by its lower-cased name (what caches key on)."""
+        return {r[0]: int(r[1]) for r in self._rows(f"SELECT lower(name), current_version FROM {S}.datasets")}
 
     def exists(self, name: str) -> bool:
         return bool(self._rows(f"SELECT 1 FROM {S}.datasets WHERE lower(name) = lower(?)", [name]))

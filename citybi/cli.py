@@ -31,9 +31,9 @@ from citybi.errors import UserFacingError, storage_error
 
 
 def _warehouse(db: str | None) -> Any:
-    from citybi.warehouse import Warehouse
+    from citybi.catalog import open_warehouse
 
-    return Warehouse(load_settings(db))
+    return open_warehouse(load_settings(db))
 
 
 def _jsonable(value: Any) -> Any:

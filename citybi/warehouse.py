@@ -17,10 +17,10 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import polars as pl
@@ -31,7 +31,32 @@ from citybi.config import Settings, load_settings
 from citybi.errors import QueryRejected, UserFacingError, WarehouseBusy, storage_error
 from citybi.querydoor import KEYWORD_FUNCTIONS, checked_sql, fold
 
-CATALOG_SCHEMA = "_citybi"
+
+class DatasetDirectory(Protocol):
+    """Who knows which datasets exist: the warehouse asks, it does not look in anyone's tables.
+
+    The catalog (citybi.catalog) is the directory of a real warehouse; `open_warehouse` there
+    wires it in. A Warehouse given no directory knows no datasets, so its door refuses every
+    query (fail closed) and no metadata tables are made.
+    """
+
+    def setup(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Create what the directory keeps (run once in a write transaction when the file opens)."""
+        ...
+
+    def names(self, cur: duckdb.DuckDBPyConnection) -> Iterable[str]:
+        """Every dataset name a query may read."""
+        ...
+
+
+class NoDatasets:
+    """The directory of a warehouse nobody catalogued: no datasets, nothing to set up."""
+
+    def setup(self, cur: duckdb.DuckDBPyConnection) -> None:
+        return None
+
+    def names(self, cur: duckdb.DuckDBPyConnection) -> Iterable[str]:
+        return ()
 
 @dataclass
 class QueryResult:
@@ -77,7 +102,9 @@ def _is_lock_error(err: Exception) -> bool:
 class Warehouse:
     """The DuckDB file behind CityBI. Create one per process and share it."""
 
-    def __init__(self, settings: Settings | None = None, *, path: str | Path | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, path: str | Path | None = None,
+                 directory: DatasetDirectory | None = None) -> None:
+        self.directory: DatasetDirectory = directory or NoDatasets()
         self.settings = settings or load_settings(path)
         if path is not None:
             self.settings = self.settings.with_db(path)
@@ -115,9 +142,11 @@ class Warehouse:
         self._lock = threading.RLock()
         self._generation = 0
         self._dataset_names: tuple[int, frozenset[str]] | None = None
+        self._door_cache: tuple[int, frozenset[str], frozenset[str]] | None = None
         try:
             self._lock_down()
-            self._ensure_catalog()
+            with self.transaction() as cur:
+                self.directory.setup(cur)
         except BaseException:
             self.close()  # a half-opened warehouse must not keep the file
             raise
@@ -137,18 +166,14 @@ class Warehouse:
             con.execute(f"SET memory_limit = '{mem}'")
         for stmt in (
             "SET enable_external_access = false",
+            # an unknown table name must never resolve to a Python variable of that name
+            "SET python_enable_replacements = false",
             "SET autoload_known_extensions = false",
             "SET autoinstall_known_extensions = false",
             "SET allow_community_extensions = false",
             "SET lock_configuration = true",
         ):
             con.execute(stmt)
-
-    def _ensure_catalog(self) -> None:
-        from citybi.catalog import ensure_schema
-
-        with self.transaction() as cur:
-            ensure_schema(cur)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor for the calling thread (DuckDB cursors share the one database instance)."""
@@ -205,12 +230,13 @@ class Warehouse:
 
     # ------------------------------------------------------------------ the query door
     def dataset_names(self) -> frozenset[str]:
+        """The datasets the door lets a query read (asked of the directory once per generation)."""
         cached = self._dataset_names
         if cached and cached[0] == self._generation:
             return cached[1]
         cur = self.cursor()
         try:
-            names = frozenset(r[0] for r in cur.execute(f"SELECT name FROM {CATALOG_SCHEMA}.datasets").fetchall())
+            names = frozenset(self.directory.names(cur))
         finally:
             cur.close()
         self._dataset_names = (self._generation, names)
@@ -224,7 +250,7 @@ class Warehouse:
 
     def _door_names(self) -> tuple[frozenset[str], frozenset[str]]:
         """Dataset names, and their columns named like a DuckDB keyword function (per generation)."""
-        cached: tuple[int, frozenset[str], frozenset[str]] | None = getattr(self, "_door_cache", None)
+        cached = self._door_cache
         if cached and cached[0] == self._generation:
             return cached[1], cached[2]
         names = self.dataset_names()

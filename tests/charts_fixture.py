@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from citybi.catalog import Catalog
+from citybi.catalog import Catalog, open_warehouse
 from citybi.warehouse import Warehouse
 
 DATASET = "环卫清运"
@@ -33,7 +33,7 @@ def frame(rows: list[tuple] | None = None) -> pl.DataFrame:
 
 
 def make_warehouse(tmp_path: Path) -> Warehouse:
-    wh = Warehouse(path=tmp_path / "charts.duckdb")
+    wh = open_warehouse(path=tmp_path / "charts.duckdb")
     Catalog(wh).write(DATASET, frame(), units={"清运量": "吨", "车次": "次"})
     return wh
 

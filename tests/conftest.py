@@ -71,11 +71,11 @@ def sample_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Modules never use this file directly: they take a copy (`sample_copy`), so one module's
     writes (an extra dataset, a replaced version) cannot leak into another's results.
     """
+    from citybi.catalog import open_warehouse
     from citybi.samples import load_samples
-    from citybi.warehouse import Warehouse
 
     folder = tmp_path_factory.mktemp("sample_template")
-    wh = Warehouse(path=folder / "city.duckdb")
+    wh = open_warehouse(path=folder / "city.duckdb")
     try:
         load_samples(wh)
     finally:

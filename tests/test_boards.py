@@ -29,7 +29,7 @@ from citybi.boards import (
     load_board,
     run_board,
 )
-from citybi.catalog import Catalog
+from citybi.catalog import Catalog, open_warehouse
 from citybi.charts.cache import ResultCache
 from citybi.charts.kpi import KpiValue
 from citybi.charts.runner import run_chart
@@ -51,7 +51,7 @@ INJECT = ["=cmd|' /C calc'!A0", "+1+1", "-2", "@SUM(A1)", "\tTAB", "\rCR", "普�
 @pytest.fixture(scope="module")
 def wh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     path = tmp_path_factory.mktemp("boards") / "city.duckdb"
-    w = Warehouse(path=path)
+    w = open_warehouse(path=path)
     load_samples(w)
     # a tiny table for the export's formula-injection check (text that looks like formulas)
     Catalog(w).write("注入测试", pl.DataFrame({

@@ -13,11 +13,10 @@ from typing import Any
 
 import pytest
 
-from citybi.catalog import Catalog
+from citybi.catalog import Catalog, open_warehouse
 from citybi.charts.form import COUNT, ChartForm, FilterRow, RatioCondition, agg_choices, count_field, grain_choices
 from citybi.charts.spec import ChartSpec, ChartSpecError, load_spec
 from citybi.schema import ColumnInfo, DatasetInfo
-from citybi.warehouse import Warehouse
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "queries" / "charts").glob("*.yaml"))
@@ -25,7 +24,7 @@ SHIPPED = sorted((ROOT / "queries" / "charts").glob("*.yaml"))
 
 @pytest.fixture(scope="module")
 def infos(sample_copy: Any) -> Iterator[dict[str, DatasetInfo]]:
-    wh = Warehouse(path=sample_copy("chart_form"))
+    wh = open_warehouse(path=sample_copy("chart_form"))
     try:
         yield {d.name: d for d in Catalog(wh).datasets()}
     finally:

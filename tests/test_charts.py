@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from charts_fixture import DATASET, GEOJSON, TODAY, frame, make_warehouse
 
-from citybi.catalog import Catalog
+from citybi.catalog import Catalog, open_warehouse
 from citybi.charts import types as chart_types
 from citybi.charts.cache import ResultCache
 from citybi.charts.compile import compile_spec
@@ -245,7 +245,7 @@ def test_every_builtin_type_has_a_case() -> None:
 
 def test_compiled_sql_quotes_hostile_names(tmp_path: Path) -> None:
     """Names and values are identifiers and literals, never SQL: an injected quote stays data."""
-    w = Warehouse(path=tmp_path / "h.duckdb")
+    w = open_warehouse(path=tmp_path / "h.duckdb")
     evil = 'x"); DROP TABLE t; --'
     Catalog(w).write("怪名", pl.DataFrame({evil: ["a'b", "c"], "n": [1, 2]}))
     spec = load_spec(f"""

@@ -8,9 +8,8 @@ import time
 from pathlib import Path
 
 from citybi import inbox
-from citybi.catalog import Catalog
+from citybi.catalog import Catalog, open_warehouse
 from citybi.ingest.model import ImportOptions
-from citybi.warehouse import Warehouse
 
 CSV = "区,工单数\n南湖区,12\n秀洲区,7\n合计,19\n".encode()
 
@@ -18,7 +17,7 @@ CSV = "区,工单数\n南湖区,12\n秀洲区,7\n合计,19\n".encode()
 def test_process_pending_imports_a_queued_job(tmp_path: Path) -> None:
     src = tmp_path / "工单.csv"
     src.write_bytes(CSV)
-    wh = Warehouse(path=tmp_path / "w.duckdb")
+    wh = open_warehouse(path=tmp_path / "w.duckdb")
     job = inbox.submit(wh.path, src, table="工单", mode="create", options=ImportOptions())
     assert inbox.process_pending(wh) == 1
     outcome = inbox.wait(job, timeout_s=5)
@@ -32,7 +31,7 @@ def test_bad_job_gets_a_chinese_error_and_worker_continues(tmp_path: Path) -> No
     bad.write_bytes(b"\x7fELF" + b"\x00" * 100)
     good = tmp_path / "好.csv"
     good.write_bytes(CSV)
-    wh = Warehouse(path=tmp_path / "w.duckdb")
+    wh = open_warehouse(path=tmp_path / "w.duckdb")
     j1 = inbox.submit(wh.path, bad, table="坏", mode="create", options=ImportOptions())
     j2 = inbox.submit(wh.path, good, table="好", mode="create", options=ImportOptions())
     assert inbox.process_pending(wh) == 2
@@ -45,8 +44,9 @@ def test_bad_job_gets_a_chinese_error_and_worker_continues(tmp_path: Path) -> No
 APP = """
 import sys, time
 from citybi.inbox import start_worker
+from citybi.catalog import open_warehouse
 from citybi.warehouse import Warehouse
-wh = Warehouse(path=sys.argv[1])
+wh = open_warehouse(path=sys.argv[1])
 start_worker(wh, interval_s=0.2)
 print("ready", flush=True)
 time.sleep(120)
@@ -72,5 +72,5 @@ def test_cli_ingest_while_another_process_holds_the_file(tmp_path: Path) -> None
     finally:
         app.kill()
         app.wait()
-    wh = Warehouse(path=db)
+    wh = open_warehouse(path=db)
     assert Catalog(wh).get("工单").row_count == 2

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from citybi.catalog import open_warehouse
 from citybi.charts.geo import (
     GeoError,
     city_deck,
@@ -31,7 +32,6 @@ from citybi.charts.geo import (
 )
 from citybi.samples import load_samples
 from citybi.schema import ColumnInfo, DatasetInfo
-from citybi.warehouse import Warehouse
 
 ROOT = Path(__file__).resolve().parent.parent
 GEOJSON = ROOT / "datasets" / "boundaries.geojson"
@@ -192,7 +192,7 @@ def test_deck_is_offline_and_legend_escapes_text() -> None:
 @pytest.fixture(scope="module")
 def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
     path = tmp_path_factory.mktemp("map_page") / "city.duckdb"
-    wh = Warehouse(path=path)
+    wh = open_warehouse(path=path)
     load_samples(wh)
     cur = wh.cursor()
     facts = {

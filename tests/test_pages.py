@@ -8,8 +8,7 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from citybi.catalog import Catalog
-from citybi.warehouse import Warehouse
+from citybi.catalog import Catalog, open_warehouse
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "app.duckdb"
     monkeypatch.setenv("CITYBI_DB", str(path))
-    wh = Warehouse(path=path)
+    wh = open_warehouse(path=path)
     Catalog(wh).write("环卫清运", pl.DataFrame({
         "日期": [dt.date(2024, 6, 1), dt.date(2024, 6, 2)],
         "区": ["南湖区", "秀洲区"],
@@ -80,7 +79,7 @@ def test_import_page_plan_and_commit(db: Path) -> None:
     next(b for b in at.button if b.label == "导入").click().run()
     assert not at.exception
     assert any("已写入数据集「热线统计」" in s.value for s in at.success)
-    wh = Warehouse(path=db)
+    wh = open_warehouse(path=db)
     info = Catalog(wh).get("热线统计")
     assert info.row_count == 2
     assert {c.name: c.type for c in info.columns} == {"区": "text", "工单数": "integer", "日期": "date"}

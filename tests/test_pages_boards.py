@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from citybi.catalog import open_warehouse
 from citybi.samples import load_samples
-from citybi.warehouse import Warehouse
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("boards_page") / "app.duckdb"
-    wh = Warehouse(path=path)
+    wh = open_warehouse(path=path)
     load_samples(wh)
     wh.close()
     with pytest.MonkeyPatch.context() as mp:

@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from citybi.catalog import Catalog
+from citybi.catalog import Catalog, open_warehouse
 from citybi.charts.cache import ResultCache
 from citybi.charts.runner import run_chart
 from citybi.charts.spec import load_spec
 from citybi.samples import load_samples
-from citybi.warehouse import Warehouse
 
 ROOT = Path(__file__).resolve().parent.parent
 DISTRICTS = ["临江区", "云湖区", "松岭区", "北港区", "望山区", "青禾新区"]
@@ -30,7 +29,7 @@ _TOTALS: dict[str, float] = {}
 @pytest.fixture(scope="module")
 def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("charts_page") / "city.duckdb"
-    wh = Warehouse(path=path)
+    wh = open_warehouse(path=path)
     load_samples(wh)
     # 清运量 per district straight from DuckDB: what the saved chart must show
     cur = wh.cursor()

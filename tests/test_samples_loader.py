@@ -4,15 +4,14 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from citybi.catalog import Catalog
+from citybi.catalog import Catalog, open_warehouse
 from citybi.samples import load_samples
-from citybi.warehouse import Warehouse
 
 EXPECTED = {"环卫清运": 41572, "热线工单": 15360, "空气质量": 6564, "区县概况": 6, "网格事件": 3010}
 
 
 def test_two_sessions_on_an_empty_warehouse_load_the_samples_once(tmp_path: Path) -> None:
-    wh = Warehouse(path=tmp_path / "first.duckdb")
+    wh = open_warehouse(path=tmp_path / "first.duckdb")
     results: list[list[str]] = []
     errors: list[BaseException] = []
 

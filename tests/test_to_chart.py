@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from citybi.catalog import Catalog
+from citybi.catalog import Catalog, open_warehouse
 from citybi.charts.cache import ResultCache
 from citybi.charts.runner import run_chart
 from citybi.nlq import answer
@@ -156,7 +156,7 @@ def test_unsuccessful_answer_is_refused() -> None:
 @pytest.fixture(scope="module")
 def sample_wh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     path: Path = tmp_path_factory.mktemp("to_chart") / "sample.duckdb"
-    wh = Warehouse(path=path)
+    wh = open_warehouse(path=path)
     load_samples(wh)
     yield wh
     wh.close()

@@ -9,7 +9,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from citybi.catalog import Catalog
+from citybi.catalog import Catalog, open_warehouse
 from citybi.errors import NotFound, QueryRejected, UserFacingError
 from citybi.warehouse import Warehouse
 
@@ -31,7 +31,7 @@ def _table(name: str = T) -> exp.Table:
 
 @pytest.fixture()
 def wh(tmp_path: Path) -> Warehouse:
-    w = Warehouse(path=tmp_path / "w.duckdb")
+    w = open_warehouse(path=tmp_path / "w.duckdb")
     yield w
     w.close()
 
@@ -114,7 +114,7 @@ def test_old_versions_are_pruned_but_current_kept(tmp_path: Path) -> None:
 
     from citybi.config import load_settings
 
-    w = Warehouse(replace(load_settings(tmp_path / "p.duckdb"), keep_versions=2))
+    w = open_warehouse(replace(load_settings(tmp_path / "p.duckdb"), keep_versions=2))
     cat = Catalog(w)
     for i in range(4):
         cat.write(T, _frame([float(i)]), mode="replace")

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from citybi.warehouse import CATALOG_SCHEMA, QueryResult
+from citybi.catalog import Catalog
+from citybi.warehouse import QueryResult
 
 if TYPE_CHECKING:
     from citybi.schema import DatasetInfo
@@ -78,19 +79,12 @@ class ResultCache:
         cached = self._versions
         if cached and cached[0] == id(wh) and cached[1] == gen:
             return cached[2]
-        cur = wh.cursor()
-        try:
-            rows = cur.execute(f"SELECT lower(name), current_version FROM {CATALOG_SCHEMA}.datasets").fetchall()
-        finally:
-            cur.close()
-        versions = {r[0]: int(r[1]) for r in rows}
+        versions = Catalog(wh).current_versions()
         self._versions = (id(wh), gen, versions)
         return versions
 
     def dataset_info(self, wh: Warehouse, name: str) -> DatasetInfo:
         """Catalog(wh).get(name), remembered per warehouse generation (a board asks 8 times)."""
-        from citybi.catalog import Catalog
-
         key = (id(wh), wh.generation, name)
         info = self._infos.get(key)
         if info is None:

@@ -8,7 +8,7 @@ import polars as pl
 import streamlit as st
 
 from citybi import tempfiles
-from citybi.catalog import Catalog
+from citybi.catalog import Catalog, open_warehouse
 from citybi.config import load_settings
 from citybi.errors import UserFacingError
 from citybi.inbox import start_worker
@@ -21,7 +21,7 @@ T = TypeVar("T")
 def _warehouse_for(db_path: str) -> Warehouse:
     # app start: remove what killed CityBI processes left in the temp folder (citybi.tempfiles)
     tempfiles.startup()
-    wh = Warehouse(load_settings(db_path))
+    wh = open_warehouse(load_settings(db_path))
     # the app holds the file, so `citybi ingest` hands its jobs to this process (citybi.inbox)
     start_worker(wh)
     return wh

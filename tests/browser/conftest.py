@@ -104,11 +104,12 @@ import json, sys
 from citybi.boards import FilterValues, board_store, run_board
 from citybi.charts.kpi import KpiValue
 from citybi.config import load_settings
+from citybi.catalog import open_warehouse
 from citybi.warehouse import Warehouse
 
 db, board_name, column, value = sys.argv[1:5]
 out = {}
-with Warehouse(load_settings(db)) as wh:
+with open_warehouse(load_settings(db)) as wh:
     board = board_store(wh.settings).load(board_name)
     for key, dims in (("", {}), (value, {column: (value,)})):
         run = run_board(wh, board, values=FilterValues(dimensions=dims), workers=1)

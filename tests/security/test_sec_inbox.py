@@ -19,9 +19,8 @@ from typing import Any
 import pytest
 
 from citybi import inbox
-from citybi.catalog import Catalog
+from citybi.catalog import Catalog, open_warehouse
 from citybi.ingest.model import ImportOptions
-from citybi.warehouse import Warehouse
 
 CSV = "区,工单数\n南湖区,12\n秀洲区,7\n".encode()
 SECRET = "姓名,身份证号\n张三,330400199001010011\n".encode()
@@ -32,7 +31,7 @@ class Scene:
 
     def __init__(self, tmp_path: Path) -> None:
         self.root = tmp_path
-        self.wh = Warehouse(path=tmp_path / "data" / "w.duckdb")
+        self.wh = open_warehouse(path=tmp_path / "data" / "w.duckdb")
         self.victim_dir = tmp_path / "elsewhere"
         self.victim_dir.mkdir()
         self.victim = self.victim_dir / "机密.csv"

@@ -20,10 +20,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from citybi.catalog import Catalog
+from citybi.catalog import Catalog, open_warehouse
 from citybi.errors import UserFacingError
 from citybi.importer import ingest_file
-from citybi.warehouse import Warehouse
 
 FULL = ("磁盘空间已满", "No space left on device")
 READ_ONLY = ("只读", "Read-only file system")
@@ -99,7 +98,7 @@ def _new_in_missing_read_only_subfolder(disk: Path) -> tuple[Path, Heal]:
 
 
 def _existing_on_read_only_disk(disk: Path) -> tuple[Path, Heal]:
-    Warehouse(path=disk / "w.duckdb").close()
+    open_warehouse(path=disk / "w.duckdb").close()
     read_only(disk)
     return disk / "w.duckdb", lambda: writable(disk)
 
@@ -123,10 +122,10 @@ def test_opening_the_warehouse_says_why_in_chinese(disk: Path, case: str,
                                                    words: tuple[str, ...]) -> None:
     db, heal = spoil(disk)
     with pytest.raises(Exception) as ei:
-        Warehouse(path=db).close()
+        open_warehouse(path=db).close()
     _assert_honest(ei.value, words)
     heal()
-    wh = Warehouse(path=db)  # nothing half-made stands in the way once the disk is fixed
+    wh = open_warehouse(path=db)  # nothing half-made stands in the way once the disk is fixed
     Catalog(wh).write("表", pl.DataFrame({"区": ["南湖区"]}))
     assert Catalog(wh).names() == ["表"]
     wh.close()
@@ -142,7 +141,7 @@ def test_full_disk_import_keeps_the_cause_and_the_next_import_works(disk: Path, 
                                                                      rows: int) -> None:
     # (a disk cannot be remounted read-only under an open warehouse: "mount point is busy";
     # the read-only cases are the opening cases above and the CLI cases below)
-    wh = Warehouse(path=disk / "w.duckdb")  # one Warehouse all along, as the running app has
+    wh = open_warehouse(path=disk / "w.duckdb")  # one Warehouse all along, as the running app has
     Catalog(wh).write("原有", pl.DataFrame({"区": ["南湖区"], "量": [1]}))
     big = _csv(tmp_path / "大文件.csv", rows)
     ballast = fill(disk)
@@ -156,14 +155,14 @@ def test_full_disk_import_keeps_the_cause_and_the_next_import_works(disk: Path, 
     assert ingest_file(wh, small, table="小文件").write.rows_written == 3
     assert Catalog(wh).names() == ["原有", "小文件"]
     wh.close()
-    again = Warehouse(path=disk / "w.duckdb")
+    again = open_warehouse(path=disk / "w.duckdb")
     assert Catalog(again).get("小文件").row_count == 3 and Catalog(again).get("原有").row_count == 1
     again.close()
 
 
 def test_full_temp_folder_is_not_called_a_broken_file(disk: Path, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    wh = Warehouse(path=tmp_path / "w.duckdb")
+    wh = open_warehouse(path=tmp_path / "w.duckdb")
     monkeypatch.setenv("TMPDIR", str(disk))  # the reader child and this process both put temp files there
     monkeypatch.setattr(tempfile, "tempdir", str(disk))
     big = _csv(tmp_path / "大文件.csv", 60_000)
@@ -182,12 +181,13 @@ import json, resource, signal, sys
 from pathlib import Path
 import polars as pl
 from citybi.catalog import Catalog
+from citybi.catalog import open_warehouse
 from citybi.warehouse import Warehouse
 from citybi.importer import commit, ingest_file, prepare_file
 
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over the limit, write() fails with EFBIG instead
 db, big, small = (Path(a) for a in sys.argv[1:4])
-wh = Warehouse(path=db)
+wh = open_warehouse(path=db)
 Catalog(wh).write("原有", pl.DataFrame({"区": ["南湖区"]}))
 prepared = prepare_file(wh, big)  # read before the limit: the warehouse write is what must fail
 resource.setrlimit(resource.RLIMIT_FSIZE, (db.stat().st_size + 64 * 1024, resource.RLIM_INFINITY))
@@ -267,7 +267,7 @@ def test_import_page_shows_the_chinese_cause(disk: Path, monkeypatch: pytest.Mon
 
     db = disk / "app.duckdb"
     monkeypatch.setenv("CITYBI_DB", str(db))
-    Warehouse(path=db).close()
+    open_warehouse(path=db).close()
     lines = ["编号,区,说明"] + [f"{i},南湖区,说明文字-{i * 7919 % 100003}" for i in range(60_000)]
     page = Path(__file__).resolve().parents[2] / "pages" / "import_data.py"
     at = AppTest.from_file(str(page), default_timeout=120).run()
@@ -288,8 +288,9 @@ def test_import_page_shows_the_chinese_cause(disk: Path, monkeypatch: pytest.Mon
 
 HOLDER = """
 import sys, time
+from citybi.catalog import open_warehouse
 from citybi.warehouse import Warehouse
-wh = Warehouse(path=sys.argv[1])
+wh = open_warehouse(path=sys.argv[1])
 print("ready", flush=True)
 time.sleep(120)
 """

@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from citybi.catalog import Catalog
+from citybi.catalog import Catalog, open_warehouse
 from citybi.config import QueryLimits, load_settings
 from citybi.nlq import answer, ask_batch
 from citybi.warehouse import Warehouse
@@ -32,7 +32,7 @@ LONG = "各区的清运量" + "啊" * 30_000  # ~90 KB in UTF-8, still under the
 
 
 def _write(db: Path) -> None:
-    with Warehouse(path=db) as wh:
+    with open_warehouse(path=db) as wh:
         Catalog(wh).write("环卫清运", pl.DataFrame({
             "日期": DAYS * 2,
             "区": ["南湖区"] * 60 + ["秀洲区"] * 60,
@@ -49,7 +49,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture()
 def wh(db: Path) -> Warehouse:
-    w = Warehouse(path=db)
+    w = open_warehouse(path=db)
     yield w
     w.close()
 
@@ -96,7 +96,7 @@ def test_numbers_are_read_as_written(wh: Warehouse, question: str, reading: str,
 
 def test_answer_cut_at_the_row_cap_says_so(db: Path) -> None:
     settings = dataclasses.replace(load_settings(db), query=QueryLimits(max_rows=5))
-    with Warehouse(settings) as wh:
+    with open_warehouse(settings) as wh:
         a = _ask(wh, "每天的清运量")
     assert a.status == "ok" and len(a.rows) == 5
     assert a.truncated

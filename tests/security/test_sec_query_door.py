@@ -20,7 +20,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from citybi.catalog import Catalog
+from citybi.catalog import Catalog, open_warehouse
 from citybi.errors import QueryRejected
 from citybi.warehouse import Warehouse
 
@@ -30,7 +30,7 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 @pytest.fixture()
 def wh(tmp_path: Path) -> Warehouse:
-    w = Warehouse(path=tmp_path / "door.duckdb")
+    w = open_warehouse(path=tmp_path / "door.duckdb")
     cat = Catalog(w)
     cat.write(T, pl.DataFrame({
         "日期": [dt.date(2024, 1, d) for d in (1, 2, 3)],

@@ -25,14 +25,13 @@ import pytest
 from charts_fixture import GEOJSON
 
 from citybi.boards import load_board, run_board
-from citybi.catalog import Catalog
+from citybi.catalog import Catalog, open_warehouse
 from citybi.charts.cache import ResultCache
 from citybi.charts.render import RenderContext, render
 from citybi.charts.spec import ChartSpec, load_spec
 from citybi.charts.store import ChartStore
 from citybi.config import RenderLimits, load_settings
 from citybi.errors import UserFacingError
-from citybi.warehouse import Warehouse
 
 N = 10_000  # citybi.charts.runner.CHART_MAX_ROWS: no chart ever gets more rows than this
 CHILD_TIMEOUT_S = 20.0
@@ -174,7 +173,7 @@ def test_limits_are_settings_with_defaults(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_a_board_tile_past_a_cap_shows_its_own_message_while_the_others_render(tmp_path: Path) -> None:
-    wh = Warehouse(path=tmp_path / "w.duckdb")
+    wh = open_warehouse(path=tmp_path / "w.duckdb")
     try:
         Catalog(wh).write("工单", pl.DataFrame({
             "日期": [dt.date(2025, 6, 1)] * 3_000, "区": [f"区{i % 10}" for i in range(3_000)],

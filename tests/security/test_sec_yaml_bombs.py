@@ -197,10 +197,10 @@ def test_the_boards_page_lists_refused_boards_as_broken_entries(tmp_path: Path,
     Chinese reason, and the shipped boards are still listed and open."""
     from streamlit.testing.v1 import AppTest
 
-    from citybi.warehouse import Warehouse
+    from citybi.catalog import open_warehouse
 
     db = tmp_path / "app.duckdb"
-    Warehouse(path=db).close()
+    open_warehouse(path=db).close()
     (tmp_path / "boards").mkdir()
     (tmp_path / "boards" / "炸弹.yaml").write_text(_as_board(HEAD + "filters: " + _alias_bomb()), encoding="utf-8")
     (tmp_path / "boards" / "深嵌套.yaml").write_text("[" * 5_000 + "]" * 5_000, encoding="utf-8")
