@@ -35,6 +35,9 @@ _MD_SPECIAL = frozenset(string.punctuation)
 # the link finder; a copied address is deliberately not a working one.
 WORD_JOINER = "\u2060"
 _AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto)(:)|\b(www)(\.)|([\w.+-])(@)(?=[\w-])")
+# Streamlit also rewrites text nodes: ":streamlit:" becomes its logo, " -> " " <= " " -- " become
+# arrows and dashes. A word joiner inside each keeps the characters as typed.
+_REWRITES = re.compile(r"(?<=:streamlit)(?=:)|(?<=[-<>~])(?=[-<>=])")
 
 
 def md(text: object) -> str:
@@ -45,6 +48,7 @@ def md(text: object) -> str:
     raw = "" if text is None else str(text)
     raw = raw.replace("\r\n", "\n").replace("\r", "\n")
     raw = _AUTOLINK.sub(lambda m: WORD_JOINER.join(g for g in m.groups() if g is not None), raw)
+    raw = _REWRITES.sub(WORD_JOINER, raw)
     out: list[str] = []
     for line in raw.split("\n"):
         body = line.lstrip(" \t")

@@ -11,6 +11,7 @@ from citybi.catalog import Catalog
 from citybi.config import load_settings
 from citybi.errors import UserFacingError
 from citybi.inbox import start_worker
+from citybi.usertext import md
 from citybi.warehouse import Warehouse
 
 T = TypeVar("T")
@@ -34,9 +35,12 @@ def catalog() -> Catalog:
 
 
 def show_error(err: Exception) -> None:
-    """A Chinese message for the user; never a traceback."""
+    """A Chinese message for the user; never a traceback.
+
+    Messages quote what the user typed or uploaded (names, file names, values): shown as text.
+    """
     if isinstance(err, UserFacingError):
-        st.error(err.message + (f"\n\n建议：{err.hint}" if err.hint else ""))
+        st.error(md(err.message) + (f"\n\n建议：{md(err.hint)}" if err.hint else ""))
     else:
         st.error("操作没有完成：程序遇到了意外的问题。请重试；如果反复出现，请把所用文件交给管理员。")
 
@@ -84,14 +88,14 @@ def action(fn: Callable[[], object]) -> bool:
 
 
 def flash(message: str) -> None:
-    """A success message that survives the st.rerun() that follows a change."""
+    """A success message that survives the st.rerun() that follows a change (plain text, not Markdown)."""
     st.session_state["_flash"] = message
 
 
 def show_flash() -> None:
     message = st.session_state.pop("_flash", None)
     if message:
-        st.success(message)
+        st.success(md(message))
 
 
 def show_frame(frame: pl.DataFrame, **kwargs: object) -> None:
