@@ -13,7 +13,7 @@ from citybi.charts.store import chart_store
 from citybi.nlq import answer, examples
 from citybi.nlq.present import figure, scalar
 from citybi.nlq.to_chart import answer_to_chart
-from citybi.ui.state import action, catalog, get_warehouse, guarded
+from citybi.ui.state import action, catalog, get_warehouse, guarded, show_frame
 from citybi.usertext import md
 
 st.title("问数")
@@ -78,8 +78,8 @@ def render(entry: dict[str, object], *, expanded: bool) -> None:
         fig = figure(ans)
         if fig is not None:
             st.plotly_chart(fig, key=f"fig_{id(entry)}")
-        st.dataframe(pl.DataFrame([list(r) for r in ans.rows], schema=ans.columns, orient="row",
-                                  strict=False), hide_index=True, width="stretch")
+        show_frame(pl.DataFrame([list(r) for r in ans.rows], schema=ans.columns, orient="row", strict=False),
+                   download=str(entry["question"])[:40], download_key=f"csv_{id(entry)}")
     with st.expander("查看 SQL", expanded=expanded):
         st.code(ans.sql, language="sql")
     save_as_chart(entry)

@@ -33,7 +33,7 @@ from citybi.charts.store import chart_store
 from citybi.charts.types import all_types, get_type
 from citybi.errors import UserFacingError
 from citybi.schema import ColumnInfo, DatasetInfo
-from citybi.ui.state import catalog, flash, get_warehouse, guarded, show_error, show_flash
+from citybi.ui.state import catalog, flash, get_warehouse, guarded, show_error, show_flash, show_frame
 from citybi.usertext import md
 
 try:  # the drag-and-drop wells; the select wells below work without it
@@ -503,7 +503,7 @@ with right:
             for sql in result.sql.values():
                 st.code(sql, language="sql")
         with st.expander("查看数据"):
-            st.dataframe(result.frame, hide_index=True, width="stretch")
+            show_frame(result.frame, download=result.spec.title, download_key="cb_csv")
 
     # -------------------------------------------------------------- save
     st.subheader("保存")

@@ -58,7 +58,7 @@ with tab_preview:
     frame = guarded(lambda: cat.preview(info.name, 200))
     if frame is not None:
         st.caption(f"前 {frame.height} 行（共 {info.row_count} 行）")
-        show_frame(frame)
+        show_frame(frame, download=f"{info.name}_前{frame.height}行", download_key="ds_preview_csv")
 
 with tab_versions:
     versions = guarded(lambda: cat.versions(info.name)) or []

@@ -32,7 +32,7 @@ from citybi.charts.render import RenderContext, measure_label, units_for
 from citybi.charts.runner import run_chart
 from citybi.charts.spec import AGG_LABELS, spec_from_dict
 from citybi.schema import DatasetInfo
-from citybi.ui.state import catalog, get_warehouse, guarded
+from citybi.ui.state import catalog, get_warehouse, guarded, show_frame
 from citybi.usertext import md
 
 ss = st.session_state
@@ -211,4 +211,4 @@ with view:
                 unsafe_allow_html=True)
     if table is not None:
         with st.expander("各区数值"):
-            st.dataframe(table, hide_index=True, width="stretch")
+            show_frame(table, download=f"各区{label}", download_key="map_csv")

@@ -10,6 +10,7 @@ import streamlit as st
 from citybi.catalog import Catalog
 from citybi.config import load_settings
 from citybi.errors import UserFacingError
+from citybi.export import csv_file_name, frame_csv
 from citybi.inbox import start_worker
 from citybi.usertext import md
 from citybi.warehouse import Warehouse
@@ -98,8 +99,24 @@ def show_flash() -> None:
         st.success(md(message))
 
 
-def show_frame(frame: pl.DataFrame, **kwargs: object) -> None:
-    """st.dataframe that shows DATE columns as dates (pandas would print 2024-03-01 00:00:00)."""
+def show_frame(frame: pl.DataFrame, *, download: str | None = None, download_key: str | None = None,
+               **kwargs: object) -> None:
+    """st.dataframe that shows DATE columns as dates (pandas would print 2024-03-01 00:00:00).
+
+    With `download` (the file's title), our own CSV download of the shown rows follows the table.
+    """
     config = {name: st.column_config.DateColumn(name, format="YYYY-MM-DD")
               for name, dtype in frame.schema.items() if dtype == pl.Date}
     st.dataframe(frame, hide_index=True, width="stretch", column_config=config or None, **kwargs)
+    if download is not None:
+        csv_download(frame, download, key=download_key)
+
+
+def csv_download(frame: pl.DataFrame, title: str, *, key: str | None = None) -> None:
+    """Download the rows as CSV for Excel.
+
+    Streamlit's toolbar download is off (client.disableDataExport in .streamlit/config.toml): it
+    wrote "=cmd|…" cells raw. This one neutralises them like the Excel export, with a BOM for Chinese.
+    """
+    st.download_button("下载 CSV", data=lambda: frame_csv(frame), file_name=csv_file_name(title), mime="text/csv",
+                       icon=":material/download:", key=key, on_click="ignore")

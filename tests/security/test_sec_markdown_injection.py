@@ -218,9 +218,11 @@ def test_ask_page_question_column_and_values(tmp_path: Path, monkeypatch: pytest
     _warehouse(tmp_path, monkeypatch, hostile)
     at = AppTest.from_file(str(ROOT / "pages" / "ask.py"), default_timeout=60).run()
     at.selectbox(key="ask_table").set_value(TABLE).run()
-    at.text_input(key="ask_q").input(f"各区的清运量 {hostile}").run()
+    at.text_input(key="ask_q").input(f"各区的清运量 {hostile}")  # inside a form: sent with the submit
     next(b for b in at.button if b.label == "提问").click().run()
     assert_shown_as_text(at, hostile)
+    heading = [m.value for m in at.markdown if m.value.startswith("#### ")]
+    assert heading and _literal_pattern(hostile).search(heading[0]), heading
 
 
 @pytest.mark.parametrize("hostile", [h for _i, h in ONE_LINE], ids=[i for i, _h in ONE_LINE])
