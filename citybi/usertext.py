@@ -54,9 +54,17 @@ def md(text: object) -> str:
         body = line.lstrip(" \t")
         # indentation would make an indented code block; no-break spaces show the same gap
         indent = "\u00a0" * (len(line) - len(body))
-        out.append(indent + "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in body))
+        out.append(indent + "".join(
+            "\\" + ch if ch in _MD_SPECIAL and not _intraword_underscore(body, i) else ch
+            for i, ch in enumerate(body)))
     # two trailing spaces: a hard line break, so a multi-line description keeps its lines
     return "  \n".join(out)
+
+
+def _intraword_underscore(text: str, i: int) -> bool:
+    """An "_" between two letters/digits (环卫_各区清运量): CommonMark never starts or ends emphasis
+    there, so it stays as typed and names with underscores read the same in the page's text."""
+    return (text[i] == "_" and 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum())
 
 
 # ---------------------------------------------------------------------------- invisible characters

@@ -143,7 +143,8 @@ def _pct(v: float | None) -> str:
 
 def _kpi(tile: TileRun, k: KpiValue) -> None:
     unit = f" {k.unit}" if k.unit else ""
-    unit_md = md(unit)  # the metric value is plain text; the lines below are Markdown (colour directives)
+    # the metric value is plain text; the lines below are Markdown (colour directives), the unit user text
+    unit_md = f" {md(k.unit)}" if k.unit else ""
     mom = k.comparison("环比")
     delta, color, arrow = None, "gray", "off"
     if mom is not None and mom.pct is not None:
@@ -161,14 +162,14 @@ def _kpi(tile: TileRun, k: KpiValue) -> None:
         m = tile.spec.measures[0] if tile.spec is not None else None
         target = format_value(k.target, m.format if m else None, ratio=bool(m and m.agg == "ratio"))
         pct = "—" if k.pct_of_target is None else f"{k.pct_of_target:.1%}"
-        lines.append(f"目标 {md(target)}{unit_md} · 完成 :{COLOR[k.target_met]}[{md(pct)}]")
+        lines.append(f"目标 {target}{unit_md} · 完成 :{COLOR[k.target_met]}[{pct}]")
     for c in k.comparisons:
         if c.name == "环比" and delta is not None:
             continue
         base = "—" if c.base is None else f"{c.base:,.2f}".rstrip("0").rstrip(".")
         base_name = "去年同期" if c.name == "同比" else "上期"
-        lines.append(f"{c.name} :{COLOR[c.good]}[{c.arrow} {md(_pct(c.pct))}]（{base_name} {md(base)}）")
-    lines.append(md(period_text(k.period)))
+        lines.append(f"{c.name} :{COLOR[c.good]}[{c.arrow} {_pct(c.pct)}]（{base_name} {base}）")
+    lines.append(f"{period_text(k.period)}")
     st.markdown("  \n".join(lines))
 
 
@@ -187,7 +188,7 @@ def _tile(tile: TileRun, *, leader: bool, height: int | None) -> None:
                         config={"displaylogo": False,
                                 "toImageButtonOptions": {"format": "png", "filename": tile.title, "scale": 2}})
         if tile.period is not None:
-            st.caption(md(tile.period_text))
+            st.caption(tile.period_text)  # dates the code formats, no user text
     for w in tile.result.warnings:
         st.caption(md(w))
     if tile.skipped_filters:

@@ -87,7 +87,9 @@ def _literal_pattern(text: str) -> re.Pattern[str]:
     """`text` as it must appear once escaped: each ASCII punctuation mark after a backslash."""
     parts = []
     for ch in text:
-        if ch in string.punctuation:
+        if ch == "_":  # between two letters it cannot make emphasis, so it may stay bare
+            parts.append(r"\\?_")
+        elif ch in string.punctuation:
             parts.append(r"\\" + re.escape(ch))
         elif ch == "\n":
             parts.append(r" *\n")
@@ -140,10 +142,13 @@ def test_md_escapes_every_markdown_character(hostile: str) -> None:
     ("", ""),
     (None, ""),
     (12.5, "12\\.5"),
+    ("环卫_各区清运量", "环卫_各区清运量"),  # intraword: never emphasis
+    ("_斜体_", "\\_斜体\\_"),
+    ("a__b__", "a\\_\\_b\\_\\_"),
     ("a -> b", f"a \\-{WORD_JOINER}\\> b"),  # not Streamlit's arrow
     (":streamlit:", f"\\:streamlit{WORD_JOINER}\\:"),  # not Streamlit's logo
 ], ids=["chinese", "fullwidth", "dot", "percent", "backslash", "newline", "indent", "url", "www", "email", "empty",
-        "none", "number", "arrow", "logo"])
+        "none", "number", "underscore-intraword", "underscore-emphasis", "underscore-strong", "arrow", "logo"])
 def test_md_table(text: object, expected: str) -> None:
     assert md(text) == expected
 
