@@ -26,7 +26,8 @@ from citybi.errors import UserFacingError
 #   lists - + 1. 1), quotes >, tables |, setext/rules = -, math $…$, directives :red[…] :small[…],
 #   icons :material/name: (Streamlit rewrites ":material/" before parsing), entities &amp;.
 # CommonMark lets a backslash escape ANY ASCII punctuation and shows it as the bare character,
-# so escaping all of them is both complete and invisible to the reader.
+# so escaping all of them is both complete and invisible to the reader (one exception: an
+# underscore between two letters, which CommonMark never reads as emphasis, stays bare).
 _MD_SPECIAL = frozenset(string.punctuation)
 
 # GFM turns bare URLs and e-mail addresses into links AFTER escapes are resolved (a find-and-
@@ -34,7 +35,7 @@ _MD_SPECIAL = frozenset(string.punctuation)
 # no line break) between the parts keeps the text as typed on screen but no longer a URL to
 # the link finder; a copied address is deliberately not a working one.
 WORD_JOINER = "\u2060"
-_AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto)(:)|\b(www)(\.)|([\w.+-])(@)(?=[\w-])")
+_AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto)(:)|(www)(\.)|([\w.+-])(@)(?=[\w-])")
 # Streamlit also rewrites text nodes: ":streamlit:" becomes its logo, " -> " " <= " " -- " become
 # arrows and dashes. A word joiner inside each keeps the characters as typed.
 _REWRITES = re.compile(r"(?<=:streamlit)(?=:)|(?<=[-<>~])(?=[-<>=])")
