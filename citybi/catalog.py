@@ -26,6 +26,7 @@ from sqlglot import exp
 from citybi.config import Settings
 from citybi.errors import NotFound, UserFacingError
 from citybi.schema import ColumnInfo, DatasetInfo
+from citybi.usertext import check_visible
 from citybi.warehouse import Warehouse
 
 S = "_citybi"
@@ -127,7 +128,8 @@ def _physical(name: str) -> exp.Table:
 
 def validate_name(name: str) -> str:
     """A dataset name users will type in questions and see in SQL."""
-    clean = (name or "").strip()
+    # a zero-width space or bidi mark would make a second "环卫清运" that only looks the same
+    clean = check_visible(name or "", "数据集名称")
     if not clean:
         raise UserFacingError("数据集名称不能为空。", hint="请填写一个中文或英文名称，例如「环卫清运」")
     if len(clean) > 64:
@@ -241,6 +243,8 @@ class Catalog:
             mode = "create"
         if frame.width == 0:
             raise UserFacingError("没有可写入的列。")
+        frame, units, column_types, key_columns = _visible_columns(frame, units or {}, column_types or {},
+                                                                   key_columns)
         columns = _columns_meta(frame, units or {}, column_types or {})
         staged = "__citybi_incoming"
         with self.wh.transaction() as cur:
@@ -427,6 +431,24 @@ def _dictionary_encode(cur: duckdb.DuckDBPyConnection, physical: str, columns: l
         alter = exp.Alter(this=table, kind="TABLE",
                           actions=[exp.AlterColumn(this=exp.to_identifier(name, quoted=True), dtype=enum)])
         cur.execute(alter.sql(dialect="duckdb"))
+
+
+def _visible_columns(frame: pl.DataFrame, units: dict[str, str | None], types: dict[str, str],
+                     keys: list[str] | None) -> tuple[pl.DataFrame, dict[str, str | None], dict[str, str],
+                                                      list[str] | None]:
+    """Refuse column names with invisible characters; write visible spaces as one ordinary space.
+
+    The last line of defence for every writer (app, CLI, inbox, code): the importer already
+    cleans what it reads from headers and refuses what the clerk types.
+    """
+    renamed = {c: check_visible(c, "列名") for c in frame.columns}
+    if len(set(renamed.values())) < len(renamed):
+        raise UserFacingError("有两列的名称只差在空格的写法上（例如全角空格和普通空格），无法区分。",
+                              hint="请把其中一列改名")
+    if all(k == v for k, v in renamed.items()):
+        return frame, units, types, keys
+    return (frame.rename(renamed), {renamed.get(k, k): v for k, v in units.items()},
+            {renamed.get(k, k): v for k, v in types.items()}, [renamed.get(k, k) for k in keys] if keys else keys)
 
 
 def _columns_meta(frame: pl.DataFrame, units: dict[str, str | None], types: dict[str, str]) -> list[dict[str, Any]]:

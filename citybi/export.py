@@ -11,9 +11,13 @@ keeps as text even when the cell is edited; the exported value stays exactly the
 
 Only results already on the board are written: the export never runs queries, so what the
 leader downloads is what the leader saw, under the same filters.
+
+The pages' CSV downloads (`frame_csv`) follow the same rule: a cell that Excel would read as
+a formula (`formula_like`) is written with the apostrophe Excel itself uses to mean "text".
 """
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import decimal
 import io
@@ -38,6 +42,7 @@ MAX_SHEET_NAME = 31
 COVER_SHEET = "看板信息"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
+_FILE_BAD = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 HEADER_FILL = PatternFill("solid", fgColor="1F4E79")
 TITLE_FONT = Font(bold=True, size=14)
@@ -98,6 +103,11 @@ def _clean_text(value: str) -> str:
     return ILLEGAL_CHARACTERS_RE.sub("", value)
 
 
+def formula_like(text: str) -> bool:
+    """Would Excel (or LibreOffice) read this text as a formula or DDE call (=cmd|…, +…, -…, @…)?"""
+    return text.startswith(FORMULA_START)
+
+
 def write_cell(ws: Worksheet, row: int, column: int, value: Any, number_format: str | None = None) -> Any:
     """One cell, typed: numbers as numbers, dates as dates, risky text forced to stay text."""
     cell = ws.cell(row=row, column=column)
@@ -123,7 +133,7 @@ def write_cell(ws: Worksheet, row: int, column: int, value: Any, number_format: 
     else:
         text = _clean_text(str(value))
         cell.value = text
-        if text.startswith(FORMULA_START):
+        if formula_like(text):
             # openpyxl made it a formula ("f"): force a string cell and Excel's apostrophe prefix
             cell.data_type = "s"
             cell.quotePrefix = True
@@ -307,3 +317,38 @@ def export_board(run: BoardRun, *, cover: bool = True, now: dt.datetime | None =
 def export_file_name(run: BoardRun) -> str:
     safe = _SHEET_BAD.sub("_", run.board.title).strip() or "看板"
     return f"{safe}_{run.today.isoformat()}.xlsx"
+
+
+# ---------------------------------------------------------------------------- CSV
+def _csv_value(value: Any) -> str:
+    """One CSV field: numbers bare (Excel reads them as numbers), formula-like text neutralised."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return "" if value != value else repr(value)
+    if isinstance(value, (int, decimal.Decimal)):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None).isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = str(value)
+    # the apostrophe is what Excel shows for "typed as text" (the Excel export's quotePrefix)
+    return "'" + text if formula_like(text) else text
+
+
+def frame_csv(frame: pl.DataFrame) -> bytes:
+    """The frame as CSV for Excel: UTF-8 with BOM (Chinese opens correctly), no live formulas."""
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow([_csv_value(str(c)) for c in frame.columns])
+    for row in frame.iter_rows():
+        writer.writerow([_csv_value(v) for v in row])
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def csv_file_name(title: str) -> str:
+    """A download name from user text: characters Windows refuses in file names replaced."""
+    return (_FILE_BAD.sub("_", title or "").strip() or "数据") + ".csv"

@@ -13,6 +13,7 @@ from pathlib import Path
 from citybi.catalog import Catalog, Provenance, WriteMode, WriteResult
 from citybi.ingest.model import ImportOptions, ImportPlan
 from citybi.ingest.pipeline import Prepared, prepare
+from citybi.usertext import check_visible
 from citybi.warehouse import Warehouse
 
 
@@ -94,13 +95,14 @@ def options_with_edits(plan: ImportPlan, edits: list[dict[str, object]]) -> Impo
 
     `edits` has one dict per plan column, in plan order, with keys 列名, 类型 (a logical type
     or its Chinese label), 单位, 跳过. Only what differs from the plan becomes an override.
+    A typed name with invisible characters is refused here, before the page keeps the edits.
     """
     from citybi.ingest.model import TYPE_LABELS, ColumnOverride
 
     by_label = {v: k for k, v in TYPE_LABELS.items()}
     overrides = dict(plan.options.columns)
     for col, edit in zip(plan.columns, edits, strict=False):
-        name = str(edit.get("列名") or "").strip() or col.name
+        name = check_visible(str(edit.get("列名") or ""), "列名") or col.name
         raw_type = str(edit.get("类型") or col.type)
         ctype = by_label.get(raw_type, raw_type)
         unit = str(edit.get("单位") or "").strip() or None

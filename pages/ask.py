@@ -13,7 +13,8 @@ from citybi.charts.store import chart_store
 from citybi.nlq import answer, examples
 from citybi.nlq.present import figure, scalar
 from citybi.nlq.to_chart import answer_to_chart
-from citybi.ui.state import action, catalog, get_warehouse, guarded
+from citybi.ui.state import action, catalog, get_warehouse, guarded, show_frame
+from citybi.usertext import md
 
 st.title("问数")
 st.caption("用中文提问，例如「上个月各区的清运量」「这周哪个区的工单最多」。"
@@ -37,10 +38,10 @@ today = c2.date_input("以哪天为「今天」", value=default_today, key="ask_
 samples = guarded(lambda: examples(target, wh.run)) or []
 clicked = None
 if samples:
-    st.caption(f"可以这样问（来自「{target.name}」的列和取值）：")
+    st.caption(f"可以这样问（来自「{md(target.name)}」的列和取值）：")
     cols = st.columns(min(3, len(samples)))
     for i, s in enumerate(samples):
-        if cols[i % len(cols)].button(s, key=f"ex_{i}"):
+        if cols[i % len(cols)].button(md(s), key=f"ex_{i}"):
             st.session_state["ask_q"] = clicked = s
 
 with st.form("ask_form"):
@@ -58,27 +59,27 @@ if asked and question.strip():
 
 def render(entry: dict[str, object], *, expanded: bool) -> None:
     ans = entry["answer"]
-    st.markdown(f"#### {entry['question']}")
+    st.markdown("#### " + md(entry["question"]))
     if ans.status != "ok":
-        st.warning(ans.message or "无法回答这个问题。")
+        st.warning(md(ans.message) if ans.message else "无法回答这个问题。")
         if ans.suggestions:
-            st.caption("可以试试：" + "；".join(ans.suggestions))
+            st.caption("可以试试：" + "；".join(md(s) for s in ans.suggestions))
         return
     if ans.reading:
-        st.info("理解为：" + ans.reading)
+        st.info("理解为：" + md(ans.reading))
     if ans.message:
-        st.caption(ans.message)
+        st.caption(md(ans.message))
     if ans.alternatives:
-        st.caption("也可以换用：" + "、".join(ans.alternatives))
+        st.caption("也可以换用：" + "、".join(md(a) for a in ans.alternatives))
     value = scalar(ans)
     if value is not None:
-        st.metric(ans.columns[0], f"{value:,.2f}" if isinstance(value, float) else str(value))
+        st.metric(md(ans.columns[0]), f"{value:,.2f}" if isinstance(value, float) else str(value))
     else:
         fig = figure(ans)
         if fig is not None:
             st.plotly_chart(fig, key=f"fig_{id(entry)}")
-        st.dataframe(pl.DataFrame([list(r) for r in ans.rows], schema=ans.columns, orient="row",
-                                  strict=False), hide_index=True, width="stretch")
+        show_frame(pl.DataFrame([list(r) for r in ans.rows], schema=ans.columns, orient="row", strict=False),
+                   download=str(entry["question"])[:40], download_key=f"csv_{id(entry)}")
     with st.expander("查看 SQL", expanded=expanded):
         st.code(ans.sql, language="sql")
     save_as_chart(entry)
@@ -91,7 +92,7 @@ def save_as_chart(entry: dict[str, object]) -> None:
     info = next((d for d in datasets if d.name == ans.table), None)
     spec, reason = answer_to_chart(ans, title=question, info=info)
     if spec is None:
-        st.caption("不能保存为图表：" + reason)
+        st.caption("不能保存为图表：" + md(reason))
         return
     k = id(entry)
     with st.popover("保存为图表", icon=":material/bookmark_add:"):
@@ -105,7 +106,7 @@ def save_as_chart(entry: dict[str, object]) -> None:
             store = chart_store(wh.settings)
             if action(lambda: store.save(name, spec_from_dict(data), overwrite=overwrite)):
                 st.session_state["cb_open"] = name  # the 图表 page opens it for editing
-                st.success(f"已保存为图表「{name}」。打开「图表」页可继续编辑，也可以把它加到看板上。")
+                st.success(f"已保存为图表「{md(name)}」。打开「图表」页可继续编辑，也可以把它加到看板上。")
 
 
 if history:
@@ -114,5 +115,5 @@ if history:
         st.divider()
         st.subheader("本次会话的提问")
         for entry in history[1:10]:
-            with st.expander(str(entry["question"])):
+            with st.expander(md(entry["question"])):
                 render(entry, expanded=False)

@@ -29,6 +29,7 @@ from citybi.charts.kpi import KpiValue, period_text
 from citybi.charts.store import chart_store
 from citybi.export import export_board, export_file_name
 from citybi.ui.state import action, flash, get_warehouse, guarded, show_flash
+from citybi.usertext import md
 
 DATE_PRESETS = ["各图表默认", "最近7天", "最近30天", "最近90天", "本周", "上周", "本月", "上月", "本季", "今年", "去年",
                 "自定义"]
@@ -75,12 +76,12 @@ head[2].toggle("领导视图", key="board_leader", on_change=_sync_url,
 leader: bool = st.session_state["board_leader"]
 name: str = st.session_state["board_pick"]
 board: Board | None = guarded(lambda: boards.load(name))
-head[0].title(board.title if board is not None else "看板")
+head[0].title(md(board.title) if board is not None else "看板")
 show_flash()
 if board is None:
     st.stop()
 if board.description:
-    st.caption(board.description)
+    st.caption(md(board.description))
 
 # ---------------------------------------------------------------------------- filters row
 data_today = guarded(lambda: board_today(wh, board, charts=charts)) or dt.date.today()
@@ -97,7 +98,7 @@ cols = st.columns(max(1, n_date + n_today + len(controls)))
 if board.filters.date is not None:
     default = board.filters.date.default or "各图表默认"
     presets = DATE_PRESETS if default in DATE_PRESETS else [default, *DATE_PRESETS]
-    date_choice = cols[0].selectbox(board.filters.date.label, presets, index=presets.index(default),
+    date_choice = cols[0].selectbox(md(board.filters.date.label), presets, index=presets.index(default),
                                     key=f"{key}__date")
     if date_choice == "自定义":
         picked = cols[0].date_input("日期范围", value=(data_today - dt.timedelta(days=6), data_today),
@@ -116,7 +117,7 @@ for j, (column, label, default_vals) in enumerate(controls):
     wkey = f"{key}__dim__{column}"
     current = st.session_state.get(wkey, default_vals)
     options = list(dict.fromkeys([*options, *[v for v in current if v not in options]]))  # keep picked values
-    picked_vals = cols[n_date + n_today + j].multiselect(label, options, default=[v for v in default_vals
+    picked_vals = cols[n_date + n_today + j].multiselect(md(label), options, default=[v for v in default_vals
                                                                                   if v in options],
                                                          key=wkey, placeholder="全部")
     if picked_vals:
@@ -129,7 +130,7 @@ if not leader:
         st.multiselect("再按这些列筛选（仅本次查看；要长期保留请在「编辑看板」里加入看板筛选）",
                        [c for c in available if c not in {d.column for d in dims}], key=f"{key}__extra")
 if leader:
-    st.caption(f"数据截至 {data_today.isoformat()}" + (f" · 筛选：{'；'.join(values.describe())}"
+    st.caption(f"数据截至 {data_today.isoformat()}" + (f" · 筛选：{md('；'.join(values.describe()))}"
                                                    if values.describe() else ""))
 elif data_today < dt.date.today() - dt.timedelta(days=7):
     st.caption(f"数据最后日期为 {data_today.isoformat()}，「最近7天」「本月」等按这一天计算。")
@@ -142,6 +143,8 @@ def _pct(v: float | None) -> str:
 
 def _kpi(tile: TileRun, k: KpiValue) -> None:
     unit = f" {k.unit}" if k.unit else ""
+    # the metric value is plain text; the lines below are Markdown (colour directives), the unit user text
+    unit_md = f" {md(k.unit)}" if k.unit else ""
     mom = k.comparison("环比")
     delta, color, arrow = None, "gray", "off"
     if mom is not None and mom.pct is not None:
@@ -149,9 +152,9 @@ def _kpi(tile: TileRun, k: KpiValue) -> None:
         color = COLOR[mom.good]
         arrow = "up" if mom.arrow == "↑" else ("down" if mom.arrow == "↓" else "off")
     spark = [v for _p, v in k.sparkline if v is not None]
-    st.metric(f"{tile.title}", f"{k.value_text}{unit}", delta=delta, delta_color=color, delta_arrow=arrow,
+    st.metric(md(tile.title), f"{k.value_text}{unit}", delta=delta, delta_color=color, delta_arrow=arrow,
               chart_data=spark or None, chart_type="area",
-              help=(tile.spec.description if tile.spec is not None else None) or None)
+              help=md(tile.spec.description) if tile.spec is not None and tile.spec.description else None)
     lines: list[str] = []
     if k.target is not None:
         from citybi.charts.render import format_value
@@ -159,7 +162,7 @@ def _kpi(tile: TileRun, k: KpiValue) -> None:
         m = tile.spec.measures[0] if tile.spec is not None else None
         target = format_value(k.target, m.format if m else None, ratio=bool(m and m.agg == "ratio"))
         pct = "—" if k.pct_of_target is None else f"{k.pct_of_target:.1%}"
-        lines.append(f"目标 {target}{unit} · 完成 :{COLOR[k.target_met]}[{pct}]")
+        lines.append(f"目标 {target}{unit_md} · 完成 :{COLOR[k.target_met]}[{pct}]")
     for c in k.comparisons:
         if c.name == "环比" and delta is not None:
             continue
@@ -172,7 +175,7 @@ def _kpi(tile: TileRun, k: KpiValue) -> None:
 
 def _tile(tile: TileRun, *, leader: bool, height: int | None) -> None:
     if tile.result is None:
-        st.warning(f"**{tile.title}**：{tile.error}")
+        st.warning(f"**{md(tile.title)}**：{md(tile.error)}")
         return
     out = tile.result.output
     if isinstance(out, KpiValue):
@@ -185,11 +188,11 @@ def _tile(tile: TileRun, *, leader: bool, height: int | None) -> None:
                         config={"displaylogo": False,
                                 "toImageButtonOptions": {"format": "png", "filename": tile.title, "scale": 2}})
         if tile.period is not None:
-            st.caption(tile.period_text)
+            st.caption(tile.period_text)  # dates the code formats, no user text
     for w in tile.result.warnings:
-        st.caption(w)
+        st.caption(md(w))
     if tile.skipped_filters:
-        st.caption("未按「" + "、".join(tile.skipped_filters) + "」筛选：此图表的数据没有这一列")
+        st.caption("未按「" + md("、".join(tile.skipped_filters)) + "」筛选：此图表的数据没有这一列")
     if not leader:
         source = "缓存" if tile.result.cached else f"查询 {tile.result.query_s * 1000:.0f} ms"
         st.caption(f"{source} · 共 {tile.seconds * 1000:.0f} ms")
@@ -216,7 +219,7 @@ def _run_and_show() -> None:
         bar = st.progress(0.0)
 
         def progress(done: int, total: int, tile: TileRun) -> None:
-            bar.progress(done / total, text=f"已完成 {done}/{total}：{tile.title}")
+            bar.progress(done / total, text=f"已完成 {done}/{total}：{md(tile.title)}")
 
         run = guarded(lambda: run_board(wh, board, charts=charts, values=values, today=today, progress=progress))
         status.update(state="complete")
@@ -270,7 +273,7 @@ with st.expander("编辑看板", icon=":material/edit:"):
             st.caption("看板还没有图块。")
         for i, t in enumerate(board.tiles):
             c = st.columns([4, 1, 1, 1, 1], vertical_alignment="center")
-            c[0].markdown(f"{i + 1}. {t.title or t.chart or (t.spec.title if t.spec else '')}（宽 {t.width}）")
+            c[0].markdown(f"{i + 1}. {md(t.title or t.chart or (t.spec.title if t.spec else ''))}（宽 {t.width}）")
             tiles = list(board.tiles)
             if c[1].button("上移", key=f"{key}__up_{i}", disabled=i == 0):
                 tiles[i - 1], tiles[i] = tiles[i], tiles[i - 1]

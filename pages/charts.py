@@ -30,7 +30,8 @@ from citybi.charts.store import chart_store
 from citybi.charts.types import all_types, get_type
 from citybi.errors import UserFacingError
 from citybi.schema import ColumnInfo, DatasetInfo
-from citybi.ui.state import catalog, flash, get_warehouse, guarded, show_error, show_flash
+from citybi.ui.state import catalog, flash, get_warehouse, guarded, show_error, show_flash, show_frame
+from citybi.usertext import md
 from citybi.vocabulary import AGG_LABELS, RELATIVE_CHOICES, TIME_GRAINS
 
 try:  # the drag-and-drop wells; the select wells below work without it
@@ -193,7 +194,7 @@ with st.container(border=True):
     deletable = pick is not None and store.has_user_copy(pick)
     with c4.popover("删除", disabled=not deletable, width="stretch",
                     help="只能删除自己保存的图表；系统自带的图表不能删除"):
-        st.write(f"确定删除图表「{pick}」吗？用到它的看板将显示“图表不存在”。")
+        st.markdown(f"确定删除图表「{md(pick)}」吗？用到它的看板将显示“图表不存在”。")
         if st.button("确定删除", key="cb_delete", type="primary") and pick is not None:
             restored = guarded(lambda: store.delete(pick))
             if restored is not None:
@@ -203,7 +204,7 @@ with st.container(border=True):
                 flash(f"已删除图表「{pick}」" + ("，恢复为系统自带的版本" if restored else ""))
                 st.rerun()
     if ss.get("cb_editing"):
-        st.caption(f"正在编辑：**{ss['cb_editing']}**")
+        st.caption(f"正在编辑：**{md(ss['cb_editing'])}**")
 
 names = [d.name for d in datasets]
 if ss.get("cb_ds") not in names:
@@ -278,7 +279,7 @@ with left:
             key = f"cb_grain::{name}"
             if ss.get(key) not in options:
                 ss[key] = "月"
-            g = st.segmented_control(f"「{name}」按什么时间粒度汇总", options, key=key)
+            g = st.segmented_control(f"「{md(name)}」按什么时间粒度汇总", options, key=key)
             grains[name] = None if g in (None, RAW) else g
     aggs: dict[str, str] = {}
     ratio_where: dict[str, dict[str, Any]] = {}
@@ -295,7 +296,7 @@ with left:
         key = f"cb_agg::{name}"
         if ss.get(key) not in choices:
             ss[key] = choices[0]
-        aggs[name] = st.selectbox(f"「{name}」怎么汇总", choices, key=key, format_func=lambda a: AGG_LABELS[a])
+        aggs[name] = st.selectbox(f"「{md(name)}」怎么汇总", choices, key=key, format_func=lambda a: AGG_LABELS[a])
         if aggs[name] == "ratio":
             cats = [x.name for x in info.columns if not x.is_numeric and not x.is_temporal]
             rc1, rc2 = st.columns(2)
@@ -315,12 +316,13 @@ with left:
             continue
         if c.is_numeric:
             f1, f2 = st.columns(2)
-            lo = f1.number_input(f"「{name}」最小值", value=None, key=f"cb_fmin::{name}")
-            hi = f2.number_input(f"「{name}」最大值", value=None, key=f"cb_fmax::{name}")
+            lo = f1.number_input(f"「{md(name)}」最小值", value=None, key=f"cb_fmin::{name}")
+            hi = f2.number_input(f"「{md(name)}」最大值", value=None, key=f"cb_fmax::{name}")
             if lo is not None or hi is not None:
                 filters.append({"op": "between", "column": name, "min": lo, "max": hi})
         elif c.is_temporal:
-            mode = st.radio(f"「{name}」的时间范围", ["相对时间", "日期范围"], horizontal=True, key=f"cb_fmode::{name}")
+            mode = st.radio(f"「{md(name)}」的时间范围", ["相对时间", "日期范围"], horizontal=True,
+                            key=f"cb_fmode::{name}")
             if mode == "相对时间":
                 rel_key = f"cb_frel::{name}"
                 # a saved chart may use any 最近N天: offer it rather than silently changing it
@@ -341,7 +343,7 @@ with left:
             fv_key = f"cb_fv::{name}"
             if fv_key in ss:
                 ss[fv_key] = [v for v in ss[fv_key] if v in shown]
-            chosen = st.multiselect(f"「{name}」取值", shown, key=fv_key)
+            chosen = st.multiselect(f"「{md(name)}」取值", shown, key=fv_key)
             exclude = st.checkbox("排除这些值", key=f"cb_fx::{name}")
             if chosen:
                 typed = [v for v in values if str(v) in chosen]
@@ -473,7 +475,7 @@ with right:
         result = guarded(lambda: run_chart(wh, spec, info=info, today=today, geojson=geojson))
     if result is not None:
         for w in result.warnings:
-            st.warning(w)
+            st.warning(md(w))
         out = result.output
         kind = get_type(result.spec.type).output
         if kind == "pydeck":
@@ -483,7 +485,7 @@ with right:
             mom = out.comparison("环比")
             delta = f"环比 {mom.pct:+.1%}" if mom is not None and mom.pct is not None else None
             color = "normal" if out.higher_is_better else "inverse"
-            st.metric(out.label, f"{out.value_text}{unit}", delta=delta, delta_color=color)
+            st.metric(md(out.label), f"{out.value_text}{unit}", delta=delta, delta_color=color)
             yoy = out.comparison("同比")
             if yoy is not None and yoy.pct is not None:
                 st.caption(f"同比 {yoy.arrow} {yoy.pct:+.1%}")
@@ -498,7 +500,7 @@ with right:
             for sql in result.sql.values():
                 st.code(sql, language="sql")
         with st.expander("查看数据"):
-            st.dataframe(result.frame, hide_index=True, width="stretch")
+            show_frame(result.frame, download=result.spec.title, download_key="cb_csv")
 
     # -------------------------------------------------------------- save
     st.subheader("保存")

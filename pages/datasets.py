@@ -7,6 +7,7 @@ import streamlit as st
 from citybi.catalog import MODE_LABELS
 from citybi.ingest.model import TYPE_LABELS
 from citybi.ui.state import action, catalog, flash, guarded, show_flash, show_frame
+from citybi.usertext import md
 
 st.title("数据集")
 show_flash()
@@ -30,7 +31,7 @@ names = [d.name for d in infos]
 chosen = st.selectbox("查看数据集", names, key="ds_pick")
 info = next(d for d in infos if d.name == chosen)
 if info.description:
-    st.caption(info.description)
+    st.caption(md(info.description))
 
 tab_schema, tab_preview, tab_versions, tab_delete = st.tabs(["结构", "预览", "版本历史", "删除"])
 
@@ -51,13 +52,13 @@ with tab_schema:
         if st.form_submit_button("保存同义词"):
             parts = [w for w in words.replace(",", "、").replace("，", "、").split("、") if w.strip()]
             if action(lambda: cat.set_synonyms(info.name, parts, column=col)):
-                st.success(f"已保存「{col}」的同义词。")
+                st.success(f"已保存「{md(col)}」的同义词。")
 
 with tab_preview:
     frame = guarded(lambda: cat.preview(info.name, 200))
     if frame is not None:
         st.caption(f"前 {frame.height} 行（共 {info.row_count} 行）")
-        show_frame(frame)
+        show_frame(frame, download=f"{info.name}_前{frame.height}行", download_key="ds_preview_csv")
 
 with tab_versions:
     versions = guarded(lambda: cat.versions(info.name)) or []
@@ -65,9 +66,9 @@ with tab_versions:
         cols = st.columns([5, 1])
         label = (f"第 {v.version} 版 · {MODE_LABELS.get(v.mode, v.mode)} · {v.row_count} 行 · "
                  f"{v.created_at:%Y-%m-%d %H:%M} · {v.source_file or '—'}" + (" · 操作人 " + v.who if v.who else ""))
-        cols[0].markdown(("**当前** " if v.current else "") + label)
+        cols[0].markdown(("**当前** " if v.current else "") + md(label))
         if v.note:
-            cols[0].caption(v.note)
+            cols[0].caption(md(v.note))
         if not v.current and cols[1].button("恢复此版本", key=f"restore_{v.version}"):
             if action(lambda v=v: cat.restore(info.name, v.version)):
                 flash(f"已恢复到第 {v.version} 版。")

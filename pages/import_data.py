@@ -15,6 +15,7 @@ from citybi.ingest import recipe
 from citybi.ingest.model import DROP_LABELS, TYPE_LABELS, ImportOptions
 from citybi.ingest.pipeline import list_sheets
 from citybi.ui.state import catalog, get_warehouse, guarded, show_frame
+from citybi.usertext import md
 
 st.title("数据导入")
 st.caption("支持 .xlsx / .xls / .csv / .tsv。自动识别标题行、多级表头、单位、小计/合计行和表尾，导入前可以检查和修改。")
@@ -61,7 +62,7 @@ if len(non_empty) > 1:
         state.update(imp_options=options, imp_prepared=None)
 skipped = [s.name for s in sheets if s.empty]
 if skipped:
-    st.caption("已跳过空工作表：" + "、".join(skipped))
+    st.caption("已跳过空工作表：" + md("、".join(skipped)))
 
 prepared = state.get("imp_prepared")
 if prepared is None:
@@ -85,9 +86,9 @@ plan = prepared.plan
 
 if state.get("imp_recipe") == "applied":
     st.info("这个文件和以前导入过的报表结构相同，已自动套用上次保存的导入方案。")
-st.success(plan.summary_zh())
+st.success(md(plan.summary_zh()))
 for warning in plan.warnings:
-    st.warning(warning)
+    st.warning(md(warning))
 if plan.preamble:
     with st.expander(f"表头上方的说明（{len(plan.preamble)} 行，已保留为元数据）"):
         st.text("\n".join(plan.preamble))
@@ -121,13 +122,17 @@ edited = st.data_editor(
     column_config={"类型": st.column_config.SelectboxColumn("类型", options=list(TYPE_LABELS.values()), required=True)},
 )
 if st.button("按修改重新分析"):
-    new_options = options_with_edits(plan, edited.to_dicts()).model_copy(update={
-        "header_row": int(header_row) if int(header_row) != (plan.header_rows or [1])[0] else plan.options.header_row,
-        "drop_totals": drop_totals, "unpivot": unpivot,
-    })
-    prepared.discard()
-    state.update(imp_options=new_options, imp_prepared=None)
-    st.rerun()
+    # a typed column name the core refuses (e.g. with invisible characters) is a message, the plan stays
+    folded = guarded(lambda: options_with_edits(plan, edited.to_dicts()))
+    if folded is not None:
+        new_options = folded.model_copy(update={
+            "header_row": int(header_row) if int(header_row) != (plan.header_rows or [1])[0]
+            else plan.options.header_row,
+            "drop_totals": drop_totals, "unpivot": unpivot,
+        })
+        prepared.discard()
+        state.update(imp_options=new_options, imp_prepared=None)
+        st.rerun()
 
 st.subheader("预览")
 frame = prepared.frame()
@@ -157,5 +162,5 @@ if st.button("导入", type="primary"):
             status.update(label="写入完成", state="complete")
             state["imp_table"] = name
             w = result.write
-            st.success(f"已写入数据集「{w.dataset}」第 {w.version} 版：{w.rows_written} 行"
+            st.success(f"已写入数据集「{md(w.dataset)}」第 {w.version} 版：{w.rows_written} 行"
                        f"（新增 {w.rows_added}，更新 {w.rows_updated}）。")

@@ -32,7 +32,8 @@ from citybi.charts.render import RenderContext, measure_label, units_for
 from citybi.charts.runner import run_chart
 from citybi.charts.spec import spec_from_dict
 from citybi.schema import DatasetInfo
-from citybi.ui.state import catalog, get_warehouse, guarded
+from citybi.ui.state import catalog, get_warehouse, guarded, show_frame
+from citybi.usertext import md
 from citybi.vocabulary import AGG_LABELS
 
 ss = st.session_state
@@ -92,7 +93,7 @@ with st.expander("区划边界", expanded=geojson is None):
                      "请在 properties 中加入区名（例如 区 或 name）。")
             st.stop()
         prop = st.selectbox("边界文件中表示区名的属性", props, key="map_prop")
-        st.caption(f"共 {len(geojson['features'])} 个区域：" + "、".join(region_names(geojson, prop)))
+        st.caption(f"共 {len(geojson['features'])} 个区域：" + md("、".join(region_names(geojson, prop))))
 if geojson is None:
     st.stop()
 
@@ -198,7 +199,7 @@ with view:
             shapes = set(region_names(geojson, prop))
             missing = sorted(k for k in values if k not in shapes)
             if missing:
-                st.warning("这些区在边界文件中找不到，没有画出：" + "、".join(missing)
+                st.warning("这些区在边界文件中找不到，没有画出：" + md("、".join(missing))
                            + "。请检查区名是否与边界文件一致（例如「临江」与「临江区」）。")
             table = frame.rename({m.name: label}).sort(label, descending=True, nulls_last=True)
     deck = city_deck(geojson, features, points, show_points=show_points, show_hexagons=show_hex,
@@ -211,4 +212,4 @@ with view:
                 unsafe_allow_html=True)
     if table is not None:
         with st.expander("各区数值"):
-            st.dataframe(table, hide_index=True, width="stretch")
+            show_frame(table, download=f"各区{label}", download_key="map_csv")

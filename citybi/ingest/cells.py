@@ -12,6 +12,8 @@ import datetime as dt
 import re
 from typing import Any
 
+from citybi.usertext import strip_invisible
+
 # Cells that mean "no value" in numeric or date columns. In text columns they stay as
 # written (e.g. 首要污染物 = "—" is a real category in air-quality tables).
 NULL_MARKERS: tuple[str, ...] = (
@@ -69,6 +71,9 @@ def clean_label(value: Any) -> str:
     """Header/label text: no line breaks, NBSP, ideographic spaces, or spaces between CJK.
 
     A float that is a whole number (2005.0, how Excel stores a typed year) becomes "2005".
+    Invisible characters (a stray BOM, zero-width joiners, bidi marks) are removed: in a
+    header the clerk did not type them and cannot see them, and refusing the whole file for
+    them would be unkind — while a name the clerk types is refused instead (usertext).
     """
     if value is None:
         return ""
@@ -83,7 +88,7 @@ def clean_label(value: Any) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     text = str(value).replace("\r", "\n")
-    text = _WS_RE.sub(" ", text).strip()
+    text = strip_invisible(_WS_RE.sub(" ", text)).strip()
     text = _CJK_GAP_RE.sub("", text)
     return text
 

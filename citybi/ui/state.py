@@ -11,7 +11,9 @@ from citybi import tempfiles
 from citybi.catalog import Catalog, open_warehouse
 from citybi.config import load_settings
 from citybi.errors import UserFacingError
+from citybi.export import csv_file_name, frame_csv
 from citybi.inbox import start_worker
+from citybi.usertext import md
 from citybi.warehouse import Warehouse
 
 T = TypeVar("T")
@@ -37,9 +39,12 @@ def catalog() -> Catalog:
 
 
 def show_error(err: Exception) -> None:
-    """A Chinese message for the user; never a traceback."""
+    """A Chinese message for the user; never a traceback.
+
+    Messages quote what the user typed or uploaded (names, file names, values): shown as text.
+    """
     if isinstance(err, UserFacingError):
-        st.error(err.message + (f"\n\n建议：{err.hint}" if err.hint else ""))
+        st.error(md(err.message) + (f"\n\n建议：{md(err.hint)}" if err.hint else ""))
     else:
         st.error("操作没有完成：程序遇到了意外的问题。请重试；如果反复出现，请把所用文件交给管理员。")
 
@@ -87,18 +92,34 @@ def action(fn: Callable[[], object]) -> bool:
 
 
 def flash(message: str) -> None:
-    """A success message that survives the st.rerun() that follows a change."""
+    """A success message that survives the st.rerun() that follows a change (plain text, not Markdown)."""
     st.session_state["_flash"] = message
 
 
 def show_flash() -> None:
     message = st.session_state.pop("_flash", None)
     if message:
-        st.success(message)
+        st.success(md(message))
 
 
-def show_frame(frame: pl.DataFrame, **kwargs: object) -> None:
-    """st.dataframe that shows DATE columns as dates (pandas would print 2024-03-01 00:00:00)."""
+def show_frame(frame: pl.DataFrame, *, download: str | None = None, download_key: str | None = None,
+               **kwargs: object) -> None:
+    """st.dataframe that shows DATE columns as dates (pandas would print 2024-03-01 00:00:00).
+
+    With `download` (the file's title), our own CSV download of the shown rows follows the table.
+    """
     config = {name: st.column_config.DateColumn(name, format="YYYY-MM-DD")
               for name, dtype in frame.schema.items() if dtype == pl.Date}
     st.dataframe(frame, hide_index=True, width="stretch", column_config=config or None, **kwargs)
+    if download is not None:
+        csv_download(frame, download, key=download_key)
+
+
+def csv_download(frame: pl.DataFrame, title: str, *, key: str | None = None) -> None:
+    """Download the rows as CSV for Excel.
+
+    Streamlit's toolbar download is off (client.disableDataExport in .streamlit/config.toml): it
+    wrote "=cmd|…" cells raw. This one neutralises them like the Excel export, with a BOM for Chinese.
+    """
+    st.download_button("下载 CSV", data=lambda: frame_csv(frame), file_name=csv_file_name(title), mime="text/csv",
+                       icon=":material/download:", key=key, on_click="ignore")
