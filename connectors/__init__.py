@@ -3,10 +3,23 @@
 A file connector turns bytes on disk into a `RawSheet`: raw cells and merged ranges, with
 no opinion about where the header is or what the types are — that shaping is done once,
 for every source, by `citybi.ingest`. Built-in connectors register themselves exactly as
-a plug-in would (`register(...)` at import time of `connectors.builtin`).
+a plug-in would (`register(...)` at import time of `connectors.builtin`). Each connector
+also judges its own files (`FileConnector.check`): `citybi.ingest.guard` keeps only the
+checks that hold for every file, and this package never imports `citybi.ingest`.
 """
 from __future__ import annotations
 
-from connectors.base import FileConnector, MergedRange, RawSheet, SheetInfo, connector_for, register, registered
+from connectors.base import (
+    FileConnector,
+    MergedRange,
+    RawSheet,
+    SheetInfo,
+    connector_for,
+    register,
+    registered,
+    unregister,
+)
 
-__all__ = ["FileConnector", "MergedRange", "RawSheet", "SheetInfo", "connector_for", "register", "registered"]
+__all__ = [
+    "FileConnector", "MergedRange", "RawSheet", "SheetInfo", "connector_for", "register", "registered", "unregister",
+]

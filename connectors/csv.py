@@ -23,7 +23,7 @@ import polars as pl
 
 from citybi.config import Limits
 from citybi.errors import ImportRejected
-from connectors.base import TOP_ROWS, RawSheet, SheetInfo
+from connectors.base import TOP_ROWS, RawSheet, SheetInfo, size_text
 
 DELIMITERS = (",", "\t", ";", "|")
 _TEXT_EXT = (".csv", ".tsv", ".txt")
@@ -162,6 +162,7 @@ class CsvConnector:
     """Reads .csv/.tsv/.txt files as one sheet named after the file."""
 
     name = "csv"
+    label = "CSV"
     extensions = _TEXT_EXT
 
     def sniff(self, head: bytes, path: Path) -> bool:
@@ -172,10 +173,17 @@ class CsvConnector:
             return False
         return looks_like_text(head)
 
-    def check(self, path: Path, limits: Limits) -> None:
-        from citybi.ingest.guard import check_file
+    def max_bytes(self, limits: Limits) -> int:
+        return limits.max_csv_bytes
 
-        check_file(path, limits)
+    def check(self, path: Path, limits: Limits) -> str:
+        # the text itself is judged while decoding (encoding, quotes): that needs the whole file
+        size = path.stat().st_size
+        if size > limits.max_csv_bytes:
+            raise ImportRejected(
+                f"CSV 文件太大（{size_text(size)}），上限为 {size_text(limits.max_csv_bytes)}。请拆分后分批上传。"
+            )
+        return "csv"
 
     def _parse(self, path: Path, limits: Limits) -> _Parsed:
         # sheets() and read() both need the decoded text: decode a 200 MB file once, not twice

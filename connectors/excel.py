@@ -10,8 +10,13 @@ Why it is built this way (all measured on this machine, see design/FACTS.md):
 - the header block is found from the first rows as Python values; openpyxl read-only gives
   them in milliseconds, sheet-aligned from row 0 / column A.
 - merged ranges and the real extent of a sheet come from one streamed pass over the sheet
-  XML, shared with the hostile-file guard (which needs the same pass to refuse sheets whose
+  XML, shared with `ExcelConnector.check` (which needs the same pass to refuse sheets whose
   cell references would make calamine allocate hundreds of GiB and abort the process).
+- the hostile-file checks live here, not in citybi.ingest.guard: a 5 kB .xlsx with cells at
+  A1 and XFD1048576 makes calamine/fastexcel allocate 512 GiB and abort the whole process
+  (Python cannot catch that); zip bombs and encrypted workbooks must be refused with a clear
+  Chinese message too. They read only zip directories, the first KB of each sheet XML and
+  one bounded streamed pass over it; the reader's memory cap is the second line of defence.
 - .xls files are small by format (65,536 rows) and calamine's BIFF reader has produced
   mojibake (calamine #229/#468), so .xls is read to Python values with python-calamine and
   falls back to xlrd when the strings look like mojibake.
@@ -30,7 +35,7 @@ import polars as pl
 
 from citybi.config import Limits
 from citybi.errors import ImportRejected
-from connectors.base import TOP_ROWS, MergedRange, RawSheet, SheetInfo
+from connectors.base import SNIFF_BYTES, TOP_ROWS, MergedRange, RawSheet, SheetInfo, size_text
 
 ZIP_MAGIC = b"PK\x03\x04"
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -44,7 +49,9 @@ NOT_EXCEL_MSG = (
     "请上传 .xlsx、.xls 或 .csv 文件。"
 )
 CORRUPT_MSG = "Excel 文件已损坏，无法打开（压缩包结构不完整）。请在 Excel 中重新打开并“另存为”.xlsx 后再上传。"
+HTML_MSG = "这是网页（HTML）格式的文件，只是扩展名为 .xls。请用 Excel 打开后“另存为”.xlsx 再上传。"
 
+_MB = 1024 * 1024
 _SCAN_CHUNK = 4 * 1024 * 1024
 _FULL_SCAN_BYTES = 32 * 1024 * 1024  # sheet XML up to this size is scanned cell by cell
 
@@ -53,7 +60,7 @@ _ENC_NAMES = ("EncryptedPackage", "EncryptionInfo")
 
 
 # ---------------------------------------------------------------------------------------
-# small helpers shared with citybi.ingest.guard
+# small helpers: cell references and OLE2 directories
 
 
 def col_index(letters: str) -> int:
@@ -125,6 +132,11 @@ def ole2_kind(path: Path, max_bytes: int) -> str:
     if "Workbook" in names or "Book" in names:
         return "xls"
     return "other"
+
+
+def looks_like_html(head: bytes) -> bool:
+    """A web page: what some systems export as "report.xls" (Excel opens it, we do not)."""
+    return head.lstrip()[:1] == b"<" and b"<html" in head[:4096].lower()
 
 
 # ---------------------------------------------------------------------------------------
@@ -334,9 +346,82 @@ def scan_sheet_xml(path: Path, zf: zipfile.ZipFile, part: str, limits: Limits) -
             if not block:
                 break
     if len(_SCAN_CACHE) > 64:
-        _SCAN_CACHE.clear()  # the cache only spares the guard's pass within one import
+        _SCAN_CACHE.clear()  # the cache only spares check()'s pass within one import
     _SCAN_CACHE[key] = scan
     return scan
+
+
+# ---------------------------------------------------------------------------------------
+# hostile-file checks (ExcelConnector.check): zip level, then every sheet's extent
+
+
+def check_xlsx(path: Path, limits: Limits) -> None:
+    """Zip-level limits, then every sheet's declared and real extent."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ImportRejected(CORRUPT_MSG, detail=str(exc)) from exc
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > limits.max_zip_entries:
+            raise ImportRejected(
+                f"Excel 文件内部结构异常（包含 {len(infos)} 个部件），疑似恶意构造的文件，已拒绝。"
+                "请在 Excel 中打开后另存为新文件再上传。"
+            )
+        total = sum(i.file_size for i in infos)
+        packed = sum(i.compress_size for i in infos)
+        if total > limits.max_unzipped_bytes:
+            raise ImportRejected(
+                f"Excel 文件解压后太大（{size_text(total)}，上限 {size_text(limits.max_unzipped_bytes)}），"
+                "疑似“压缩炸弹”或数据量过大。请拆分后分批上传，或另存为 CSV。"
+            )
+        for i in infos:
+            ratio = i.file_size / max(i.compress_size, 1)
+            # tiny parts compress very well legitimately; only big parts count
+            if i.file_size > 1 * _MB and ratio > limits.max_zip_ratio:
+                raise ImportRejected(
+                    f"Excel 文件的压缩比异常（{ratio:.0f} 倍，上限 {limits.max_zip_ratio:.0f} 倍），"
+                    "疑似“压缩炸弹”，已拒绝。若文件正常，请另存为 CSV 后再上传。",
+                    detail=f"{i.filename}: {i.file_size} / {i.compress_size}; total packed {packed}",
+                )
+        bad = zf.testzip() if total < 64 * _MB else None
+        if bad is not None:
+            raise ImportRejected(CORRUPT_MSG, detail=f"CRC error in {bad}")
+        try:
+            parts = xlsx_sheet_parts(zf)
+        except Exception as exc:
+            raise ImportRejected(CORRUPT_MSG, detail=f"workbook.xml: {exc}") from exc
+        for sp in parts:
+            if not sp.part or sp.chart:
+                continue
+            try:
+                scan = scan_sheet_xml(path, zf, sp.part, limits)
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+                raise ImportRejected(CORRUPT_MSG, detail=f"{sp.part}: {exc}") from exc
+            if scan.dimension:
+                mr = parse_range(scan.dimension)
+                if mr is not None:
+                    _check_extent(sp.name, mr.last_row + 1, mr.last_col + 1, limits, declared=True)
+            if scan.oversize:
+                raise ImportRejected(
+                    f"工作表「{sp.name}」在{scan.oversize}有单元格，超出可导入范围"
+                    f"（最多 {limits.max_rows} 行、{limits.max_cols} 列）。"
+                    "请删除表格以外远处的零散单元格（Ctrl+End 可定位）后再上传。"
+                )
+            _check_extent(sp.name, scan.max_row, scan.max_col, limits, declared=False)
+
+
+def _check_extent(sheet: str, rows: int, cols: int, limits: Limits, *, declared: bool) -> None:
+    what = "声明的数据范围" if declared else "实际数据范围"
+    fix = "请删除表格以外远处的零散单元格或格式（Ctrl+End 可定位），另存后再上传。"
+    if rows > limits.max_rows:
+        raise ImportRejected(f"工作表「{sheet}」{what}有 {rows} 行，超过上限 {limits.max_rows} 行。{fix}")
+    if cols > limits.max_cols:
+        raise ImportRejected(f"工作表「{sheet}」{what}有 {cols} 列，超过上限 {limits.max_cols} 列。{fix}")
+    if rows * cols > limits.max_cells:
+        raise ImportRejected(
+            f"工作表「{sheet}」{what}为 {rows} 行 × {cols} 列，单元格数超过上限 {limits.max_cells}。{fix}"
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -423,6 +508,7 @@ class ExcelConnector:
     """Reads .xlsx/.xlsm and .xls workbooks into RawSheets."""
 
     name = "excel"
+    label = "Excel"
     extensions = (".xlsx", ".xlsm", ".xls")
 
     # -- sniffing -----------------------------------------------------------------------
@@ -442,12 +528,34 @@ class ExcelConnector:
         return None
 
     def sniff(self, head: bytes, path: Path) -> bool:
-        return self.kind(head, path) in ("xlsx", "xls", "encrypted")
+        # broken, encrypted and disguised workbooks are claimed so check() names the problem
+        return looks_like_html(head) or self.kind(head, path) in ("xlsx", "xls", "encrypted", "corrupt")
 
-    def check(self, path: Path, limits: Limits) -> None:
-        from citybi.ingest.guard import check_file
+    def max_bytes(self, limits: Limits) -> int:
+        return limits.max_excel_bytes
 
-        check_file(path, limits)
+    def check(self, path: Path, limits: Limits) -> str:
+        """Disguise, encryption and corruption first (they say more than a size), then size, then structure."""
+        with open(path, "rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+        if looks_like_html(head):
+            raise ImportRejected(HTML_MSG)
+        kind = self.kind(head, path)
+        if kind == "encrypted":
+            raise ImportRejected(ENCRYPTED_MSG)
+        if kind == "corrupt":
+            raise ImportRejected(CORRUPT_MSG)
+        if kind not in ("xlsx", "xls"):
+            raise ImportRejected(NOT_EXCEL_MSG)
+        size = path.stat().st_size
+        if size > limits.max_excel_bytes:
+            raise ImportRejected(
+                f"Excel 文件太大（{size_text(size)}），上限为 {size_text(limits.max_excel_bytes)}。"
+                "请删除无关的工作表、图片，或另存为 CSV 后再上传。"
+            )
+        if kind == "xlsx":
+            check_xlsx(path, limits)
+        return kind
 
     # -- listing ------------------------------------------------------------------------
 

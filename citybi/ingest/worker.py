@@ -126,17 +126,11 @@ def _open(req: dict[str, Any]) -> tuple[Path, Any, Any, str, list[Any]]:
     """guard → connector → sheet list (CSV sheet renamed after the original file name)."""
     from dataclasses import replace
 
-    from citybi.errors import ImportRejected
-    from citybi.ingest.guard import check_file
-    from connectors.base import connector_for
-    from connectors.excel import NOT_EXCEL_MSG
+    from citybi.ingest.guard import admit
 
     path = Path(req["path"])
     limits = _limits(req)
-    kind = check_file(path, limits)
-    conn = connector_for(path)
-    if conn is None:
-        raise ImportRejected(NOT_EXCEL_MSG)
+    conn, kind = admit(path, limits)
     infos = conn.sheets(path, limits)
     if kind == "csv" and req.get("original_name"):
         infos = [replace(i, name=Path(req["original_name"]).stem) for i in infos]
