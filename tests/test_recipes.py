@@ -245,3 +245,14 @@ def test_recipe_file_keeps_the_headers_of_its_overrides(tmp_path: Path) -> None:
     path = save_recipe(tmp_path, "甲", "fp", opts, {1: ["区"], 2: ["备注"]})
     (loaded,) = load_recipes(tmp_path)
     assert path.exists() and loaded.headers == {2: ["备注"]} and loaded.options == opts
+
+
+def test_a_recipe_that_changes_nothing_is_not_announced(tmp_path: Path) -> None:
+    """The page saves a recipe on every import by default; one with the plain options claims nothing."""
+    with Warehouse(path=tmp_path / "w.duckdb") as wh:
+        res = ingest_file(wh, ff.xlsx_monthly_report(tmp_path / "5月.xlsx", 5), table="5月", save_recipe=True)
+        assert res.recipe_saved == "5月" and [r.name for r in load_recipes(wh.settings.recipes_dir)] == ["5月"]
+        june = prepare_file(wh, ff.xlsx_monthly_report(tmp_path / "6月.xlsx", 6), recipes=True)
+    june.discard()
+    assert june.plan.recipe is None
+    assert [c.name for c in june.plan.columns] == list(PLAIN)

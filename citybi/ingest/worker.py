@@ -211,7 +211,9 @@ def _prepare(req: dict[str, Any]) -> dict[str, Any]:
     found = recipes.match(saved, fingerprint)
     if found is not None:  # next month's file of a saved report: its options, before any shaping
         # (a recipe that turns on union_sheets starts at this same sheet: the caller's, or the first)
-        options, used = recipes.fit(found, options, first_raw)
+        fitted, use = recipes.fit(found, options, first_raw)
+        if fitted != options or use.not_applied:  # a recipe that changes nothing is not announced
+            options, used = fitted, use
     headers = recipes.column_headers(first_raw, options)
 
     if options.union_sheets:
