@@ -1,6 +1,7 @@
 """The `citybi` command line: everything a page does, scriptable.
 
     citybi ingest FILE [--sheet NAME] --db PATH --table NAME [--mode create|replace|append] [--json]
+                  [--no-recipe] [--save-recipe NAME]
     citybi sheets FILE
     citybi datasets --db PATH [--json]
     citybi versions TABLE --db PATH | citybi restore TABLE VERSION --db PATH
@@ -66,13 +67,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         result = ingest_file(
             wh, args.file, table=args.table, mode=args.mode, options=options, key_columns=args.key or None,
             display_name=args.display_name, description=args.description,
+            recipes=not args.no_recipe, save_recipe=args.save_recipe or False,
         )
-    plan, write = result.plan, result.write
-    _report_ingest(args, {
-        "status": "ok", "table": write.dataset, "version": write.version, "mode": write.mode,
-        "rows": write.rows_written, "rows_added": write.rows_added, "rows_updated": write.rows_updated,
-        "summary": plan.summary_zh(), "warnings": plan.warnings, "plan": json.loads(plan.model_dump_json()),
-    })
+    _report_ingest(args, result.outcome())
     return 0
 
 
@@ -83,7 +80,8 @@ def _ingest_via_app(args: argparse.Namespace, options: Any) -> int:
     db = load_settings(args.db).db_path
     sys.stderr.write("应用正在使用数据仓库，已把导入任务交给应用处理，请稍候…\n")
     job = inbox.submit(db, Path(args.file), table=args.table, mode=args.mode, options=options,
-                       key_columns=args.key, display_name=args.display_name, description=args.description)
+                       key_columns=args.key, display_name=args.display_name, description=args.description,
+                       use_recipes=not args.no_recipe, save_recipe=args.save_recipe)
     outcome = inbox.wait(job)
     if outcome.get("status") != "ok":
         raise UserFacingError(str(outcome.get("message") or "导入失败。"))
@@ -95,6 +93,11 @@ def _report_ingest(args: argparse.Namespace, outcome: dict[str, Any]) -> None:
     if args.json:
         _print_json(outcome)
         return
+    used = outcome.get("recipe")
+    if used:
+        print(f"已自动套用上次保存的导入方案「{used['name']}」（不使用方案请加 --no-recipe）。")
+        for left in used.get("not_applied", []):
+            print(f"  注意：{left}")
     print(outcome["summary"])
     for w in outcome.get("warnings", []):
         print(f"  注意：{w}")
@@ -102,6 +105,10 @@ def _report_ingest(args: argparse.Namespace, outcome: dict[str, Any]) -> None:
 
     mode = MODE_LABELS.get(outcome["mode"], outcome["mode"])
     print(f"已写入数据集「{outcome['table']}」第 {outcome['version']} 版（{mode}），共 {outcome['rows']} 行。")
+    if outcome.get("recipe_saved"):
+        print(f"已保存导入方案「{outcome['recipe_saved']}」，下次同一报表会自动套用。")
+    if outcome.get("recipe_error"):
+        sys.stderr.write(f"注意：{outcome['recipe_error']}\n")
 
 
 def cmd_sheets(args: argparse.Namespace) -> int:
@@ -252,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--header-row", type=int, help="表头所在行（从 1 开始；默认自动识别）")
     ing.add_argument("--unpivot", action="store_true", help="把年份/月份列转换为行")
     ing.add_argument("--union-sheets", action="store_true", help="合并结构相同的多个工作表")
+    ing.add_argument("--no-recipe", action="store_true",
+                     help="不套用已保存的导入方案（默认会自动套用同一报表上次保存的方案）")
+    ing.add_argument("--save-recipe", metavar="NAME",
+                     help="导入后把本次的导入选项保存为方案 NAME，下次同一报表自动套用")
     ing.add_argument("--display-name")
     ing.add_argument("--description")
     ing.add_argument("--json", action="store_true")

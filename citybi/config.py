@@ -118,6 +118,14 @@ class Settings:
     def with_db(self, path: str | Path) -> Settings:
         return replace(self, db_path=Path(path))
 
+    @property
+    def recipes_dir(self) -> Path:
+        """Where saved import recipes live: beside the warehouse file, so each warehouse has its own.
+
+        The one place that says so: the 数据导入 page, `citybi ingest` and the inbox all read it here.
+        """
+        return self.db_path.parent / "recipes"
+
 
 def load_settings(db: str | Path | None = None) -> Settings:
     """Settings from CITYBI_* environment variables, optionally overriding the DB path."""

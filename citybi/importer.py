@@ -3,14 +3,23 @@
 The two steps are separate because the clerk looks at the plan between them: the app calls
 `prepare`, shows the plan, lets the clerk fix header row, names and types (which calls
 `prepare` again with new options), then calls `commit`. The CLI does both in one go.
+
+Saved import recipes are matched and applied here, for every caller alike (the 数据导入 page,
+`citybi ingest`, jobs from the inbox): `prepare_file(..., recipes=True)` lets the reader apply
+the recipe saved for this report layout (the plan names it), and `commit(..., save_recipe=True)`
+saves the accepted options for next month's file. The folder is `Settings.recipes_dir`.
 """
 from __future__ import annotations
 
 import getpass
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from citybi.catalog import Catalog, Provenance, WriteMode, WriteResult
+from citybi.errors import UserFacingError, storage_error
+from citybi.ingest import recipe
 from citybi.ingest.model import ImportOptions, ImportPlan
 from citybi.ingest.pipeline import Prepared, prepare
 from citybi.usertext import check_visible
@@ -21,13 +30,46 @@ from citybi.warehouse import Warehouse
 class IngestResult:
     plan: ImportPlan
     write: WriteResult
+    recipe_saved: str | None = None  # the name the accepted options were saved under
+    recipe_error: str | None = None  # why they could not be saved (the data is written all the same)
+
+    def outcome(self) -> dict[str, Any]:
+        """The JSON the CLI prints and the inbox hands back (one shape for both)."""
+        plan, w = self.plan, self.write
+        return {
+            "status": "ok", "table": w.dataset, "version": w.version, "mode": w.mode,
+            "rows": w.rows_written, "rows_added": w.rows_added, "rows_updated": w.rows_updated,
+            "summary": plan.summary_zh(), "warnings": plan.warnings,
+            "recipe": plan.recipe.model_dump(mode="json") if plan.recipe is not None else None,
+            "recipe_saved": self.recipe_saved, "recipe_error": self.recipe_error,
+            "plan": json.loads(plan.model_dump_json()),
+        }
+
+
+def recipes_dir(wh: Warehouse) -> Path:
+    """The warehouse's recipe folder (see Settings.recipes_dir)."""
+    return wh.settings.recipes_dir
 
 
 def prepare_file(
-    wh: Warehouse, path: str | Path, options: ImportOptions | None = None, *, original_name: str | None = None
+    wh: Warehouse,
+    path: str | Path,
+    options: ImportOptions | None = None,
+    *,
+    original_name: str | None = None,
+    recipes: bool | Path = False,
 ) -> Prepared:
-    """Read and shape a file in the sandboxed reader; nothing is written."""
-    return prepare(Path(path), options or ImportOptions(), wh.settings.limits, original_name=original_name)
+    """Read and shape a file in the sandboxed reader; nothing is written.
+
+    `recipes`: True applies a recipe from the warehouse's recipe folder, a Path one from that
+    folder, False none. A recipe applies only to the report layout it was saved for; the caller's
+    explicit options win over it, and `plan.recipe` says which one was applied and what did not fit.
+    """
+    saved: list[recipe.Recipe] = []
+    if recipes is not False:
+        saved = recipe.load_recipes(recipes_dir(wh) if recipes is True else Path(recipes))
+    return prepare(Path(path), options or ImportOptions(), wh.settings.limits, original_name=original_name,
+                   recipes=saved)
 
 
 def commit(
@@ -40,8 +82,14 @@ def commit(
     who: str | None = None,
     display_name: str | None = None,
     description: str | None = None,
+    save_recipe: bool | str = False,
 ) -> IngestResult:
-    """Write a prepared import as a new dataset version (all or nothing)."""
+    """Write a prepared import as a new dataset version (all or nothing).
+
+    `save_recipe`: after the write, save the plan's options as a recipe for this report layout,
+    named after the dataset (True) or the given name. A recipe that cannot be saved does not undo
+    the write; `recipe_error` says why.
+    """
     plan = prepared.plan
     frame = prepared.frame()
     units = {c.name: c.unit for c in plan.columns}
@@ -58,7 +106,25 @@ def commit(
         table, frame, mode=mode, units=units, column_types=types, key_columns=key_columns,
         provenance=prov, display_name=display_name, description=description,
     )
-    return IngestResult(plan=plan, write=result)
+    if save_recipe is False:
+        return IngestResult(plan=plan, write=result)
+    name = table if save_recipe is True else save_recipe
+    error = _save_recipe(wh, plan, name)
+    return IngestResult(plan=plan, write=result, recipe_saved=None if error else name, recipe_error=error)
+
+
+def _save_recipe(wh: Warehouse, plan: ImportPlan, name: str) -> str | None:
+    """Save the plan's options as recipe `name`; the Chinese reason when that fails, else None."""
+    if not plan.fingerprint:
+        return f"导入方案「{name}」未保存：没有识别出这个文件的表头结构。"
+    try:
+        recipe.save_recipe(recipes_dir(wh), name, plan.fingerprint, plan.options, plan.column_headers)
+    except OSError as err:
+        disk = storage_error(err, f"保存导入方案「{name}」")
+        return str(disk) if disk is not None else f"导入方案「{name}」未保存：{err.strerror or err}。"
+    except UserFacingError as err:
+        return str(err)
+    return None
 
 
 def ingest_file(
@@ -73,12 +139,14 @@ def ingest_file(
     display_name: str | None = None,
     description: str | None = None,
     original_name: str | None = None,
+    recipes: bool | Path = False,
+    save_recipe: bool | str = False,
 ) -> IngestResult:
-    """Prepare and commit in one call (the CLI, the sample loader, tests)."""
-    prepared = prepare_file(wh, path, options, original_name=original_name)
+    """Prepare and commit in one call (the CLI, the inbox, the sample loader, tests)."""
+    prepared = prepare_file(wh, path, options, original_name=original_name, recipes=recipes)
     try:
         return commit(wh, prepared, table=table, mode=mode, key_columns=key_columns, who=who,
-                      display_name=display_name, description=description)
+                      display_name=display_name, description=description, save_recipe=save_recipe)
     finally:
         prepared.discard()
 

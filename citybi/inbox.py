@@ -30,7 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 
 from citybi.errors import UserFacingError
 from citybi.ingest.model import ImportOptions
@@ -64,6 +64,10 @@ class JobSpec(BaseModel):
     key_columns: list[StrictStr] = Field(default_factory=list, max_length=200)
     display_name: StrictStr | None = Field(default=None, max_length=200)
     description: StrictStr | None = Field(default=None, max_length=10_000)
+    # the CLI's recipe choices, applied by the app exactly as `citybi ingest` would (recipes from
+    # the app's own recipe folder; a saved recipe's name is data, never a path)
+    use_recipes: StrictBool = True
+    save_recipe: StrictStr | None = Field(default=None, min_length=1, max_length=200)
 
 
 def inbox_dir(db_path: Path) -> Path:
@@ -86,7 +90,7 @@ def _check_inbox(folder: Path) -> None:
 
 def submit(db_path: Path, file: Path, *, table: str, mode: str, options: ImportOptions,
            key_columns: list[str] | None = None, display_name: str | None = None,
-           description: str | None = None) -> Path:
+           description: str | None = None, use_recipes: bool = True, save_recipe: str | None = None) -> Path:
     """Queue an import for the running app; returns the job folder."""
     folder = inbox_dir(Path(db_path))
     folder.mkdir(mode=INBOX_MODE, parents=True, exist_ok=True)
@@ -98,7 +102,7 @@ def submit(db_path: Path, file: Path, *, table: str, mode: str, options: ImportO
     stored = "upload" + (suffix.lower() if _SUFFIX.fullmatch(suffix) else "")
     spec = JobSpec(file=stored, original_name=Path(file).name, table=table, mode=mode,  # type: ignore[arg-type]
                    options=options, key_columns=key_columns or [], display_name=display_name,
-                   description=description)
+                   description=description, use_recipes=use_recipes, save_recipe=save_recipe)
     try:
         shutil.copyfile(file, job / stored)
         tmp = job / "job.json.part"
@@ -180,13 +184,9 @@ def _run_job(wh: Any, job: Path, taken: Path) -> dict[str, Any]:
             wh, path, table=spec.table, mode=spec.mode, options=spec.options,
             key_columns=spec.key_columns or None, display_name=spec.display_name,
             description=spec.description, original_name=spec.original_name or spec.file,
+            recipes=spec.use_recipes, save_recipe=spec.save_recipe or False,
         )
-        return {
-            "status": "ok", "table": res.write.dataset, "version": res.write.version, "mode": res.write.mode,
-            "rows": res.write.rows_written, "rows_added": res.write.rows_added,
-            "rows_updated": res.write.rows_updated, "summary": res.plan.summary_zh(),
-            "warnings": res.plan.warnings, "plan": json.loads(res.plan.model_dump_json()),
-        }
+        return res.outcome()
     except UserFacingError as err:
         return {"status": "error", "message": str(err)}
     except Exception as err:  # the worker must survive any single bad job

@@ -11,7 +11,6 @@ import streamlit as st
 from citybi import tempfiles
 from citybi.catalog import MODE_LABELS
 from citybi.importer import commit, options_with_edits, prepare_file
-from citybi.ingest import recipe
 from citybi.ingest.model import DROP_LABELS, TYPE_LABELS, ImportOptions
 from citybi.ingest.pipeline import list_sheets
 from citybi.ui.state import catalog, get_warehouse, guarded, show_frame
@@ -21,7 +20,6 @@ st.title("数据导入")
 st.caption("支持 .xlsx / .xls / .csv / .tsv。自动识别标题行、多级表头、单位、小计/合计行和表尾，导入前可以检查和修改。")
 
 wh = get_warehouse()
-recipes_dir = wh.path.parent / "recipes"
 upload = st.file_uploader("选择文件", type=["xlsx", "xlsm", "xls", "csv", "tsv", "txt"])
 if upload is None:
     st.stop()
@@ -39,7 +37,7 @@ if state.get("imp_digest") != digest:
     path = folder / Path(upload.name).name
     path.write_bytes(data)
     state.update(imp_digest=digest, imp_path=str(path), imp_options=ImportOptions(), imp_prepared=None,
-                 imp_recipe=None, imp_done=None)
+                 imp_recipe=None, imp_recipe_tried=False, imp_done=None)
 path = Path(state["imp_path"])
 
 sheets = guarded(lambda: list_sheets(path, wh.settings.limits))
@@ -59,7 +57,8 @@ if len(non_empty) > 1:
         options = options.model_copy(update={"sheet": sheet, "union_sheets": union, "columns": {}})
         if state.get("imp_prepared") is not None:
             state["imp_prepared"].discard()
-        state.update(imp_options=options, imp_prepared=None)
+        # another sheet may be another report: look for its recipe
+        state.update(imp_options=options, imp_prepared=None, imp_recipe=None, imp_recipe_tried=False)
 skipped = [s.name for s in sheets if s.empty]
 if skipped:
     st.caption("已跳过空工作表：" + md("、".join(skipped)))
@@ -67,25 +66,23 @@ if skipped:
 prepared = state.get("imp_prepared")
 if prepared is None:
     with st.status("正在读取并分析文件…", expanded=False) as status:
-        prepared = guarded(lambda: prepare_file(wh, path, options, original_name=upload.name))
+        # next month's file of the same report: the reader applies the clerk's saved choices (once;
+        # after the clerk's own edits it is not applied again)
+        use_recipes = not state.get("imp_recipe_tried")
+        prepared = guarded(lambda: prepare_file(wh, path, options, original_name=upload.name, recipes=use_recipes))
         if prepared is None:
             status.update(label="文件无法导入", state="error")
             st.stop()
-        # next month's file of the same report: re-use the clerk's accepted choices
-        found = guarded(lambda: recipe.find_recipe(recipes_dir, recipe.fingerprint(prepared.plan)))
-        if found is not None and state.get("imp_recipe") is None and found != options:
-            state["imp_recipe"] = "applied"
-            options = found.model_copy(update={"sheet": options.sheet or found.sheet})
-            again = guarded(lambda: prepare_file(wh, path, options, original_name=upload.name))
-            if again is not None:
-                prepared.discard()
-                prepared = again
+        if use_recipes:
+            state.update(imp_recipe=prepared.plan.recipe, imp_recipe_tried=True)
         status.update(label="分析完成", state="complete")
-    state.update(imp_prepared=prepared, imp_options=options)
+    state.update(imp_prepared=prepared, imp_options=prepared.plan.options)
 plan = prepared.plan
 
-if state.get("imp_recipe") == "applied":
-    st.info("这个文件和以前导入过的报表结构相同，已自动套用上次保存的导入方案。")
+if state.get("imp_recipe") is not None:
+    st.info(f"这个文件和以前导入过的报表结构相同，已自动套用上次保存的导入方案「{md(state['imp_recipe'].name)}」。")
+    for left_out in state["imp_recipe"].not_applied:
+        st.warning(md(left_out))
 st.success(md(plan.summary_zh()))
 for warning in plan.warnings:
     st.warning(md(warning))
@@ -153,12 +150,13 @@ if mode == "append":
 save_recipe = st.checkbox("保存导入方案，下次同一报表一键导入", value=True)
 if st.button("导入", type="primary"):
     with st.status("正在写入数据仓库…") as status:
-        result = guarded(lambda: commit(wh, prepared, table=name, mode=mode, key_columns=keys))
+        result = guarded(lambda: commit(wh, prepared, table=name, mode=mode, key_columns=keys,
+                                        save_recipe=save_recipe))
         if result is None:
             status.update(label="写入失败，数据仓库保持原样", state="error")
         else:
-            if save_recipe:
-                guarded(lambda: recipe.save_recipe(recipes_dir, name, recipe.fingerprint(plan), plan.options))
+            if result.recipe_error:
+                st.warning(md(result.recipe_error))
             status.update(label="写入完成", state="complete")
             state["imp_table"] = name
             w = result.write

@@ -315,6 +315,33 @@ def csv_text(path: Path, text: str, encoding: str = "utf-8") -> Path:
     return path
 
 
+def xlsx_monthly_report(path: Path, month: int) -> Path:
+    """One month of a department's 清运 report: same layout every month, new numbers.
+
+    Sheet "<N>月", a merged title with the month in it, a 填报单位 line, a one-row header
+    (区, 街道, 清运量（吨）, 车次, 备注), district rows, a 合计 row and a footer note.
+    """
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = f"{month}月"
+    ws["A1"] = f"2024年{month}月各区垃圾清运情况"
+    ws.merge_cells("A1:E1")
+    ws["A2"] = "填报单位：市环境卫生管理处"
+    ws.append(["区", "街道", "清运量（吨）", "车次", "备注"])
+    rows = [("南湖区", "建设街道", 120.5 + month, 30 + month, "正常"),
+            ("南湖区", "新兴街道", 80.25 + month, 20 + month, ""),
+            ("秀洲区", "新城街道", 95.0 + month, 25 + month, "雨天减量")]
+    for r in rows:
+        ws.append(list(r))
+    ws.append(["合计", None, sum(r[2] for r in rows), sum(r[3] for r in rows), None])
+    ws.append([])
+    ws.append([f"注：{month}月数据为快报数。"])
+    wb.save(path)
+    return path
+
+
 # ---------------------------------------------------------------------------------------
 # a stand-in for citybi.ingest.shape.build_plan (worker hook CITYBI_WORKER_SHAPER)
 

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from rawsheet_factory import make_raw
 
 from citybi.ingest.model import ColumnOverride, ImportOptions
-from citybi.ingest.recipe import find_recipe, fingerprint, load_recipe, save_recipe
+from citybi.ingest.recipe import find_recipe, load_recipe, save_recipe, sheet_fingerprint
 from citybi.ingest.shape import build_plan
 from connectors.base import RawSheet
 
@@ -297,17 +297,16 @@ def test_wide_unpivot() -> None:
 
 # --------------------------------------------------------------------------- recipes
 def test_recipe_fingerprint_stable_and_roundtrip(tmp_path: Path) -> None:
-    plan_a, _ = shape(NBS)
     nxt = [r[:] for r in NBS]
     nxt[3] = ["地区", "2025年", "2024年", "2023年", "2022年"]
     nxt[4] = ["北京市", "1", "2", "3", "4"]
-    plan_b, _ = shape(nxt)
-    plan_c, _ = shape([["区", "量"], ["甲", 1]])
-    assert fingerprint(plan_a) == fingerprint(plan_b) != fingerprint(plan_c)
+    fp_a, fp_b = sheet_fingerprint(make_raw(NBS)), sheet_fingerprint(make_raw(nxt))
+    fp_c = sheet_fingerprint(make_raw([["区", "量"], ["甲", 1]]))
+    assert fp_a == fp_b != fp_c
     opts = ImportOptions(header_row=4, columns={1: ColumnOverride(name="GDP", unit="亿元")})
-    path = save_recipe(tmp_path, "分省GDP", fingerprint(plan_a), opts)
-    assert find_recipe(tmp_path, fingerprint(plan_b)) == opts
-    assert find_recipe(tmp_path, fingerprint(plan_c)) is None
+    path = save_recipe(tmp_path, "分省GDP", fp_a, opts)
+    assert find_recipe(tmp_path, fp_b) == opts
+    assert find_recipe(tmp_path, fp_c) is None
     path.write_text(path.read_text(encoding="utf-8") + "unknown_key: 1\n", encoding="utf-8")
     with pytest.raises(Exception, match="格式不正确"):
         load_recipe(path)

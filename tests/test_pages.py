@@ -113,16 +113,28 @@ def test_ask_page_refuses_honestly(db: Path) -> None:
     assert at.warning and not at.dataframe
 
 
-def test_import_page_recipe_is_reused_for_next_months_file(db: Path) -> None:
-    """The clerk renames a column once; next month's file of the same report gets it in one click."""
-    may = "区,工单数\n南湖区,12\n秀洲区,7\n".encode()
-    june = "区,工单数\n南湖区,30\n秀洲区,9\n东城区,4\n".encode()
+# (id, month 1 / month 2 CSV, the clerk's edits of month 1 by column name, month 2's columns)
+RECIPE_CASES = [
+    ("rename", "区,工单数\n南湖区,12\n秀洲区,7\n", "区,工单数\n南湖区,30\n秀洲区,9\n东城区,4\n",
+     {"工单数": {"列名": "工单量"}}, ["区", "工单量"]),
+    # a skipped column used to leave the recipe unmatchable (it was keyed on the edited plan)
+    ("rename-and-skip", "区,工单数,备注\n南湖区,12,a\n秀洲区,7,b\n", "区,工单数,备注\n南湖区,30,c\n秀洲区,9,d\n",
+     {"工单数": {"列名": "工单量"}, "备注": {"跳过": True}}, ["区", "工单量"]),
+]
+
+
+@pytest.mark.parametrize(("case", "may", "june", "edits", "names"), RECIPE_CASES, ids=[c[0] for c in RECIPE_CASES])
+def test_import_page_recipe_is_reused_for_next_months_file(
+    db: Path, case: str, may: str, june: str, edits: dict[str, dict[str, object]], names: list[str]
+) -> None:
+    """The clerk edits the columns once; next month's file of the same report gets them in one click."""
     at = _page("pages/import_data.py").run()
-    at.file_uploader[0].upload("5月工单.csv", may, "text/csv").run()
+    at.file_uploader[0].upload("5月工单.csv", may.encode(), "text/csv").run()
     editor = at.data_editor[0]
-    row = editor.value["列名"].to_list().index("工单数")
+    current = editor.value["列名"].to_list()
     # AppTest applies data_editor edits through the widget's edit state
-    at.session_state[editor.key] = {"edited_rows": {row: {"列名": "工单量"}}, "added_rows": [], "deleted_rows": []}
+    rows = {current.index(col): edit for col, edit in edits.items()}
+    at.session_state[editor.key] = {"edited_rows": rows, "added_rows": [], "deleted_rows": []}
     next(b for b in at.button if b.label == "按修改重新分析").click().run()
     assert not at.exception
     at.text_input[0].input("月度工单").run()
@@ -130,7 +142,7 @@ def test_import_page_recipe_is_reused_for_next_months_file(db: Path) -> None:
     assert any("已写入数据集「月度工单」" in s.value for s in at.success), [s.value for s in at.success]
 
     at = _page("pages/import_data.py").run()
-    at.file_uploader[0].upload("6月工单.csv", june, "text/csv").run()
+    at.file_uploader[0].upload("6月工单.csv", june.encode(), "text/csv").run()
     assert not at.exception
-    assert any("自动套用" in i.value for i in at.info), [i.value for i in at.info]
-    assert at.data_editor[0].value["列名"].to_list() == ["区", "工单量"]
+    assert any("已自动套用上次保存的导入方案「月度工单」" in i.value for i in at.info), [i.value for i in at.info]
+    assert at.data_editor[0].value["列名"].to_list() == names

@@ -101,6 +101,14 @@ class WideInfo(_Strict):
     grain: Literal["year", "month", "quarter", "day", "other"]
 
 
+class RecipeUse(_Strict):
+    """Which saved recipe shaped this plan, and what of it did not fit this file."""
+
+    name: str
+    # Chinese, one line per recipe setting left out (e.g. a renamed column this file no longer has)
+    not_applied: list[str] = Field(default_factory=list)
+
+
 class ImportPlan(_Strict):
     file_name: str
     sha256: str
@@ -119,6 +127,12 @@ class ImportPlan(_Strict):
     wide: WideInfo | None = None
     row_count: int
     options: ImportOptions
+    # the report layout id (citybi.ingest.recipe.sheet_fingerprint), set by the reader; "" = unknown
+    fingerprint: str = ""
+    # raw header cells of every source column `options.columns` overrides: a saved recipe keeps
+    # them, so next month's file applies an override only to the column it was made for
+    column_headers: dict[int, list[str]] = Field(default_factory=dict)
+    recipe: RecipeUse | None = None  # the saved recipe applied by the reader, if any
 
     def summary_zh(self) -> str:
         """One line for the CLI and the status box."""

@@ -26,6 +26,7 @@ from citybi import tempfiles
 from citybi.config import Limits
 from citybi.errors import ImportRejected, storage_error
 from citybi.ingest.model import ImportOptions, ImportPlan
+from citybi.ingest.recipe import Recipe
 from citybi.ingest.worker import PARENT_ENV
 from connectors.base import SheetInfo
 
@@ -150,8 +151,13 @@ def prepare(
     *,
     work_dir: Path | None = None,
     original_name: str | None = None,
+    recipes: list[Recipe] | None = None,
 ) -> Prepared:
-    """Guard, read and shape the file in a child process; the frame lands in `work_dir`."""
+    """Guard, read and shape the file in a child process; the frame lands in `work_dir`.
+
+    Given saved `recipes`, the child applies the one made for this layout before shaping (the
+    plan says which, in `plan.recipe`): a matching file is still read once.
+    """
     path = Path(path).resolve()
     wd = Path(work_dir) if work_dir is not None else _temp_dir("import-")
     try:
@@ -169,6 +175,7 @@ def prepare(
         "original_name": original_name or path.name,
         "sha256": file_sha256(path) if path.is_file() else "",
         "frame_path": str(frame_path),
+        "recipes": [r.model_dump(mode="json") for r in recipes or []],
     }
     try:
         res = _run_child(req, limits, wd)

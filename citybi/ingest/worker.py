@@ -160,10 +160,12 @@ def _prepare(req: dict[str, Any]) -> dict[str, Any]:
     import polars as pl
 
     from citybi.errors import ImportRejected
-    from citybi.ingest.model import ColumnPlan, DroppedRow, ImportOptions, ImportPlan
+    from citybi.ingest import recipe as recipes
+    from citybi.ingest.model import ColumnPlan, DroppedRow, ImportOptions, ImportPlan, RecipeUse
 
     path, limits, conn, kind, infos = _open(req)
     options = ImportOptions.model_validate(req["options"])
+    saved = [recipes.Recipe.model_validate(r) for r in req.get("recipes") or []]
     non_empty = [i.name for i in infos if not i.empty]
     empty = [i.name for i in infos if i.empty]
     if not non_empty:
@@ -171,21 +173,47 @@ def _prepare(req: dict[str, Any]) -> dict[str, Any]:
             raise ImportRejected("CSV 文件里没有任何数据。请检查是否上传了正确的文件。")
         raise ImportRejected("文件中所有工作表都是空的，没有可导入的数据。请检查是否上传了正确的文件。")
     file_name = req.get("original_name") or path.name
+    names = [i.name for i in infos]
 
-    def read_one(sheet: str, opts: ImportOptions) -> tuple[ImportPlan, pl.DataFrame]:
+    def read_raw(sheet: str) -> Any:
         raw = conn.read(path, None if kind == "csv" else sheet, limits)
         raw.name = sheet
+        return raw
+
+    def shape(raw: Any, opts: ImportOptions) -> tuple[ImportPlan, pl.DataFrame]:
         build_plan = _shaper()
         return build_plan(
             raw, opts, file_name=file_name, sha256=req["sha256"], file_kind=kind,
             sheets=non_empty, skipped_sheets=empty, encoding=raw.meta.get("encoding"),
         )
 
-    names = [i.name for i in infos]
+    # the sheet the layout is recognised on (the first of a union); read once, shaped once
+    if options.union_sheets:
+        first = options.sheet if options.sheet in non_empty else non_empty[0]
+    elif options.sheet is None:
+        first = non_empty[0]
+    elif options.sheet in names:
+        first = options.sheet
+        if first in empty:
+            raise ImportRejected(f"工作表「{first}」是空的，没有可导入的数据。请选择其他工作表。")
+    else:
+        listed = "、".join(f"「{n}」" for n in names)
+        raise ImportRejected(f"文件中没有名为「{options.sheet}」的工作表。现有工作表：{listed}。")
+    first_raw = read_raw(first)
+    fingerprint = recipes.sheet_fingerprint(first_raw)
+    used: RecipeUse | None = None
+    found = recipes.match(saved, fingerprint)
+    if found is not None:  # next month's file of a saved report: its options, before any shaping
+        # (a recipe that turns on union_sheets starts at this same sheet: the caller's, or the first)
+        fitted, use = recipes.fit(found, options, first_raw)
+        if fitted != options or use.not_applied:  # a recipe that changes nothing is not announced
+            options, used = fitted, use
+    headers = recipes.column_headers(first_raw, options)
+
     if options.union_sheets:
         plans: list[tuple[str, ImportPlan, pl.DataFrame]] = []
         for s in non_empty:
-            p, df = read_one(s, options.model_copy(update={"sheet": s}))
+            p, df = shape(first_raw if s == first else read_raw(s), options.model_copy(update={"sheet": s}))
             plans.append((s, p, df))
         first_cols = [c.name for c in plans[0][1].columns]
         differ = [s for s, p, _ in plans if [c.name for c in p.columns] != first_cols]
@@ -228,16 +256,8 @@ def _prepare(req: dict[str, Any]) -> dict[str, Any]:
             "options": options,
         })
     else:
-        if options.sheet is None:
-            sheet = non_empty[0]
-        elif options.sheet in names:
-            sheet = options.sheet
-            if sheet in empty:
-                raise ImportRejected(f"工作表「{sheet}」是空的，没有可导入的数据。请选择其他工作表。")
-        else:
-            listed = "、".join(f"「{n}」" for n in names)
-            raise ImportRejected(f"文件中没有名为「{options.sheet}」的工作表。现有工作表：{listed}。")
-        plan, frame = read_one(sheet, options)
+        plan, frame = shape(first_raw, options)
+    plan = plan.model_copy(update={"fingerprint": fingerprint, "column_headers": headers, "recipe": used})
     frame_path = Path(req["frame_path"])
     frame.write_ipc(frame_path, compression="uncompressed")
     if os.environ.get(CRASH_ENV) == "sleep-after-frame":  # test hook: a parent killed after the frame exists
