@@ -161,6 +161,34 @@ class Board(_Model):
             raise ValueError(f"自动刷新间隔至少 {MIN_REFRESH_S} 秒（0 表示不自动刷新），现在是 {v} 秒")
         return v
 
+    # ------------------------------------------------------------------ edits (the board editor's buttons)
+    def with_tile(self, chart: str, width: int = 6) -> Board:
+        """A saved chart added as the last tile."""
+        return self.edited(tiles=[*self.tiles, Tile(chart=chart, width=width)])
+
+    def with_tile_moved(self, i: int, by: int) -> Board:
+        """Tile i moved `by` places (−1 = up/left); past either end it stays where it is."""
+        j = i + by
+        if not (0 <= i < len(self.tiles) and 0 <= j < len(self.tiles)):
+            return self
+        tiles = list(self.tiles)
+        tiles[i], tiles[j] = tiles[j], tiles[i]
+        return self.edited(tiles=tiles)
+
+    def with_tile_widened(self, i: int) -> Board:
+        """Two grid units wider; a full-width tile goes back to half width."""
+        t = self.tiles[i]
+        tiles = list(self.tiles)
+        tiles[i] = t.model_copy(update={"width": min(GRID, t.width + 2) if t.width < GRID else GRID // 2})
+        return self.edited(tiles=tiles)
+
+    def without_tile(self, i: int) -> Board:
+        return self.edited(tiles=[t for j, t in enumerate(self.tiles) if j != i])
+
+    def edited(self, **changes: Any) -> Board:
+        """A copy with changes, validated like a saved file (model_copy alone skips the checks)."""
+        return board_from_dict(self.model_copy(update=changes).model_dump(mode="json", exclude_defaults=True))
+
     def rows(self) -> list[list[tuple[int, Tile]]]:
         """Tiles packed into rows of at most GRID width units, as (index, tile)."""
         rows: list[list[tuple[int, Tile]]] = []

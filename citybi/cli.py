@@ -29,6 +29,7 @@ from typing import Any
 
 from citybi.config import PROJECT_ROOT, load_settings
 from citybi.errors import UserFacingError, storage_error
+from citybi.jsonable import json_safe
 
 
 def _warehouse(db: str | None) -> Any:
@@ -37,18 +38,8 @@ def _warehouse(db: str | None) -> Any:
     return open_warehouse(load_settings(db))
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def _print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(_jsonable(obj), ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(json.dumps(json_safe(obj), ensure_ascii=False, default=str) + "\n")
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

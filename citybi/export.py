@@ -32,6 +32,8 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.hyperlink import Hyperlink
 
+from citybi.usertext import file_stem
+
 if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet
 
@@ -42,7 +44,6 @@ MAX_SHEET_NAME = 31
 COVER_SHEET = "看板信息"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
-_FILE_BAD = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 HEADER_FILL = PatternFill("solid", fgColor="1F4E79")
 TITLE_FONT = Font(bold=True, size=14)
@@ -351,4 +352,4 @@ def frame_csv(frame: pl.DataFrame) -> bytes:
 
 def csv_file_name(title: str) -> str:
     """A download name from user text: characters Windows refuses in file names replaced."""
-    return (_FILE_BAD.sub("_", title or "").strip() or "数据") + ".csv"
+    return file_stem(title, "数据", sep="_") + ".csv"

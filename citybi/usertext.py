@@ -145,3 +145,14 @@ def check_visible(name: str, what: str) -> str:
                               f"这样的名称看起来和「{shown}」一样，却是另一个名称。",
                               hint="请删掉这个名称重新手动输入，不要从网页或聊天软件复制粘贴")
     return normalize_spaces(name)
+
+
+# Characters Windows (and Excel's download dialog) refuse in file names, plus controls.
+FILE_NAME_BAD = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+def file_stem(text: str, fallback: str, *, sep: str = "-") -> str:
+    """User text as a file name stem: refused characters replaced, no leading/trailing dots or
+    spaces, never empty (saved charts, downloads and exports are named after titles)."""
+    stem = re.sub(FILE_NAME_BAD.pattern + "+", sep, text or "").strip(" ." + sep)
+    return stem or fallback

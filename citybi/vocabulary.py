@@ -21,19 +21,21 @@ from pydantic import ValidationError
 @dataclass(frozen=True)
 class Grain:
     """A calendar grain: its word in specs (日), its code in the question layer and in SQL
-    date_trunc (day), and the name its column gets in a result (日期)."""
+    date_trunc (day), the name its column gets in a result (日期) and how a reading says
+    "grouped by it" (按天)."""
 
     zh: str
     code: str
     column_label: str
+    word: str
 
 
 GRAINS: tuple[Grain, ...] = (
-    Grain("日", "day", "日期"),
-    Grain("周", "week", "周"),
-    Grain("月", "month", "月份"),
-    Grain("季", "quarter", "季度"),
-    Grain("年", "year", "年份"),
+    Grain("日", "day", "日期", "天"),
+    Grain("周", "week", "周", "周"),
+    Grain("月", "month", "月份", "月"),
+    Grain("季", "quarter", "季度", "季度"),
+    Grain("年", "year", "年份", "年"),
 )
 TIME_GRAINS: tuple[str, ...] = tuple(g.zh for g in GRAINS)
 GRAIN_BY_ZH: dict[str, Grain] = {g.zh: g for g in GRAINS}

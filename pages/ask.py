@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import polars as pl
 import streamlit as st
@@ -14,7 +13,7 @@ from citybi.nlq import answer, examples
 from citybi.nlq.present import figure, scalar
 from citybi.nlq.to_chart import answer_to_chart
 from citybi.ui.state import action, catalog, get_warehouse, guarded, show_frame
-from citybi.usertext import md
+from citybi.usertext import file_stem, md
 
 st.title("问数")
 st.caption("用中文提问，例如「上个月各区的清运量」「这周哪个区的工单最多」。"
@@ -100,7 +99,7 @@ def save_as_chart(entry: dict[str, object]) -> None:
         desc = st.text_input("说明（可选）", key=f"chart_desc_{k}")
         overwrite = st.checkbox("覆盖同名图表", key=f"chart_over_{k}")
         if st.button("保存", key=f"chart_save_{k}", type="primary"):
-            name = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "-", title.strip() or question).strip(" .-") or "问数图表"
+            name = file_stem(title.strip() or question, "问数图表")
             data = {**spec.model_dump(mode="json", exclude_defaults=True),
                     "title": title.strip() or question, "description": desc.strip()}
             store = chart_store(wh.settings)

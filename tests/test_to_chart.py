@@ -41,7 +41,7 @@ INFO = DatasetInfo(name="环卫清运", display_name="环卫清运", description
     ColumnInfo("年度", "year", "INTEGER"), ColumnInfo("受理时间", "timestamp", "TIMESTAMP"),
 ))
 SUM_T = {"column": "清运量（吨）", "agg": "sum"}
-M_SUM = [("清运量（吨）", "sum", "清运量（吨）求和")]
+M_SUM = [("清运量（吨）", "sum", "清运量（吨）合计")]
 BY_QU = [("区", None, None)]
 
 
@@ -67,7 +67,7 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
     ("top 3 → sort desc + top_n",
      _spec(measures=[SUM_T], group_by=["区"], order="desc", limit=3), "bar",
      {"type": "bar", "dims": BY_QU, "series": None, "measures": M_SUM,
-      "filters": [], "sort": ("清运量（吨）求和", "desc"), "top_n": 3, "options": {}}),
+      "filters": [], "sort": ("清运量（吨）合计", "desc"), "top_n": 3, "options": {}}),
     ("month series → line with the answer's 月份 label, count(*)",
      _spec(measures=[{"column": None, "agg": "count"}], time_grain="month", time_column="日期"), "line",
      {"type": "line", "dims": [("日期", "月", "月份")], "series": None, "measures": [("*", "count", "数量")],
@@ -79,7 +79,7 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
     ("two groups with a limit stay a table (top N rows, not top N categories)",
      _spec(measures=[SUM_T], group_by=["区", "垃圾类型"], order="desc", limit=5), "bar",
      {"type": "table", "dims": [("区", None, None), ("垃圾类型", None, None)], "series": None,
-      "measures": M_SUM, "filters": [], "sort": ("清运量（吨）求和", "desc"),
+      "measures": M_SUM, "filters": [], "sort": ("清运量（吨）合计", "desc"),
       "top_n": 5, "options": {}}),
     ("scalar over a period → KPI card with that range",
      _spec(measures=[SUM_T], time_column="日期", time_range=("2025-06-01", "2025-06-30")), "number",
@@ -90,7 +90,7 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
     ("scalar without a period → one-cell table; value filters; distinct count",
      _spec(measures=[{"column": "区", "agg": "distinct"}], filters=[{"column": "区", "op": "=", "values": ["临江区"]}]),
      "number",
-     {"type": "table", "dims": [], "series": None, "measures": [("区", "count_distinct", "区不同值个数")],
+     {"type": "table", "dims": [], "series": None, "measures": [("区", "count_distinct", "区去重计数")],
       "filters": [{"op": "in", "column": "区", "values": ["临江区"]}], "sort": None, "top_n": None, "options": {}}),
     ("strict > on an integer column → min + 1; <= on a number",
      _spec(measures=[SUM_T], group_by=["区"], filters=[

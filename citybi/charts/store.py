@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
@@ -25,11 +24,11 @@ from typing import Generic, TypeVar
 from citybi.charts.spec import ChartSpec, ChartSpecError, dump_spec, load_spec
 from citybi.config import QUERIES_DIR, Settings, load_settings
 from citybi.errors import NotFound, UserFacingError
+from citybi.usertext import FILE_NAME_BAD
 
 T = TypeVar("T")
 
 SUFFIX = ".yaml"
-_BAD_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 MAX_NAME = 80
 
 
@@ -57,7 +56,7 @@ def check_name(name: str, *, what: str = "名称") -> str:
         raise StoreError(f"{what}不能为空", hint="请输入一个中文或英文名称，例如「各区清运量」")
     if len(clean) > MAX_NAME:
         raise StoreError(f"{what}过长（{len(clean)} 个字符）", hint=f"请控制在 {MAX_NAME} 个字符以内")
-    if _BAD_NAME.search(clean) or clean.startswith(".") or clean in (".", ".."):
+    if FILE_NAME_BAD.search(clean) or clean.startswith(".") or clean in (".", ".."):
         raise StoreError(f"{what}「{clean}」含有不能用于文件名的字符",
                          hint='请去掉 \\ / : * ? " < > | 以及开头的点')
     return clean

@@ -6,14 +6,13 @@ stored with a saved chart and compared in tests.
 """
 from __future__ import annotations
 
-import datetime as dt
-import math
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal
 from typing import Any
 
-AGG_LABEL = {"sum": "求和", "avg": "平均", "max": "最大值", "min": "最小值", "count": "计数",
-             "distinct": "不同值个数", "per_day": "日均（总量÷有数据的天数）", "none": "原值"}
+from citybi.jsonable import json_safe
+from citybi.vocabulary import NLQ_AGG_LABELS
+
+AGG_LABEL = NLQ_AGG_LABELS  # one word per aggregation, shared with charts (citybi.vocabulary)
 
 
 @dataclass
@@ -54,24 +53,6 @@ class QuerySpec:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def json_safe(v: Any) -> Any:
-    if isinstance(v, dt.datetime):
-        return v.isoformat(sep=" ") if v.time() != dt.time() else v.date().isoformat()
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    if isinstance(v, Decimal):
-        return float(v)
-    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
-        return None
-    if isinstance(v, (list, tuple)):
-        return [json_safe(x) for x in v]
-    if isinstance(v, dict):
-        return {k: json_safe(x) for k, x in v.items()}
-    if isinstance(v, (str, int, float, bool)) or v is None:
-        return v
-    return str(v)
 
 
 @dataclass

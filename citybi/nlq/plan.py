@@ -11,12 +11,12 @@ from typing import Any
 from sqlglot import exp
 
 from citybi.schema import DatasetInfo
+from citybi.vocabulary import GRAIN_BY_CODE
 
 from .model import AGG_LABEL, Filter, Measure, QuerySpec
 
 # rows a lookup/list answer shows at most when the question names no N (the answer says so)
 LIST_CAP = 10_000
-GRAIN_LABEL = {"day": "日期", "week": "周", "month": "月份", "quarter": "季度", "year": "年份"}
 
 
 def col(name: str) -> exp.Column:
@@ -157,7 +157,7 @@ def build(spec: QuerySpec, ds: DatasetInfo) -> exp.Select:
     if spec.time_grain:
         b = bucket(spec)
         keys.insert(0, b)
-        selects.insert(0, exp.alias_(b, GRAIN_LABEL[spec.time_grain], quoted=True))
+        selects.insert(0, exp.alias_(b, GRAIN_BY_CODE[spec.time_grain].column_label, quoted=True))
     mexprs = [measure_expr(m, spec) for m in spec.measures]
     selects += [exp.alias_(e, measure_label(m), quoted=True) for e, m in zip(mexprs, spec.measures, strict=True)]
     q = _where(exp.select(*selects).from_(src), spec, ds)

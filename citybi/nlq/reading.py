@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from citybi.schema import DatasetInfo
+from citybi.vocabulary import GRAIN_BY_CODE
 
 from .model import AGG_LABEL, Filter, QuerySpec
 from .vocab import Vocabulary
 
 OP_LABEL = {"=": "=", "in": "属于", ">": ">", ">=": "≥", "<": "<", "<=": "≤", "between": "介于"}
-GRAIN = {"day": "天", "week": "周", "month": "月", "quarter": "季度", "year": "年"}
 
 
 def _filter_text(f: Filter) -> str:
@@ -40,7 +40,7 @@ def reading(spec: QuerySpec) -> str:
         return "；".join(parts)
     groups = list(spec.group_by)
     if spec.time_grain:
-        groups.insert(0, f"{spec.time_column}（按{GRAIN[spec.time_grain]}）")
+        groups.insert(0, f"{spec.time_column}（按{GRAIN_BY_CODE[spec.time_grain].word}）")
     if groups:
         parts.append("分组：" + "、".join(groups))
     if spec.kind == "ratio" and spec.ratio_filter:

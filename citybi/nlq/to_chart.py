@@ -27,11 +27,10 @@ from citybi.charts.spec import (
     ValueFilter,
 )
 from citybi.schema import DatasetInfo
+from citybi.vocabulary import GRAIN_BY_CODE
 
 from .model import AGG_LABEL
-from .plan import GRAIN_LABEL
 
-GRAIN = {"day": "日", "week": "周", "month": "月", "quarter": "季", "year": "年"}
 _AGG = {"sum": "sum", "avg": "avg", "max": "max", "min": "min", "count": "count", "distinct": "count_distinct"}
 _KIND_REASON = {
     "lookup": "这个回答是逐条查看的明细，不是汇总结果，不能保存为图表；可以到「图表」页用明细表搭建",
@@ -119,9 +118,9 @@ def _convert(spec: dict[str, Any], chart: str, title: str, description: str, inf
     dims: list[Dimension] = []
     grain = spec.get("time_grain")
     if grain:
-        if grain not in GRAIN or not time_col:
+        if grain not in GRAIN_BY_CODE or not time_col:
             return None, f"时间粒度「{grain}」无法保存为图表"
-        dims.append(Dimension(column=time_col, grain=GRAIN[grain], label=GRAIN_LABEL[grain]))
+        dims.append(Dimension(column=time_col, grain=GRAIN_BY_CODE[grain].zh, label=GRAIN_BY_CODE[grain].column_label))
     dims += [Dimension(column=g) for g in spec.get("group_by") or []]
 
     order = spec.get("order")

@@ -284,7 +284,7 @@ def test_ask_question_shows_reading_table_chart_and_sql(page: Any, app_server: R
     reading = page.locator('[data-testid="stAlert"]', has_text="理解为：")
     expect(reading).to_contain_text("表：环卫清运")
     expect(reading).to_contain_text("分组：区")
-    expect(reading).to_contain_text("求和")
+    expect(reading).to_contain_text("清运量（吨）合计")
     chart = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')
     expect(chart.locator(".main-svg").first).to_be_attached()
     for district in expected:

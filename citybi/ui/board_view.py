@@ -1,0 +1,166 @@
+"""The 看板 page's widget groups: the filter bar, the tile grid and the board editor.
+
+Why a module: the page itself only picks a board and a view and calls these. Everything a
+button does to a board (add, move, widen, remove a tile; change settings) is a method of
+citybi.boards.Board, validated there like a saved file; tiles are drawn by chart_view, the
+same way the 图表 preview draws them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import streamlit as st
+
+from citybi.boards import (
+    Board,
+    BoardRun,
+    BoardStore,
+    FilterValues,
+    board_from_dict,
+    dimension_options,
+    dump_board,
+    filter_columns,
+    load_board,
+)
+from citybi.charts.store import ChartStore
+from citybi.ui.chart_view import show_tile
+from citybi.ui.state import action, flash, guarded
+from citybi.usertext import md
+from citybi.vocabulary import BOARD_DATE_PRESETS
+from citybi.warehouse import Warehouse
+
+CHART_DEFAULT, CUSTOM = "各图表默认", "自定义"
+DATE_PRESETS = [CHART_DEFAULT, *BOARD_DATE_PRESETS, CUSTOM]
+
+
+def filter_bar(wh: Warehouse, board: Board, key: str, charts: ChartStore, *, leader: bool,
+               data_today: dt.date) -> tuple[FilterValues, dt.date]:
+    """Date preset, "today" (analysts) and one multiselect per filter dimension, cascading."""
+    values_date: str | tuple[dt.date, dt.date] | None = None
+    dims = list(board.filters.dimensions)
+    extra: list[str] = st.session_state.get(f"{key}__extra", [])
+    controls = [(d.column, d.name, list(d.default)) for d in dims] + [
+        (c, c, []) for c in extra if c not in {d.column for d in dims}]
+    n_date = 1 if board.filters.date is not None else 0
+    n_today = 0 if leader else 1
+    cols = st.columns(max(1, n_date + n_today + len(controls)))
+    if board.filters.date is not None:
+        default = board.filters.date.default or CHART_DEFAULT
+        presets = DATE_PRESETS if default in DATE_PRESETS else [default, *DATE_PRESETS]
+        choice = cols[0].selectbox(md(board.filters.date.label), presets, index=presets.index(default),
+                                   key=f"{key}__date")
+        if choice == CUSTOM:
+            picked = cols[0].date_input("日期范围", value=(data_today - dt.timedelta(days=6), data_today),
+                                        key=f"{key}__range", label_visibility="collapsed")
+            if isinstance(picked, (tuple, list)) and len(picked) == 2:
+                values_date = (picked[0], picked[1])
+        elif choice != CHART_DEFAULT:
+            values_date = choice
+    today = data_today
+    if not leader:
+        today = cols[n_date].date_input("以哪天为「今天」", value=data_today, key=f"{key}__today",
+                                        help="「最近7天」「本月」等按这一天计算；数据较旧时默认取数据的最后日期")
+    chosen: dict[str, tuple[Any, ...]] = {}
+    for j, (column, label, default_vals) in enumerate(controls):
+        options = guarded(lambda c=column: dimension_options(wh, board, c, charts=charts, within=chosen)) or []
+        wkey = f"{key}__dim__{column}"
+        current = st.session_state.get(wkey, default_vals)
+        options = list(dict.fromkeys([*options, *[v for v in current if v not in options]]))  # keep picked values
+        picked_vals = cols[n_date + n_today + j].multiselect(
+            md(label), options, default=[v for v in default_vals if v in options], key=wkey, placeholder="全部")
+        if picked_vals:
+            chosen[column] = tuple(picked_vals)
+    values = FilterValues(date=values_date, dimensions=chosen)
+
+    if not leader:
+        with st.popover("＋ 添加筛选维度"):
+            available = guarded(lambda: filter_columns(board, charts, wh)) or []
+            st.multiselect("再按这些列筛选（仅本次查看；要长期保留请在「编辑看板」里加入看板筛选）",
+                           [c for c in available if c not in {d.column for d in dims}], key=f"{key}__extra")
+        if data_today < dt.date.today() - dt.timedelta(days=7):
+            st.caption(f"数据最后日期为 {data_today.isoformat()}，「最近7天」「本月」等按这一天计算。")
+    else:
+        described = values.describe()
+        st.caption(f"数据截至 {data_today.isoformat()}" + (f" · 筛选：{md('；'.join(described))}" if described else ""))
+    return values, today
+
+
+def grid(run: BoardRun, *, leader: bool) -> None:
+    """Tiles in rows of the 12-column grid, each in its own bordered cell."""
+    for row in run.board.rows():
+        widths = [t.width for _i, t in row]
+        spare = 12 - sum(widths)
+        cells = st.columns([*widths, spare] if spare > 0 else widths)
+        for (i, tile), cell in zip(row, cells, strict=False):
+            with cell.container(border=True):
+                show_tile(run.tiles[i], leader=leader, height=tile.height)
+
+
+def editor(board: Board, name: str, key: str, boards: BoardStore, charts: ChartStore) -> None:
+    """The 编辑看板 expander: add/arrange tiles, settings, the YAML itself, a new board."""
+
+    def save(updated: Board | None, message: str) -> None:
+        if updated is not None and action(lambda: boards.save(name, updated)):
+            flash(message)
+            st.rerun()
+
+    with st.expander("编辑看板", icon=":material/edit:"):
+        tabs = st.tabs(["添加图表", "调整图块", "设置", "YAML", "新建看板"])
+        add_tab, tiles_tab, settings_tab, yaml_tab, new_tab = tabs
+        with add_tab:
+            chart_names = guarded(charts.names) or []
+            if not chart_names:
+                st.info("还没有已保存的图表。请先在「图表」页保存图表。")
+            else:
+                c1, c2 = st.columns([3, 1])
+                pick = c1.selectbox("已保存的图表", chart_names, key=f"{key}__add_chart")
+                width = c2.number_input("宽度（1–12）", 1, 12, 6, key=f"{key}__add_width")
+                if st.button("添加到看板", key=f"{key}__add"):
+                    save(guarded(lambda: board.with_tile(pick, int(width))), f"已把「{pick}」添加到看板。")
+        with tiles_tab:
+            if not board.tiles:
+                st.caption("看板还没有图块。")
+            for i, t in enumerate(board.tiles):
+                c = st.columns([4, 1, 1, 1, 1], vertical_alignment="center")
+                c[0].markdown(f"{i + 1}. {md(t.title or t.chart or (t.spec.title if t.spec else ''))}（宽 {t.width}）")
+                if c[1].button("上移", key=f"{key}__up_{i}", disabled=i == 0):
+                    save(guarded(lambda i=i: board.with_tile_moved(i, -1)), "已调整图块顺序。")
+                if c[2].button("下移", key=f"{key}__down_{i}", disabled=i == len(board.tiles) - 1):
+                    save(guarded(lambda i=i: board.with_tile_moved(i, 1)), "已调整图块顺序。")
+                if c[3].button("加宽" if t.width < 12 else "变窄", key=f"{key}__w_{i}"):
+                    save(guarded(lambda i=i: board.with_tile_widened(i)), "已调整图块宽度。")
+                if c[4].button("移除", key=f"{key}__rm_{i}"):
+                    save(guarded(lambda i=i: board.without_tile(i)), "已移除图块。")
+        with settings_tab, st.form(f"{key}__settings"):
+            title = st.text_input("标题", board.title)
+            desc = st.text_area("说明", board.description)
+            refresh = st.number_input("自动刷新间隔（秒，0 表示不刷新，最少 10 秒）", 0, 86_400, board.refresh_seconds)
+            if st.form_submit_button("保存设置"):
+                save(guarded(lambda: board.edited(title=title, description=desc, refresh_seconds=int(refresh))),
+                     "已保存看板设置。")
+        with yaml_tab:
+            st.caption("直接编辑看板定义（保存前会检查，错误会用中文指出）。")
+            text = st.text_area("看板 YAML", guarded(lambda: boards.text(name)) or dump_board(board), height=320,
+                                key=f"{key}__yaml")
+            b1, b2 = st.columns(2)
+            if b1.button("检查并保存", key=f"{key}__yaml_save"):
+                save(guarded(lambda: load_board(text)), "已保存看板。")
+            if boards.has_user_copy(name):
+                default = boards.is_default(name)
+                if b2.button("恢复系统默认" if default else "删除看板", key=f"{key}__delete") and action(
+                        lambda: boards.delete(name)):
+                    flash("已恢复系统默认看板。" if default else f"已删除看板「{name}」。")
+                    st.rerun()
+        with new_tab, st.form(f"{key}__new"):
+            new_name = st.text_input("新看板名称", placeholder="例如：城管周报").strip()
+            copy = st.checkbox("复制当前看板的图块和筛选")
+            if st.form_submit_button("创建"):
+                def create() -> None:
+                    fresh = board.edited(title=new_name) if copy else board_from_dict({"title": new_name or "新看板"})
+                    boards.save(new_name, fresh, overwrite=False)
+
+                if action(create):
+                    st.session_state["_board_next"] = new_name
+                    flash(f"已创建看板「{new_name}」。")
+                    st.rerun()

@@ -1,0 +1,96 @@
+"""Drawing a chart result in Streamlit: plotly figures, pydeck maps and the one KPI card.
+
+Why here and not in each page: the 图表 preview and every 看板 tile show the same outputs,
+and a KPI card drawn twice had drifted (the preview showed no target, no colours and no
+sparkline). Both pages call `show_output`; the board adds its tile frame (`show_tile`).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from citybi.boards import TileRun
+from citybi.charts.kpi import KpiValue, period_text
+from citybi.charts.render import format_value
+from citybi.charts.runner import ChartResult
+from citybi.charts.spec import ChartSpec
+from citybi.usertext import md
+
+COLOR = {True: "green", False: "red", None: "gray"}
+PLOTLY_CONFIG: dict[str, Any] = {"displaylogo": False}
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{v:+.1%}"
+
+
+def kpi_card(k: KpiValue, title: str, spec: ChartSpec | None) -> None:
+    """Value with unit, 环比 as the delta, sparkline, then target, 同比 and the period."""
+    unit = f" {k.unit}" if k.unit else ""
+    # the metric value is plain text; the lines below are Markdown (colour directives), the unit user text
+    unit_md = f" {md(k.unit)}" if k.unit else ""
+    mom = k.comparison("环比")
+    delta, color, arrow = None, "gray", "off"
+    if mom is not None and mom.pct is not None:
+        delta = f"环比 {mom.pct:+.1%}"
+        color = COLOR[mom.good]
+        arrow = "up" if mom.arrow == "↑" else ("down" if mom.arrow == "↓" else "off")
+    spark = [v for _p, v in k.sparkline if v is not None]
+    st.metric(md(title), f"{k.value_text}{unit}", delta=delta, delta_color=color, delta_arrow=arrow,
+              chart_data=spark or None, chart_type="area",
+              help=md(spec.description) if spec is not None and spec.description else None)
+    lines: list[str] = []
+    if k.target is not None:
+        m = spec.measures[0] if spec is not None else None
+        target = format_value(k.target, m.format if m else None, ratio=bool(m and m.agg == "ratio"))
+        pct = "—" if k.pct_of_target is None else f"{k.pct_of_target:.1%}"
+        lines.append(f"目标 {target}{unit_md} · 完成 :{COLOR[k.target_met]}[{pct}]")
+    for c in k.comparisons:
+        if c.name == "环比" and delta is not None:
+            continue
+        base = "—" if c.base is None else f"{c.base:,.2f}".rstrip("0").rstrip(".")
+        base_name = "去年同期" if c.name == "同比" else "上期"
+        lines.append(f"{c.name} :{COLOR[c.good]}[{c.arrow} {_pct(c.pct)}]（{base_name} {base}）")
+    lines.append(f"{period_text(k.period)}")
+    st.markdown("  \n".join(lines))
+
+
+def show_output(result: ChartResult, *, key: str, title: str, height: int | None = None) -> None:
+    """The chart itself, whatever its type produced (a figure, a map deck or a KPI value)."""
+    out = result.output
+    if isinstance(out, KpiValue):
+        kpi_card(out, title, result.spec)
+    elif result.spec.type == "map":
+        st.pydeck_chart(out, height=height or 420, key=key)
+    else:
+        sizing: dict[str, Any] = {"height": height} if height else {}
+        config = {**PLOTLY_CONFIG, "toImageButtonOptions": {"format": "png", "filename": title, "scale": 2}}
+        st.plotly_chart(out, key=key, config=config, **sizing)
+
+
+def show_sql(result: ChartResult) -> None:
+    """The SQL behind a result, in an expander (analysts check what was asked of the data)."""
+    with st.expander("查看 SQL"):
+        for qname, sql in result.sql.items():
+            if len(result.sql) > 1:
+                st.caption("主查询" if qname == "main" else "趋势小图" if qname == "spark" else qname)
+            st.code(sql, language="sql")
+
+
+def show_tile(tile: TileRun, *, leader: bool, height: int | None) -> None:
+    """One board tile: the chart, its period and caveats, and (not for leaders) timing and SQL."""
+    if tile.result is None:
+        st.warning(f"**{md(tile.title)}**：{md(tile.error)}")
+        return
+    show_output(tile.result, key=f"tile_{tile.index}", title=tile.title, height=height)
+    if tile.period is not None and not isinstance(tile.result.output, KpiValue):
+        st.caption(tile.period_text)  # dates the code formats, no user text
+    for w in tile.result.warnings:
+        st.caption(md(w))
+    if tile.skipped_filters:
+        st.caption("未按「" + md("、".join(tile.skipped_filters)) + "」筛选：此图表的数据没有这一列")
+    if not leader:
+        source = "缓存" if tile.result.cached else f"查询 {tile.result.query_s * 1000:.0f} ms"
+        st.caption(f"{source} · 共 {tile.seconds * 1000:.0f} ms")
+        show_sql(tile.result)
