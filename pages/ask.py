@@ -9,7 +9,7 @@ import streamlit as st
 from citybi.charts.profile import dataset_today
 from citybi.charts.spec import spec_from_dict
 from citybi.charts.store import chart_store
-from citybi.nlq import answer, examples
+from citybi.nlq import MAX_QUESTION_CHARS, answer, examples
 from citybi.nlq.present import figure, scalar
 from citybi.nlq.to_chart import answer_to_chart
 from citybi.ui.state import action, catalog, get_warehouse, guarded, show_frame
@@ -44,7 +44,7 @@ if samples:
             st.session_state["ask_q"] = clicked = s
 
 with st.form("ask_form"):
-    question = st.text_input("问题", key="ask_q", placeholder="例如：上个月各区的清运量")
+    question = st.text_input("问题", key="ask_q", placeholder="例如：上个月各区的清运量", max_chars=MAX_QUESTION_CHARS)
     asked = st.form_submit_button("提问", type="primary")
 
 history: list[dict[str, object]] = st.session_state.setdefault("ask_history", [])
