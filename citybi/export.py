@@ -32,6 +32,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.hyperlink import Hyperlink
 
+from citybi.errors import UserFacingError
 from citybi.usertext import file_stem
 
 if TYPE_CHECKING:
@@ -193,8 +194,14 @@ def _table_layout(spec: ChartSpec, frame: pl.DataFrame, units: dict[str, str]) -
     """(frame, header texts with units, Excel formats) for an ordinary chart or a pivot."""
     measures = {m.name: m for m in spec.measures}
     if spec.type == "pivot" and spec.series is not None:
+        from citybi.charts.render import check_shape
+        from citybi.charts.types import get_type
         from citybi.charts.types.pivot import pivot_frame
+        from citybi.config import render_limits
 
+        pivot = get_type("pivot")
+        # the same caps as on screen: a result drawn nowhere (render=False) must not pivot unbounded here
+        check_shape(pivot.shape({"main": frame}, spec), render_limits(), pivot.label)
         frame = pivot_frame(frame, spec)
         n_rows = len(spec.dimensions)
         m0 = spec.measures[0]
@@ -262,7 +269,12 @@ def _write_tile(ws: Worksheet, tile: TileRun) -> None:
     if tile.spec.type == "kpi":
         _write_kpi(ws, tile)
         return
-    frame, headers, fmts = _table_layout(tile.spec, tile.result.frame, tile.units)
+    try:
+        frame, headers, fmts = _table_layout(tile.spec, tile.result.frame, tile.units)
+    except UserFacingError as err:  # a pivot past the size caps: this sheet says so, the others are written
+        write_cell(ws, 1, 1, f"「{tile.title}」无法导出：{err}")
+        ws.column_dimensions["A"].width = MAX_WIDTH
+        return
     end = write_table(ws, frame, headers, fmts)
     ws.freeze_panes = "A2"
     if frame.height:

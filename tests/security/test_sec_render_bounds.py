@@ -11,6 +11,7 @@ and suggesting a filter or 前N名, decided from the result's shape before anyth
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import re
 import subprocess
@@ -193,5 +194,35 @@ tiles:
         assert bar.ok and pie.ok and isinstance(bar.result.output, go.Figure)
         assert not pivot.ok and pivot.error is not None
         assert "工单编号" in pivot.error and "筛选" in pivot.error and "前N名" in pivot.error, pivot.error
+    finally:
+        wh.close()
+
+
+def test_an_excel_export_of_an_unrendered_board_does_not_pivot_past_the_caps(tmp_path: Path) -> None:
+    """run_board(render=False) (alerts, scripts) skips the renderer's caps; the export applies them itself."""
+    from openpyxl import load_workbook
+
+    from citybi.export import export_board
+
+    wh = open_warehouse(path=tmp_path / "w.duckdb")
+    try:
+        Catalog(wh).write("工单", pl.DataFrame({
+            "区": [f"区{i % 10}" for i in range(3_000)], "工单编号": [f"GD{i:05d}" for i in range(3_000)],
+            "件数": [1] * 3_000}))
+        board = load_board("""
+title: 工单看板
+filters: {date: null}
+tiles:
+  - spec: {title: 工单透视, dataset: 工单, type: pivot, dimensions: [{column: 区}],
+           series: {column: 工单编号}, measures: [{column: 件数}]}
+  - spec: {title: 各区件数, dataset: 工单, type: table, dimensions: [{column: 区}], measures: [{column: 件数}]}
+""")
+        run = run_board(wh, board, charts=ChartStore(tmp_path / "charts"), cache=ResultCache(),
+                        today=dt.date(2025, 6, 30), workers=1, render=False)
+        book = load_workbook(io.BytesIO(export_board(run)), read_only=True)
+        pivot_sheet, table_sheet = book.worksheets[1], book.worksheets[2]
+        first = next(pivot_sheet.iter_rows(values_only=True))
+        assert "无法导出" in str(first[0]) and "工单编号" in str(first[0])
+        assert sum(1 for _ in table_sheet.iter_rows()) == 11  # header + 10 districts: the other tile is there
     finally:
         wh.close()
