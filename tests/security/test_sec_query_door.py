@@ -218,3 +218,13 @@ LEGIT = [
 @pytest.mark.parametrize(("sql", "params", "expected"), LEGIT)
 def test_legitimate_sql_still_runs(wh: Warehouse, sql: str, params: list | None, expected: list[tuple]) -> None:
     assert wh.run(sqlglot.parse_one(sql, dialect="duckdb"), params=params).rows == expected
+
+
+def test_a_text_that_passed_once_is_judged_again_when_the_datasets_change(wh: Warehouse) -> None:
+    """The door remembers texts that passed (no re-parse on a board's rerun); the memory is keyed
+    by the dataset names, so a deleted dataset is refused by the very same text."""
+    tree = sqlglot.parse_one('SELECT "区", SUM("清运量（吨）") AS t FROM "环卫清运" GROUP BY 1', dialect="duckdb")
+    assert len(wh.run(tree).rows) == 2
+    assert len(wh.run(tree).rows) == 2  # remembered
+    Catalog(wh).delete(T)
+    _refused(wh, tree, "不存在")
