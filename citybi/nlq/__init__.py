@@ -17,7 +17,7 @@ from citybi.schema import DatasetInfo
 
 from .context import ParseContext, Stop
 from .model import Answer, QuerySpec
-from .plan import LIST_CAP, build
+from .plan import LIST_CAP, RATIO_LABELS, build, days_with_data
 from .reading import chart_kind, reading, suggestions
 from .route import pick
 from .rules import all_rules
@@ -68,11 +68,13 @@ def answer(question: str, datasets: Sequence[DatasetInfo], execute: Execute, *,
            today: dt.date, table: str | None = None) -> Answer:
     """Answer one question. `table` pins the table; otherwise the best-matching one is used."""
     question = (question or "").strip()
+    # example questions come from the table the user picked, not always the first one
+    picked = [d for d in datasets if table is not None and table in (d.name, d.display_name)] or list(datasets)
     if not question:
-        return _refusal(None, "请输入一个问题，例如下面这些。", datasets, execute)
+        return _refusal(None, "请输入一个问题，例如下面这些。", picked, execute)
     if len(question) > MAX_QUESTION_CHARS:
         return _refusal(None, f"问题太长（{len(question):,} 个字）。请把问题缩短到 {MAX_QUESTION_CHARS} 个字以内，"
-                        "一次只问一件事，例如下面这些。", datasets, execute)
+                        "一次只问一件事，例如下面这些。", picked, execute)
     if not datasets:
         return Answer(status="unsupported", message="还没有导入任何数据表。请先在「数据」页导入一个表格。")
     routed_note = ""
@@ -120,12 +122,40 @@ def answer(question: str, datasets: Sequence[DatasetInfo], execute: Execute, *,
         truncated = True
         notes.append(f"明细最多列出 {LIST_CAP:,} 行，这里只列出了前 {len(rows):,} 行，可能还有更多；"
                      "请增加筛选条件缩小范围。")
+    partial = _partial_period(spec, ctx.dataset, execute, today)
+    if partial:
+        notes.append(partial)
     message = "；".join(notes) if notes else ""
     if not rows:
         message = ("没有符合条件的数据。" + message).rstrip("；")
     return Answer(status="ok", message=message, reading=reading(spec), table=spec.table, sql=sql,
                   columns=columns, rows=rows, chart=chart_kind(spec, rows, columns), alternatives=alternatives,
-                  spec=spec.to_dict(), notes=notes, truncated=truncated)
+                  spec=spec.to_dict(), notes=notes, truncated=truncated,
+                  percent_columns=[c for c in columns if c.endswith(RATIO_LABELS)])
+
+
+def _partial_period(spec: QuerySpec, ds: DatasetInfo, execute: Execute, today: dt.date) -> str:
+    """这周 on a Saturday, 本月 on the 3rd: say how many days of the period have data so far."""
+    if not spec.time_range or not spec.time_column or spec.time_range[1] < today.isoformat():
+        return ""
+    info = ds.column(spec.time_column)
+    if info is None or not info.is_temporal:
+        return ""
+    try:
+        got = execute(days_with_data(spec, ds))
+        n, first, last = got.rows[0]
+    except Exception:  # only a courtesy note: never fail the answer for it
+        return ""
+    lo, hi = spec.time_range
+    what = f"「{spec.time_text}」" if spec.time_text else "所选时期"
+    if not n:
+        return f"{what}（{lo} 至 {hi}）还没有数据。"
+    return (f"{what}（{lo} 至 {hi}）还没有结束，目前只有 {n} 天的数据"
+            f"（{_iso(first)}" + (f" 至 {_iso(last)}）。" if n > 1 else "）。"))
+
+
+def _iso(v: Any) -> str:
+    return v.isoformat()[:10] if hasattr(v, "isoformat") else str(v)[:10]
 
 
 def ask_batch(lines: Iterable[dict], datasets: Sequence[DatasetInfo], execute: Execute,

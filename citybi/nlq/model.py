@@ -50,6 +50,7 @@ class QuerySpec:
     inner_measure: str | None = None
     select: list[str] = field(default_factory=list)  # lookup / list columns
     distinct: bool = False
+    unused: list[str] = field(default_factory=list)  # words of the question no rule used (said in the reading)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,6 +71,8 @@ class Answer:
     spec: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     truncated: bool = False  # rows were cut (row cap or list cap); a note says so
+    percent_columns: list[str] = field(default_factory=list)  # 0..1 ratios, shown as percentages
+    inherited: list[str] = field(default_factory=list)  # what a follow-up turn kept from the turn before
 
     def to_json(self, id: Any = None) -> dict[str, Any]:
         out: dict[str, Any] = {} if id is None else {"id": id}
@@ -79,6 +82,7 @@ class Answer:
             "reading": self.reading, "table": self.table, "chart": self.chart,
             "alternatives": list(self.alternatives), "suggestions": list(self.suggestions),
             "notes": list(self.notes), "spec": json_safe(self.spec) if self.spec else None,
-            "truncated": self.truncated,
+            "truncated": self.truncated, "percent_columns": list(self.percent_columns),
+            "inherited": list(self.inherited),
         })
         return out

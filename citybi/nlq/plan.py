@@ -15,6 +15,9 @@ from citybi.vocabulary import GRAIN_BY_CODE
 
 from .model import AGG_LABEL, Filter, Measure, QuerySpec
 
+# result columns holding a 0..1 ratio end with one of these words (the page shows them as %)
+RATIO_LABELS = ("占比", "增长率")
+
 # rows a lookup/list answer shows at most when the question names no N (the answer says so)
 LIST_CAP = 10_000
 
@@ -86,6 +89,9 @@ def measure_expr(m: Measure, spec: QuerySpec) -> exp.Expression:
     if m.agg == "none":
         assert c is not None
         return c
+    if m.agg == "days":
+        assert m.column
+        return exp.Count(this=exp.Distinct(expressions=[_day(m.column)]))
     fn = {"sum": exp.Sum, "avg": exp.Avg, "max": exp.Max, "min": exp.Min}[m.agg]
     return fn(this=c)
 
@@ -93,6 +99,8 @@ def measure_expr(m: Measure, spec: QuerySpec) -> exp.Expression:
 def measure_label(m: Measure) -> str:
     if m.column is None:
         return "日均数量" if m.agg == "per_day" else "数量"
+    if m.agg == "days":
+        return "天数"
     return f"{m.column}{AGG_LABEL[m.agg]}" if m.agg != "none" else m.column
 
 
@@ -101,6 +109,15 @@ def _where(q: exp.Select, spec: QuerySpec, ds: DatasetInfo) -> exp.Select:
         q = q.where(filter_expr(f))
     t = time_filter(spec, ds)
     return q.where(t) if t is not None else q
+
+
+def days_with_data(spec: QuerySpec, ds: DatasetInfo) -> exp.Select:
+    """How many days of the question's period (under its filters) have rows: count, first, last."""
+    assert spec.time_column
+    day = _day(spec.time_column)
+    q = exp.select(exp.Count(this=exp.Distinct(expressions=[day])), exp.Min(this=day.copy()),
+                   exp.Max(this=day.copy())).from_(table_node(spec.table))
+    return _where(q, spec, ds)
 
 
 def build(spec: QuerySpec, ds: DatasetInfo) -> exp.Select:

@@ -34,10 +34,10 @@ def reading(spec: QuerySpec) -> str:
         parts.append("筛选：" + "，".join(_filter_text(f) for f in spec.filters))
     if spec.kind == "lookup":
         parts.append("查看：" + "、".join(spec.select))
-        return "；".join(parts)
+        return _with_unused(parts, spec)
     if spec.kind == "list":
         parts.append("列出：" + "、".join(spec.select) + ("（去重）" if spec.distinct else ""))
-        return "；".join(parts)
+        return _with_unused(parts, spec)
     groups = list(spec.group_by)
     if spec.time_grain:
         groups.insert(0, f"{spec.time_column}（按{GRAIN_BY_CODE[spec.time_grain].word}）")
@@ -64,6 +64,12 @@ def reading(spec: QuerySpec) -> str:
         word = "最大" if spec.order == "desc" else "最小"
         parts.append(f"取{word}的 {spec.limit} 个" if spec.limit else
                      ("排序：从大到小" if spec.order == "desc" else "排序：从小到大"))
+    return _with_unused(parts, spec)
+
+
+def _with_unused(parts: list[str], spec: QuerySpec) -> str:
+    if spec.unused:
+        parts.append("未用到的词：" + "、".join(f"「{w}」" for w in spec.unused))
     return "；".join(parts)
 
 

@@ -9,15 +9,37 @@ from __future__ import annotations
 
 import re
 
+from citybi.schema import ColumnInfo
+
 from ..context import ParseContext
-from ..lexicon import METRIC_SUFFIXES, NOT_METRIC
+from ..lexicon import FUNCTION_WORDS, METRIC_SUFFIXES, NOT_METRIC
 from ..model import Filter, Measure
-from ..text import norm
+from ..text import core_name, norm
 from ..vocab import PARTIAL
 from . import register
+from .aggwords import CLASSIFIERS
 
 SPLIT = re.compile(r"[的是在和与了有为及或并且中里内各每按从到将被把对让给向跟同比较相请问吗呢吧呀啊"
                    r"？?，,。、：:；;！!\s]+")
+
+
+LEVEL = re.compile(r"(率|比例|占比|比重|指数|密度|均价|单价|均值|平均\w*|温度|湿度|浓度|得分|评分|满意度"
+                   r"|AQI|PM2\.5|PM10)$")
+
+
+def _is_level(col: ColumnInfo) -> bool:
+    """A column whose values are levels or rates, not amounts: averaged, never summed."""
+    return (col.unit or "").strip() in ("%", "％", "‰") or bool(LEVEL.search(core_name(col.name)))
+
+
+def _nearest_columns(ctx: ParseContext, word: str) -> str:
+    """The real columns closest to a word the table does not have (shared characters), or all of them."""
+    scored = sorted(((len(set(word) & set(core_name(c.name))), i, c.name) for i, c in enumerate(ctx.dataset.columns)),
+                    key=lambda t: (-t[0], t[1]))
+    near = [name for score, _i, name in scored if score > 0][:5]
+    if near:
+        return f"相近的列有：{'、'.join(near)}。"
+    return f"这张表的列有：{'、'.join(c.name for c in ctx.dataset.columns[:12])}。"
 
 
 def _dedupe(xs: list[str]) -> list[str]:
@@ -39,12 +61,22 @@ class ShapeRule:
         cols = {c.name: c for c in ctx.dataset.columns}
         cues = ctx.cues
         self._unknown_metric(ctx)
+        unused = self._unused_runs(ctx)
+        spec.unused = [w for _p, w in unused]
 
         numeric_mentions = [m for m in ctx.mentions if m.kind == "column" and cols[m.column].is_numeric
                             and m.column not in ctx.filter_columns and m.column not in ctx.group_positions]
         strong = [m for m in numeric_mentions if m.strength > PARTIAL]
         measure_mentions = strong or numeric_mentions
         measures = _dedupe([m.column for m in measure_mentions] + ctx.extra_measures)
+        self._unsupported_words(ctx, unused, bool(measures) or "days" in cues)
+        if "per_capita" in cues:
+            people = [c.name for c in ctx.dataset.columns if c.is_numeric and re.search(r"人口|人数", c.name)]
+            word = re.split(r"[的]", ctx.q[cues["per_capita"]:cues["per_capita"] + 4])[0]
+            ctx.refuse(f"「{word}」要用总量除以人数，不是逐行平均。" + (
+                f"表「{ctx.dataset.name}」里有人数列（{'、'.join(people)}），但问数还不能把它和另一张表的总量相除；"
+                if people else f"表「{ctx.dataset.name}」里没有人口或人数列；")
+                + "可以分别问总量和人口，或改问「平均」。")
         attr_mentions = [m for m in ctx.mentions if m.kind == "column" and not cols[m.column].is_numeric
                          and m.column not in ctx.group_positions and m.column not in ctx.value_columns
                          and m.strength > PARTIAL]
@@ -150,7 +182,12 @@ class ShapeRule:
             count_pos = cues.get("count", cues.get("howmuch", -1))
             after_count = [a for a in attrs if cols[a].type == "text"
                            and any(m.column == a and 0 <= m.start - count_pos <= 5 for m in attr_mentions)]
-            if "distinct" in cues or (("count" in cues or counting) and after_count):
+            day_col = spec.time_column or next(iter(ctx.columns_of("date", "timestamp")), None)
+            if "days" in cues and day_col:
+                spec.measures = [Measure(day_col, "days")]
+                ctx.notes.append(f"天数按「{day_col}」去重计数：同一天有多条记录（例如多个站点）时，"
+                                 "只要其中一条符合条件，这一天就算一天。")
+            elif "distinct" in cues or (("count" in cues or counting) and after_count):
                 target = (after_count or [a for a in attrs if cols[a].type == "text"] or [None])[0]
                 if target is None:
                     ctx.refuse("没看出要数哪一列的不同值。请说出列名，例如「有多少个不同的区」。")
@@ -174,7 +211,8 @@ class ShapeRule:
                 agg = "min"
             else:
                 agg = "sum"
-            spec.measures = [Measure(c, agg) for c in measures]
+            # a rate or a level (完好率（%）, AQI, 均价) is never added up: its total means nothing
+            spec.measures = [Measure(c, "avg" if agg == "sum" and _is_level(cols[c]) else agg) for c in measures]
         if groups or spec.time_grain:
             if any(k in cues for k in ("max", "more", "top")):
                 spec.order = spec.order or "desc"
@@ -193,6 +231,41 @@ class ShapeRule:
         return (f"没看出要统计表「{ctx.dataset.name}」的哪一列。"
                 + (f"可以统计的数值列有：{'、'.join(nums[:8])}。" if nums
                    else "这张表没有数值列，可以问数量（多少条）。"))
+
+    @staticmethod
+    def _unused_runs(ctx: ParseContext) -> list[tuple[int, str]]:
+        """Words of the question no rule used (position, text), function words left out."""
+        out = []
+        masked = ctx.leftover()
+        pos = 0
+        for piece in re.split(f"({SPLIT.pattern}| +)", masked):
+            if piece and not SPLIT.fullmatch(piece) and not piece.isspace():
+                run = re.sub(r"[^\u4e00-\u9fffA-Z0-9.]", "", piece)
+                if run and run not in FUNCTION_WORDS:
+                    out.append((pos, run))
+            pos += len(piece or "")
+        return out
+
+    @staticmethod
+    def _unsupported_words(ctx: ParseContext, unused: list[tuple[int, str]], measured: bool) -> None:
+        """Refuse when an unused word is what the question asks about (never rows for a missing measure):
+        the thing counted (多少个公园), the thing averaged or ranked (平均工资, GDP最高), or — with no
+        measure found at all — the thing asked for (GDP是多少)."""
+        q = ctx.q
+        for pos, word in unused:
+            if len(word) < 2 and not word.isascii():
+                continue
+            end = pos + len(word)
+            if end < len(q) and not ctx.free(end, end + 1):
+                continue  # a modifier of a word we did use (总营业成本), not the head
+            counted = re.search(r"(多少|几)[" + CLASSIFIERS + r"]?$", q[:pos]) is not None
+            aggregated = q[max(0, pos - 2):pos] in ("平均", "人均", "累计", "合计") or q[pos - 1:pos] == "总" \
+                or re.match(r"的?(最高|最低|最大|最小|最多|最少|排名|平均|总和|合计)", q[end:]) is not None
+            asked = re.match(r"(是|为|有)?(多少|几|如何|怎样|怎么样)", q[end:]) is not None \
+                and (pos == 0 or q[pos - 1] in "的在是" or not ctx.free(pos - 1, pos))
+            if aggregated or (not measured and (counted or asked)):
+                ctx.refuse(f"表「{ctx.dataset.name}」里没有「{word}」相关的列或取值，无法回答。"
+                           + _nearest_columns(ctx, word))
 
     @staticmethod
     def _unknown_metric(ctx: ParseContext) -> None:
