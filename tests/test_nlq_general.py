@@ -246,7 +246,7 @@ REFUSALS: list[tuple[str, str]] = [
     ("下个月各区的案件数", "城管案件"),
 ]
 
-CONVERSATIONS: list[Any] = [*[later("conversations", *x) for x in [  # turns, gold SQL of the last turn
+CONVERSATIONS: list[Any] = [  # turns, gold SQL of the last turn
     (["上个月各区的案件数", "那这个月呢"],
      f'SELECT "行政区", COUNT(*) FROM "城管案件" WHERE {JUNE} GROUP BY 1'),
     (["上个月各区的案件数", "那这个月呢", "只看占道经营"],
@@ -261,7 +261,7 @@ CONVERSATIONS: list[Any] = [*[later("conversations", *x) for x in [  # turns, go
     (["今年各街道占道经营的案件数", "去掉占道经营"],
      f'SELECT "所在街道", COUNT(*) FROM "城管案件" WHERE {YEAR} '
      'GROUP BY 1'),
-]]]
+]
 
 
 def _ids(params: list[Any]) -> list[str]:

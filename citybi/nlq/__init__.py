@@ -33,10 +33,11 @@ MAX_QUESTION_CHARS = 200
 Execute = Callable[[exp.Expression], Any]
 
 
-def parse(question: str, ds: DatasetInfo, execute: Execute, today: dt.date) -> ParseContext:
+def parse(question: str, ds: DatasetInfo, execute: Execute, today: dt.date,
+          prior: QuerySpec | None = None) -> ParseContext:
     """Run every registered rule over the question for one table (no query is run here
-    except the cached value learning)."""
-    ctx = ParseContext(question, ds, build_vocabulary(ds, execute), today)
+    except the cached value learning). `prior` is the previous turn of a conversation."""
+    ctx = ParseContext(question, ds, build_vocabulary(ds, execute), today, prior=prior)
     try:
         for rule in all_rules():
             rule.apply(ctx)
@@ -47,8 +48,9 @@ def parse(question: str, ds: DatasetInfo, execute: Execute, today: dt.date) -> P
     return ctx
 
 
-def plan(question: str, ds: DatasetInfo, execute: Execute, today: dt.date) -> tuple[ParseContext, exp.Select | None]:
-    ctx = parse(question, ds, execute, today)
+def plan(question: str, ds: DatasetInfo, execute: Execute, today: dt.date,
+         prior: QuerySpec | None = None) -> tuple[ParseContext, exp.Select | None]:
+    ctx = parse(question, ds, execute, today, prior)
     if ctx.refusal or ctx.spec is None:
         return ctx, None
     return ctx, build(ctx.spec, ds)
@@ -65,8 +67,9 @@ def _refusal(ctx: ParseContext | None, message: str, datasets: Sequence[DatasetI
 
 
 def answer(question: str, datasets: Sequence[DatasetInfo], execute: Execute, *,
-           today: dt.date, table: str | None = None) -> Answer:
-    """Answer one question. `table` pins the table; otherwise the best-matching one is used."""
+           today: dt.date, table: str | None = None, after: QuerySpec | dict[str, Any] | None = None) -> Answer:
+    """Answer one question. `table` pins the table; otherwise the best-matching one is used.
+    `after` is the spec of the previous turn: a follow-up ("那这个月呢") continues it."""
     question = (question or "").strip()
     # example questions come from the table the user picked, not always the first one
     picked = [d for d in datasets if table is not None and table in (d.name, d.display_name)] or list(datasets)
@@ -77,6 +80,13 @@ def answer(question: str, datasets: Sequence[DatasetInfo], execute: Execute, *,
                         "一次只问一件事，例如下面这些。", picked, execute)
     if not datasets:
         return Answer(status="unsupported", message="还没有导入任何数据表。请先在「数据」页导入一个表格。")
+    prior = QuerySpec.from_dict(after) if isinstance(after, dict) else after
+    if prior is not None:
+        base = next((d for d in datasets if d.name == prior.table), None)
+        if base is not None and (table is None or table in (base.name, base.display_name)):
+            ctx, tree = plan(question, base, execute, today, prior)
+            if ctx.followup:
+                return _finish(ctx, tree, datasets, execute, today, [], [])
     routed_note = ""
     if table is not None:
         chosen = [d for d in datasets if d.name == table or d.display_name == table]
@@ -97,12 +107,21 @@ def answer(question: str, datasets: Sequence[DatasetInfo], execute: Execute, *,
         close = [c for c, _t in close]
         if len(datasets) > 1:
             routed_note = f"自动选择了数据表「{ctx.dataset.name}」（问题里的列和取值与它最匹配）。"
+    return _finish(ctx, tree, datasets, execute, today, [routed_note] if routed_note else [], close)
+
+
+def _finish(ctx: ParseContext, tree: exp.Select | None, datasets: Sequence[DatasetInfo], execute: Execute,
+            today: dt.date, notes: list[str], close: list[ParseContext]) -> Answer:
+    """Run the planned query and dress the rows as an Answer (or the parse's refusal)."""
     if ctx.refusal or tree is None:
         return _refusal(ctx, ctx.refusal or "无法理解这个问题。", datasets, execute, ctx.refusal_status)
     spec = ctx.spec
     assert spec is not None
     sql = tree.sql(dialect="duckdb", pretty=True)
-    notes = ([routed_note] if routed_note else []) + ctx.notes
+    notes = notes + ctx.notes
+    inherited = list(ctx.inherited)
+    if inherited:
+        notes.insert(0, "接着上一问：沿用了" + "；".join(inherited) + "。")
     alternatives = list(ctx.alternatives)
     if close:
         alternatives += [c.dataset.name for c in close]
@@ -112,7 +131,8 @@ def answer(question: str, datasets: Sequence[DatasetInfo], execute: Execute, *,
     except Exception as e:  # QueryRejected / UserFacingError carry a Chinese message
         msg = getattr(e, "message", None) or "查询没有成功执行。"
         return Answer(status="unsupported", message=msg, reading=reading(spec), table=spec.table, sql=sql,
-                      spec=spec.to_dict(), notes=notes, suggestions=suggestions(ctx.dataset, ctx.vocab))
+                      spec=spec.to_dict(), notes=notes, suggestions=suggestions(ctx.dataset, ctx.vocab),
+                      inherited=inherited)
     rows = [tuple(r) for r in result.rows]
     columns = list(result.columns)
     truncated = bool(getattr(result, "truncated", False))
@@ -131,7 +151,7 @@ def answer(question: str, datasets: Sequence[DatasetInfo], execute: Execute, *,
     return Answer(status="ok", message=message, reading=reading(spec), table=spec.table, sql=sql,
                   columns=columns, rows=rows, chart=chart_kind(spec, rows, columns), alternatives=alternatives,
                   spec=spec.to_dict(), notes=notes, truncated=truncated,
-                  percent_columns=[c for c in columns if c.endswith(RATIO_LABELS)])
+                  percent_columns=[c for c in columns if c.endswith(RATIO_LABELS)], inherited=inherited)
 
 
 def _partial_period(spec: QuerySpec, ds: DatasetInfo, execute: Execute, today: dt.date) -> str:
@@ -160,13 +180,21 @@ def _iso(v: Any) -> str:
 
 def ask_batch(lines: Iterable[dict], datasets: Sequence[DatasetInfo], execute: Execute,
               today: dt.date) -> Iterator[dict]:
-    """One JSON-safe dict per input {"id", "question", "table"?}, same order, id echoed."""
+    """One JSON-safe dict per input {"id", "question", "table"?, "after"?}, same order, id echoed.
+
+    "after": ID makes the line a follow-up turn of the conversation of that earlier line.
+    A turn that could not be answered passes its own previous turn on, so one refusal in
+    the middle of a conversation does not end it."""
+    state: dict[Any, QuerySpec | None] = {}
     for line in lines:
         qid = line.get("id")
+        prior = state.get(line["after"]) if line.get("after") is not None else None
         try:
-            a = answer(str(line.get("question", "")), datasets, execute, today=today, table=line.get("table"))
+            a = answer(str(line.get("question", "")), datasets, execute, today=today, table=line.get("table"),
+                       after=prior)
         except Exception as e:  # one bad question must not end the batch
             a = Answer(status="unsupported", message=getattr(e, "message", None) or f"内部错误：{type(e).__name__}")
+        state[qid] = QuerySpec.from_dict(a.spec) if a.status == "ok" and a.spec else prior
         yield a.to_json(id=qid)
 
 

@@ -42,6 +42,14 @@ class ParseContext:
     alternatives: list[str] = field(default_factory=list)
     coverage: float = 0.0  # how much of the question this table's vocabulary explains
     extra_measures: list[str] = field(default_factory=list)  # measures found by unit/classifier
+    # conversations: the previous turn's spec and what this turn does with it (rules/followup.py)
+    prior: QuerySpec | None = None
+    followup: bool = False
+    followup_words: list[str] = field(default_factory=list)
+    drop_spans: list[tuple[int, int]] = field(default_factory=list)
+    inherit_measure: bool = False
+    prior_agg: str | None = None
+    inherited: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.q = norm(self.question)

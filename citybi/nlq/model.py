@@ -51,6 +51,21 @@ class QuerySpec:
     select: list[str] = field(default_factory=list)  # lookup / list columns
     distinct: bool = False
     unused: list[str] = field(default_factory=list)  # words of the question no rule used (said in the reading)
+    share: bool = False  # each group's measure ÷ the total over the same filters (a window)
+    compare: dict[str, Any] | None = None  # period comparison: {"mode", "periods": [[lo, hi, label], …]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QuerySpec:
+        """The inverse of to_dict (a stored answer's spec → a spec a follow-up turn can inherit)."""
+        d = dict(data)
+        d["measures"] = [Measure(**m) for m in d.get("measures") or []]
+        d["filters"] = [Filter(**f) for f in d.get("filters") or []]
+        if d.get("ratio_filter"):
+            d["ratio_filter"] = Filter(**d["ratio_filter"])
+        if d.get("time_range"):
+            d["time_range"] = tuple(d["time_range"])
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,7 +17,7 @@ from .vocab import Vocabulary
 OP_LABEL = {"=": "=", "in": "属于", ">": ">", ">=": "≥", "<": "<", "<=": "≤", "between": "介于"}
 
 
-def _filter_text(f: Filter) -> str:
+def filter_text(f: Filter) -> str:
     if f.op == "in":
         return f"{f.column} 属于 {'、'.join(map(str, f.values))}"
     if f.op == "between":
@@ -31,7 +31,7 @@ def reading(spec: QuerySpec) -> str:
         lo, hi = spec.time_range
         parts.append(f"时间：{lo}" + (f" 至 {hi}" if hi != lo else "") + f"（按「{spec.time_column}」）")
     if spec.filters:
-        parts.append("筛选：" + "，".join(_filter_text(f) for f in spec.filters))
+        parts.append("筛选：" + "，".join(filter_text(f) for f in spec.filters))
     if spec.kind == "lookup":
         parts.append("查看：" + "、".join(spec.select))
         return _with_unused(parts, spec)
@@ -44,7 +44,7 @@ def reading(spec: QuerySpec) -> str:
     if groups:
         parts.append("分组：" + "、".join(groups))
     if spec.kind == "ratio" and spec.ratio_filter:
-        parts.append(f"指标：{_filter_text(spec.ratio_filter)} 的记录数 ÷ 全部记录数")
+        parts.append(f"指标：{filter_text(spec.ratio_filter)} 的记录数 ÷ 全部记录数")
     elif spec.kind == "diff":
         m = spec.measures[0]
         parts.append(f"指标：{m.column}{AGG_LABEL[m.agg]}，{spec.diff_column} 为 {spec.diff_values[0]} 与 "

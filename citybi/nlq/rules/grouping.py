@@ -44,6 +44,8 @@ class GroupingRule:
                     ctx.group_positions[m.column] = m.start
                 if framed:
                     ctx.take(m.end, m.end + FRAME_AFTER.match(after).end())  # type: ignore[union-attr]
+                elif re.match(r"分(?![别布组])", after) and re.search(r"按照?的?$", before):
+                    ctx.take(m.end, m.end + 1)  # 按街道分
         # 南湖区和秀洲区…分别 / 各自 → one row per named value
         if re.search(r"分别|各自|各是|各为|各有", ctx.q):
             spec = ctx.spec

@@ -18,6 +18,7 @@ from ..text import core_name, norm
 from ..vocab import PARTIAL
 from . import register
 from .aggwords import CLASSIFIERS
+from .followup import inherit_shape
 
 SPLIT = re.compile(r"[的是在和与了有为及或并且中里内各每按从到将被把对让给向跟同比较相请问吗呢吧呀啊"
                    r"？?，,。、：:；;！!\s]+")
@@ -91,6 +92,12 @@ class ShapeRule:
         groups = sorted(ctx.group_positions, key=lambda c: ctx.group_positions[c])
         superlative = any(k in cues for k in ("max", "min", "more", "less", "top", "bottom"))
         agg_cue = any(k in cues for k in ("sum", "avg", "count", "per_day", "distinct", "ratio", "diff")) or superlative
+
+        # ---- a follow-up turn that names no measure keeps the previous turn's measure and form
+        if ctx.inherit_measure and inherit_shape(ctx):
+            spec.group_by = [g for g in groups if not (spec.ratio_filter and g == spec.ratio_filter.column)]
+            self._rank(ctx, spec.group_by)
+            return
 
         # ---- difference between two named rows
         if "diff" in cues:
@@ -210,9 +217,17 @@ class ShapeRule:
             elif not groups and not spec.time_grain and ("min" in cues or "less" in cues) and "sum" not in cues:
                 agg = "min"
             else:
-                agg = "sum"
+                agg = ctx.prior_agg if ctx.prior_agg in ("sum", "avg", "max", "min") else "sum"
             # a rate or a level (完好率（%）, AQI, 均价) is never added up: its total means nothing
             spec.measures = [Measure(c, "avg" if agg == "sum" and _is_level(cols[c]) else agg) for c in measures]
+        self._rank(ctx, groups)
+        if not (spec.measures or spec.group_by):
+            ctx.refuse(self._no_measure_message(ctx))
+
+    @staticmethod
+    def _rank(ctx: ParseContext, groups: list[str]) -> None:
+        spec, cues = ctx.spec, ctx.cues
+        assert spec is not None
         if groups or spec.time_grain:
             if any(k in cues for k in ("max", "more", "top")):
                 spec.order = spec.order or "desc"
@@ -222,8 +237,6 @@ class ShapeRule:
                 spec.limit = ctx.rank_n
             elif any(k in cues for k in ("max", "min", "more", "less")) and groups:
                 spec.limit = 1
-        if not (spec.measures or spec.group_by):
-            ctx.refuse(self._no_measure_message(ctx))
 
     @staticmethod
     def _no_measure_message(ctx: ParseContext) -> str:
