@@ -186,7 +186,6 @@ ANSWERS: list[Any] = [  # (question, table or "" to let 问数 pick, gold SQL)
      'SELECT "行政区", SUM("占地面积（平方米）") / SUM(SUM("占地面积（平方米）")) OVER () FROM "公共设施" GROUP BY 1'),
     ]],
     # -- period comparisons
-    *[later("period comparisons", *x) for x in [
     ("上个月案件数的环比增长率", "城管案件",
      f'SELECT (SELECT COUNT(*) FROM "城管案件" WHERE {MAY}) * 1.0 / '
      f'(SELECT COUNT(*) FROM "城管案件" WHERE {APRIL}) - 1'),
@@ -199,7 +198,6 @@ ANSWERS: list[Any] = [  # (question, table or "" to let 问数 pick, gold SQL)
     ("今年1到5月处置时长合计的同比增长率", "城管案件",
      f'SELECT (SELECT SUM("处置时长（小时）") FROM "城管案件" WHERE {JAN_MAY})'
      f' / (SELECT SUM("处置时长（小时）") FROM "城管案件" WHERE {JAN_MAY_2023}) - 1'),
-    ]],
     # -- facilities: 设施类型, a percentage column, an integer year
     ("各设施类型有多少个", "公共设施", 'SELECT "设施类型", COUNT(*) FROM "公共设施" GROUP BY 1'),
     ("哪个区的充电桩最多", "公共设施",

@@ -156,7 +156,7 @@ def _finish(ctx: ParseContext, tree: exp.Select | None, datasets: Sequence[Datas
 
 def _partial_period(spec: QuerySpec, ds: DatasetInfo, execute: Execute, today: dt.date) -> str:
     """这周 on a Saturday, 本月 on the 3rd: say how many days of the period have data so far."""
-    if not spec.time_range or not spec.time_column or spec.time_range[1] < today.isoformat():
+    if not spec.time_range or not spec.time_column or spec.time_range[1] < today.isoformat() or spec.compare:
         return ""
     info = ds.column(spec.time_column)
     if info is None or not info.is_temporal:

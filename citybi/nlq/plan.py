@@ -111,6 +111,44 @@ def _where(q: exp.Select, spec: QuerySpec, ds: DatasetInfo) -> exp.Select:
     return q.where(t) if t is not None else q
 
 
+def _between(spec: QuerySpec, ds: DatasetInfo, lo: str, hi: str) -> exp.Expression:
+    t = time_filter(QuerySpec(table=spec.table, time_column=spec.time_column, time_range=(lo, hi)), ds)
+    assert t is not None
+    return t
+
+
+def _compare(spec: QuerySpec, ds: DatasetInfo) -> exp.Select:
+    """Two periods side by side: each period's measure, the change (current − previous) and the
+    rate (current ÷ previous − 1), one row per group; rows outside both periods are not read."""
+    assert spec.compare and spec.time_column
+    m = spec.measures[0]
+    (lo1, hi1, t1), (lo2, hi2, t2) = spec.compare["periods"][:2]
+    if t1 == t2:
+        t1, t2 = f"{t1}（{lo1}起）", f"{t2}（{lo2}起）"
+    label = measure_label(m)
+    cur = exp.Filter(this=measure_expr(m, spec), expression=exp.Where(this=_between(spec, ds, lo1, hi1)))
+    prev = exp.Filter(this=measure_expr(m, spec), expression=exp.Where(this=_between(spec, ds, lo2, hi2)))
+    change = exp.Sub(this=cur.copy(), expression=prev.copy())
+    rate = exp.Sub(this=exp.Div(this=exp.Cast(this=cur.copy(), to=exp.DataType.build("DOUBLE")),
+                                expression=exp.Nullif(this=prev.copy(), expression=exp.Literal.number(0))),
+                   expression=exp.Literal.number(1))
+    keys = [col(g) for g in spec.group_by]
+    q = exp.select(*keys, exp.alias_(cur, f"{t1}{label}", quoted=True), exp.alias_(prev, f"{t2}{label}", quoted=True),
+                   exp.alias_(change, f"变化（{t1}−{t2}）", quoted=True),
+                   exp.alias_(rate, "增长率", quoted=True)).from_(table_node(spec.table))
+    for f in spec.filters:
+        q = q.where(filter_expr(f))
+    q = q.where(exp.or_(_between(spec, ds, lo1, hi1), _between(spec, ds, lo2, hi2)))
+    if keys:
+        q = q.group_by(*keys)
+        if spec.order:
+            q = q.order_by(exp.Ordered(this=(rate if spec.compare.get("main") == "rate" else change).copy(),
+                                       desc=spec.order == "desc"))
+        if spec.limit:
+            q = q.limit(spec.limit)
+    return q
+
+
 def days_with_data(spec: QuerySpec, ds: DatasetInfo) -> exp.Select:
     """How many days of the question's period (under its filters) have rows: count, first, last."""
     assert spec.time_column
@@ -168,6 +206,8 @@ def build(spec: QuerySpec, ds: DatasetInfo) -> exp.Select:
         outer = outer.from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("top_n"))))
         return outer.order_by(exp.Ordered(this=exp.column("_outer", quoted=True),
                                           desc=spec.order == "desc")).limit(1)
+    if spec.compare:
+        return _compare(spec, ds)
     # aggregate
     keys: list[exp.Expression] = [col(g) for g in spec.group_by]
     selects: list[exp.Expression] = list(keys)

@@ -27,7 +27,10 @@ def filter_text(f: Filter) -> str:
 
 def reading(spec: QuerySpec) -> str:
     parts = [f"表：{spec.table}"]
-    if spec.time_range:
+    if spec.compare:
+        (lo1, hi1, t1), (lo2, hi2, t2) = spec.compare["periods"][:2]
+        parts.append(f"对比：「{t1}」（{lo1} 至 {hi1}）与「{t2}」（{lo2} 至 {hi2}，按「{spec.time_column}」）")
+    elif spec.time_range:
         lo, hi = spec.time_range
         parts.append(f"时间：{lo}" + (f" 至 {hi}" if hi != lo else "") + f"（按「{spec.time_column}」）")
     if spec.filters:
@@ -60,6 +63,8 @@ def reading(spec: QuerySpec) -> str:
             else:
                 ms.append(f"{m.column}{AGG_LABEL[m.agg]}")
         parts.append("指标：" + "、".join(ms))
+        if spec.compare:
+            parts.append("变化 = 前者 − 后者；增长率 = 前者 ÷ 后者 − 1")
     if spec.order:
         word = "最大" if spec.order == "desc" else "最小"
         parts.append(f"取{word}的 {spec.limit} 个" if spec.limit else

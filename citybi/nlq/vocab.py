@@ -215,7 +215,8 @@ def build_vocabulary(ds: DatasetInfo, execute: Callable[[exp.Expression], Any]) 
     for group in COUNT_NOUNS:
         if any(w in table_text for w in group) or group[0] == "记录":
             for w in group:
-                if not any(e.kind in ("column", "value") for e in v.words.get(w, [])):
+                # a count noun beats a piece of a column name (案件 ⊂ 案件类型), not a real name or value
+                if not any(e.kind in ("column", "value") and e.strength > PARTIAL for e in v.words.get(w, [])):
                     v.add(w, Entry("table", None, "count", EXACT))
     # table name words: context that helps routing (工单 ⊂ 热线工单)
     for name in {ds.name, ds.display_name, *ds.synonyms}:

@@ -21,8 +21,8 @@ class Rule(Protocol):
 
 _RULES: dict[str, Rule] = {}
 
-BUILTIN = ("followup", "intent", "timewords", "ranking", "mentions", "yesno", "compare", "aggwords", "grouping",
-           "shape")
+BUILTIN = ("followup", "intent", "periods", "timewords", "ranking", "mentions", "yesno", "compare", "aggwords",
+           "grouping", "shape")
 
 
 def register(cls: type) -> type:

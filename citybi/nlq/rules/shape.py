@@ -199,7 +199,7 @@ class ShapeRule:
                 if target is None:
                     ctx.refuse("没看出要数哪一列的不同值。请说出列名，例如「有多少个不同的区」。")
                 spec.measures = [Measure(target, "distinct")]
-            elif (any(k in cues for k in ("count", "howmuch", "per_day", "top", "bottom")) or groups
+            elif (any(k in cues for k in ("count", "howmuch", "per_day", "top", "bottom", "compare")) or groups
                   or spec.time_grain or re.search(r"最多|最少|更多|更少|较多|较少", ctx.q)):
                 if any(k in cues for k in ("max", "min", "more", "less")) and \
                         not re.search(r"最多|最少|更多|更少|较多|较少", ctx.q) and "count" not in cues:
