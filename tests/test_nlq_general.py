@@ -178,13 +178,14 @@ ANSWERS: list[Any] = [  # (question, table or "" to let 问数 pick, gold SQL)
     ("各区占道经营的平均处置时长", "城管案件",
      'SELECT "行政区", AVG("处置时长（小时）") FROM "城管案件" WHERE "案件类型" = \'占道经营\' GROUP BY 1'),
     # -- shares
-    *[later("shares", *x) for x in [
     ("各区案件占比", "城管案件", 'SELECT "行政区", COUNT(*) / SUM(COUNT(*)) OVER () FROM "城管案件" GROUP BY 1'),
     ("今年各案件类型的案件数占全部的比例", "城管案件",
      f'SELECT "案件类型", COUNT(*) / SUM(COUNT(*)) OVER () FROM "城管案件" WHERE {YEAR} GROUP BY 1'),
     ("各行政区设施占地面积的占比", "公共设施",
      'SELECT "行政区", SUM("占地面积（平方米）") / SUM(SUM("占地面积（平方米）")) OVER () FROM "公共设施" GROUP BY 1'),
-    ]],
+    ("公厕的占地面积占全部设施的比例", "公共设施",
+     'SELECT SUM("占地面积（平方米）") FILTER (WHERE "设施类型" = \'公厕\') / SUM("占地面积（平方米）") '
+     'FROM "公共设施"'),
     # -- period comparisons
     ("上个月案件数的环比增长率", "城管案件",
      f'SELECT (SELECT COUNT(*) FROM "城管案件" WHERE {MAY}) * 1.0 / '

@@ -159,14 +159,14 @@ def _partial_period(spec: QuerySpec, ds: DatasetInfo, execute: Execute, today: d
     if not spec.time_range or not spec.time_column or spec.time_range[1] < today.isoformat() or spec.compare:
         return ""
     info = ds.column(spec.time_column)
-    if info is None or not info.is_temporal:
-        return ""
+    lo, hi = spec.time_range
+    if info is None or not info.is_temporal or (dt.date.fromisoformat(hi) - dt.date.fromisoformat(lo)).days > 31:
+        return ""  # a year that is half over is not news; a week with one day of data is
     try:
         got = execute(days_with_data(spec, ds))
         n, first, last = got.rows[0]
     except Exception:  # only a courtesy note: never fail the answer for it
         return ""
-    lo, hi = spec.time_range
     what = f"「{spec.time_text}」" if spec.time_text else "所选时期"
     if not n:
         return f"{what}（{lo} 至 {hi}）还没有数据。"

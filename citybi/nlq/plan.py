@@ -182,8 +182,10 @@ def build(spec: QuerySpec, ds: DatasetInfo) -> exp.Select:
         return q.where(col(spec.diff_column).isin(*[lit(v) for v in spec.diff_values]))
     if spec.kind == "ratio":
         assert spec.ratio_filter
-        num = exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=filter_expr(spec.ratio_filter)))
-        ratio = exp.Div(this=num, expression=exp.Count(this=exp.Star()))
+        m = spec.measures[0] if spec.measures else Measure(None, "count")
+        num = exp.Filter(this=measure_expr(m, spec), expression=exp.Where(this=filter_expr(spec.ratio_filter)))
+        ratio = exp.Div(this=exp.Cast(this=num, to=exp.DataType.build("DOUBLE")),
+                        expression=exp.Nullif(this=measure_expr(m, spec), expression=exp.Literal.number(0)))
         q = exp.select(*[col(g) for g in spec.group_by],
                        exp.alias_(ratio, f"{spec.ratio_filter.text or '条件'}占比", quoted=True)).from_(src)
         q = _where(q, spec, ds)
@@ -217,6 +219,12 @@ def build(spec: QuerySpec, ds: DatasetInfo) -> exp.Select:
         selects.insert(0, exp.alias_(b, GRAIN_BY_CODE[spec.time_grain].column_label, quoted=True))
     mexprs = [measure_expr(m, spec) for m in spec.measures]
     selects += [exp.alias_(e, measure_label(m), quoted=True) for e, m in zip(mexprs, spec.measures, strict=True)]
+    if spec.share and mexprs:
+        # a window over the grouped result: each group's measure ÷ the total of all groups (same filters)
+        total = exp.Window(this=exp.Sum(this=mexprs[0].copy()))
+        share = exp.Div(this=exp.Cast(this=mexprs[0].copy(), to=exp.DataType.build("DOUBLE")),
+                        expression=exp.Nullif(this=total, expression=exp.Literal.number(0)))
+        selects.append(exp.alias_(share, f"{measure_label(spec.measures[0])}占比", quoted=True))
     q = _where(exp.select(*selects).from_(src), spec, ds)
     if keys:
         q = q.group_by(*keys)

@@ -47,7 +47,9 @@ def reading(spec: QuerySpec) -> str:
     if groups:
         parts.append("分组：" + "、".join(groups))
     if spec.kind == "ratio" and spec.ratio_filter:
-        parts.append(f"指标：{filter_text(spec.ratio_filter)} 的记录数 ÷ 全部记录数")
+        m = spec.measures[0] if spec.measures else None
+        what = f"{m.column}{AGG_LABEL[m.agg]}" if m is not None and m.column else "记录数"
+        parts.append(f"指标：{filter_text(spec.ratio_filter)} 的{what} ÷ 全部{what}")
     elif spec.kind == "diff":
         m = spec.measures[0]
         parts.append(f"指标：{m.column}{AGG_LABEL[m.agg]}，{spec.diff_column} 为 {spec.diff_values[0]} 与 "
@@ -65,6 +67,8 @@ def reading(spec: QuerySpec) -> str:
         parts.append("指标：" + "、".join(ms))
         if spec.compare:
             parts.append("变化 = 前者 − 后者；增长率 = 前者 ÷ 后者 − 1")
+        if spec.share:
+            parts.append(f"占比 = 每组的{ms[0]} ÷ 所有组合计（同样的筛选条件）")
     if spec.order:
         word = "最大" if spec.order == "desc" else "最小"
         parts.append(f"取{word}的 {spec.limit} 个" if spec.limit else

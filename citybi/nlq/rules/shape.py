@@ -111,15 +111,19 @@ class ShapeRule:
             spec.measures = [Measure(measures[0], "avg" if "avg" in cues else "sum")]
             return
 
-        # ---- ratio: a filtered count over all rows
-        if "ratio" in cues:
+        # ---- share: each group's measure ÷ the total over the same filters (各区清运量占全市的比例)
+        share = "ratio" in cues and bool(groups) and "rate" not in cues and not any(
+            f.column in ctx.value_columns and f.op == "=" and f.column not in groups for f in spec.filters)
+        # ---- ratio: a filtered count (or measure) over all rows
+        if "ratio" in cues and not share:
             num = self._ratio_numerator(ctx)
             if num is None:
                 ctx.refuse("没看出占比/比率的条件。请说明要算哪一类占全部的比例，例如「来源渠道为APP的工单占比」。")
             spec.kind = "ratio"
             spec.ratio_filter = num
             spec.group_by = [g for g in groups if g != num.column]
-            spec.measures = [Measure(None, "count")]
+            # 厨余垃圾清运量的占比 divides tonnage, not rows
+            spec.measures = [Measure(measures[0], "sum")] if measures else [Measure(None, "count")]
             if spec.group_by and superlative:
                 spec.order = "desc" if any(k in cues for k in ("max", "more", "top")) else "asc"
                 spec.limit = ctx.rank_n or 1
@@ -185,6 +189,7 @@ class ShapeRule:
         # ---- aggregate
         spec.kind = "aggregate"
         spec.group_by = groups
+        spec.share = share
         if not measures:
             count_pos = cues.get("count", cues.get("howmuch", -1))
             after_count = [a for a in attrs if cols[a].type == "text"
