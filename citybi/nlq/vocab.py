@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,8 +160,44 @@ def _context_ok(q: str, i: int, j: int, e: Entry) -> bool:
     return False
 
 
-_CACHE: dict[tuple[str, str, int, int], list[Any]] = {}
-_VOCAB_CACHE: dict[tuple[str, int, int, tuple], Vocabulary] = {}
+class SizedLRU:
+    """A least-recently-used cache bounded by the total size of what it holds, not by entries:
+    one table with 200,000 street names weighs as much as thousands of small ones, and a
+    warehouse of many big tables must not grow the process without limit."""
+
+    def __init__(self, budget: int, size: Callable[[Any], int]) -> None:
+        self.budget, self.size = budget, size
+        self.items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self.total = 0
+
+    def get(self, key: Any) -> Any | None:
+        hit = self.items.get(key)
+        if hit is None:
+            return None
+        self.items.move_to_end(key)
+        return hit[0]
+
+    def put(self, key: Any, value: Any) -> None:
+        cost = max(1, self.size(value))
+        if key in self.items:
+            self.total -= self.items.pop(key)[1]
+        self.items[key] = (value, cost)
+        self.total += cost
+        while self.total > self.budget and len(self.items) > 1:
+            _k, (_v, c) = self.items.popitem(last=False)
+            self.total -= c
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.total = 0
+
+
+# learned values: at most ~2 million values in memory (a few hundred MB of short strings at worst)
+VALUE_BUDGET = 2_000_000
+# vocabularies: counted by their words (each table's vocabulary holds its values again as words)
+VOCAB_BUDGET = 3_000_000
+_CACHE = SizedLRU(VALUE_BUDGET, len)
+_VOCAB_CACHE = SizedLRU(VOCAB_BUDGET, lambda v: len(v.words))
 _LOCK = threading.Lock()
 
 
@@ -168,8 +205,9 @@ def learn_values(ds: DatasetInfo, col: ColumnInfo, execute: Callable[[exp.Expres
     """Distinct values of one text column over the whole column (cached per data version)."""
     key = (ds.name, col.name, ds.version, ds.row_count)
     with _LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
+        cached = _CACHE.get(key)
+        if cached is not None:
+            return cached
     c = exp.column(col.name, quoted=True)
     tree = (exp.select(c).distinct().from_(exp.Table(this=exp.to_identifier(ds.name, quoted=True)))
             .where(exp.Not(this=exp.Is(this=c, expression=exp.Null()))).limit(MAX_DISTINCT + 1))
@@ -179,7 +217,7 @@ def learn_values(ds: DatasetInfo, col: ColumnInfo, execute: Callable[[exp.Expres
     except Exception:  # a column we cannot read is simply not matched by value
         values = []
     with _LOCK:
-        _CACHE[key] = values
+        _CACHE.put(key, values)
     return values
 
 
@@ -187,8 +225,9 @@ def build_vocabulary(ds: DatasetInfo, execute: Callable[[exp.Expression], Any]) 
     sig = (*tuple((c.name, c.type, c.synonyms) for c in ds.columns), ds.synonyms)
     key = (ds.name, ds.version, ds.row_count, sig)
     with _LOCK:
-        if key in _VOCAB_CACHE:
-            return _VOCAB_CACHE[key]
+        cached_vocab = _VOCAB_CACHE.get(key)
+        if cached_vocab is not None:
+            return cached_vocab
     v = Vocabulary(ds)
     _add_columns(v, ds)
     for col in ds.columns:
@@ -227,7 +266,7 @@ def build_vocabulary(ds: DatasetInfo, execute: Callable[[exp.Expression], Any]) 
                 if piece not in v.words and piece not in GENERIC and all("\u4e00" <= ch <= "\u9fff" for ch in piece):
                     v.add(piece, Entry("table", None, None, PARTIAL))
     with _LOCK:
-        _VOCAB_CACHE[key] = v
+        _VOCAB_CACHE.put(key, v)
     return v
 
 
