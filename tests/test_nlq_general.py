@@ -226,13 +226,21 @@ ANSWERS: list[Any] = [  # (question, table or "" to let 问数 pick, gold SQL)
      f'SELECT COUNT(*) FROM "城管案件" WHERE "案件类型" = \'暴露垃圾\' AND {LAST_WEEK}'),
 ]
 
-# derived measures (item 6 of the 问数 II issue: the metrics layer) and two-table questions (item 7)
-LATER: list[tuple[str, str, str]] = [
+# per-unit measures: in one table, or with the divisor from another table joined on a shared key
+PER_UNIT: list[tuple[str, str, str]] = [
     ("哪个区的人口密度最高", "区域概况",
      'SELECT "区县名称" FROM "区域概况" ORDER BY "户籍人口（万人）" / "辖区面积（平方公里）" DESC LIMIT 1'),
+    ("北城区人均财政支出", "区域概况",
+     'SELECT "财政支出（亿元）" / ("户籍人口（万人）" * 10000) FROM "区域概况" WHERE "区县名称" = \'北城区\''),
     ("上个月各区每万人的案件数", "",
      f'SELECT c."行政区", COUNT(*) / ANY_VALUE(a."户籍人口（万人）") FROM "城管案件" c JOIN "区域概况" a '
      f'ON c."行政区" = a."区县名称" WHERE {MAY} GROUP BY 1'),
+    ("各区每平方公里有几个公厕", "公共设施",
+     'SELECT f."行政区", COUNT(*) / ANY_VALUE(a."辖区面积（平方公里）") FROM "公共设施" f JOIN "区域概况" a '
+     'ON f."行政区" = a."区县名称" WHERE "设施类型" = \'公厕\' GROUP BY 1'),
+    ("东湖区今年每万人的案件数", "城管案件",
+     f'SELECT (SELECT COUNT(*) FROM "城管案件" WHERE "行政区" = \'东湖区\' AND {YEAR}) / '
+     '(SELECT "户籍人口（万人）" FROM "区域概况" WHERE "区县名称" = \'东湖区\')'),
 ]
 
 REFUSALS: list[tuple[str, str]] = [
@@ -243,6 +251,8 @@ REFUSALS: list[tuple[str, str]] = [
     ("西山区的GDP是多少", "区域概况"),
     ("北城区有几所医院", "区域概况"),
     ("下个月各区的案件数", "城管案件"),
+    ("各街道每万人的案件数", "城管案件"),  # no table has people by 街道
+    ("各区人均罚款", "城管案件"),
 ]
 
 CONVERSATIONS: list[Any] = [  # turns, gold SQL of the last turn
@@ -297,11 +307,8 @@ def test_conversations(env: Any, turns: list[str], gold: str) -> None:
     assert _same(expected, got), (last["reading"], last["sql"], got[:5], expected[:5])
 
 
-@pytest.mark.parametrize(("question", "table", "gold"), LATER, ids=_ids(LATER))
-def test_derived_and_two_table_are_right_or_refused(env: Any, question: str, table: str, gold: str) -> None:
-    """Not built yet or built: either way never a confident wrong answer."""
+@pytest.mark.parametrize(("question", "table", "gold"), PER_UNIT, ids=_ids(PER_UNIT))
+def test_per_unit_measures(env: Any, question: str, table: str, gold: str) -> None:
     a = answer(question, env.datasets, env.run, today=TODAY, table=table or None)
-    if a.status != "ok":
-        assert a.rows == [] and a.message
-        return
+    assert a.status == "ok", a.message
     assert _same(env.con.execute(gold).fetchall(), a.rows), (a.reading, a.sql, a.rows[:5])

@@ -34,10 +34,12 @@ Execute = Callable[[exp.Expression], Any]
 
 
 def parse(question: str, ds: DatasetInfo, execute: Execute, today: dt.date,
-          prior: QuerySpec | None = None) -> ParseContext:
+          prior: QuerySpec | None = None, others: Sequence[DatasetInfo] = ()) -> ParseContext:
     """Run every registered rule over the question for one table (no query is run here
-    except the cached value learning). `prior` is the previous turn of a conversation."""
-    ctx = ParseContext(question, ds, build_vocabulary(ds, execute), today, prior=prior)
+    except the cached value learning). `prior` is the previous turn of a conversation;
+    `others` are the warehouse's other tables (a divisor such as 常住人口 may live there)."""
+    ctx = ParseContext(question, ds, build_vocabulary(ds, execute), today, prior=prior,
+                       other_tables=lambda: [(d, build_vocabulary(d, execute)) for d in others if d.name != ds.name])
     try:
         for rule in all_rules():
             rule.apply(ctx)
@@ -49,8 +51,8 @@ def parse(question: str, ds: DatasetInfo, execute: Execute, today: dt.date,
 
 
 def plan(question: str, ds: DatasetInfo, execute: Execute, today: dt.date,
-         prior: QuerySpec | None = None) -> tuple[ParseContext, exp.Select | None]:
-    ctx = parse(question, ds, execute, today, prior)
+         prior: QuerySpec | None = None, others: Sequence[DatasetInfo] = ()) -> tuple[ParseContext, exp.Select | None]:
+    ctx = parse(question, ds, execute, today, prior, others)
     if ctx.refusal or ctx.spec is None:
         return ctx, None
     return ctx, build(ctx.spec, ds)
@@ -84,7 +86,7 @@ def answer(question: str, datasets: Sequence[DatasetInfo], execute: Execute, *,
     if prior is not None:
         base = next((d for d in datasets if d.name == prior.table), None)
         if base is not None and (table is None or table in (base.name, base.display_name)):
-            ctx, tree = plan(question, base, execute, today, prior)
+            ctx, tree = plan(question, base, execute, today, prior, datasets)
             if ctx.followup:
                 return _finish(ctx, tree, datasets, execute, today, [], [])
     routed_note = ""
@@ -93,10 +95,10 @@ def answer(question: str, datasets: Sequence[DatasetInfo], execute: Execute, *,
         if not chosen:
             names = "、".join(d.name for d in datasets)
             return Answer(status="unsupported", message=f"没有名为「{table}」的数据表。可用的表：{names}。")
-        ctx, tree = plan(question, chosen[0], execute, today)
+        ctx, tree = plan(question, chosen[0], execute, today, None, datasets)
         close: list[ParseContext] = []
     else:
-        parsed = [plan(question, d, execute, today) for d in datasets]
+        parsed = [plan(question, d, execute, today, None, datasets) for d in datasets]
         winner, close = pick(parsed, lambda p: (p[0].coverage, p[1] is not None))
         if winner is None:
             # nothing in any table matched: the refusal of the first table explains why

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from citybi.schema import DatasetInfo
 
@@ -50,6 +52,9 @@ class ParseContext:
     inherit_measure: bool = False
     prior_agg: str | None = None
     inherited: list[str] = field(default_factory=list)
+    # the other tables of the warehouse (a divisor such as 常住人口 may live in one of them)
+    other_tables: Callable[[], list[tuple[DatasetInfo, Vocabulary]]] = lambda: []
+    per_divisor: Any = None  # rules/per.py: the other table's divisor column, joined after the shape rule
 
     def __post_init__(self) -> None:
         self.q = norm(self.question)

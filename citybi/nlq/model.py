@@ -53,6 +53,9 @@ class QuerySpec:
     unused: list[str] = field(default_factory=list)  # words of the question no rule used (said in the reading)
     share: bool = False  # each group's measure ÷ the total over the same filters (a window)
     compare: dict[str, Any] | None = None  # period comparison: {"mode", "periods": [[lo, hi, label], …]}
+    # per-unit measure (人均 / 每万人 / 每平方公里 / 密度): the measure ÷ (SUM(column) × scale), the
+    # column in this table or in `table` joined on `key` [this column, that column]
+    per: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QuerySpec:

@@ -14,6 +14,7 @@ from citybi.schema import DatasetInfo
 from citybi.vocabulary import GRAIN_BY_CODE
 
 from .model import AGG_LABEL, Filter, Measure, QuerySpec
+from .text import core_name
 
 # result columns holding a 0..1 ratio end with one of these words (the page shows them as %)
 RATIO_LABELS = ("占比", "增长率")
@@ -149,6 +150,70 @@ def _compare(spec: QuerySpec, ds: DatasetInfo) -> exp.Select:
     return q
 
 
+def per_label(spec: QuerySpec) -> str:
+    assert spec.per
+    m = spec.measures[0]
+    what = "数量" if m.column is None else core_name(m.column)
+    word = spec.per["word"]
+    return f"{what}{word}" if word == "密度" else f"{word}{what}"
+
+
+def _per(spec: QuerySpec, ds: DatasetInfo) -> exp.Select:
+    """A total ÷ (the divisor's total × scale): one table, or two tables each totalled per key first
+    and joined on it (no row of either side counted twice)."""
+    assert spec.per
+    per = spec.per
+    m = spec.measures[0]
+    num = measure_expr(m, spec)
+    label = per_label(spec)
+    num_label, den_label = measure_label(m), f"{per['column']}{AGG_LABEL['sum']}"
+
+    def ratio(n: exp.Expression, d: exp.Expression) -> exp.Expression:
+        scaled = exp.Mul(this=d, expression=exp.Literal.number(per["scale"])) if per["scale"] != 1 else d
+        return exp.Div(this=exp.Cast(this=n, to=exp.DataType.build("DOUBLE")),
+                       expression=exp.Nullif(this=scaled, expression=exp.Literal.number(0)))
+
+    if not per.get("table"):
+        den = exp.Sum(this=col(per["column"]))
+        value = ratio(num.copy(), den.copy())
+        keys = [col(g) for g in spec.group_by]
+        q = exp.select(*keys, exp.alias_(num, num_label, quoted=True), exp.alias_(den, den_label, quoted=True),
+                       exp.alias_(value, label, quoted=True)).from_(table_node(spec.table))
+        q = _where(q, spec, ds)
+        if keys:
+            q = q.group_by(*keys)
+    else:
+        key = per.get("key") or []
+        a_keys = [exp.alias_(col(key[0]), "k", quoted=True)] if key else []
+        side_a = _where(exp.select(*a_keys, exp.alias_(num, "num", quoted=True)).from_(table_node(spec.table)),
+                        spec, ds)
+        b_keys = [exp.alias_(col(key[1]), "k", quoted=True)] if key else []
+        side_b = exp.select(*b_keys, exp.alias_(exp.Sum(this=col(per["column"])), "den", quoted=True)) \
+            .from_(table_node(per["table"]))
+        for column, values in per.get("filters") or []:
+            side_b = side_b.where(col(column).isin(*[lit(v) for v in values]))
+        if key:
+            side_a, side_b = side_a.group_by(col(key[0])), side_b.group_by(col(key[1]))
+        a_num, b_den = exp.column("num", table="a", quoted=True), exp.column("den", table="b", quoted=True)
+        outs: list[exp.Expression] = [exp.alias_(exp.column("k", table="a", quoted=True), key[0], quoted=True)] \
+            if key else []
+        outs += [exp.alias_(a_num, num_label, quoted=True), exp.alias_(b_den.copy(), den_label, quoted=True),
+                 exp.alias_(ratio(a_num.copy(), b_den.copy()), label, quoted=True)]
+        a_sub = exp.Subquery(this=side_a, alias=exp.TableAlias(this=exp.to_identifier("a")))
+        b_sub = exp.Subquery(this=side_b, alias=exp.TableAlias(this=exp.to_identifier("b")))
+        q = exp.select(*outs).from_(a_sub)
+        if key:
+            q = q.join(b_sub, on=exp.column("k", table="a", quoted=True).eq(exp.column("k", table="b", quoted=True)))
+        else:
+            q = q.join(b_sub, join_type="cross")
+        value = ratio(a_num.copy(), b_den.copy())
+    if spec.order:
+        q = q.order_by(exp.Ordered(this=value.copy(), desc=spec.order == "desc"))
+    if spec.limit:
+        q = q.limit(spec.limit)
+    return q
+
+
 def days_with_data(spec: QuerySpec, ds: DatasetInfo) -> exp.Select:
     """How many days of the question's period (under its filters) have rows: count, first, last."""
     assert spec.time_column
@@ -210,6 +275,8 @@ def build(spec: QuerySpec, ds: DatasetInfo) -> exp.Select:
                                           desc=spec.order == "desc")).limit(1)
     if spec.compare:
         return _compare(spec, ds)
+    if spec.per and spec.measures:
+        return _per(spec, ds)
     # aggregate
     keys: list[exp.Expression] = [col(g) for g in spec.group_by]
     selects: list[exp.Expression] = list(keys)

@@ -12,6 +12,7 @@ from citybi.schema import DatasetInfo
 from citybi.vocabulary import GRAIN_BY_CODE
 
 from .model import AGG_LABEL, Filter, QuerySpec
+from .plan import per_label
 from .vocab import Vocabulary
 
 OP_LABEL = {"=": "=", "in": "属于", ">": ">", ">=": "≥", "<": "<", "<=": "≤", "between": "介于"}
@@ -64,6 +65,12 @@ def reading(spec: QuerySpec) -> str:
                 ms.append("日均记录数" if m.agg == "per_day" else "记录数")
             else:
                 ms.append(f"{m.column}{AGG_LABEL[m.agg]}")
+        if spec.per and spec.measures:
+            per = spec.per
+            scale = per["scale"]
+            den = per["column"] + (f" × {scale:g}" if scale != 1 else "")
+            src = f"（表「{per['table']}」）" if per.get("table") else ""
+            ms = [f"{per_label(spec)} = {ms[0]} ÷ ({den}){src}"]
         parts.append("指标：" + "、".join(ms))
         if spec.compare:
             parts.append("变化 = 前者 − 后者；增长率 = 前者 ÷ 后者 − 1")

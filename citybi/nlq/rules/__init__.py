@@ -22,7 +22,7 @@ class Rule(Protocol):
 _RULES: dict[str, Rule] = {}
 
 BUILTIN = ("followup", "intent", "periods", "timewords", "ranking", "mentions", "yesno", "compare", "aggwords",
-           "grouping", "shape")
+           "grouping", "per", "shape")  # per also registers per_join (after shape)
 
 
 def register(cls: type) -> type:

@@ -71,13 +71,6 @@ class ShapeRule:
         measure_mentions = strong or numeric_mentions
         measures = _dedupe([m.column for m in measure_mentions] + ctx.extra_measures)
         self._unsupported_words(ctx, unused, bool(measures) or "days" in cues)
-        if "per_capita" in cues:
-            people = [c.name for c in ctx.dataset.columns if c.is_numeric and re.search(r"人口|人数", c.name)]
-            word = re.split(r"[的]", ctx.q[cues["per_capita"]:cues["per_capita"] + 4])[0]
-            ctx.refuse(f"「{word}」要用总量除以人数，不是逐行平均。" + (
-                f"表「{ctx.dataset.name}」里有人数列（{'、'.join(people)}），但问数还不能把它和另一张表的总量相除；"
-                if people else f"表「{ctx.dataset.name}」里没有人口或人数列；")
-                + "可以分别问总量和人口，或改问「平均」。")
         attr_mentions = [m for m in ctx.mentions if m.kind == "column" and not cols[m.column].is_numeric
                          and m.column not in ctx.group_positions and m.column not in ctx.value_columns
                          and m.strength > PARTIAL]
@@ -91,7 +84,8 @@ class ShapeRule:
         attrs = _dedupe([m.column for m in attr_mentions])
         groups = sorted(ctx.group_positions, key=lambda c: ctx.group_positions[c])
         superlative = any(k in cues for k in ("max", "min", "more", "less", "top", "bottom"))
-        agg_cue = any(k in cues for k in ("sum", "avg", "count", "per_day", "distinct", "ratio", "diff")) or superlative
+        agg_cue = any(k in cues for k in ("sum", "avg", "count", "per_day", "distinct", "ratio", "diff", "per",
+                                          "compare", "days")) or superlative
 
         # ---- a follow-up turn that names no measure keeps the previous turn's measure and form
         if ctx.inherit_measure and inherit_shape(ctx):
@@ -204,7 +198,7 @@ class ShapeRule:
                 if target is None:
                     ctx.refuse("没看出要数哪一列的不同值。请说出列名，例如「有多少个不同的区」。")
                 spec.measures = [Measure(target, "distinct")]
-            elif (any(k in cues for k in ("count", "howmuch", "per_day", "top", "bottom", "compare")) or groups
+            elif (any(k in cues for k in ("count", "howmuch", "per_day", "top", "bottom", "compare", "per")) or groups
                   or spec.time_grain or re.search(r"最多|最少|更多|更少|较多|较少", ctx.q)):
                 if any(k in cues for k in ("max", "min", "more", "less")) and \
                         not re.search(r"最多|最少|更多|更少|较多|较少", ctx.q) and "count" not in cues:
@@ -224,7 +218,10 @@ class ShapeRule:
             else:
                 agg = ctx.prior_agg if ctx.prior_agg in ("sum", "avg", "max", "min") else "sum"
             # a rate or a level (完好率（%）, AQI, 均价) is never added up: its total means nothing
-            spec.measures = [Measure(c, "avg" if agg == "sum" and _is_level(cols[c]) else agg) for c in measures]
+            if spec.per:  # a total divided by people or area: the total of the measure
+                agg = "sum"
+            spec.measures = [Measure(c, "avg" if agg == "sum" and _is_level(cols[c]) and not spec.per else agg)
+                             for c in measures]
         self._rank(ctx, groups)
         if not (spec.measures or spec.group_by):
             ctx.refuse(self._no_measure_message(ctx))
