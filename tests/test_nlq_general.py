@@ -312,3 +312,22 @@ def test_per_unit_measures(env: Any, question: str, table: str, gold: str) -> No
     a = answer(question, env.datasets, env.run, today=TODAY, table=table or None)
     assert a.status == "ok", a.message
     assert _same(env.con.execute(gold).fetchall(), a.rows), (a.reading, a.sql, a.rows[:5])
+
+
+@pytest.mark.parametrize(("turns", "status", "table", "inherits"), [
+    # a request to change data stays a refusal inside a conversation
+    (["各区公厕的平均完好率", "把东湖区的完好率改成100"], "unsupported", None, False),
+    # a follow-up about a measure no table has is refused, not answered with the old measure
+    (["上个月各区的案件数", "那降雨量呢"], "unsupported", None, False),
+    # a complete question of its own starts afresh on its own table: no old filter leaks in
+    (["各区公厕的平均完好率", "各区的案件数"], "ok", "城管案件", False),
+    (["今年东湖区的案件数", "处置时长超过24小时的案件有多少件"], "ok", "城管案件", False),
+    (["各区公厕的平均完好率", "换成按街道"], "ok", "公共设施", True),
+], ids=lambda v: " → ".join(v) if isinstance(v, list) else None)
+def test_conversation_edges(env: Any, turns: list[str], status: str, table: str | None, inherits: bool) -> None:
+    lines = [{"id": i, "question": q, **({"after": i - 1} if i else {})} for i, q in enumerate(turns)]
+    last = list(ask_batch(lines, env.datasets, env.run, TODAY))[-1]
+    assert last["status"] == status and (status == "ok" or last["rows"] == []), last["message"]
+    if table:
+        assert last["table"] == table
+    assert bool(last["inherited"]) == inherits, last["inherited"]

@@ -37,7 +37,12 @@ class FollowupMarkers:
     def apply(self, ctx: ParseContext) -> None:
         if ctx.prior is None:
             return
+        # 把南湖区的清运量改成0 is a request to change data, not "switch to…": the intent rule refuses it
+        editing = re.search(r"^(?:请|帮我|麻烦)?(?:把|将)", ctx.q) or \
+            re.search(f"(?:{SWITCH})[-+]?(?:\\d|[零一二两三四五六七八九十百千万])", ctx.q)
         for name, pattern in (("lead", LEAD), ("tail", TAIL), ("only", ONLY), ("switch", SWITCH)):
+            if name == "switch" and editing:
+                continue
             if ctx.cue("fu_" + name, pattern):
                 ctx.followup_words.append(name)
         for m in ctx.find(DROP):
