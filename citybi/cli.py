@@ -7,6 +7,7 @@
     citybi versions TABLE --db PATH | citybi restore TABLE VERSION --db PATH
     citybi ask QUESTION --db PATH [--table NAME] [--today YYYY-MM-DD] [--json]
     citybi ask --db PATH [--today YYYY-MM-DD] --batch FILE.jsonl
+                  (lines {"id", "question", "table"?, "after"?}: "after": ID continues that line's conversation)
     citybi samples --db PATH        (load the bundled sample city data into an empty warehouse)
     citybi serve [--port N] [--db PATH]
 
@@ -288,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--db")
     ask.add_argument("--table")
     ask.add_argument("--today", help="“今天”是哪一天（YYYY-MM-DD），默认系统日期")
-    ask.add_argument("--batch", help="JSONL 文件：每行 {id, question, table?}")
+    ask.add_argument("--batch", help="JSONL 文件：每行 {id, question, table?, after?}；after 为前面某行的 id，"
+                                     "表示接着那一问追问（如「那这个月呢」）")
     ask.add_argument("--json", action="store_true")
     ask.set_defaults(func=cmd_ask)
 

@@ -85,7 +85,7 @@ AGG_LABELS: dict[str, str] = {
 NLQ_AGG_LABELS: dict[str, str] = {
     "sum": AGG_LABELS["sum"], "avg": AGG_LABELS["avg"], "max": AGG_LABELS["max"], "min": AGG_LABELS["min"],
     "count": AGG_LABELS["count"], "distinct": AGG_LABELS["count_distinct"],
-    "per_day": "日均（总量÷有数据的天数）", "none": "原值",
+    "per_day": "日均（总量÷有数据的天数）", "none": "原值", "days": "天数（按日期去重）",
 }
 
 

@@ -1,4 +1,9 @@
-"""问数 page: ask in Chinese, see how the question was read, the SQL, the rows and a fitting chart."""
+"""问数 page: ask in Chinese, see how the question was read, the SQL, the rows and a fitting chart.
+
+Questions form a conversation: a follow-up ("那这个月呢", "只看厨余垃圾", "换成车次") continues
+the last answered question of the conversation, and the answer says what it kept from it.
+「新对话」 starts over.
+"""
 from __future__ import annotations
 
 import datetime as dt
@@ -43,6 +48,15 @@ if samples:
         if cols[i % len(cols)].button(md(s), key=f"ex_{i}"):
             st.session_state["ask_q"] = clicked = s
 
+# the running conversation: follow-ups continue its last answered turn
+conversation: list[dict[str, object]] = st.session_state.setdefault("ask_conversation", [])
+if conversation:
+    t1, t2 = st.columns([5, 1])
+    t1.caption("对话中：" + " → ".join(f"「{md(e['question'])}」" for e in conversation[-4:])
+               + "。接着问即可，例如「那上个月呢」「只看…」「换成…」「按…分」「去掉…」。")
+    t2.button("新对话", key="ask_new", icon=":material/restart_alt:", on_click=conversation.clear,
+              help="清空对话：下一个问题不再沿用前面问题的表、指标、分组、筛选和时间")
+
 with st.form("ask_form"):
     question = st.text_input("问题", key="ask_q", placeholder="例如：上个月各区的清运量", max_chars=MAX_QUESTION_CHARS)
     asked = st.form_submit_button("提问", type="primary")
@@ -51,9 +65,16 @@ history: list[dict[str, object]] = st.session_state.setdefault("ask_history", []
 if clicked:
     question, asked = clicked, True
 if asked and question.strip():
-    ans = guarded(lambda: answer(question, datasets, wh.run, today=today, table=table))
+    prior = next((e["answer"].spec for e in reversed(conversation) if e["answer"].status == "ok"), None)
+    ans = guarded(lambda: answer(question, datasets, wh.run, today=today, table=table, after=prior))
     if ans is not None:
-        history.insert(0, {"question": question, "answer": ans})
+        entry = {"question": question, "answer": ans}
+        history.insert(0, entry)
+        if ans.status == "ok":
+            if ans.inherited:
+                conversation.append(entry)
+            else:  # a complete question of its own starts a new conversation
+                conversation[:] = [entry]
 
 
 def render(entry: dict[str, object], *, expanded: bool) -> None:
@@ -66,22 +87,36 @@ def render(entry: dict[str, object], *, expanded: bool) -> None:
         return
     if ans.reading:
         st.info("理解为：" + md(ans.reading))
-    if ans.message:
-        st.caption(md(ans.message))
+    if ans.inherited:
+        st.caption(":material/link: 接着上一问，沿用了：" + "；".join(md(x) for x in ans.inherited))
+    notes = [n for n in ans.notes if not n.startswith("接着上一问")]
+    if notes:
+        st.caption(md("；".join(notes)))
     if ans.alternatives:
         st.caption("也可以换用：" + "、".join(md(a) for a in ans.alternatives))
     value = scalar(ans)
     if value is not None:
-        st.metric(md(ans.columns[0]), f"{value:,.2f}" if isinstance(value, float) else str(value))
+        st.metric(md(ans.columns[0]), shown(value, ans.columns[0] in ans.percent_columns))
     else:
         fig = figure(ans)
         if fig is not None:
             st.plotly_chart(fig, key=f"fig_{id(entry)}")
-        show_frame(pl.DataFrame([list(r) for r in ans.rows], schema=ans.columns, orient="row", strict=False),
+        pct = [i for i, c in enumerate(ans.columns) if c in ans.percent_columns]
+        rows = [[shown(v, True) if i in pct else v for i, v in enumerate(r)] for r in ans.rows]
+        show_frame(pl.DataFrame(rows, schema=ans.columns, orient="row", strict=False),
                    download=str(entry["question"])[:40], download_key=f"csv_{id(entry)}")
     with st.expander("查看 SQL", expanded=expanded):
         st.code(ans.sql, language="sql")
     save_as_chart(entry)
+
+
+def shown(value: object, percent: bool) -> str:
+    """A number as the page shows it: ratios as percentages (0.256 → 25.6%)."""
+    if percent and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.1%}"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value)
 
 
 def save_as_chart(entry: dict[str, object]) -> None:

@@ -190,3 +190,24 @@ def test_new_data_invalidates_learned_values(env: Any) -> None:
         assert a.status == "ok" and a.rows == [(40.0,)]
     finally:
         env.con.execute('DELETE FROM "维修记录" WHERE "片区" = \'北片\'')
+
+
+@pytest.mark.parametrize(("puts", "gets", "kept"), [
+    # (key, size) in order; keys read back (refreshing them) after the puts; keys still held
+    ([("a", 4), ("b", 4), ("c", 4)], [], {"b", "c"}),              # 12 > 10: the oldest goes
+    ([("a", 4), ("b", 4), ("c", 4)], ["a"], {"a", "c"}),          # reading "a" made "b" the oldest
+    ([("a", 4), ("b", 4), ("x", 0)], ["a"], {"a", "b", "x"}),       # an empty list still costs 1
+    ([("a", 3), ("b", 3), ("c", 3), ("d", 3)], [], {"b", "c", "d"}),
+    ([("big", 50)], [], {"big"}),                                   # one oversized entry is kept alone
+])
+def test_value_cache_is_bounded_by_size(puts: list[tuple[str, int]], gets: list[str], kept: set[str]) -> None:
+    from citybi.nlq.vocab import SizedLRU
+    lru = SizedLRU(10, len)
+    for key, size in puts[:2]:
+        lru.put(key, ["v"] * size)
+    for key in gets:
+        assert lru.get(key) is not None
+    for key, size in puts[2:]:
+        lru.put(key, ["v"] * size)
+    assert set(lru.items) == kept
+    assert lru.total == sum(max(1, s) for k, s in puts if k in kept)

@@ -105,6 +105,29 @@ def test_ask_page_answers_and_keeps_history(db: Path) -> None:
     assert any("SELECT" in c.value for c in at.code)
 
 
+def _ask(at: AppTest) -> None:
+    next(b for b in at.button if b.label == "提问").click().run()
+
+
+def test_ask_page_keeps_the_conversation_and_starts_over(db: Path) -> None:
+    at = _page("pages/ask.py").run()
+    at.date_input(key="ask_today").set_value(dt.date(2024, 6, 15))
+    at.text_input(key="ask_q").input("本月各区的清运量")
+    _ask(at)
+    at.text_input(key="ask_q").input("那上个月呢")
+    _ask(at)
+    assert not at.exception
+    # the follow-up kept the grouping and the measure and says so
+    assert any("沿用" in c.value and "分组 区" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert any("对话中" in c.value for c in at.caption)
+    assert "2024-05-01" in at.info[0].value.replace("\\", "") and "分组：区" in at.info[0].value
+    at.button(key="ask_new").click().run()
+    assert not any("对话中" in c.value for c in at.caption)
+    at.text_input(key="ask_q").input("那上个月呢")
+    _ask(at)
+    assert not any("沿用" in c.value for c in at.caption[:3])  # a new conversation inherits nothing
+
+
 def test_ask_page_refuses_honestly(db: Path) -> None:
     at = _page("pages/ask.py").run()
     at.text_input(key="ask_q").input("帮我删除南湖区的数据")

@@ -17,7 +17,7 @@ from citybi.schema import DatasetInfo
 
 from .context import ParseContext, Stop
 from .model import Answer, QuerySpec
-from .plan import LIST_CAP, build
+from .plan import LIST_CAP, RATIO_LABELS, build, days_with_data
 from .reading import chart_kind, reading, suggestions
 from .route import pick
 from .rules import all_rules
@@ -33,10 +33,13 @@ MAX_QUESTION_CHARS = 200
 Execute = Callable[[exp.Expression], Any]
 
 
-def parse(question: str, ds: DatasetInfo, execute: Execute, today: dt.date) -> ParseContext:
+def parse(question: str, ds: DatasetInfo, execute: Execute, today: dt.date,
+          prior: QuerySpec | None = None, others: Sequence[DatasetInfo] = ()) -> ParseContext:
     """Run every registered rule over the question for one table (no query is run here
-    except the cached value learning)."""
-    ctx = ParseContext(question, ds, build_vocabulary(ds, execute), today)
+    except the cached value learning). `prior` is the previous turn of a conversation;
+    `others` are the warehouse's other tables (a divisor such as 常住人口 may live there)."""
+    ctx = ParseContext(question, ds, build_vocabulary(ds, execute), today, prior=prior,
+                       other_tables=lambda: [(d, build_vocabulary(d, execute)) for d in others if d.name != ds.name])
     try:
         for rule in all_rules():
             rule.apply(ctx)
@@ -47,8 +50,9 @@ def parse(question: str, ds: DatasetInfo, execute: Execute, today: dt.date) -> P
     return ctx
 
 
-def plan(question: str, ds: DatasetInfo, execute: Execute, today: dt.date) -> tuple[ParseContext, exp.Select | None]:
-    ctx = parse(question, ds, execute, today)
+def plan(question: str, ds: DatasetInfo, execute: Execute, today: dt.date,
+         prior: QuerySpec | None = None, others: Sequence[DatasetInfo] = ()) -> tuple[ParseContext, exp.Select | None]:
+    ctx = parse(question, ds, execute, today, prior, others)
     if ctx.refusal or ctx.spec is None:
         return ctx, None
     return ctx, build(ctx.spec, ds)
@@ -65,26 +69,36 @@ def _refusal(ctx: ParseContext | None, message: str, datasets: Sequence[DatasetI
 
 
 def answer(question: str, datasets: Sequence[DatasetInfo], execute: Execute, *,
-           today: dt.date, table: str | None = None) -> Answer:
-    """Answer one question. `table` pins the table; otherwise the best-matching one is used."""
+           today: dt.date, table: str | None = None, after: QuerySpec | dict[str, Any] | None = None) -> Answer:
+    """Answer one question. `table` pins the table; otherwise the best-matching one is used.
+    `after` is the spec of the previous turn: a follow-up ("那这个月呢") continues it."""
     question = (question or "").strip()
+    # example questions come from the table the user picked, not always the first one
+    picked = [d for d in datasets if table is not None and table in (d.name, d.display_name)] or list(datasets)
     if not question:
-        return _refusal(None, "请输入一个问题，例如下面这些。", datasets, execute)
+        return _refusal(None, "请输入一个问题，例如下面这些。", picked, execute)
     if len(question) > MAX_QUESTION_CHARS:
         return _refusal(None, f"问题太长（{len(question):,} 个字）。请把问题缩短到 {MAX_QUESTION_CHARS} 个字以内，"
-                        "一次只问一件事，例如下面这些。", datasets, execute)
+                        "一次只问一件事，例如下面这些。", picked, execute)
     if not datasets:
         return Answer(status="unsupported", message="还没有导入任何数据表。请先在「数据」页导入一个表格。")
+    prior = QuerySpec.from_dict(after) if isinstance(after, dict) else after
+    if prior is not None:
+        base = next((d for d in datasets if d.name == prior.table), None)
+        if base is not None and (table is None or table in (base.name, base.display_name)):
+            ctx, tree = plan(question, base, execute, today, prior, datasets)
+            if ctx.followup:
+                return _finish(ctx, tree, datasets, execute, today, [], [])
     routed_note = ""
     if table is not None:
         chosen = [d for d in datasets if d.name == table or d.display_name == table]
         if not chosen:
             names = "、".join(d.name for d in datasets)
             return Answer(status="unsupported", message=f"没有名为「{table}」的数据表。可用的表：{names}。")
-        ctx, tree = plan(question, chosen[0], execute, today)
+        ctx, tree = plan(question, chosen[0], execute, today, None, datasets)
         close: list[ParseContext] = []
     else:
-        parsed = [plan(question, d, execute, today) for d in datasets]
+        parsed = [plan(question, d, execute, today, None, datasets) for d in datasets]
         winner, close = pick(parsed, lambda p: (p[0].coverage, p[1] is not None))
         if winner is None:
             # nothing in any table matched: the refusal of the first table explains why
@@ -95,12 +109,21 @@ def answer(question: str, datasets: Sequence[DatasetInfo], execute: Execute, *,
         close = [c for c, _t in close]
         if len(datasets) > 1:
             routed_note = f"自动选择了数据表「{ctx.dataset.name}」（问题里的列和取值与它最匹配）。"
+    return _finish(ctx, tree, datasets, execute, today, [routed_note] if routed_note else [], close)
+
+
+def _finish(ctx: ParseContext, tree: exp.Select | None, datasets: Sequence[DatasetInfo], execute: Execute,
+            today: dt.date, notes: list[str], close: list[ParseContext]) -> Answer:
+    """Run the planned query and dress the rows as an Answer (or the parse's refusal)."""
     if ctx.refusal or tree is None:
         return _refusal(ctx, ctx.refusal or "无法理解这个问题。", datasets, execute, ctx.refusal_status)
     spec = ctx.spec
     assert spec is not None
     sql = tree.sql(dialect="duckdb", pretty=True)
-    notes = ([routed_note] if routed_note else []) + ctx.notes
+    notes = notes + ctx.notes
+    inherited = list(ctx.inherited)
+    if inherited:
+        notes.insert(0, "接着上一问：沿用了" + "；".join(inherited) + "。")
     alternatives = list(ctx.alternatives)
     if close:
         alternatives += [c.dataset.name for c in close]
@@ -110,7 +133,8 @@ def answer(question: str, datasets: Sequence[DatasetInfo], execute: Execute, *,
     except Exception as e:  # QueryRejected / UserFacingError carry a Chinese message
         msg = getattr(e, "message", None) or "查询没有成功执行。"
         return Answer(status="unsupported", message=msg, reading=reading(spec), table=spec.table, sql=sql,
-                      spec=spec.to_dict(), notes=notes, suggestions=suggestions(ctx.dataset, ctx.vocab))
+                      spec=spec.to_dict(), notes=notes, suggestions=suggestions(ctx.dataset, ctx.vocab),
+                      inherited=inherited)
     rows = [tuple(r) for r in result.rows]
     columns = list(result.columns)
     truncated = bool(getattr(result, "truncated", False))
@@ -120,23 +144,59 @@ def answer(question: str, datasets: Sequence[DatasetInfo], execute: Execute, *,
         truncated = True
         notes.append(f"明细最多列出 {LIST_CAP:,} 行，这里只列出了前 {len(rows):,} 行，可能还有更多；"
                      "请增加筛选条件缩小范围。")
+    partial = _partial_period(spec, ctx.dataset, execute, today)
+    if partial:
+        notes.append(partial)
     message = "；".join(notes) if notes else ""
     if not rows:
         message = ("没有符合条件的数据。" + message).rstrip("；")
     return Answer(status="ok", message=message, reading=reading(spec), table=spec.table, sql=sql,
                   columns=columns, rows=rows, chart=chart_kind(spec, rows, columns), alternatives=alternatives,
-                  spec=spec.to_dict(), notes=notes, truncated=truncated)
+                  spec=spec.to_dict(), notes=notes, truncated=truncated,
+                  percent_columns=[c for c in columns if c.endswith(RATIO_LABELS)], inherited=inherited)
+
+
+def _partial_period(spec: QuerySpec, ds: DatasetInfo, execute: Execute, today: dt.date) -> str:
+    """这周 on a Saturday, 本月 on the 3rd: say how many days of the period have data so far."""
+    if not spec.time_range or not spec.time_column or spec.time_range[1] < today.isoformat() or spec.compare:
+        return ""
+    info = ds.column(spec.time_column)
+    lo, hi = spec.time_range
+    if info is None or not info.is_temporal or (dt.date.fromisoformat(hi) - dt.date.fromisoformat(lo)).days > 31:
+        return ""  # a year that is half over is not news; a week with one day of data is
+    try:
+        got = execute(days_with_data(spec, ds))
+        n, first, last = got.rows[0]
+    except Exception:  # only a courtesy note: never fail the answer for it
+        return ""
+    what = f"「{spec.time_text}」" if spec.time_text else "所选时期"
+    if not n:
+        return f"{what}（{lo} 至 {hi}）还没有数据。"
+    return (f"{what}（{lo} 至 {hi}）还没有结束，目前只有 {n} 天的数据"
+            f"（{_iso(first)}" + (f" 至 {_iso(last)}）。" if n > 1 else "）。"))
+
+
+def _iso(v: Any) -> str:
+    return v.isoformat()[:10] if hasattr(v, "isoformat") else str(v)[:10]
 
 
 def ask_batch(lines: Iterable[dict], datasets: Sequence[DatasetInfo], execute: Execute,
               today: dt.date) -> Iterator[dict]:
-    """One JSON-safe dict per input {"id", "question", "table"?}, same order, id echoed."""
+    """One JSON-safe dict per input {"id", "question", "table"?, "after"?}, same order, id echoed.
+
+    "after": ID makes the line a follow-up turn of the conversation of that earlier line.
+    A turn that could not be answered passes its own previous turn on, so one refusal in
+    the middle of a conversation does not end it."""
+    state: dict[Any, QuerySpec | None] = {}
     for line in lines:
         qid = line.get("id")
+        prior = state.get(line["after"]) if line.get("after") is not None else None
         try:
-            a = answer(str(line.get("question", "")), datasets, execute, today=today, table=line.get("table"))
+            a = answer(str(line.get("question", "")), datasets, execute, today=today, table=line.get("table"),
+                       after=prior)
         except Exception as e:  # one bad question must not end the batch
             a = Answer(status="unsupported", message=getattr(e, "message", None) or f"内部错误：{type(e).__name__}")
+        state[qid] = QuerySpec.from_dict(a.spec) if a.status == "ok" and a.spec else prior
         yield a.to_json(id=qid)
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from citybi.schema import DatasetInfo
 
@@ -42,6 +44,17 @@ class ParseContext:
     alternatives: list[str] = field(default_factory=list)
     coverage: float = 0.0  # how much of the question this table's vocabulary explains
     extra_measures: list[str] = field(default_factory=list)  # measures found by unit/classifier
+    # conversations: the previous turn's spec and what this turn does with it (rules/followup.py)
+    prior: QuerySpec | None = None
+    followup: bool = False
+    followup_words: list[str] = field(default_factory=list)
+    drop_spans: list[tuple[int, int]] = field(default_factory=list)
+    inherit_measure: bool = False
+    prior_agg: str | None = None
+    inherited: list[str] = field(default_factory=list)
+    # the other tables of the warehouse (a divisor such as 常住人口 may live in one of them)
+    other_tables: Callable[[], list[tuple[DatasetInfo, Vocabulary]]] = lambda: []
+    per_divisor: Any = None  # rules/per.py: the other table's divisor column, joined after the shape rule
 
     def __post_init__(self) -> None:
         self.q = norm(self.question)

@@ -71,3 +71,39 @@ METRIC_SUFFIXES = ("量", "率", "额", "价", "度", "值", "指数", "面积",
 NOT_METRIC = {"数量", "总量", "总额", "多少量", "平均值", "均值", "最大值", "最小值", "程度", "总值",
               "力度", "速度", "角度", "进度", "态度", "年度", "季度", "月度", "额度", "一度", "高度",
               "难度", "频率", "价", "量", "率", "度", "值", "额"}
+
+# ---- item: schema-agnostic mentions
+# words in front of a column's head noun that speech drops: 所在街道 → 街道, 行政区 → 区
+MODIFIER_PREFIXES = ("所在", "所属", "所处", "归属", "隶属", "行政", "管辖", "责任")
+# tails of a name column that speech drops: 街道名称 → 街道, 区县名 → 区县 (编号/代码 are NOT here:
+# an ID column is only named in full, so 工单 never picks 工单编号)
+NAME_TAILS = ("名称", "名字", "全称", "简称", "名")
+# head nouns of place and kind columns, and the words that name them on their own:
+# 区县名称 → 区 / 县, 监测站点 → 站, 乡镇 → 镇 (longest first when matching a column's end)
+HEAD_NOUNS: dict[str, tuple[str, ...]] = {
+    "区县": ("区县", "区", "县"), "县区": ("县区", "区", "县"), "乡镇": ("乡镇", "镇", "乡"),
+    "街镇": ("街镇", "街道", "镇"), "站点": ("站点", "站"), "街道": ("街道",), "社区": ("社区",),
+    "网格": ("网格",), "小区": ("小区",), "片区": ("片区",), "区域": ("区域",), "区": ("区",), "县": ("县",),
+    "市": ("市",), "镇": ("镇",), "乡": ("乡",), "村": ("村",), "站": ("站",), "类型": ("类型", "类别", "种类"),
+    "类别": ("类别", "类型", "种类"),
+}
+# an identifier column: named in full only, never a grouping picked from a partial word
+ID_NAME = r"(编号|编码|代码|序号|ID|单号|号码|工号|证号|流水号)$"
+
+# nouns that mean "rows of this kind of table": 工单数 / 投诉量 / 多少件事件 are row counts. Each group
+# lists words used for the same records; a table whose name holds one of them answers to all.
+COUNT_NOUNS: tuple[tuple[str, ...], ...] = (
+    ("工单", "投诉", "诉求", "热线", "来电", "举报", "来件"),
+    ("案件", "事件", "案卷"),
+    ("记录", "条目"),
+)
+# what may follow a count noun to ask for the count: 工单数, 投诉量, 事件数量, 案件总数
+COUNT_TAIL = r"(?:数量|总数|总量|件数|条数|个数|次数|数|量)"
+
+# words that carry no content of their own: left unused, they are not reported or refused
+FUNCTION_WORDS = {"请问", "请", "问", "一下", "多少", "几", "个", "什么", "怎么", "怎样", "如何", "那", "那么", "呢",
+                  "吗", "吧", "啊", "呀", "一", "下", "所", "那个", "这个", "哪", "情况", "分别", "都", "也", "还",
+                  "就", "又", "再", "只", "能", "可以", "告诉", "我", "我们", "你", "帮我", "看看", "看", "查", "查询",
+                  "查一下", "统计", "数据", "显示", "给出", "给", "出", "来", "上", "下的", "其", "它", "它们",
+                  "状况", "情形", "表现", "详情", "具体", "结果",
+                  "全市", "全区", "全县", "全部", "总体", "整体", "所有", "全体", "全", "目前", "现在", "当前"}

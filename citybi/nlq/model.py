@@ -50,6 +50,25 @@ class QuerySpec:
     inner_measure: str | None = None
     select: list[str] = field(default_factory=list)  # lookup / list columns
     distinct: bool = False
+    unused: list[str] = field(default_factory=list)  # words of the question no rule used (said in the reading)
+    share: bool = False  # each group's measure ÷ the total over the same filters (a window)
+    compare: dict[str, Any] | None = None  # period comparison: {"mode", "periods": [[lo, hi, label], …]}
+    # per-unit measure (人均 / 每万人 / 每平方公里 / 密度): the measure ÷ (SUM(column) × scale), the
+    # column in this table or in `table` joined on `key` [this column, that column]
+    per: dict[str, Any] | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QuerySpec:
+        """The inverse of to_dict (a stored answer's spec → a spec a follow-up turn can inherit)."""
+        d = dict(data)
+        d["measures"] = [Measure(**m) for m in d.get("measures") or []]
+        d["filters"] = [Filter(**f) for f in d.get("filters") or []]
+        if d.get("ratio_filter"):
+            d["ratio_filter"] = Filter(**d["ratio_filter"])
+        if d.get("time_range"):
+            d["time_range"] = tuple(d["time_range"])
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,6 +89,8 @@ class Answer:
     spec: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     truncated: bool = False  # rows were cut (row cap or list cap); a note says so
+    percent_columns: list[str] = field(default_factory=list)  # 0..1 ratios, shown as percentages
+    inherited: list[str] = field(default_factory=list)  # what a follow-up turn kept from the turn before
 
     def to_json(self, id: Any = None) -> dict[str, Any]:
         out: dict[str, Any] = {} if id is None else {"id": id}
@@ -79,6 +100,7 @@ class Answer:
             "reading": self.reading, "table": self.table, "chart": self.chart,
             "alternatives": list(self.alternatives), "suggestions": list(self.suggestions),
             "notes": list(self.notes), "spec": json_safe(self.spec) if self.spec else None,
-            "truncated": self.truncated,
+            "truncated": self.truncated, "percent_columns": list(self.percent_columns),
+            "inherited": list(self.inherited),
         })
         return out

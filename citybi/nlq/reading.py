@@ -12,12 +12,13 @@ from citybi.schema import DatasetInfo
 from citybi.vocabulary import GRAIN_BY_CODE
 
 from .model import AGG_LABEL, Filter, QuerySpec
+from .plan import per_label
 from .vocab import Vocabulary
 
 OP_LABEL = {"=": "=", "in": "属于", ">": ">", ">=": "≥", "<": "<", "<=": "≤", "between": "介于"}
 
 
-def _filter_text(f: Filter) -> str:
+def filter_text(f: Filter) -> str:
     if f.op == "in":
         return f"{f.column} 属于 {'、'.join(map(str, f.values))}"
     if f.op == "between":
@@ -27,24 +28,29 @@ def _filter_text(f: Filter) -> str:
 
 def reading(spec: QuerySpec) -> str:
     parts = [f"表：{spec.table}"]
-    if spec.time_range:
+    if spec.compare:
+        (lo1, hi1, t1), (lo2, hi2, t2) = spec.compare["periods"][:2]
+        parts.append(f"对比：「{t1}」（{lo1} 至 {hi1}）与「{t2}」（{lo2} 至 {hi2}，按「{spec.time_column}」）")
+    elif spec.time_range:
         lo, hi = spec.time_range
         parts.append(f"时间：{lo}" + (f" 至 {hi}" if hi != lo else "") + f"（按「{spec.time_column}」）")
     if spec.filters:
-        parts.append("筛选：" + "，".join(_filter_text(f) for f in spec.filters))
+        parts.append("筛选：" + "，".join(filter_text(f) for f in spec.filters))
     if spec.kind == "lookup":
         parts.append("查看：" + "、".join(spec.select))
-        return "；".join(parts)
+        return _with_unused(parts, spec)
     if spec.kind == "list":
         parts.append("列出：" + "、".join(spec.select) + ("（去重）" if spec.distinct else ""))
-        return "；".join(parts)
+        return _with_unused(parts, spec)
     groups = list(spec.group_by)
     if spec.time_grain:
         groups.insert(0, f"{spec.time_column}（按{GRAIN_BY_CODE[spec.time_grain].word}）")
     if groups:
         parts.append("分组：" + "、".join(groups))
     if spec.kind == "ratio" and spec.ratio_filter:
-        parts.append(f"指标：{_filter_text(spec.ratio_filter)} 的记录数 ÷ 全部记录数")
+        m = spec.measures[0] if spec.measures else None
+        what = f"{m.column}{AGG_LABEL[m.agg]}" if m is not None and m.column else "记录数"
+        parts.append(f"指标：{filter_text(spec.ratio_filter)} 的{what} ÷ 全部{what}")
     elif spec.kind == "diff":
         m = spec.measures[0]
         parts.append(f"指标：{m.column}{AGG_LABEL[m.agg]}，{spec.diff_column} 为 {spec.diff_values[0]} 与 "
@@ -59,11 +65,27 @@ def reading(spec: QuerySpec) -> str:
                 ms.append("日均记录数" if m.agg == "per_day" else "记录数")
             else:
                 ms.append(f"{m.column}{AGG_LABEL[m.agg]}")
+        if spec.per and spec.measures:
+            per = spec.per
+            scale = per["scale"]
+            den = per["column"] + (f" × {scale:g}" if scale != 1 else "")
+            src = f"（表「{per['table']}」）" if per.get("table") else ""
+            ms = [f"{per_label(spec)} = {ms[0]} ÷ ({den}){src}"]
         parts.append("指标：" + "、".join(ms))
+        if spec.compare:
+            parts.append("变化 = 前者 − 后者；增长率 = 前者 ÷ 后者 − 1")
+        if spec.share:
+            parts.append(f"占比 = 每组的{ms[0]} ÷ 所有组合计（同样的筛选条件）")
     if spec.order:
         word = "最大" if spec.order == "desc" else "最小"
         parts.append(f"取{word}的 {spec.limit} 个" if spec.limit else
                      ("排序：从大到小" if spec.order == "desc" else "排序：从小到大"))
+    return _with_unused(parts, spec)
+
+
+def _with_unused(parts: list[str], spec: QuerySpec) -> str:
+    if spec.unused:
+        parts.append("未用到的词：" + "、".join(f"「{w}」" for w in spec.unused))
     return "；".join(parts)
 
 

@@ -125,6 +125,14 @@ def _atoms(q: str, today: dt.date) -> list[TimeHit]:
             (dt.date(y, 7, 1), dt.date(y, 12, 31), bool(m["y"]))
     scan(YEAR + r"?的?(?P<h>[上下])半年", half)
 
+    def month_span(m: re.Match[str]):  # 1到5月 / 1-5月份: months a..b of one year
+        y = _year(m["y"], today, default_year)
+        a, b = to_int(m["a"]), to_int(m["b"])
+        if a is None or b is None or not 1 <= a <= b <= 12:
+            raise ValueError(m.group(0))
+        return month_range(y, a)[0], month_range(y, b)[1], bool(m["y"])
+    scan(YEAR + r"?的?(?P<a>" + CNN + r")(?:到|至|-|~|～)(?P<b>" + CNN + r")月份?(?![日号])", month_span)
+
     def month(m: re.Match[str]):
         y = _year(m["y"], today, default_year)
         mo = to_int(m["m"])

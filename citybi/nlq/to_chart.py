@@ -65,6 +65,13 @@ def _convert(spec: dict[str, Any], chart: str, title: str, description: str, inf
     kind = spec.get("kind", "aggregate")
     if kind in _KIND_REASON:
         return None, _KIND_REASON[kind]
+    if spec.get("compare"):
+        return None, ("这个回答把两个时期并排比较（含变化和增长率），图表暂不支持；可以在「图表」页用指标卡片的"
+                      "同比/环比，或按月做柱状图")
+    if spec.get("per"):
+        return None, "这个回答是一个总量除以人口或面积（人均、每万人、密度），图表暂不支持这种计算"
+    if spec.get("share"):
+        return None, "这个回答是各组占总数的比例（占比），图表暂不支持这种计算；可以做饼图或柱状图查看各组的数值"
     table = spec["table"]
     filters: list[Any] = []
     for f in spec.get("filters") or []:

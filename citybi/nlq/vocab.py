@@ -8,7 +8,9 @@ question, so 南湖监测站 wins over 南湖 and 清运量 over 清运.
 """
 from __future__ import annotations
 
+import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +19,18 @@ from sqlglot import exp
 
 from citybi.schema import ColumnInfo, DatasetInfo
 
-from .lexicon import CONCEPTS, DROPPABLE_SUFFIXES, GENERIC, HEAD_SWAPS, VALUE_SUFFIXES
+from .lexicon import (
+    CONCEPTS,
+    COUNT_NOUNS,
+    DROPPABLE_SUFFIXES,
+    GENERIC,
+    HEAD_NOUNS,
+    HEAD_SWAPS,
+    ID_NAME,
+    MODIFIER_PREFIXES,
+    NAME_TAILS,
+    VALUE_SUFFIXES,
+)
 from .text import core_name, norm
 
 MAX_DISTINCT = 200_000  # beyond this a column is an identifier, not a dimension to match
@@ -62,6 +75,7 @@ class Vocabulary:
     distinct: dict[str, int] = field(default_factory=dict)  # text column → distinct count
     values: dict[str, list[Any]] = field(default_factory=dict)
     max_len: int = 1
+    single_values: dict[str, list[Entry]] = field(default_factory=dict)  # 优 / 良: one-character values
 
     def add(self, word: str, entry: Entry) -> None:
         if not word:
@@ -82,9 +96,14 @@ class Vocabulary:
         rows = max(1, self.dataset.row_count)
         return n >= 2 and n >= 0.8 * rows
 
+    def is_id(self, column: str) -> bool:
+        """An identifier (工单编号, 设施ID): it names single rows, never a group or a count noun."""
+        return _is_id(column)
+
     def entity_column(self) -> str | None:
-        """The column that names the things a row is about (企业名称, 项目名称, 区)."""
+        """The column that names the things a row is about (企业名称, 项目名称, 区) — never an ID."""
         text_cols = [c for c in self.dataset.columns if c.type == "text" and c.name in self.distinct]
+        text_cols = [c for c in text_cols if not self.is_id(c.name)] or text_cols
         if not text_cols:
             return None
         named = [c for c in text_cols if "名称" in c.name or c.name.endswith("名")]
@@ -141,8 +160,44 @@ def _context_ok(q: str, i: int, j: int, e: Entry) -> bool:
     return False
 
 
-_CACHE: dict[tuple[str, str, int, int], list[Any]] = {}
-_VOCAB_CACHE: dict[tuple[str, int, int, tuple], Vocabulary] = {}
+class SizedLRU:
+    """A least-recently-used cache bounded by the total size of what it holds, not by entries:
+    one table with 200,000 street names weighs as much as thousands of small ones, and a
+    warehouse of many big tables must not grow the process without limit."""
+
+    def __init__(self, budget: int, size: Callable[[Any], int]) -> None:
+        self.budget, self.size = budget, size
+        self.items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self.total = 0
+
+    def get(self, key: Any) -> Any | None:
+        hit = self.items.get(key)
+        if hit is None:
+            return None
+        self.items.move_to_end(key)
+        return hit[0]
+
+    def put(self, key: Any, value: Any) -> None:
+        cost = max(1, self.size(value))
+        if key in self.items:
+            self.total -= self.items.pop(key)[1]
+        self.items[key] = (value, cost)
+        self.total += cost
+        while self.total > self.budget and len(self.items) > 1:
+            _k, (_v, c) = self.items.popitem(last=False)
+            self.total -= c
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.total = 0
+
+
+# learned values: at most ~2 million values in memory (a few hundred MB of short strings at worst)
+VALUE_BUDGET = 2_000_000
+# vocabularies: counted by their words (each table's vocabulary holds its values again as words)
+VOCAB_BUDGET = 3_000_000
+_CACHE = SizedLRU(VALUE_BUDGET, len)
+_VOCAB_CACHE = SizedLRU(VOCAB_BUDGET, lambda v: len(v.words))
 _LOCK = threading.Lock()
 
 
@@ -150,8 +205,9 @@ def learn_values(ds: DatasetInfo, col: ColumnInfo, execute: Callable[[exp.Expres
     """Distinct values of one text column over the whole column (cached per data version)."""
     key = (ds.name, col.name, ds.version, ds.row_count)
     with _LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
+        cached = _CACHE.get(key)
+        if cached is not None:
+            return cached
     c = exp.column(col.name, quoted=True)
     tree = (exp.select(c).distinct().from_(exp.Table(this=exp.to_identifier(ds.name, quoted=True)))
             .where(exp.Not(this=exp.Is(this=c, expression=exp.Null()))).limit(MAX_DISTINCT + 1))
@@ -161,7 +217,7 @@ def learn_values(ds: DatasetInfo, col: ColumnInfo, execute: Callable[[exp.Expres
     except Exception:  # a column we cannot read is simply not matched by value
         values = []
     with _LOCK:
-        _CACHE[key] = values
+        _CACHE.put(key, values)
     return values
 
 
@@ -169,8 +225,9 @@ def build_vocabulary(ds: DatasetInfo, execute: Callable[[exp.Expression], Any]) 
     sig = (*tuple((c.name, c.type, c.synonyms) for c in ds.columns), ds.synonyms)
     key = (ds.name, ds.version, ds.row_count, sig)
     with _LOCK:
-        if key in _VOCAB_CACHE:
-            return _VOCAB_CACHE[key]
+        cached_vocab = _VOCAB_CACHE.get(key)
+        if cached_vocab is not None:
+            return cached_vocab
     v = Vocabulary(ds)
     _add_columns(v, ds)
     for col in ds.columns:
@@ -186,10 +243,20 @@ def build_vocabulary(ds: DatasetInfo, execute: Callable[[exp.Expression], Any]) 
             if not s or len(s) > MAX_VALUE_LEN or s in ("—", "-", "/"):
                 continue
             v.add(s, Entry("value", col.name, val, EXACT))
+            if len(s) == 1 and "\u4e00" <= s <= "\u9fff":
+                v.single_values.setdefault(s, []).append(Entry("value", col.name, val, EXACT))
             for suf in VALUE_SUFFIXES:
                 if s.endswith(suf) and len(s) - len(suf) >= 2:
                     v.add(s[: -len(suf)], Entry("value", col.name, val, ALIAS))
                     break
+    # count nouns: a table of 工单 also answers to 投诉/诉求 (its rows are counted by them)
+    table_text = norm(ds.name + ds.display_name + "".join(ds.synonyms))
+    for group in COUNT_NOUNS:
+        if any(w in table_text for w in group) or group[0] == "记录":
+            for w in group:
+                # a count noun beats a piece of a column name (案件 ⊂ 案件类型), not a real name or value
+                if not any(e.kind in ("column", "value") and e.strength > PARTIAL for e in v.words.get(w, [])):
+                    v.add(w, Entry("table", None, "count", EXACT))
     # table name words: context that helps routing (工单 ⊂ 热线工单)
     for name in {ds.name, ds.display_name, *ds.synonyms}:
         n = norm(name)
@@ -199,7 +266,7 @@ def build_vocabulary(ds: DatasetInfo, execute: Callable[[exp.Expression], Any]) 
                 if piece not in v.words and piece not in GENERIC and all("\u4e00" <= ch <= "\u9fff" for ch in piece):
                     v.add(piece, Entry("table", None, None, PARTIAL))
     with _LOCK:
-        _VOCAB_CACHE[key] = v
+        _VOCAB_CACHE.put(key, v)
     return v
 
 
@@ -218,6 +285,31 @@ def _add_columns(v: Vocabulary, ds: DatasetInfo) -> None:
         for a, b in HEAD_SWAPS:
             if core.endswith(a):
                 v.add(core[: -len(a)] + b, Entry("column", col.name, None, ALIAS))
+    # head nouns: 所在街道 → 街道, 行政区 → 区, 区县名称 → 区 / 县, 监测站点 → 站 (text columns only:
+    # these words name groups, never measures). A head shared by two columns names neither for sure.
+    heads: dict[str, set[str]] = {}
+    for col in ds.columns:
+        if col.type != "text" or _is_id(col.name):
+            continue
+        core = cores[col.name]
+        words: list[str] = []
+        for tail in NAME_TAILS:
+            if core.endswith(tail) and len(core) > len(tail):
+                core = core[: -len(tail)]
+                words.append(core)
+                break
+        for pre in MODIFIER_PREFIXES:
+            if core.startswith(pre) and len(core) > len(pre):
+                words.append(core[len(pre):])
+        for noun in sorted(HEAD_NOUNS, key=len, reverse=True):
+            if core.endswith(noun):
+                words.extend(HEAD_NOUNS[noun])
+                break
+        for w in words:
+            heads.setdefault(w, set()).add(col.name)
+    for w, owners_of in heads.items():
+        for name in owners_of:
+            v.add(w, Entry("column", name, None, ALIAS if len(owners_of) == 1 else PARTIAL))
     # concept words: 房价 → the one column containing 均价 (first fragment that picks exactly one)
     for word, frags in CONCEPTS.items():
         if word in v.words and any(e.kind == "column" and e.strength >= ALIAS for e in v.words[word]):
@@ -232,6 +324,8 @@ def _add_columns(v: Vocabulary, ds: DatasetInfo) -> None:
     # partial names: a 2+ character piece of exactly one column's name (利润 → 营业利润)
     owners: dict[str, set[str]] = {}
     for col in ds.columns:
+        if _is_id(col.name):
+            continue  # 工单 is not 工单编号: an ID column is named in full
         core = cores[col.name]
         for i in range(len(core)):
             for j in range(i + 2, len(core) + 1):
@@ -240,3 +334,7 @@ def _add_columns(v: Vocabulary, ds: DatasetInfo) -> None:
     for piece, cols in owners.items():
         if len(cols) == 1 and piece not in GENERIC and piece not in v.words and not piece.isdigit():
             v.add(piece, Entry("column", next(iter(cols)), None, PARTIAL))
+
+
+def _is_id(column: str) -> bool:
+    return bool(re.search(ID_NAME, core_name(column), re.IGNORECASE))

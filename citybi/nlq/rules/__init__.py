@@ -21,7 +21,8 @@ class Rule(Protocol):
 
 _RULES: dict[str, Rule] = {}
 
-BUILTIN = ("intent", "timewords", "ranking", "mentions", "yesno", "compare", "aggwords", "grouping", "shape")
+BUILTIN = ("followup", "intent", "periods", "timewords", "ranking", "mentions", "yesno", "compare", "aggwords",
+           "grouping", "per", "shape")  # per also registers per_join (after shape)
 
 
 def register(cls: type) -> type:

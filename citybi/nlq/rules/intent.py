@@ -12,7 +12,8 @@ class IntentRule:
     order = 10
 
     def apply(self, ctx: ParseContext) -> None:
-        q = ctx.q
+        # a follow-up's 改成 / 换成 was taken by the follow-up rule: only what is left is checked
+        q = ctx.leftover() if ctx.prior is not None else ctx.q
         for w in MODIFY_WORDS:
             if w in q:
                 ctx.refuse(f"问数只能查询数据，不能修改或删除数据（问题里有「{w}」）。"

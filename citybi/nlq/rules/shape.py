@@ -9,15 +9,38 @@ from __future__ import annotations
 
 import re
 
+from citybi.schema import ColumnInfo
+
 from ..context import ParseContext
-from ..lexicon import METRIC_SUFFIXES, NOT_METRIC
+from ..lexicon import FUNCTION_WORDS, METRIC_SUFFIXES, NOT_METRIC
 from ..model import Filter, Measure
-from ..text import norm
+from ..text import core_name, norm
 from ..vocab import PARTIAL
 from . import register
+from .aggwords import CLASSIFIERS
+from .followup import inherit_shape
 
 SPLIT = re.compile(r"[的是在和与了有为及或并且中里内各每按从到将被把对让给向跟同比较相请问吗呢吧呀啊"
                    r"？?，,。、：:；;！!\s]+")
+
+
+LEVEL = re.compile(r"(率|比例|占比|比重|指数|密度|均价|单价|均值|平均\w*|温度|湿度|浓度|得分|评分|满意度"
+                   r"|AQI|PM2\.5|PM10)$")
+
+
+def _is_level(col: ColumnInfo) -> bool:
+    """A column whose values are levels or rates, not amounts: averaged, never summed."""
+    return (col.unit or "").strip() in ("%", "％", "‰") or bool(LEVEL.search(core_name(col.name)))
+
+
+def _nearest_columns(ctx: ParseContext, word: str) -> str:
+    """The real columns closest to a word the table does not have (shared characters), or all of them."""
+    scored = sorted(((len(set(word) & set(core_name(c.name))), i, c.name) for i, c in enumerate(ctx.dataset.columns)),
+                    key=lambda t: (-t[0], t[1]))
+    near = [name for score, _i, name in scored if score > 0][:5]
+    if near:
+        return f"相近的列有：{'、'.join(near)}。"
+    return f"这张表的列有：{'、'.join(c.name for c in ctx.dataset.columns[:12])}。"
 
 
 def _dedupe(xs: list[str]) -> list[str]:
@@ -39,12 +62,15 @@ class ShapeRule:
         cols = {c.name: c for c in ctx.dataset.columns}
         cues = ctx.cues
         self._unknown_metric(ctx)
+        unused = self._unused_runs(ctx)
+        spec.unused = [w for _p, w in unused]
 
         numeric_mentions = [m for m in ctx.mentions if m.kind == "column" and cols[m.column].is_numeric
                             and m.column not in ctx.filter_columns and m.column not in ctx.group_positions]
         strong = [m for m in numeric_mentions if m.strength > PARTIAL]
         measure_mentions = strong or numeric_mentions
         measures = _dedupe([m.column for m in measure_mentions] + ctx.extra_measures)
+        self._unsupported_words(ctx, unused, bool(measures) or "days" in cues)
         attr_mentions = [m for m in ctx.mentions if m.kind == "column" and not cols[m.column].is_numeric
                          and m.column not in ctx.group_positions and m.column not in ctx.value_columns
                          and m.strength > PARTIAL]
@@ -58,7 +84,14 @@ class ShapeRule:
         attrs = _dedupe([m.column for m in attr_mentions])
         groups = sorted(ctx.group_positions, key=lambda c: ctx.group_positions[c])
         superlative = any(k in cues for k in ("max", "min", "more", "less", "top", "bottom"))
-        agg_cue = any(k in cues for k in ("sum", "avg", "count", "per_day", "distinct", "ratio", "diff")) or superlative
+        agg_cue = any(k in cues for k in ("sum", "avg", "count", "per_day", "distinct", "ratio", "diff", "per",
+                                          "compare", "days")) or superlative
+
+        # ---- a follow-up turn that names no measure keeps the previous turn's measure and form
+        if ctx.inherit_measure and inherit_shape(ctx):
+            spec.group_by = [g for g in groups if not (spec.ratio_filter and g == spec.ratio_filter.column)]
+            self._rank(ctx, spec.group_by)
+            return
 
         # ---- difference between two named rows
         if "diff" in cues:
@@ -72,15 +105,19 @@ class ShapeRule:
             spec.measures = [Measure(measures[0], "avg" if "avg" in cues else "sum")]
             return
 
-        # ---- ratio: a filtered count over all rows
-        if "ratio" in cues:
+        # ---- share: each group's measure ÷ the total over the same filters (各区清运量占全市的比例)
+        share = "ratio" in cues and bool(groups) and "rate" not in cues and not any(
+            f.column in ctx.value_columns and f.op == "=" and f.column not in groups for f in spec.filters)
+        # ---- ratio: a filtered count (or measure) over all rows
+        if "ratio" in cues and not share:
             num = self._ratio_numerator(ctx)
             if num is None:
                 ctx.refuse("没看出占比/比率的条件。请说明要算哪一类占全部的比例，例如「来源渠道为APP的工单占比」。")
             spec.kind = "ratio"
             spec.ratio_filter = num
             spec.group_by = [g for g in groups if g != num.column]
-            spec.measures = [Measure(None, "count")]
+            # 厨余垃圾清运量的占比 divides tonnage, not rows
+            spec.measures = [Measure(measures[0], "sum")] if measures else [Measure(None, "count")]
             if spec.group_by and superlative:
                 spec.order = "desc" if any(k in cues for k in ("max", "more", "top")) else "asc"
                 spec.limit = ctx.rank_n or 1
@@ -146,16 +183,22 @@ class ShapeRule:
         # ---- aggregate
         spec.kind = "aggregate"
         spec.group_by = groups
+        spec.share = share
         if not measures:
             count_pos = cues.get("count", cues.get("howmuch", -1))
             after_count = [a for a in attrs if cols[a].type == "text"
                            and any(m.column == a and 0 <= m.start - count_pos <= 5 for m in attr_mentions)]
-            if "distinct" in cues or (("count" in cues or counting) and after_count):
+            day_col = spec.time_column or next(iter(ctx.columns_of("date", "timestamp")), None)
+            if "days" in cues and day_col:
+                spec.measures = [Measure(day_col, "days")]
+                ctx.notes.append(f"天数按「{day_col}」去重计数：同一天有多条记录（例如多个站点）时，"
+                                 "只要其中一条符合条件，这一天就算一天。")
+            elif "distinct" in cues or (("count" in cues or counting) and after_count):
                 target = (after_count or [a for a in attrs if cols[a].type == "text"] or [None])[0]
                 if target is None:
                     ctx.refuse("没看出要数哪一列的不同值。请说出列名，例如「有多少个不同的区」。")
                 spec.measures = [Measure(target, "distinct")]
-            elif (any(k in cues for k in ("count", "howmuch", "per_day", "top", "bottom")) or groups
+            elif (any(k in cues for k in ("count", "howmuch", "per_day", "top", "bottom", "compare", "per")) or groups
                   or spec.time_grain or re.search(r"最多|最少|更多|更少|较多|较少", ctx.q)):
                 if any(k in cues for k in ("max", "min", "more", "less")) and \
                         not re.search(r"最多|最少|更多|更少|较多|较少", ctx.q) and "count" not in cues:
@@ -173,8 +216,20 @@ class ShapeRule:
             elif not groups and not spec.time_grain and ("min" in cues or "less" in cues) and "sum" not in cues:
                 agg = "min"
             else:
+                agg = ctx.prior_agg if ctx.prior_agg in ("sum", "avg", "max", "min") else "sum"
+            # a rate or a level (完好率（%）, AQI, 均价) is never added up: its total means nothing
+            if spec.per:  # a total divided by people or area: the total of the measure
                 agg = "sum"
-            spec.measures = [Measure(c, agg) for c in measures]
+            spec.measures = [Measure(c, "avg" if agg == "sum" and _is_level(cols[c]) and not spec.per else agg)
+                             for c in measures]
+        self._rank(ctx, groups)
+        if not (spec.measures or spec.group_by):
+            ctx.refuse(self._no_measure_message(ctx))
+
+    @staticmethod
+    def _rank(ctx: ParseContext, groups: list[str]) -> None:
+        spec, cues = ctx.spec, ctx.cues
+        assert spec is not None
         if groups or spec.time_grain:
             if any(k in cues for k in ("max", "more", "top")):
                 spec.order = spec.order or "desc"
@@ -184,8 +239,6 @@ class ShapeRule:
                 spec.limit = ctx.rank_n
             elif any(k in cues for k in ("max", "min", "more", "less")) and groups:
                 spec.limit = 1
-        if not (spec.measures or spec.group_by):
-            ctx.refuse(self._no_measure_message(ctx))
 
     @staticmethod
     def _no_measure_message(ctx: ParseContext) -> str:
@@ -193,6 +246,41 @@ class ShapeRule:
         return (f"没看出要统计表「{ctx.dataset.name}」的哪一列。"
                 + (f"可以统计的数值列有：{'、'.join(nums[:8])}。" if nums
                    else "这张表没有数值列，可以问数量（多少条）。"))
+
+    @staticmethod
+    def _unused_runs(ctx: ParseContext) -> list[tuple[int, str]]:
+        """Words of the question no rule used (position, text), function words left out."""
+        out = []
+        masked = ctx.leftover()
+        pos = 0
+        for piece in re.split(f"({SPLIT.pattern}| +)", masked):
+            if piece and not SPLIT.fullmatch(piece) and not piece.isspace():
+                run = re.sub(r"[^\u4e00-\u9fffA-Z0-9.]", "", piece)
+                if run and run not in FUNCTION_WORDS:
+                    out.append((pos, run))
+            pos += len(piece or "")
+        return out
+
+    @staticmethod
+    def _unsupported_words(ctx: ParseContext, unused: list[tuple[int, str]], measured: bool) -> None:
+        """Refuse when an unused word is what the question asks about (never rows for a missing measure):
+        the thing counted (多少个公园), the thing averaged or ranked (平均工资, GDP最高), or — with no
+        measure found at all — the thing asked for (GDP是多少)."""
+        q = ctx.q
+        for pos, word in unused:
+            if len(word) < 2 and not word.isascii():
+                continue
+            end = pos + len(word)
+            if end < len(q) and not ctx.free(end, end + 1):
+                continue  # a modifier of a word we did use (总营业成本), not the head
+            counted = re.search(r"(多少|几)[" + CLASSIFIERS + r"]?$", q[:pos]) is not None
+            aggregated = q[max(0, pos - 2):pos] in ("平均", "人均", "累计", "合计") or q[pos - 1:pos] == "总" \
+                or re.match(r"的?(最高|最低|最大|最小|最多|最少|排名|平均|总和|合计)", q[end:]) is not None
+            asked = re.match(r"(是|为|有)?(多少|几|如何|怎样|怎么样)", q[end:]) is not None \
+                and (pos == 0 or q[pos - 1] in "的在是" or not ctx.free(pos - 1, pos))
+            if aggregated or (not measured and (counted or asked)):
+                ctx.refuse(f"表「{ctx.dataset.name}」里没有「{word}」相关的列或取值，无法回答。"
+                           + _nearest_columns(ctx, word))
 
     @staticmethod
     def _unknown_metric(ctx: ParseContext) -> None:

@@ -19,7 +19,13 @@ class TimeRule:
     def apply(self, ctx: ParseContext) -> None:
         spec = ctx.spec
         assert spec is not None
-        ctx.cue("per_day", PER_DAY)
+        # 日均 inside a column's own name (日均服务人次) is that column, not a per-day average
+        names = [m for m in ctx.vocab.scan(ctx.q, ctx.taken) if m.kind == "column"]
+        for m in ctx.find(PER_DAY):
+            if not any(n.start <= m.start() and m.end() <= n.end and n.end - n.start > m.end() - m.start()
+                       for n in names):
+                ctx.take(m.start(), m.end())
+                ctx.cues.setdefault("per_day", m.start())
         hits = [h for h in parse_time(ctx.q, ctx.today) if ctx.free(h.start_pos, h.end_pos)]
         for g_pattern, grain in GRAINS:
             if ctx.take_all(g_pattern):
