@@ -14,13 +14,16 @@ closed here:
   Every top-level citybi module must sit in exactly one layer, and every one but citybi.ui
   must be a source of the "never imports streamlit" contract.
 
-Layers and why: docs/ARCHITECTURE.md, "Layers".
+And the repository explains itself: the design notes cited in docstrings and comments are
+sections of docs/ARCHITECTURE.md that exist, not files a clone does not have, and no code
+reads from outside the repository. Layers and why: docs/ARCHITECTURE.md § Layers.
 """
 from __future__ import annotations
 
 import ast
 import importlib.util
 import pkgutil
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -151,3 +154,76 @@ def test_every_core_module_is_kept_from_streamlit() -> None:
     expected = {f"citybi.{m}" for m in _top_level_modules() - {"ui"}} | {"connectors"}
     assert sorted(contract["source_modules"]) == sorted(expected)
     assert set(contract["forbidden_modules"]) == {"streamlit", "streamlit_sortables"}
+
+
+# ---------------------------------------------------------------------------------------
+# the repository explains itself
+
+ARCHITECTURE = ROOT / "docs" / "ARCHITECTURE.md"
+TEXT_ROOTS = ["citybi", "connectors", "pages", "app.py", "bench", "tests", "datasets", "docs", ".streamlit", ".ci",
+              "README.md", "pyproject.toml", "Makefile"]
+SKIP_DIRS = {"__pycache__", "screenshots", "sample", "out"}
+
+
+def _repo_text_files() -> list[Path]:
+    out: list[Path] = []
+    for name in TEXT_ROOTS:
+        root = ROOT / name
+        files = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]
+        out += [p for p in files if not SKIP_DIRS & set(p.relative_to(ROOT).parts)
+                and (p.suffix in {".py", ".md", ".toml", ".yaml", ".yml", ".sh", ""} or p.name == "Makefile")]
+    return sorted(set(out) - {Path(__file__).resolve()})
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return ""
+
+
+def test_cited_design_sections_exist() -> None:
+    headings = {m.group(1).strip() for m in re.finditer(r"^#+ (.+)$", _read(ARCHITECTURE), re.M)}
+    cited: dict[str, set[str]] = {}
+    for path in _repo_text_files():
+        for line in _read(path).splitlines():
+            if "ARCHITECTURE.md" in line:
+                for section in re.findall(r"§ ([A-Z][A-Za-z]*(?: [a-z]+)*)", line):
+                    cited.setdefault(section, set()).add(path.relative_to(ROOT).as_posix())
+    assert cited, "no docstring cites docs/ARCHITECTURE.md any more"
+    assert {s: sorted(f) for s, f in cited.items() if s not in headings} == {}
+
+
+def test_nothing_cites_design_notes_a_clone_does_not_have() -> None:
+    gone = re.compile(r"FACTS\.md|shared/design")
+    assert [p.relative_to(ROOT).as_posix() for p in _repo_text_files() if gone.search(_read(p))] == []
+
+
+def _path_literals_outside(source: str) -> list[str]:
+    """String constants (docstrings aside) naming a place outside the repository."""
+    tree = ast.parse(source)
+    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                  if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+                  and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+            and id(n) not in docstrings and re.search(r"(^|/)\.\./shared|/work/", n.value)]
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ('"""Scored by ../shared/nlq/score.py."""\nx = 1', []),
+        ('sys.path.insert(0, "/work/shared/nlq")', ["/work/shared/nlq"]),
+        ('open("../shared/design/FACTS.md")', ["../shared/design/FACTS.md"]),
+        ('p = ROOT / "datasets" / "generate.py"', []),
+    ],
+    ids=["docstring-mention", "sys-path", "relative-open", "inside-repo"],
+)
+def test_outside_path_finder(source: str, found: list[str]) -> None:
+    assert _path_literals_outside(source) == found
+
+
+def test_no_code_reads_from_outside_the_repository() -> None:
+    found = {p.relative_to(ROOT).as_posix(): _path_literals_outside(_read(p))
+             for p in _repo_text_files() if p.suffix == ".py"}
+    assert {k: v for k, v in found.items() if v} == {}
