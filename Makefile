@@ -23,8 +23,10 @@ lock: $(STAMP)
 run: $(STAMP)
 	$(BIN)/citybi serve
 
+# lint-imports: the architecture contracts in pyproject.toml ([tool.importlinter]); ~1 s, so no cache dir
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

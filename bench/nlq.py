@@ -3,10 +3,12 @@
 Builds DatasetInfo straight from a DuckDB file (or, for files that carry their own tables
 such as retqa, from those tables, typed the way the importer types them), runs
 citybi.nlq.answer on every question, prints the median/p95 parse+plan time (no SQL
-execution), and — when the file has gold answers — scores them with score.py's match().
+execution), and — when the file has gold answers and --scorer names the folder of the
+benchmark's score.py — grades them with its match(). The question files and the scorer belong
+to the benchmark, not to this repository: pass their paths.
 
-  .venv/bin/python bench/nlq.py --db /tmp/nlqdata/gold.duckdb --questions ../shared/nlq/questions_dev.jsonl
-  .venv/bin/python bench/nlq.py --questions ../shared/nlq/retqa_dev.jsonl [--no-hint] [-v]
+  .venv/bin/python bench/nlq.py --db gold.duckdb --questions questions_dev.jsonl --scorer DIR
+  .venv/bin/python bench/nlq.py --questions retqa_dev.jsonl [--no-hint] [-v]
 """
 from __future__ import annotations
 
@@ -93,12 +95,12 @@ def main() -> int:
     p.add_argument("--no-hint", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("--only", help="question id substring")
+    p.add_argument("--scorer", help="folder holding the benchmark's score.py; without it nothing is graded")
     args = p.parse_args()
-    sys.path.insert(0, "/work/shared/nlq")
-    try:
+    match = None
+    if args.scorer:
+        sys.path.insert(0, args.scorer)
         from score import match  # the benchmark's own matcher, not a copy
-    except ImportError:
-        match = None
     questions = [json.loads(x) for x in Path(args.questions).read_text(encoding="utf-8").splitlines() if x.strip()]
     if args.only:
         questions = [q for q in questions if args.only in q["id"]]

@@ -402,9 +402,9 @@ class Catalog:
 
 
 # Text columns with few distinct values in big tables are stored as ENUM: group-by on a
-# district was 3.5-6x faster than on VARCHAR over 10M rows (FACTS.md). Values are sorted so
-# ORDER BY/MIN/MAX behave as on text; comparisons with values not in the ENUM simply match
-# nothing. The catalog keeps calling the column "text".
+# district was 3.5-6x faster than on VARCHAR over 10M rows (docs/ARCHITECTURE.md § DuckDB).
+# Values are sorted so ORDER BY/MIN/MAX behave as on text; comparisons with values not in the
+# ENUM simply match nothing. The catalog keeps calling the column "text".
 ENUM_MIN_ROWS = 10_000
 ENUM_MAX_VALUES = 2_000
 

@@ -4,10 +4,11 @@ Why a module of its own and why openpyxl cell by cell: leaders forward boards as
 the workbook must read like a report (bold filled headers with units, widths that fit
 Chinese text, numbers in their chart's format) and compute like data (numbers stay
 numbers, dates stay dates — never "1,234" text). It must also be safe to open: openpyxl
-turns any text starting with "=" into a live formula (FACTS.md), and a 12345 complaint
-text "=HYPERLINK(…)" must not become one. Such text is written as a string cell with
-Excel's own apostrophe prefix (quotePrefix), which Excel shows as the original text and
-keeps as text even when the cell is edited; the exported value stays exactly the data.
+turns any text starting with "=" into a live formula (docs/ARCHITECTURE.md § Hostile files),
+and a 12345 complaint text "=HYPERLINK(…)" must not become one. Such text is written as a
+string cell with Excel's own apostrophe prefix (quotePrefix), which Excel shows as the
+original text and keeps as text even when the cell is edited; the exported value stays
+exactly the data.
 
 Only results already on the board are written: the export never runs queries, so what the
 leader downloads is what the leader saw, under the same filters.

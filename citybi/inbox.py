@@ -1,7 +1,7 @@
 """Imports handed from the command line to the running app (DuckDB allows one writer process).
 
 While the app is running it holds the warehouse file; a second process cannot open it,
-not even read-only (FACTS.md). Rather than failing, `citybi ingest` then drops the job
+not even read-only (docs/ARCHITECTURE.md § DuckDB). Rather than failing, `citybi ingest` then drops the job
 into an inbox folder beside the warehouse file and waits; the app's background worker
 (started with its Warehouse) imports it through the same importer, in one transaction, and
 writes the outcome next to the job. The CLI prints that outcome as if it had done the work.

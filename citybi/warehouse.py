@@ -1,6 +1,6 @@
 """The warehouse: one embedded DuckDB file, one locked-down connection, one query door.
 
-Why it looks like this (see ../shared/design/FACTS.md):
+Why it looks like this (measurements: docs/ARCHITECTURE.md § DuckDB):
 - DuckDB lets one process open a file read-write; inside the process we share a single
   connection and hand out `cursor()`s per thread.
 - `read_only=True` does not stop read_csv('/etc/passwd') or COPY TO. We lock the whole

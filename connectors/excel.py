@@ -1,6 +1,6 @@
 """Excel connector: .xlsx/.xlsm (OOXML zip) and .xls (BIFF in an OLE2 container).
 
-Why it is built this way (all measured on this machine, see design/FACTS.md):
+Why it is built this way (measurements: docs/ARCHITECTURE.md § Reading files, § Hostile files):
 - fastexcel is the only fast reader (~15x openpyxl) but every `load_sheet` re-parses the
   whole sheet, so the body is read ONCE, from the first data row (so header text does not
   turn numeric columns into text), and only columns that mix numbers and text pay a second,
@@ -287,7 +287,7 @@ def scan_sheet_xml(path: Path, zf: zipfile.ZipFile, part: str, limits: Limits) -
     # Big sheets: the middle is read for rows only (an rfind per chunk); columns, values and
     # merged ranges come from the first and last chunks. Regex passes over every cell cost
     # ~0.8 s on a 120 MB sheet; a file hiding one far cell mid-sheet is still stopped — by the
-    # reader process's memory cap (FACTS.md), with the same Chinese message.
+    # reader process's memory cap (docs/ARCHITECTURE.md § Hostile files), with the same Chinese message.
     big = zf.getinfo(part).file_size > _FULL_SCAN_BYTES
     held = b""
     with zf.open(part) as fh:

@@ -1,6 +1,6 @@
 """Builders for the test files of the reading layer, all generated in code.
 
-Why generated, not copied: the real messy files in /work/shared are other people's data;
+Why generated, not copied: the real messy files this was built against are other people's data;
 these builders reproduce the same traps (title rows, merged headers, GBK with preamble and
 footer, mixed number/text columns) and the hostile cases (dimension bomb, zip bomb,
 encrypted OLE2 container) in a few bytes each, so every test states exactly what it feeds.

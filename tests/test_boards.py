@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,6 @@ from citybi.charts.store import ChartStore, StoreError, check_name
 from citybi.config import QUERIES_DIR
 from citybi.errors import NotFound
 from citybi.export import excel_format, export_board, sheet_names
-from citybi.samples import load_samples
 from citybi.warehouse import Warehouse
 
 D = dt.date
@@ -49,10 +48,8 @@ INJECT = ["=cmd|' /C calc'!A0", "+1+1", "-2", "@SUM(A1)", "\tTAB", "\rCR", "普�
 
 
 @pytest.fixture(scope="module")
-def wh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
-    path = tmp_path_factory.mktemp("boards") / "city.duckdb"
-    w = open_warehouse(path=path)
-    load_samples(w)
+def wh(sample_copy: Callable[[str], Path]) -> Iterator[Warehouse]:
+    w = open_warehouse(path=sample_copy("boards"))
     # a tiny table for the export's formula-injection check (text that looks like formulas)
     Catalog(w).write("注入测试", pl.DataFrame({
         "日期": [D(2025, 6, 1)] * len(INJECT), "内容": INJECT, "数量": list(range(1, len(INJECT) + 1)),

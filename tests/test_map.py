@@ -12,7 +12,7 @@ import importlib.util
 import itertools
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -30,7 +30,6 @@ from citybi.charts.geo import (
     region_columns,
     region_properties,
 )
-from citybi.samples import load_samples
 from citybi.schema import ColumnInfo, DatasetInfo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,10 +189,9 @@ def test_deck_is_offline_and_legend_escapes_text() -> None:
 
 # ---------------------------------------------------------------------------- the page
 @pytest.fixture(scope="module")
-def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
-    path = tmp_path_factory.mktemp("map_page") / "city.duckdb"
+def sample_db(sample_copy: Callable[[str], Path]) -> Iterator[tuple[Path, dict[str, Any]]]:
+    path = sample_copy("map_page")
     wh = open_warehouse(path=path)
-    load_samples(wh)
     cur = wh.cursor()
     facts = {
         "tons": dict(cur.execute('SELECT "区", SUM("清运量（吨）") FROM "环卫清运" GROUP BY 1').fetchall()),

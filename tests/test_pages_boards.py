@@ -1,24 +1,18 @@
 """看板 page smoke tests (Streamlit AppTest) on the sample city: renders, filters, leader view, export."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from citybi.catalog import open_warehouse
-from citybi.samples import load_samples
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("boards_page") / "app.duckdb"
-    wh = open_warehouse(path=path)
-    load_samples(wh)
-    wh.close()
+def db(sample_copy: Callable[[str], Path]) -> Iterator[Path]:
+    path = sample_copy("boards_page")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CITYBI_DB", str(path))
         yield path

@@ -6,7 +6,7 @@ component sends back. The select-based wells are driven as a clerk would click t
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,6 @@ from citybi.catalog import Catalog, open_warehouse
 from citybi.charts.cache import ResultCache
 from citybi.charts.runner import run_chart
 from citybi.charts.spec import load_spec
-from citybi.samples import load_samples
 
 ROOT = Path(__file__).resolve().parent.parent
 DISTRICTS = ["临江区", "云湖区", "松岭区", "北港区", "望山区", "青禾新区"]
@@ -27,17 +26,16 @@ _TOTALS: dict[str, float] = {}
 
 
 @pytest.fixture(scope="module")
-def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("charts_page") / "city.duckdb"
+def sample_db(sample_copy: Callable[[str], Path]) -> Path:
+    path = sample_copy("charts_page")
     wh = open_warehouse(path=path)
-    load_samples(wh)
     # 清运量 per district straight from DuckDB: what the saved chart must show
     cur = wh.cursor()
     rows = cur.execute('SELECT "区", SUM("清运量（吨）") FROM "环卫清运" GROUP BY 1').fetchall()
     cur.close()
     _TOTALS.update({r[0]: r[1] for r in rows})
     wh.close()  # the page opens its own (one Warehouse per file per process)
-    yield path
+    return path
 
 
 @pytest.fixture()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,6 @@ from citybi.charts.cache import ResultCache
 from citybi.charts.runner import run_chart
 from citybi.nlq import answer
 from citybi.nlq.to_chart import answer_to_chart, to_chart
-from citybi.samples import load_samples
 from citybi.schema import ColumnInfo, DatasetInfo
 from citybi.warehouse import Warehouse
 
@@ -154,10 +153,8 @@ def test_unsuccessful_answer_is_refused() -> None:
 
 # ---------------------------------------------------------------------------- same rows as the answer
 @pytest.fixture(scope="module")
-def sample_wh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
-    path: Path = tmp_path_factory.mktemp("to_chart") / "sample.duckdb"
-    wh = open_warehouse(path=path)
-    load_samples(wh)
+def sample_wh(sample_copy: Callable[[str], Path]) -> Iterator[Warehouse]:
+    wh = open_warehouse(path=sample_copy("to_chart"))
     yield wh
     wh.close()
 

@@ -81,6 +81,15 @@ def register(chart_type: ChartType, *, replace: bool = False) -> ChartType:
     return chart_type
 
 
+def unregister(name: str) -> ChartType | None:
+    """Remove a chart type (a plug-in being unloaded, a test cleaning up); the removed one or None.
+
+    Saved charts of that type then fail to load with the usual Chinese "图表类型不存在" message.
+    """
+    with _LOCK:
+        return _REGISTRY.pop(name, None)
+
+
 def _load() -> None:
     global _loaded
     if _loaded:
