@@ -11,8 +11,9 @@
     citybi samples --db PATH        (load the bundled sample city data into an empty warehouse)
     citybi serve [--port N] [--db PATH]
 
-The ingest and ask contracts are used by ../shared/nlq/score.py and
-../shared/sheets/check_import.py. User errors print a Chinese message and exit 2.
+The ingest and ask --batch formats are a contract: outside scorers and import checkers drive
+the product through them (one JSON object per line, statuses ok | unsupported | ambiguous |
+refused). User errors print a Chinese message and exit 2.
 """
 from __future__ import annotations
 
