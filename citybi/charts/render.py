@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from citybi.charts.spec import chart_type_of
 from citybi.charts.types._base import TOO_MUCH_HINT, RenderRefused, check_shape, plain_text
 from citybi.config import RenderLimits, render_limits
 
@@ -63,11 +64,9 @@ def units_for(spec: ChartSpec, info: DatasetInfo | None) -> dict[str, str]:
 
 def render(spec: ChartSpec, frames: dict[str, pl.DataFrame] | pl.DataFrame, ctx: RenderContext | None = None) -> Any:
     """Dispatch to the chart type's renderer. A single frame is taken as the "main" query."""
-    from citybi.charts.types import get_type
-
     if isinstance(frames, pl.DataFrame):
         frames = {"main": frames}
-    return render_output(get_type(spec.type), frames, spec, ctx or RenderContext())
+    return render_output(chart_type_of(spec.type), frames, spec, ctx or RenderContext())
 
 
 def render_output(chart_type: ChartType, frames: dict[str, pl.DataFrame], spec: ChartSpec,

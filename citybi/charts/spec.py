@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
@@ -57,6 +58,25 @@ TimeGrain = Literal["日", "周", "月", "季", "年"]
 Aggregation = Literal["sum", "avg", "count", "count_distinct", "max", "min", "ratio"]
 # a d3-format subset that Python's format() reads the same way (plotly and KPI cards agree)
 _FORMAT = re.compile(r"^,?(\.\d{1,2})?[fde%]?$")
+
+
+# The chart-type registry (citybi.charts.types) sits above this module: chart types import the
+# spec, so the spec must not import them. The registry hands its lookup in when it loads
+# (citybi/charts/__init__.py imports it first), and the spec asks through this hook.
+_type_lookup: Callable[[str], Any] | None = None
+
+
+def use_chart_types(lookup: Callable[[str], Any]) -> None:
+    """Called by the chart-type registry: how a spec finds its type (options model, checks)."""
+    global _type_lookup
+    _type_lookup = lookup
+
+
+def chart_type_of(name: str) -> Any:
+    """The registered chart type called `name` (ChartSpecError in Chinese when unknown)."""
+    if _type_lookup is None:  # only possible if citybi.charts' package init was bypassed
+        raise RuntimeError("chart types are not loaded (import citybi.charts.types)")
+    return _type_lookup(name)
 
 
 class ChartSpecError(UserFacingError):
@@ -208,9 +228,7 @@ class ChartSpec(_Model):
 
     @model_validator(mode="after")
     def _type_and_shape(self) -> ChartSpec:
-        from citybi.charts.types import get_type
-
-        chart_type = get_type(self.type)  # raises ValueError (Chinese) for an unknown type
+        chart_type = chart_type_of(self.type)  # raises ValueError (Chinese) for an unknown type
         problems: list[str] = []
         try:
             chart_type.options_model.model_validate(self.options)
@@ -225,9 +243,7 @@ class ChartSpec(_Model):
 
     def typed_options(self) -> BaseModel:
         """The options as the chart type's pydantic model (defaults filled in)."""
-        from citybi.charts.types import get_type
-
-        return get_type(self.type).options_model.model_validate(self.options)
+        return chart_type_of(self.type).options_model.model_validate(self.options)
 
     @property
     def group_dimensions(self) -> list[Dimension]:

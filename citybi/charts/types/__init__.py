@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from citybi.charts.spec import ChartSpecError
+from citybi.charts.spec import ChartSpecError, use_chart_types
 
 if TYPE_CHECKING:
     import polars as pl
@@ -122,3 +122,7 @@ def all_types() -> list[ChartType]:
 
 def names() -> list[str]:
     return [t.name for t in all_types()]
+
+
+# every ChartSpec validates its type and options through this registry (see spec.use_chart_types)
+use_chart_types(get_type)
