@@ -40,9 +40,9 @@ import polars as pl
 
 from citybi.catalog import Catalog, Provenance, WriteMode, WriteResult
 from citybi.errors import UserFacingError
-from citybi.secrets import Secret, SecretStore
+from citybi.secrets import Secret, SecretStore, redact
 from citybi.warehouse import Warehouse
-from connectors.source import Fetched, Quarantined, SourceRequest, source_for
+from connectors.source import Fetched, Quarantined, SourceRejected, SourceRequest, source_for
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
@@ -63,6 +63,7 @@ class SourceResult:
     received: int  # records/messages the source handed over
     quarantined: int
     notes: list[str] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)  # for the next run (ETag, Last-Modified)
 
     def outcome(self) -> dict[str, Any]:
         w = self.write
@@ -99,7 +100,14 @@ def import_source(
     if mode == "create" and catalog.exists(table):
         # refused before fetching: a stream's readings must not be taken and then thrown away
         raise UserFacingError(f"数据集「{table}」已存在。", hint="请换一个名称，或使用 --mode append / replace")
-    fetched = connector.fetch(request)
+    try:
+        fetched = connector.fetch(request)
+    except UserFacingError:
+        raise
+    except Exception as err:  # a driver's surprise: its text may quote a secret, so only the scrubbed form
+        raise SourceRejected(f"读取{connector.label}时出错（{type(err).__name__}）。",
+                             hint="请检查数据源设置后重试；如果一直出现，请联系管理员",
+                             detail=redact(str(err), request.secret)[:2000]) from None
     try:
         result = _write(wh, catalog, fetched, table=table, mode=mode, key_columns=key_columns, who=who)
     except BaseException:
@@ -119,7 +127,8 @@ def _write(wh: Warehouse, catalog: Catalog, fetched: Fetched, *, table: str, mod
         if quarantine:
             _record_quarantine_alone(wh, table, fetched.described, quarantine)
         return SourceResult(source=fetched.described, table=table, status="unchanged", write=None,
-                            received=fetched.received, quarantined=len(quarantine), notes=fetched.notes)
+                            received=fetched.received, quarantined=len(quarantine), notes=fetched.notes,
+                            state=fetched.state)
     frame, types, notes = shape(fetched.frame, infer_text=fetched.infer_types)
     types.update(fetched.column_types)
     if keys:
@@ -140,7 +149,7 @@ def _write(wh: Warehouse, catalog: Catalog, fetched: Fetched, *, table: str, mod
                           also=(lambda cur: _insert_quarantine(cur, table, fetched.described, quarantine))
                           if quarantine else None)
     return SourceResult(source=fetched.described, table=table, status="ok", write=write, received=fetched.received,
-                        quarantined=len(quarantine), notes=fetched.notes + notes)
+                        quarantined=len(quarantine), notes=fetched.notes + notes, state=fetched.state)
 
 
 def _write_file(wh: Warehouse, fetched: Fetched, *, table: str, mode: WriteMode, keys: list[str],
@@ -157,7 +166,8 @@ def _write_file(wh: Warehouse, fetched: Fetched, *, table: str, mode: WriteMode,
     finally:
         fetched.file.unlink(missing_ok=True)
     return SourceResult(source=fetched.described, table=table, status="ok", write=res.write,
-                        received=res.write.rows_written, quarantined=0, notes=fetched.notes + res.plan.warnings)
+                        received=res.write.rows_written, quarantined=0, notes=fetched.notes + res.plan.warnings,
+                        state=fetched.state)
 
 
 def shape(frame: pl.DataFrame, *, infer_text: bool = False) -> tuple[pl.DataFrame, dict[str, str], list[str]]:

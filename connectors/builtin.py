@@ -4,6 +4,7 @@ from __future__ import annotations
 from connectors.base import register
 from connectors.csv import CsvConnector
 from connectors.excel import ExcelConnector
+from connectors.http import HttpConnector
 from connectors.mysql import MySqlConnector
 from connectors.postgresql import PostgresConnector
 from connectors.source import register_source
@@ -13,3 +14,4 @@ register(CsvConnector())
 
 register_source(PostgresConnector())
 register_source(MySqlConnector())
+register_source(HttpConnector())
