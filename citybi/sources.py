@@ -108,13 +108,40 @@ def import_source(
         raise SourceRejected(f"读取{connector.label}时出错（{type(err).__name__}）。",
                              hint="请检查数据源设置后重试；如果一直出现，请联系管理员",
                              detail=redact(str(err), request.secret)[:2000]) from None
-    try:
-        result = _write(wh, catalog, fetched, table=table, mode=mode, key_columns=key_columns, who=who)
-    except BaseException:
-        fetched.abandon()
-        raise
-    fetched.acknowledge()
-    return result
+    results: list[SourceResult] = []
+    current: Fetched | None = fetched
+    while current is not None:
+        try:
+            result = _write(wh, catalog, current, table=table, mode=mode, key_columns=key_columns, who=who)
+        except BaseException:
+            current.abandon()
+            raise
+        current.acknowledge()
+        results.append(result)
+        if result.write is not None:
+            mode = "append"  # a stream's later micro-batches join the dataset the first one made
+        current = current.next_batch() if current.next_batch is not None else None
+    return _combined(results)
+
+
+def _combined(results: list[SourceResult]) -> SourceResult:
+    """One result for a stream's micro-batches: totals, and the last version written."""
+    if len(results) == 1:
+        return results[0]
+    writes = [r.write for r in results if r.write is not None]
+    last = results[-1]
+    write = None
+    if writes:
+        w = writes[-1]
+        write = WriteResult(dataset=w.dataset, version=w.version, mode=writes[0].mode, rows_written=w.rows_written,
+                            rows_added=sum(x.rows_added for x in writes),
+                            rows_updated=sum(x.rows_updated for x in writes))
+    notes = list(dict.fromkeys(n for r in results for n in r.notes))
+    if len(writes) > 1:
+        notes.append(f"分 {len(writes)} 批写入（每批提交后才确认消息）。")
+    return SourceResult(source=last.source, table=last.table, status="ok" if write else "unchanged", write=write,
+                        received=sum(r.received for r in results), quarantined=sum(r.quarantined for r in results),
+                        notes=notes, state=last.state)
 
 
 def _write(wh: Warehouse, catalog: Catalog, fetched: Fetched, *, table: str, mode: WriteMode,

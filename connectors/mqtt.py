@@ -12,7 +12,10 @@ Why it is built like this — a crash or a broker restart must lose nothing and 
   which the importer calls after the batch is committed; a failed write calls `abandon`, which
   disconnects without acknowledging, so the broker delivers the batch again;
 - Receive Maximum is raised to 65,535 so the broker does not stop at 20 unacknowledged
-  readings (Mosquitto's default in-flight window for MQTT 3.1.1 clients);
+  readings (Mosquitto's default in-flight window for MQTT 3.1.1 clients); readings are committed
+  in micro-batches of at most BATCH, each acknowledged after its commit, on one connection;
+- a broker drops QoS 1 messages it cannot queue for a slow subscriber (Mosquitto:
+  max_queued_messages, default 1000): for bursty sensor fleets raise it in mosquitto.conf;
 - a redelivered reading is not doubled: the importer appends by key, (device, time) by default;
 - a payload that is not a JSON object (or list of objects), or lacks the device or time field,
   goes to quarantine with the reason.
@@ -36,6 +39,12 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 RECEIVE_MAXIMUM = 65_535
 DEFAULT_SECONDS = 10.0
 DEFAULT_MAX = 10_000
+# one micro-batch: at most this many readings, gathered for at most BATCH_SETTLE_S after the first.
+# Mosquitto (2.0, default settings) stopped sending a subscriber new QoS 1 messages at about
+# 10,000 unacknowledged and dropped what queued behind them (max_queued_messages 1000), so a
+# batch is committed and acknowledged long before that
+BATCH = 2_000
+BATCH_SETTLE_S = 1.0
 DEVICE_FIELDS = ("device", "device_id", "deviceId", "station", "station_id", "sensor", "设备", "设备编号", "站点",
                  "监测点")
 TIME_FIELDS = ("time", "ts", "timestamp", "datetime", "时间", "监测时间", "采集时间")
@@ -146,44 +155,80 @@ class MqttConnector:
         return f"已连接 MQTT 服务器并订阅主题「{topic}」。"
 
     def fetch(self, request: SourceRequest) -> Fetched:
+        """The first micro-batch; `Fetched.next_batch` gives the next one on the same connection."""
         _host, _port, topic, _user = _parse_url(request.url)
-        limit = max(1, min(request.max_messages or DEFAULT_MAX, RECEIVE_MAXIMUM))
+        limit = max(1, request.max_messages or DEFAULT_MAX)
         seconds = request.seconds if request.seconds is not None else DEFAULT_SECONDS
-        lock = threading.Lock()
-        got: list[Any] = []
-        enough = threading.Event()
+        deadline = time.monotonic() + seconds
+        cond = threading.Condition()
+        pending: list[Any] = []
+        counts = {"accepted": 0}
 
         def on_message(_c: Any, _u: Any, msg: Any) -> None:
-            with lock:
-                if len(got) < limit:
-                    got.append(msg)  # more than the limit is left unacknowledged: delivered next time
-                if len(got) >= limit:
-                    enough.set()
+            with cond:
+                if counts["accepted"] < limit:  # past the limit: left unacknowledged, delivered next time
+                    counts["accepted"] += 1
+                    pending.append(msg)
+                    cond.notify_all()
 
         client = self._connect(request, on_message)
-        enough.wait(seconds)
-        with lock:
-            batch = list(got)
-        rows, bad = _readings(batch, wildcard=any(ch in topic for ch in "+#"))
-        frame = pl.DataFrame({n: pl.Series(n, [r.get(n) for r in rows], dtype=pl.String)
-                              for n in dict.fromkeys(k for r in rows for k in r)}) if rows else None
-        keys: list[str] = []
-        if frame is not None:
-            device, when = pick(frame.columns, DEVICE_FIELDS), pick(frame.columns, TIME_FIELDS)
-            keys = [k for k in (device, when) if k]
-            if "主题" in frame.columns and device is None:
-                keys.insert(0, "主题")
-            frame, missing = _split_missing(frame, keys, batch)
-            bad.extend(missing)
+        wildcard = any(ch in topic for ch in "+#")
+        state = {"taken": 0, "closed": False}
 
-        def acknowledge() -> None:
-            for msg in batch:
-                client.ack(msg.mid, msg.qos)
-            _close(client)
+        def close(flush: bool = True) -> None:
+            if not state["closed"]:
+                state["closed"] = True
+                _close(client, flush=flush)
 
-        return Fetched(described=redacted_url(request.url), frame=frame, key_columns=keys, quarantine=bad,
-                       infer_types=True, received=len(batch), acknowledge=acknowledge,
-                       abandon=lambda: _close(client, flush=False))
+        def take() -> list[Any]:
+            """Wait for readings until the deadline; then gather a little more, up to one batch."""
+            with cond:
+                cond.wait_for(lambda: bool(pending) or state["taken"] >= limit, max(0.0, deadline - time.monotonic()))
+                settle = min(deadline, time.monotonic() + BATCH_SETTLE_S)
+                cond.wait_for(lambda: len(pending) >= BATCH or state["taken"] + len(pending) >= limit,
+                              max(0.0, settle - time.monotonic()))
+                batch = pending[:BATCH]
+                del pending[:BATCH]
+                state["taken"] += len(batch)
+                return batch
+
+        def make(batch: list[Any]) -> Fetched:
+            rows, bad = _readings(batch, wildcard=wildcard)
+            frame = pl.DataFrame({n: pl.Series(n, [r.get(n) for r in rows], dtype=pl.String)
+                                  for n in dict.fromkeys(k for r in rows for k in r)}) if rows else None
+            keys: list[str] = []
+            if frame is not None:
+                device, when = pick(frame.columns, DEVICE_FIELDS), pick(frame.columns, TIME_FIELDS)
+                keys = [k for k in (device, when) if k]
+                if "主题" in frame.columns and device is None:
+                    keys.insert(0, "主题")
+                frame, missing = _split_missing(frame, keys, batch)
+                bad.extend(missing)
+            done = state["taken"] >= limit or time.monotonic() >= deadline
+
+            def acknowledge() -> None:
+                for msg in batch:
+                    client.ack(msg.mid, msg.qos)
+                if done:
+                    close()
+
+            def next_batch() -> Fetched | None:
+                if done:
+                    return None
+                following = take()
+                if not following:
+                    close()
+                    return None
+                return make(following)
+
+            return Fetched(described=redacted_url(request.url), frame=frame, key_columns=keys, quarantine=bad,
+                           infer_types=True, received=len(batch), acknowledge=acknowledge,
+                           abandon=lambda: close(flush=False), next_batch=next_batch)
+
+        first = take()
+        if not first:
+            close()
+        return make(first)
 
 
 def _readings(batch: list[Any], *, wildcard: bool) -> tuple[list[dict[str, str | None]], list[Quarantined]]:

@@ -84,6 +84,8 @@ class Fetched:
     received: int = 0  # records/messages seen (rows + quarantined + duplicates)
     acknowledge: Callable[[], None] = lambda: None
     abandon: Callable[[], None] = lambda: None
+    # a stream's next micro-batch (asked for after this one is committed and acknowledged), or None
+    next_batch: Callable[[], Fetched | None] | None = None
 
 
 @runtime_checkable

@@ -133,3 +133,19 @@ def test_stops_after_n_messages_and_leaves_the_rest_for_next_time(topic: str, wh
 def test_mqtt_refusals(url: str, expected: str, wh: Warehouse) -> None:
     with pytest.raises(SourceRejected, match=expected):
         import_source(wh, SourceRequest(url=url, seconds=1), table="空气")
+
+
+def test_micro_batches_each_committed_then_acknowledged(topic: str, wh: Warehouse,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import connectors.mqtt as mqtt_conn
+
+    monkeypatch.setattr(mqtt_conn, "BATCH", 10)
+    url = f"mqtt://127.0.0.1:1883/{topic}"
+    source_for(url).test(SourceRequest(url=url, table="空气"))
+    publish(topic, [reading("南湖", m, m) for m in range(35)])
+    res = import_source(wh, SourceRequest(url=url, table="空气", max_messages=35, seconds=20), table="空气",
+                        mode="append")
+    assert res.received == 35 and res.write is not None and res.write.rows_added == 35
+    assert Catalog(wh).get("空气").version == 4 and _count(wh, "空气") == (35, 35)
+    again = import_source(wh, SourceRequest(url=url, table="空气", seconds=1), table="空气", mode="append")
+    assert again.received == 0
