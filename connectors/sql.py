@@ -17,21 +17,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
-
-import polars as pl
-import pyarrow as pa
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ParseError
 
 from citybi.secrets import Secret, redact
 from connectors.source import SourceRejected, SourceRequest, check_url, redacted_url
 
+if TYPE_CHECKING:
+    import polars as pl
+    import pyarrow as pa
+
+# sqlglot and pyarrow are imported inside the functions: `connectors.builtin` registers these
+# connectors in every file-reader child process too, whose start must stay quick
 CONNECT_TIMEOUT_S = 5
-_WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command,
-           exp.Into, exp.Lock, exp.TruncateTable)
+
+
+def _writes() -> tuple[type, ...]:
+    from sqlglot import exp
+
+    return (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command,
+            exp.Into, exp.Lock, exp.TruncateTable)
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,10 @@ def parse_db_url(url: str, default_port: int, label: str) -> DbUrl:
 
 def read_only_select(query: str, dialect: str, label: str) -> str:
     """The query as one read-only SELECT in the database's dialect, or a Chinese refusal."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError
+
     try:
         trees = [t for t in sqlglot.parse(query, read=dialect) if t is not None]
     except ParseError as err:
@@ -72,7 +81,7 @@ def read_only_select(query: str, dialect: str, label: str) -> str:
     if len(trees) != 1:
         raise SourceRejected("一次只能执行一条查询语句。", hint="请去掉多余的分号和语句，只保留一条 SELECT")
     tree = trees[0]
-    writes = [type(n).__name__ for n in tree.walk() if isinstance(n, _WRITES)]
+    writes = [type(n).__name__ for n in tree.walk() if isinstance(n, _writes())]
     if not isinstance(tree, exp.Query) or writes:
         raise SourceRejected(
             f"只能从 {label} 读取数据：查询必须是一条只读的 SELECT 语句。",
@@ -84,6 +93,8 @@ def read_only_select(query: str, dialect: str, label: str) -> str:
 
 def table_select(table: str, dialect: str) -> str:
     """SELECT * FROM the named table (schema.table allowed), quoted: a name is data, not SQL."""
+    from sqlglot import exp
+
     parts = [p for p in table.split(".") if p]
     if not 1 <= len(parts) <= 3:
         raise SourceRejected(f"表名「{table[:80]}」不正确。", hint="写成 表名 或 模式.表名")
@@ -105,6 +116,9 @@ def source_query(request: SourceRequest, db: DbUrl, dialect: str, label: str, fa
 
 def probe_query(query: str, dialect: str) -> str:
     """SELECT * FROM (query) LIMIT 0: the result's columns and declared types, no rows."""
+    import sqlglot
+    from sqlglot import exp
+
     sub = sqlglot.parse_one(query, read=dialect).subquery("_citybi_probe")
     return exp.select("*").from_(sub).limit(0).sql(dialect=dialect)
 
@@ -133,6 +147,9 @@ def with_declared_decimals(table: pa.Table, declared: dict[str, tuple[int, int]]
 
     A numeric without a declared scale keeps the largest scale its values use (at most 10).
     """
+    import polars as pl
+    import pyarrow as pa
+
     cols: dict[str, Any] = {}
     for name, col in zip(table.column_names, table.columns, strict=True):
         if pa.types.is_decimal(col.type):
