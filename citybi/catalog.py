@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -44,13 +45,18 @@ _SCHEMA_SQL = (
         source_file VARCHAR, sha256 VARCHAR, sheet VARCHAR, who VARCHAR, created_at TIMESTAMP,
         columns_json VARCHAR, plan_json VARCHAR, note VARCHAR, dropped BOOLEAN DEFAULT false,
         PRIMARY KEY (dataset_id, version))""",
+    # readings a data source could not parse (citybi.sources): kept with the reason, never dropped.
+    # Keyed by the payload's hash, so a reading the broker delivers again is kept once
+    f"""CREATE TABLE IF NOT EXISTS {S}.source_quarantine (
+        dataset VARCHAR, sha256 VARCHAR, source VARCHAR, place VARCHAR, reason VARCHAR, payload BLOB,
+        received_at TIMESTAMP, PRIMARY KEY (dataset, sha256))""",
 )
 
 POLARS_TO_LOGICAL: dict[type[pl.DataType], str] = {
     pl.String: "text", pl.Int64: "integer", pl.Int32: "year", pl.Int16: "integer", pl.Int8: "integer",
     pl.UInt8: "integer", pl.UInt16: "integer", pl.UInt32: "integer", pl.UInt64: "integer",
     pl.Float64: "number", pl.Float32: "number", pl.Date: "date", pl.Datetime: "timestamp",
-    pl.Boolean: "boolean",
+    pl.Boolean: "boolean", pl.Decimal: "number",
 }
 
 
@@ -230,8 +236,13 @@ class Catalog:
         provenance: Provenance | None = None,
         display_name: str | None = None,
         description: str | None = None,
+        also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     ) -> WriteResult:
-        """Write a frame as a new version of a dataset, in one transaction."""
+        """Write a frame as a new version of a dataset, in one transaction.
+
+        `also` runs inside the same transaction after the version is written (a data source's
+        quarantined readings and run history): both are kept, or neither.
+        """
         name = validate_name(name)
         prov = provenance or Provenance()
         exists = self.exists(name)
@@ -277,6 +288,7 @@ class Catalog:
                             f"SELECT columns_json FROM {S}.versions WHERE dataset_id = ? AND version = ?",
                             [ds_id, current]).fetchall()[0][0])
                         _check_append_schema(name, old_cols, columns)
+                        old_cols = _widen_decimals(old_cols, columns)
                         old_physical = f"ds_{ds_id}_v{current}"
                         source, added, updated = _append_source(cur, old_physical, staged, old_cols, key_columns)
                         columns = [
@@ -305,6 +317,8 @@ class Catalog:
                      *([description] if description else []), ds_id],
                 )
                 self._prune(cur, ds_id, version)
+                if also is not None:
+                    also(cur)
             finally:
                 # after a failed statement the transaction is aborted and unregister fails too:
                 # that second error must not replace the first (e.g. "No space left on device")
@@ -462,6 +476,8 @@ def _columns_meta(frame: pl.DataFrame, units: dict[str, str | None], types: dict
 
 def _duckdb_type(dtype: pl.DataType) -> str:
     base = dtype.base_type()
+    if isinstance(dtype, pl.Decimal):  # a database's numeric(10,2) stays exact (sums to the cent)
+        return f"DECIMAL({dtype.precision},{dtype.scale})"
     return {
         pl.String: "VARCHAR", pl.Int64: "BIGINT", pl.Int32: "INTEGER", pl.Float64: "DOUBLE",
         pl.Float32: "FLOAT", pl.Date: "DATE", pl.Datetime: "TIMESTAMP", pl.Boolean: "BOOLEAN",
@@ -494,6 +510,29 @@ def _check_append_schema(name: str, old: list[dict[str, Any]], new: list[dict[st
             f"新文件的结构与数据集「{name}」不一致，无法追加。" + "；".join(parts),
             hint="请检查表头是否与上次相同，或改用「替换」",
         )
+
+
+def _widen_decimals(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Old columns, each DECIMAL wide enough for the new rows too: appending never rounds a value.
+
+    A source whose numeric has no declared scale lands at the scale its values use; a later
+    fetch with one more decimal widens the column instead of rounding the new value.
+    """
+    new_by = {c["name"]: c for c in new}
+    out = []
+    for c in old:
+        a, b = _decimal_ps(c["duckdb_type"]), _decimal_ps(new_by.get(c["name"], {}).get("duckdb_type", ""))
+        if a and b and a != b:
+            scale = max(a[1], b[1])
+            digits = max(a[0] - a[1], b[0] - b[1])
+            c = {**c, "duckdb_type": f"DECIMAL({min(38, digits + scale)},{scale})"}
+        out.append(c)
+    return out
+
+
+def _decimal_ps(duckdb_type: str) -> tuple[int, int] | None:
+    m = re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", duckdb_type or "")
+    return (int(m[1]), int(m[2])) if m else None
 
 
 def _append_source(

@@ -9,6 +9,12 @@
     citybi ask --db PATH [--today YYYY-MM-DD] --batch FILE.jsonl
                   (lines {"id", "question", "table"?, "after"?}: "after": ID continues that line's conversation)
     citybi samples --db PATH        (load the bundled sample city data into an empty warehouse)
+    citybi sources import URL --db PATH --table NAME [--query SQL] [--record-path a.b]
+                  [--max-messages N --seconds S] [--mode create|replace|append] [--key COL ...]
+                  [--secret NAME] [--json]
+    citybi sources test URL [--query SQL] [--record-path a.b] [--secret NAME] [--db PATH]
+    citybi secrets set NAME [--db PATH]   (the value is read from standard input, never an argument)
+    citybi secrets list|remove [NAME] [--db PATH]
     citybi serve [--port N] [--db PATH]
 
 The ingest and ask --batch formats are a contract: outside scorers and import checkers drive
@@ -163,6 +169,100 @@ def cmd_samples(args: argparse.Namespace) -> int:
     return 0
 
 
+def _source_request(args: argparse.Namespace, db: Path) -> Any:
+    from citybi.sources import resolve_secret
+    from connectors.source import SourceRequest
+
+    return SourceRequest(url=args.url, query=args.query, record_path=args.record_path,
+                         table=getattr(args, "table", None), max_messages=getattr(args, "max_messages", None),
+                         seconds=getattr(args, "seconds", None), secret=resolve_secret(db, args.secret))
+
+
+def cmd_sources_import(args: argparse.Namespace) -> int:
+    """One-off import of a database table/query, a feed or an MQTT batch (through the app when it runs)."""
+    from citybi.errors import WarehouseBusy
+    from citybi.sources import import_source
+    from connectors.source import source_for
+
+    settings = load_settings(args.db)
+    source_for(args.url).check(_source_request(args, settings.db_path))  # refused before anything is queued
+    try:
+        wh = _warehouse(args.db)
+    except WarehouseBusy:
+        return _sources_via_app(args, settings.db_path)
+    with wh:
+        outcome = import_source(wh, _source_request(args, settings.db_path), table=args.table, mode=args.mode,
+                                key_columns=args.key or None).outcome()
+    _report_source(args, outcome)
+    return 0
+
+
+def _sources_via_app(args: argparse.Namespace, db: Path) -> int:
+    from citybi import inbox
+
+    sys.stderr.write("应用正在使用数据仓库，已把导入任务交给应用处理，请稍候…\n")
+    job = inbox.submit_source(db, inbox.SourceJob(url=args.url, query=args.query, record_path=args.record_path,
+                                                  max_messages=args.max_messages, seconds=args.seconds,
+                                                  secret=args.secret),
+                              table=args.table, mode=args.mode, key_columns=args.key)
+    outcome = inbox.wait(job)
+    if outcome.get("status") != "ok":
+        raise UserFacingError(str(outcome.get("message") or "导入失败。"))
+    _report_source(args, outcome)
+    return 0
+
+
+def _report_source(args: argparse.Namespace, outcome: dict[str, Any]) -> None:
+    if args.json:
+        _print_json(outcome)
+        return
+    from citybi.catalog import MODE_LABELS
+
+    for note in outcome.get("notes", []):
+        print(f"  注意：{note}")
+    if outcome.get("quarantined"):
+        print(f"  有 {outcome['quarantined']} 条数据无法解析，已放入隔离区（不会丢失）。")
+    if outcome.get("result") == "unchanged":
+        print(f"数据源没有新数据，数据集「{outcome['table']}」未改变。")
+        return
+    mode = MODE_LABELS.get(outcome["mode"], outcome["mode"])
+    print(f"已写入数据集「{outcome['table']}」第 {outcome['version']} 版（{mode}），共 {outcome['rows']} 行"
+          f"（新增 {outcome['rows_added']} 行，更新 {outcome['rows_updated']} 行）。")
+
+
+def cmd_sources_test(args: argparse.Namespace) -> int:
+    from connectors.source import source_for
+
+    request = _source_request(args, load_settings(args.db).db_path)
+    connector = source_for(args.url)
+    connector.check(request)
+    print(connector.test(request))
+    return 0
+
+
+def cmd_secrets(args: argparse.Namespace) -> int:
+    """Secrets by name; a value is typed at a hidden prompt or piped in, never put on the command line."""
+    import getpass
+
+    from citybi.secrets import SecretStore
+
+    store = SecretStore(load_settings(args.db).db_path)
+    if args.action == "list":
+        names = store.names()
+        print("\n".join(names) if names else "还没有保存任何密钥。")
+        return 0
+    if not args.name:
+        raise UserFacingError("请给出密钥名称。", hint=f"例如 citybi secrets {args.action} pg-环卫")
+    if args.action == "remove":
+        print(f"已删除密钥「{args.name}」。" if store.remove(args.name) else f"没有名为「{args.name}」的密钥。")
+        return 0
+    value = getpass.getpass(f"请输入密钥「{args.name}」的值（不会显示）：") if sys.stdin.isatty() \
+        else sys.stdin.readline().rstrip("\r\n")
+    store.set(args.name, value)
+    print(f"已保存密钥「{args.name}」到 {store.path}（只有当前账户可读）。")
+    return 0
+
+
 CLI_ROWS = 50  # rows `ask` prints; more is unreadable in a terminal (--json has them all)
 
 
@@ -295,6 +395,35 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true")
     ask.set_defaults(func=cmd_ask)
 
+    src = sub.add_parser("sources", help="数据源：数据库、数据接口、物联网消息")
+    src_sub = src.add_subparsers(dest="sources_command", required=True)
+    si = src_sub.add_parser("import", help="把数据库表/查询、数据接口或 MQTT 消息导入为数据集")
+    si.add_argument("url", help="postgresql://用户@主机:5432/库、mysql://用户@主机:3306/库、http(s)://… 或 mqtt://主机:1883/主题")
+    si.add_argument("--db", help="数据仓库文件（默认 data/citybi.duckdb）")
+    si.add_argument("--table", required=True, help="数据集名称（数据库来源未给 --query 时，也是要读取的表名）")
+    si.add_argument("--query", help="数据库：只读的 SELECT 查询")
+    si.add_argument("--record-path", help="JSON 接口：记录所在位置，例如 data.records")
+    si.add_argument("--max-messages", type=int, help="MQTT：收到这么多条消息后停止")
+    si.add_argument("--seconds", type=float, help="MQTT：最多等待这么多秒")
+    si.add_argument("--mode", choices=["create", "replace", "append"], default="create")
+    si.add_argument("--key", action="extend", nargs="+", help="追加时的主键列，相同主键的行被更新而不是重复")
+    si.add_argument("--secret", help="密码或令牌的密钥名称（citybi secrets set 名称 保存）")
+    si.add_argument("--json", action="store_true")
+    si.set_defaults(func=cmd_sources_import)
+    st = src_sub.add_parser("test", help="测试连接：连上数据源并说明找到了什么")
+    st.add_argument("url")
+    st.add_argument("--db")
+    st.add_argument("--query")
+    st.add_argument("--record-path")
+    st.add_argument("--secret")
+    st.set_defaults(func=cmd_sources_test)
+
+    sc = sub.add_parser("secrets", help="保存、列出、删除密码和令牌（按名称引用）")
+    sc.add_argument("action", choices=["set", "list", "remove"])
+    sc.add_argument("name", nargs="?")
+    sc.add_argument("--db")
+    sc.set_defaults(func=cmd_secrets)
+
     se = sub.add_parser("serve", help="启动网页应用")
     se.add_argument("--port", type=int, default=int(os.environ.get("CITYBI_PORT", "8501")))
     se.add_argument("--db")
@@ -328,7 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ) from err
     except UserFacingError as err:
         sys.stderr.write(f"错误：{err}\n")
-        if args.command == "ingest" and getattr(args, "json", False):
+        if args.command in ("ingest", "sources") and getattr(args, "json", False):
             _print_json({"status": "error", "message": str(err)})
         return 2
     except KeyboardInterrupt:

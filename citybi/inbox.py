@@ -30,7 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, model_validator
 
 from citybi.errors import UserFacingError
 from citybi.ingest.model import ImportOptions
@@ -51,12 +51,27 @@ class JobRefused(UserFacingError):
     """A job folder or job.json the worker will not run (written as an error result)."""
 
 
+class SourceJob(BaseModel):
+    """A `citybi sources import` handed to the app: what to read, never a secret's value (its name only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: StrictStr = Field(min_length=1, max_length=4000)
+    query: StrictStr | None = Field(default=None, max_length=100_000)
+    record_path: StrictStr | None = Field(default=None, max_length=500)
+    max_messages: int | None = Field(default=None, ge=1, le=10_000_000)
+    seconds: float | None = Field(default=None, gt=0, le=86_400)
+    secret: StrictStr | None = Field(default=None, max_length=64)
+
+
 class JobSpec(BaseModel):
     """job.json, validated strictly: anything unexpected refuses the whole job."""
 
     model_config = ConfigDict(extra="forbid")
 
-    file: StrictStr = Field(min_length=1, max_length=255)  # a plain name inside the job folder
+    # a plain name inside the job folder; a source job (below) has no file
+    file: StrictStr | None = Field(default=None, min_length=1, max_length=255)
+    source: SourceJob | None = None
     original_name: StrictStr | None = Field(default=None, max_length=255)
     table: StrictStr = Field(max_length=200)
     mode: Literal["create", "replace", "append"]
@@ -68,6 +83,12 @@ class JobSpec(BaseModel):
     # the app's own recipe folder; a saved recipe's name is data, never a path)
     use_recipes: StrictBool = True
     save_recipe: StrictStr | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _file_or_source(self) -> JobSpec:
+        if (self.file is None) == (self.source is None):
+            raise ValueError("a job names either a file or a source")
+        return self
 
 
 def inbox_dir(db_path: Path) -> Path:
@@ -110,6 +131,26 @@ def submit(db_path: Path, file: Path, *, table: str, mode: str, options: ImportO
         tmp.rename(job / "job.json")  # atomic: the app never sees half a job
     except BaseException:
         shutil.rmtree(job, ignore_errors=True)  # e.g. a full disk: no half-copied job is left behind
+        raise
+    return job
+
+
+def submit_source(db_path: Path, source: SourceJob, *, table: str, mode: str,
+                  key_columns: list[str] | None = None) -> Path:
+    """Queue a data-source import for the running app; returns the job folder."""
+    folder = inbox_dir(Path(db_path))
+    folder.mkdir(mode=INBOX_MODE, parents=True, exist_ok=True)
+    _check_inbox(folder)
+    job = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    job.mkdir(mode=INBOX_MODE)
+    spec = JobSpec(source=source, table=table, mode=mode, options=ImportOptions(),  # type: ignore[arg-type]
+                   key_columns=key_columns or [])
+    try:
+        tmp = job / "job.json.part"
+        tmp.write_text(spec.model_dump_json(), encoding="utf-8")
+        tmp.rename(job / "job.json")
+    except BaseException:
+        shutil.rmtree(job, ignore_errors=True)
         raise
     return job
 
@@ -179,6 +220,9 @@ def _run_job(wh: Any, job: Path, taken: Path) -> dict[str, Any]:
     path: Path | None = None
     try:
         spec = _read_spec(taken)
+        if spec.source is not None:
+            return _run_source_job(wh, spec, spec.source)
+        assert spec.file is not None
         path = _job_file(job, spec.file)
         res = ingest_file(
             wh, path, table=spec.table, mode=spec.mode, options=spec.options,
@@ -195,6 +239,17 @@ def _run_job(wh: Any, job: Path, taken: Path) -> dict[str, Any]:
         if path is not None:  # only the job's own, checked file is ever deleted
             with contextlib.suppress(OSError):
                 os.unlink(path)
+
+
+def _run_source_job(wh: Any, spec: JobSpec, source: SourceJob) -> dict[str, Any]:
+    """A source import, run by the app exactly as `citybi sources import` would (the app's own secrets)."""
+    from citybi.sources import import_source, resolve_secret
+    from connectors.source import SourceRequest
+
+    request = SourceRequest(url=source.url, query=source.query, record_path=source.record_path, table=spec.table,
+                            max_messages=source.max_messages, seconds=source.seconds,
+                            secret=resolve_secret(wh.path, source.secret))
+    return import_source(wh, request, table=spec.table, mode=spec.mode, key_columns=spec.key_columns or None).outcome()
 
 
 def _write_result(job: Path, outcome: dict[str, Any]) -> None:

@@ -1,0 +1,290 @@
+"""Data sources into the warehouse: fetch (a source connector) → shape → the same catalog write as files.
+
+Why here and not in each connector: a PostgreSQL table, a JSON feed and a batch of MQTT readings
+must land exactly like an uploaded file — one transaction, a new version, provenance, append by
+key columns so a re-fetch never doubles rows — and with ONE type mapping, so the same column
+has the same type whichever way it arrived. A CSV feed is handed to the file importer itself.
+
+Type mapping (what a source's column becomes in the warehouse; tests/test_sources_db.py):
+
+| source type                                   | warehouse                      | catalog type |
+| --------------------------------------------- | ------------------------------ | ------------ |
+| integer of any width (int2/4/8, tinyint…)     | BIGINT                         | integer      |
+| numeric(p,s) / decimal(p,s)                   | DECIMAL(p,s), exact            | number       |
+| numeric without a scale                       | DECIMAL(38, scale its values use, ≤10) | number |
+| real / double / float                         | DOUBLE                         | number       |
+| date                                          | DATE                           | date         |
+| timestamp (no zone), MySQL DATETIME           | TIMESTAMP as stored            | timestamp    |
+| timestamp with time zone                      | TIMESTAMP in the warehouse's zone¹ | timestamp |
+| boolean; MySQL BOOLEAN (tinyint(1) of 0/1)    | BOOLEAN                        | boolean      |
+| text / varchar / char (UTF-8, GBK, utf8mb4)   | VARCHAR (Chinese kept)         | text         |
+| time, interval, json, arrays, binary, others  | VARCHAR (their text)           | text         |
+| JSON/GeoJSON feed values                      | typed like an uploaded file's cells (numbers, dates, 是/否…) |  |
+| NULL                                          | NULL                           |              |
+
+¹ the instant is kept and written as the clock reads in CITYBI_TIMEZONE (default Asia/Shanghai).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from citybi.catalog import Catalog, Provenance, WriteMode, WriteResult
+from citybi.errors import UserFacingError
+from citybi.secrets import Secret, SecretStore, redact
+from citybi.warehouse import Warehouse
+from connectors.source import Fetched, Quarantined, SourceRejected, SourceRequest, source_for
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+def warehouse_timezone() -> str:
+    """The zone clerks read times in: timestamps with a zone are shown in it (CITYBI_TIMEZONE)."""
+    return os.environ.get("CITYBI_TIMEZONE", "").strip() or DEFAULT_TIMEZONE
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    """What one import of a source did (the CLI prints it, the scheduler keeps it as history)."""
+
+    source: str  # the URL, passwords removed
+    table: str
+    status: str  # "ok" | "unchanged" (nothing new: HTTP 304, no messages)
+    write: WriteResult | None
+    received: int  # records/messages the source handed over
+    quarantined: int
+    notes: list[str] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)  # for the next run (ETag, Last-Modified)
+
+    def outcome(self) -> dict[str, Any]:
+        w = self.write
+        return {
+            "status": "ok", "result": self.status, "source": self.source, "table": self.table,
+            "version": w.version if w else None, "mode": w.mode if w else None,
+            "rows": w.rows_written if w else None, "rows_added": w.rows_added if w else 0,
+            "rows_updated": w.rows_updated if w else 0, "received": self.received,
+            "quarantined": self.quarantined, "notes": self.notes,
+        }
+
+
+def resolve_secret(wh_path: str | Path, name: str | None) -> Secret | None:
+    return SecretStore(wh_path).get(name) if name else None
+
+
+def import_source(
+    wh: Warehouse,
+    request: SourceRequest,
+    *,
+    table: str,
+    mode: WriteMode = "create",
+    key_columns: list[str] | None = None,
+    who: str | None = None,
+) -> SourceResult:
+    """Fetch a source and write its rows as a new version of `table` (all or nothing).
+
+    A stream's readings are acknowledged only after the commit; on any failure they are
+    abandoned, so the broker delivers them again and nothing is lost.
+    """
+    connector = source_for(request.url)
+    connector.check(request)
+    catalog = Catalog(wh)
+    if mode == "create" and catalog.exists(table):
+        # refused before fetching: a stream's readings must not be taken and then thrown away
+        raise UserFacingError(f"数据集「{table}」已存在。", hint="请换一个名称，或使用 --mode append / replace")
+    try:
+        fetched = connector.fetch(request)
+    except UserFacingError:
+        raise
+    except Exception as err:  # a driver's surprise: its text may quote a secret, so only the scrubbed form
+        raise SourceRejected(f"读取{connector.label}时出错（{type(err).__name__}）。",
+                             hint="请检查数据源设置后重试；如果一直出现，请联系管理员",
+                             detail=redact(str(err), request.secret)[:2000]) from None
+    results: list[SourceResult] = []
+    current: Fetched | None = fetched
+    while current is not None:
+        try:
+            result = _write(wh, catalog, current, table=table, mode=mode, key_columns=key_columns, who=who)
+        except BaseException:
+            current.abandon()
+            raise
+        current.acknowledge()
+        results.append(result)
+        if result.write is not None:
+            mode = "append"  # a stream's later micro-batches join the dataset the first one made
+        current = current.next_batch() if current.next_batch is not None else None
+    return _combined(results)
+
+
+def _combined(results: list[SourceResult]) -> SourceResult:
+    """One result for a stream's micro-batches: totals, and the last version written."""
+    if len(results) == 1:
+        return results[0]
+    writes = [r.write for r in results if r.write is not None]
+    last = results[-1]
+    write = None
+    if writes:
+        w = writes[-1]
+        write = WriteResult(dataset=w.dataset, version=w.version, mode=writes[0].mode, rows_written=w.rows_written,
+                            rows_added=sum(x.rows_added for x in writes),
+                            rows_updated=sum(x.rows_updated for x in writes))
+    notes = list(dict.fromkeys(n for r in results for n in r.notes))
+    if len(writes) > 1:
+        notes.append(f"分 {len(writes)} 批写入（每批提交后才确认消息）。")
+    return SourceResult(source=last.source, table=last.table, status="ok" if write else "unchanged", write=write,
+                        received=sum(r.received for r in results), quarantined=sum(r.quarantined for r in results),
+                        notes=notes, state=last.state)
+
+
+def _write(wh: Warehouse, catalog: Catalog, fetched: Fetched, *, table: str, mode: WriteMode,
+           key_columns: list[str] | None, who: str | None) -> SourceResult:
+    keys = list(key_columns or fetched.key_columns)
+    quarantine = fetched.quarantine
+    if fetched.file is not None:
+        return _write_file(wh, fetched, table=table, mode=mode, keys=keys, who=who)
+    if fetched.frame is None or (fetched.frame.height == 0 and mode == "append"):
+        if quarantine:
+            _record_quarantine_alone(wh, table, fetched.described, quarantine)
+        return SourceResult(source=fetched.described, table=table, status="unchanged", write=None,
+                            received=fetched.received, quarantined=len(quarantine), notes=fetched.notes,
+                            state=fetched.state)
+    frame, types, notes = shape(fetched.frame, infer_text=fetched.infer_types)
+    types.update(fetched.column_types)
+    if keys:
+        missing = [k for k in keys if k not in frame.columns]
+        if missing:
+            raise UserFacingError("主键列不存在：" + "、".join(missing), hint="可用的列：" + "、".join(frame.columns))
+        before = frame.height
+        frame = frame.unique(subset=keys, keep="last", maintain_order=True)
+        if frame.height < before:
+            notes.append(f"同一批数据中有 {before - frame.height} 行主键重复，只保留了最后一行。")
+    if mode == "append" and not catalog.exists(table):
+        mode = "create"  # the first run of a source creates its dataset
+    prov = Provenance(source_file=fetched.described[:1000], sha256=_frame_hash(frame), who=who or _user(),
+                      plan_json=json.dumps({"source": fetched.described, "keys": keys, "types": types},
+                                           ensure_ascii=False),
+                      note=f"数据源导入 {frame.height} 行")
+    write = catalog.write(table, frame, mode=mode, column_types=types, key_columns=keys or None, provenance=prov,
+                          also=(lambda cur: _insert_quarantine(cur, table, fetched.described, quarantine))
+                          if quarantine else None)
+    return SourceResult(source=fetched.described, table=table, status="ok", write=write, received=fetched.received,
+                        quarantined=len(quarantine), notes=fetched.notes + notes, state=fetched.state)
+
+
+def _write_file(wh: Warehouse, fetched: Fetched, *, table: str, mode: WriteMode, keys: list[str],
+                who: str | None) -> SourceResult:
+    """A CSV feed: the same sandboxed reader, header detection and typing as an uploaded file."""
+    from citybi.importer import ingest_file
+
+    assert fetched.file is not None
+    try:
+        if mode == "append" and not Catalog(wh).exists(table):
+            mode = "create"
+        res = ingest_file(wh, fetched.file, table=table, mode=mode, key_columns=keys or None, who=who,
+                          original_name=fetched.file_name or fetched.file.name)
+    finally:
+        fetched.file.unlink(missing_ok=True)
+    return SourceResult(source=fetched.described, table=table, status="ok", write=res.write,
+                        received=res.write.rows_written, quarantined=0, notes=fetched.notes + res.plan.warnings,
+                        state=fetched.state)
+
+
+def shape(frame: pl.DataFrame, *, infer_text: bool = False) -> tuple[pl.DataFrame, dict[str, str], list[str]]:
+    """A source's frame in warehouse types (the mapping in the module docstring), with notes."""
+    from citybi.ingest.types import convert
+
+    tz = warehouse_timezone()
+    cols: list[pl.Series] = []
+    types: dict[str, str] = {}
+    notes: list[str] = []
+    for name in _column_names(frame.columns):
+        s = frame.get_column(frame.columns[len(cols)]).rename(name)
+        dtype = s.dtype
+        if dtype.is_integer():
+            s = s.cast(pl.Decimal(20, 0)) if dtype == pl.UInt64 else s.cast(pl.Int64)
+            types[name] = "integer"
+        elif dtype == pl.Float32:
+            s = s.cast(pl.Float64)
+        elif isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+            s = s.dt.convert_time_zone(tz).dt.replace_time_zone(None)
+        elif dtype == pl.Null:
+            s = s.cast(pl.String)
+        elif isinstance(dtype, pl.List | pl.Array | pl.Struct | pl.Object) or dtype in (pl.Binary, pl.Time,
+                                                                                       pl.Duration, pl.Categorical):
+            s = _as_text(s)
+            notes.append(f"列「{name}」的类型（{dtype}）在仓库中存为文本。")
+        elif dtype == pl.String and infer_text:
+            conv = convert(s, name)
+            s = conv.series.rename(name)
+            types[name] = conv.type
+            notes.extend(conv.notes)
+            if conv.failed_count:
+                samples = "、".join(conv.failed_samples)
+                notes.append(f"列「{name}」有 {conv.failed_count} 个值无法识别为{conv.type}，已留空：{samples}")
+        cols.append(s)
+    return pl.DataFrame(cols), types, notes
+
+
+def _as_text(s: pl.Series) -> pl.Series:
+    try:
+        return s.cast(pl.String)
+    except Exception:  # lists, structs, binary: their readable form
+        return pl.Series(s.name, [None if v is None else (json.dumps(v, ensure_ascii=False, default=str)
+                                                          if isinstance(v, list | dict) else str(v))
+                                  for v in s.to_list()], dtype=pl.String)
+
+
+def _column_names(names: list[str]) -> list[str]:
+    """Blank names become 列1, 列2…; a repeated name gets _2, _3 (a query may return both `id`s)."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(names):
+        base = str(raw).strip() or f"列{i + 1}"
+        name, n = base, 1
+        while name.lower() in seen:
+            n += 1
+            name = f"{base}_{n}"
+        seen.add(name.lower())
+        out.append(name)
+    return out
+
+
+def _frame_hash(frame: pl.DataFrame) -> str:
+    return f"{int(frame.hash_rows().sum()) & (2**64 - 1):016x}" if frame.height else ""
+
+
+def _insert_quarantine(cur: duckdb.DuckDBPyConnection, table: str, source: str, items: list[Quarantined]) -> None:
+    now = dt.datetime.now()
+    for q in items:
+        sha = hashlib.sha256(q.where.encode() + b"\x00" + q.payload).hexdigest()
+        cur.execute("INSERT OR IGNORE INTO _citybi.source_quarantine VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [table, sha, source[:1000], q.where[:500], q.reason[:1000], q.payload[:65536], now])
+
+
+def _record_quarantine_alone(wh: Warehouse, table: str, source: str, items: list[Quarantined]) -> None:
+    with wh.transaction() as cur:
+        _insert_quarantine(cur, table, source, items)
+
+
+def quarantine_count(wh: Warehouse, table: str) -> int:
+    cur = wh.cursor()
+    try:
+        return int(cur.execute("SELECT count(*) FROM _citybi.source_quarantine WHERE dataset = ?",
+                               [table]).fetchall()[0][0])
+    finally:
+        cur.close()
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return ""

@@ -1,0 +1,186 @@
+"""What the PostgreSQL and MySQL/MariaDB connectors share: the read-only SELECT, the URL, the fetch.
+
+Why two drivers per database: connectorx moves rows into Arrow fastest (figures in
+pyproject.toml) but reports a refused connection only after ~25 s of retries as "timed out",
+and types every numeric as decimal(38,10). A small native driver (psycopg 3, PyMySQL) first
+opens a read-only session with a 5-second time-out — a wrong host, port, password, database,
+table or SQL gets its precise Chinese message at once — and reads each result column's
+declared type (`SELECT * FROM (query) LIMIT 0`), so numeric(10,2) lands as DECIMAL(10,2).
+Only then does connectorx stream the rows, in a session set read-only too.
+
+Read-only twice over: the query must parse (sqlglot) as ONE SELECT with no data-modifying
+part (no INSERT/UPDATE/DELETE in a CTE, no SELECT INTO, no FOR UPDATE), and the database
+session itself is read-only. A read-only database account is still the right thing to give
+CityBI; this is the second lock, not the first.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from citybi.secrets import Secret, redact
+from connectors.source import SourceRejected, SourceRequest, check_url, redacted_url
+
+if TYPE_CHECKING:
+    import polars as pl
+    import pyarrow as pa
+
+# sqlglot and pyarrow are imported inside the functions: `connectors.builtin` registers these
+# connectors in every file-reader child process too, whose start must stay quick
+CONNECT_TIMEOUT_S = 5
+
+
+def _writes() -> tuple[type, ...]:
+    from sqlglot import exp
+
+    return (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command,
+            exp.Into, exp.Lock, exp.TruncateTable)
+
+
+@dataclass(frozen=True)
+class DbUrl:
+    scheme: str
+    user: str
+    host: str
+    port: int
+    database: str
+    table: str | None  # ?table=schema.name
+
+
+def parse_db_url(url: str, default_port: int, label: str) -> DbUrl:
+    check_url(url)
+    parts = urlsplit(url)
+    database = unquote(parts.path.lstrip("/"))
+    try:
+        port = parts.port or default_port
+    except ValueError as err:
+        raise SourceRejected(f"{label} 地址中的端口不是有效数字。", hint="例如 :5432") from err
+    if not parts.hostname or not database or "/" in database:
+        raise SourceRejected(
+            f"{label} 地址不完整：「{redacted_url(url)[:120]}」。",
+            hint=f"格式为 {parts.scheme}://用户@主机:端口/数据库，例如 {parts.scheme}://reader@127.0.0.1:{default_port}/city",
+        )
+    table = (parse_qs(parts.query).get("table") or [None])[0]
+    return DbUrl(scheme=parts.scheme, user=unquote(parts.username or ""), host=parts.hostname, port=port,
+                 database=database, table=table)
+
+
+def read_only_select(query: str, dialect: str, label: str) -> str:
+    """The query as one read-only SELECT in the database's dialect, or a Chinese refusal."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError
+
+    try:
+        trees = [t for t in sqlglot.parse(query, read=dialect) if t is not None]
+    except ParseError as err:
+        raise SourceRejected("查询语句有语法错误，无法识别。", hint="请检查 SQL 的写法（只支持 SELECT 查询）",
+                             detail=str(err)[:500]) from err
+    if len(trees) != 1:
+        raise SourceRejected("一次只能执行一条查询语句。", hint="请去掉多余的分号和语句，只保留一条 SELECT")
+    tree = trees[0]
+    writes = [type(n).__name__ for n in tree.walk() if isinstance(n, _writes())]
+    if not isinstance(tree, exp.Query) or writes:
+        raise SourceRejected(
+            f"只能从 {label} 读取数据：查询必须是一条只读的 SELECT 语句。",
+            hint="不能包含 INSERT、UPDATE、DELETE、CREATE、SELECT INTO 或 FOR UPDATE",
+            detail=",".join(writes) or type(tree).__name__,
+        )
+    return tree.sql(dialect=dialect)
+
+
+def table_select(table: str, dialect: str) -> str:
+    """SELECT * FROM the named table (schema.table allowed), quoted: a name is data, not SQL."""
+    from sqlglot import exp
+
+    parts = [p for p in table.split(".") if p]
+    if not 1 <= len(parts) <= 3:
+        raise SourceRejected(f"表名「{table[:80]}」不正确。", hint="写成 表名 或 模式.表名")
+    ids = [exp.to_identifier(p, quoted=True) for p in parts]
+    tbl = exp.Table(this=ids[-1], db=ids[-2] if len(ids) > 1 else None, catalog=ids[0] if len(ids) > 2 else None)
+    return exp.select("*").from_(tbl).sql(dialect=dialect)
+
+
+def source_query(request: SourceRequest, db: DbUrl, dialect: str, label: str, fallback_table: str | None) -> str:
+    """What to run: --query (checked), else ?table= in the URL, else the dataset's own name."""
+    if request.query:
+        return read_only_select(request.query, dialect, label)
+    table = db.table or fallback_table
+    if not table:
+        raise SourceRejected(f"没有说明要读取 {label} 中的哪张表。",
+                             hint="用 --query \"SELECT …\" 给出查询，或在地址后加 ?table=表名")
+    return table_select(table, dialect)
+
+
+def probe_query(query: str, dialect: str) -> str:
+    """SELECT * FROM (query) LIMIT 0: the result's columns and declared types, no rows."""
+    import sqlglot
+    from sqlglot import exp
+
+    sub = sqlglot.parse_one(query, read=dialect).subquery("_citybi_probe")
+    return exp.select("*").from_(sub).limit(0).sql(dialect=dialect)
+
+
+def cx_url(scheme: str, db: DbUrl, secret: Secret | None) -> str:
+    """connectorx's URL, password included (percent-encoded): never shown, logged or stored."""
+    auth = quote(db.user, safe="")
+    if secret is not None:
+        auth += ":" + quote(secret.reveal(), safe="")
+    return f"{scheme}://{auth}@{db.host}:{db.port}/{quote(db.database, safe='')}"
+
+
+def cx_fetch(url: str, query: str, pre: list[str], secret: Secret | None, label: str) -> pa.Table:
+    import connectorx as cx
+
+    try:
+        return cx.read_sql(url, query, return_type="arrow", pre_execution_query=pre)
+    except Exception as err:  # the driver's text may carry the URL: redacted before anyone sees it
+        text = redact(str(err), secret)
+        raise SourceRejected(f"从 {label} 读取数据失败：{text[:300]}",
+                             hint="请稍后重试；如果一直失败，请联系数据库管理员", detail=text[:2000]) from None
+
+
+def with_declared_decimals(table: pa.Table, declared: dict[str, tuple[int, int]]) -> pl.DataFrame:
+    """Arrow rows → polars, every decimal column at its declared precision and scale.
+
+    A numeric without a declared scale keeps the largest scale its values use (at most 10).
+    """
+    import polars as pl
+    import pyarrow as pa
+
+    cols: dict[str, Any] = {}
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_decimal(col.type):
+            p, s = declared.get(name) or (0, 0)
+            if not p:
+                s = _used_scale(col)
+                p = 38
+            cols[name] = col.cast(pa.decimal128(min(38, max(p, s + 1)), s))
+        else:
+            cols[name] = col
+    return pl.from_arrow(pa.table(cols))  # type: ignore[return-value]
+
+
+def _used_scale(col: pa.ChunkedArray) -> int:
+    import pyarrow.compute as pc
+
+    scale = col.type.scale
+    for s in range(0, scale):
+        if pc.all(pc.equal(pc.round(col, s), col)).as_py() in (True, None):
+            return s
+    return scale
+
+
+def guard_driver(fn: Callable[[], Any], explain: Callable[[Exception], SourceRejected], secret: Secret | None) -> Any:
+    """Run a native-driver call; its error becomes a Chinese SourceRejected with the secret scrubbed."""
+    try:
+        return fn()
+    except SourceRejected:
+        raise
+    except Exception as err:
+        said = explain(err)
+        # built anew, not edited: the exception's args (its repr) would keep the unredacted text
+        raise SourceRejected(redact(said.message, secret), hint=redact(said.hint, secret),
+                             detail=redact(said.detail or str(err), secret)[:2000]) from None

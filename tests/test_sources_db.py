@@ -1,0 +1,292 @@
+"""PostgreSQL and MariaDB sources against the real servers on this machine (no mocks).
+
+Each test makes its own uniquely named table and drops it afterwards. A server that does not
+answer skips here and fails CI (tests/conftest.py); .ci/run starts the services first.
+"""
+from __future__ import annotations
+
+import decimal
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from citybi.catalog import Catalog, open_warehouse
+from citybi.errors import UserFacingError
+from citybi.secrets import Secret
+from citybi.sources import import_source
+from citybi.warehouse import Warehouse
+from connectors.source import SourceRejected, SourceRequest
+
+pytestmark = pytest.mark.service
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+MY_URL = "mysql://root@127.0.0.1:3306/test"
+ROWS = 2_000
+
+# the same sanitation rows in both databases: Chinese names, decimals, dates, NULLs every 7th row
+PG_FILL = """INSERT INTO {t} SELECT i, date '2024-01-01' + (i % 90),
+  (array['南湖区','秀洲区','嘉善县','平湖市'])[1 + i % 4], (array['厨余垃圾','其他垃圾','可回收物'])[1 + i % 3],
+  CASE WHEN i % 7 = 0 THEN NULL ELSE round(((i * 37) % 2000) / 100.0, 2) END,
+  timestamptz '2024-01-01 00:00:00+00' + i * interval '1 hour', i % 2 = 0
+  FROM generate_series(1, {n}) i"""
+PG_TABLE = """CREATE TABLE {t} (id int4 PRIMARY KEY, "日期" date, "区" text, "垃圾类型" varchar(10),
+  "清运量（吨）" numeric(10,2), "上报时间" timestamptz, "已核实" boolean)"""
+MY_TABLE = """CREATE TABLE {t} (id INT PRIMARY KEY, `日期` DATE, `区` VARCHAR(10), `垃圾类型` VARCHAR(10),
+  `清运量（吨）` DECIMAL(10,2), `上报时间` DATETIME, `已核实` BOOLEAN) DEFAULT CHARSET={charset}"""
+MY_FILL = """INSERT INTO {t} SELECT seq, DATE('2024-01-01') + INTERVAL (seq % 90) DAY,
+  ELT(1 + seq % 4, '南湖区','秀洲区','嘉善县','平湖市'), ELT(1 + seq % 3, '厨余垃圾','其他垃圾','可回收物'),
+  IF(seq % 7 = 0, NULL, ROUND(((seq * 37) % 2000) / 100.0, 2)),
+  TIMESTAMP('2024-01-01 08:00:00') + INTERVAL seq HOUR, seq % 2 = 0 FROM seq_1_to_{n}"""
+
+
+def _name() -> str:
+    return f"citybi_t_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def pg() -> Iterator[Any]:
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        conn = psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as err:
+        pytest.skip(f"PostgreSQL 127.0.0.1:5432 does not answer: {err}")
+    made: list[str] = []
+    conn.made = made  # type: ignore[attr-defined]
+    yield conn
+    for t in made:
+        conn.execute(f'DROP TABLE IF EXISTS "{t}"')
+    conn.close()
+
+
+@pytest.fixture
+def my() -> Iterator[Any]:
+    import pymysql
+
+    try:
+        conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database="test",
+                               charset="utf8mb4", autocommit=True, connect_timeout=3)
+    except pymysql.err.OperationalError as err:
+        pytest.skip(f"MariaDB 127.0.0.1:3306 does not answer: {err}")
+    made: list[str] = []
+    conn.made = made  # type: ignore[attr-defined]
+    yield conn
+    with conn.cursor() as cur:
+        for t in made:
+            cur.execute(f"DROP TABLE IF EXISTS `{t}`")
+    conn.close()
+
+
+def _pg_table(pg: Any, n: int = ROWS) -> str:
+    t = _name()
+    pg.made.append(t)
+    pg.execute(PG_TABLE.format(t=t))
+    pg.execute(PG_FILL.format(t=t, n=n))
+    return t
+
+
+def _my_table(my: Any, n: int = ROWS, charset: str = "utf8mb4") -> str:
+    t = _name()
+    my.made.append(t)
+    with my.cursor() as cur:
+        cur.execute(MY_TABLE.format(t=t, charset=charset))
+        cur.execute(MY_FILL.format(t=t, n=n))
+    return t
+
+
+def _server_totals(rows: list[tuple[Any, ...]]) -> tuple[int, decimal.Decimal, int, int]:
+    count, total, nulls, districts = rows[0]
+    return int(count), decimal.Decimal(total), int(nulls), int(districts)
+
+
+TOTALS = ('SELECT count(*), sum("清运量（吨）"), count(*) - count("清运量（吨）"), count(DISTINCT "区") FROM {t}')
+
+
+@pytest.fixture
+def wh(tmp_path: Path) -> Iterator[Warehouse]:
+    w = open_warehouse(path=tmp_path / "w.duckdb")
+    yield w
+    w.close()
+
+
+def _warehouse_totals(wh: Warehouse, table: str) -> tuple[int, decimal.Decimal, int, int]:
+    cur = wh.cursor()
+    try:
+        return _server_totals(cur.execute(TOTALS.format(t=f'"{table}"')).fetchall())
+    finally:
+        cur.close()
+
+
+# ------------------------------------------------------------------ the same rows, exactly
+@pytest.mark.parametrize("db", ["postgresql", "mariadb-utf8mb4", "mariadb-gbk"])
+def test_table_lands_exactly(db: str, request: pytest.FixtureRequest, wh: Warehouse) -> None:
+    if db == "postgresql":
+        pg = request.getfixturevalue("pg")
+        t = _pg_table(pg)
+        expected = _server_totals(pg.execute(TOTALS.format(t=t)).fetchall())
+        url = PG_URL
+    else:
+        my = request.getfixturevalue("my")
+        t = _my_table(my, charset=db.split("-")[1])
+        with my.cursor() as cur:
+            cur.execute(TOTALS.format(t=t).replace('"', "`"))
+            expected = _server_totals(cur.fetchall())
+        url = MY_URL
+    res = import_source(wh, SourceRequest(url=url, table=t), table="环卫清运")
+    assert res.write is not None and res.write.rows_written == ROWS
+    assert _warehouse_totals(wh, "环卫清运") == expected
+    assert expected[0] == ROWS and expected[2] == ROWS // 7 and expected[3] == 4
+
+
+@pytest.mark.parametrize("db", ["postgresql", "mariadb"])
+def test_type_mapping(db: str, request: pytest.FixtureRequest, wh: Warehouse) -> None:
+    if db == "postgresql":
+        t = _pg_table(request.getfixturevalue("pg"), 20)
+        url = PG_URL
+    else:
+        t = _my_table(request.getfixturevalue("my"), 20)
+        url = MY_URL
+    import_source(wh, SourceRequest(url=url, table=t), table="环卫")
+    info = Catalog(wh).get("环卫")
+    got = {c.name: (c.type, c.duckdb_type) for c in info.columns}
+    assert got == {
+        "id": ("integer", "BIGINT"),
+        "日期": ("date", "DATE"),
+        "区": ("text", "VARCHAR"),
+        "垃圾类型": ("text", "VARCHAR"),
+        "清运量（吨）": ("number", "DECIMAL(10,2)" if db == "postgresql" else "DECIMAL(12,2)"),
+        "上报时间": ("timestamp", "TIMESTAMP"),
+        "已核实": ("boolean", "BOOLEAN"),
+    }
+    cur = wh.cursor()
+    row = cur.execute('SELECT "日期", "区", "清运量（吨）", "上报时间", "已核实" FROM "环卫" WHERE id = 7').fetchall()
+    cur.close()
+    import datetime as dt
+
+    # row 7: NULL amount; PostgreSQL's 07:00 UTC is 15:00 in Asia/Shanghai, MariaDB's DATETIME
+    # (08:00 + 7 h) is as stored — the same clock time for the same reading
+    assert row[0] == (dt.date(2024, 1, 8), "平湖市", None, dt.datetime(2024, 1, 1, 15, 0), False)
+
+
+def test_postgres_types_without_a_declared_scale(pg: Any, wh: Warehouse) -> None:
+    t = _name()
+    pg.made.append(t)
+    pg.execute(f'CREATE TABLE {t} (n numeric, r real, big int8, small int2, t time, j jsonb, "说明" text)')
+    pg.execute(f"""INSERT INTO {t} VALUES (1.5, 0.25, 9007199254740993, 3, '08:30', '{{"a": 1}}', '中文'),
+                   (2.125, NULL, NULL, NULL, NULL, NULL, NULL)""")
+    res = import_source(wh, SourceRequest(url=PG_URL, query=f"SELECT * FROM {t} ORDER BY n"), table="杂项")
+    info = {c.name: c.duckdb_type for c in Catalog(wh).get("杂项").columns}
+    assert info["n"] == "DECIMAL(38,3)" and info["r"] == "DOUBLE" and info["big"] == "BIGINT"
+    assert info["small"] == "BIGINT" and info["说明"] == "VARCHAR"
+    cur = wh.cursor()
+    assert cur.execute('SELECT sum(n), max(big), max("说明") FROM "杂项"').fetchall()[0] == (
+        decimal.Decimal("3.625"), 9007199254740993, "中文")
+    cur.close()
+    assert res.write is not None and res.write.rows_written == 2
+
+
+# ------------------------------------------------------------------ append by key: a re-fetch never doubles
+@pytest.mark.parametrize("db", ["postgresql", "mariadb"])
+def test_refetch_with_key_never_doubles(db: str, request: pytest.FixtureRequest, wh: Warehouse) -> None:
+    if db == "postgresql":
+        conn = request.getfixturevalue("pg")
+        t = _pg_table(conn, 100)
+        run: Callable[[str], None] = conn.execute
+        url = PG_URL
+    else:
+        conn = request.getfixturevalue("my")
+        t = _my_table(conn, 100)
+
+        def run(sql: str) -> None:
+            with conn.cursor() as cur:
+                cur.execute(sql.replace('"', "`"))
+        url = MY_URL
+    req = SourceRequest(url=url, table=t)
+    first = import_source(wh, req, table="清运", mode="append", key_columns=["id"])
+    assert first.write is not None and first.write.mode == "create" and first.write.rows_written == 100
+    run(f'UPDATE {t} SET "清运量（吨）" = 99.99 WHERE id <= 3')
+    run(f'DELETE FROM {t} WHERE id > 90')
+    again = import_source(wh, req, table="清运", mode="append", key_columns=["id"])
+    assert again.write is not None
+    assert (again.write.rows_written, again.write.rows_added, again.write.rows_updated) == (100, 0, 90)
+    cur = wh.cursor()
+    assert cur.execute('SELECT count(*), count(DISTINCT id), sum(CASE WHEN "清运量（吨）" = 99.99 THEN 1 END) '
+                       'FROM "清运"').fetchall()[0] == (100, 100, 3)
+    cur.close()
+
+
+def test_append_widens_a_decimal_rather_than_rounding(pg: Any, wh: Warehouse) -> None:
+    t = _name()
+    pg.made.append(t)
+    pg.execute(f"CREATE TABLE {t} (id int, v numeric)")
+    pg.execute(f"INSERT INTO {t} VALUES (1, 1.5)")
+    import_source(wh, SourceRequest(url=PG_URL, table=t), table="宽", mode="append", key_columns=["id"])
+    pg.execute(f"INSERT INTO {t} VALUES (2, 2.125)")
+    import_source(wh, SourceRequest(url=PG_URL, table=t), table="宽", mode="append", key_columns=["id"])
+    cur = wh.cursor()
+    assert cur.execute('SELECT sum(v) FROM "宽"').fetchall()[0][0] == decimal.Decimal("3.625")
+    cur.close()
+
+
+# ------------------------------------------------------------------ refusals, before and after connecting
+@pytest.mark.parametrize("query", [
+    "DELETE FROM t",
+    "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+    "SELECT * INTO copy_of_t FROM t",
+    "SELECT * FROM t FOR UPDATE",
+    "SELECT 1; DROP TABLE t",
+    "UPDATE t SET x = 1",
+    "CREATE TABLE x AS SELECT 1",
+], ids=["delete", "cte-delete", "select-into", "for-update", "two-statements", "update", "create-as"])
+@pytest.mark.parametrize("url", [PG_URL, MY_URL], ids=["postgresql", "mariadb"])
+def test_only_a_read_only_select_is_run(url: str, query: str, wh: Warehouse) -> None:
+    with pytest.raises(SourceRejected) as err:
+        import_source(wh, SourceRequest(url=url, query=query), table="x")
+    assert "SELECT" in str(err.value)
+    assert Catalog(wh).names() == []
+
+
+@pytest.mark.parametrize(("url", "query", "expected"), [
+    ("postgresql://postgres@127.0.0.1:5432/citybi_no_such_db", "SELECT 1", "没有数据库「citybi_no_such_db」"),
+    ("postgresql://citybi_no_such_user@127.0.0.1:5432/test", "SELECT 1", "没有用户「citybi_no_such_user」"),
+    ("postgresql://postgres@127.0.0.1:1/test", "SELECT 1", "无法连接 PostgreSQL 服务器 127.0.0.1:1"),
+    ("postgresql://postgres@no-such-host.invalid:5432/test", "SELECT 1", "找不到主机「no-such-host.invalid」"),
+    (PG_URL, "SELECT * FROM citybi_no_such_table", "找不到要读取的表"),
+    (PG_URL, "SELECT no_such_column FROM pg_class", "列不存在"),
+    ("mysql://root@127.0.0.1:3306/citybi_no_such_db", "SELECT 1", "没有数据库「citybi_no_such_db」"),
+    ("mysql://root@127.0.0.1:1/test", "SELECT 1", "无法连接 MySQL 服务器 127.0.0.1:1"),
+    (MY_URL, "SELECT * FROM citybi_no_such_table", "找不到要读取的表"),
+    (MY_URL, "SELECT no_such_column FROM information_schema.tables", "列不存在"),
+    ("postgresql://postgres@127.0.0.1:5432", "SELECT 1", "地址不完整"),
+    ("postgresql://postgres:hunter22@127.0.0.1:5432/test", "SELECT 1", "不能写密码"),
+    ("ftp://127.0.0.1/x", None, "不认识数据源地址"),
+], ids=["pg-db", "pg-user", "pg-port", "pg-host", "pg-table", "pg-column", "my-db", "my-port", "my-table",
+        "my-column", "no-database", "password-in-url", "unknown-scheme"])
+def test_clear_chinese_message(url: str, query: str | None, expected: str, wh: Warehouse) -> None:
+    with pytest.raises(UserFacingError) as err:
+        import_source(wh, SourceRequest(url=url, query=query, table="t"), table="x")
+    assert expected in str(err.value)
+    assert "hunter22" not in str(err.value) + err.value.detail
+
+
+def test_wrong_password_names_the_user_and_never_the_password(my: Any, wh: Warehouse) -> None:
+    secret = Secret("mariadb-root", "Wr0ng-Pa55:w@rd/中文")
+    with pytest.raises(SourceRejected) as err:
+        import_source(wh, SourceRequest(url=MY_URL, query="SELECT 1", secret=secret), table="x")
+    shown = str(err.value) + err.value.detail + repr(err.value)
+    assert "拒绝了用户「root」的登录" in str(err.value)
+    assert "Wr0ng-Pa55" not in shown and "Wr0ng-Pa55" not in repr(err.value.__cause__)
+
+
+@pytest.mark.parametrize("url", [PG_URL, MY_URL], ids=["postgresql", "mariadb"])
+def test_connection_test_describes_the_query(url: str, request: pytest.FixtureRequest) -> None:
+    from connectors.source import source_for
+
+    if url == PG_URL:
+        t = _pg_table(request.getfixturevalue("pg"), 5)
+    else:
+        t = _my_table(request.getfixturevalue("my"), 5)
+    said = source_for(url).test(SourceRequest(url=url, table=None, query=f"SELECT * FROM {t}"))
+    assert said.startswith("已连接") and "共 7 列" in said and "清运量（吨）" in said
