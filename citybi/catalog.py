@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import duckdb
 import polars as pl
@@ -63,6 +64,14 @@ POLARS_TO_LOGICAL: dict[type[pl.DataType], str] = {
 def ensure_schema(cur: duckdb.DuckDBPyConnection) -> None:
     for stmt in _SCHEMA_SQL:
         cur.execute(stmt)
+
+
+class Quarantinable(Protocol):
+    """A reading that could not be parsed: where it came from, why, and its bytes."""
+
+    where: str
+    reason: str
+    payload: bytes
 
 
 class CatalogDirectory:
@@ -161,6 +170,27 @@ class Catalog:
 
     def names(self) -> list[str]:
         return [r[0] for r in self._rows(f"SELECT name FROM {S}.datasets ORDER BY id")]
+
+    # ------------------------------------------------------------------ quarantine (source readings that did not parse)
+    @staticmethod
+    def add_quarantine(cur: duckdb.DuckDBPyConnection, dataset: str, source: str, items: Iterable[Quarantinable]
+                       ) -> None:
+        """Keep readings that could not be parsed, with the reason, inside the caller's transaction.
+
+        The same reading (source position + payload) is kept once however often it is re-sent."""
+        now = dt.datetime.now()
+        for q in items:
+            sha = hashlib.sha256(q.where.encode() + b"\x00" + q.payload).hexdigest()
+            cur.execute(f"INSERT OR IGNORE INTO {S}.source_quarantine VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [dataset, sha, source[:1000], q.where[:500], q.reason[:1000], q.payload[:65536], now])
+
+    def record_quarantine(self, dataset: str, source: str, items: Iterable[Quarantinable]) -> None:
+        """Quarantine readings in a transaction of their own (when a batch had nothing else to write)."""
+        with self.wh.transaction() as cur:
+            self.add_quarantine(cur, dataset, source, items)
+
+    def quarantine_count(self, dataset: str) -> int:
+        return int(self._rows(f"SELECT count(*) FROM {S}.source_quarantine WHERE dataset = ?", [dataset])[0][0])
 
     def current_versions(self) -> dict[str, int]:
         """Every dataset's current version, keyed by its lower-cased name (what caches key on)."""

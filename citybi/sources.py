@@ -26,23 +26,20 @@ Type mapping (what a source's column becomes in the warehouse; tests/test_source
 """
 from __future__ import annotations
 
-import datetime as dt
 import getpass
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 
 from citybi.catalog import Catalog, Provenance, WriteMode, WriteResult
 from citybi.errors import UserFacingError
 from citybi.secrets import Secret, SecretStore, redact
 from citybi.warehouse import Warehouse
-from connectors.source import Fetched, Quarantined, SourceRejected, SourceRequest, source_for
+from connectors.source import Fetched, SourceRejected, SourceRequest, source_for
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
@@ -152,7 +149,7 @@ def _write(wh: Warehouse, catalog: Catalog, fetched: Fetched, *, table: str, mod
         return _write_file(wh, fetched, table=table, mode=mode, keys=keys, who=who)
     if fetched.frame is None or (fetched.frame.height == 0 and mode == "append"):
         if quarantine:
-            _record_quarantine_alone(wh, table, fetched.described, quarantine)
+            Catalog(wh).record_quarantine(table, fetched.described, quarantine)
         return SourceResult(source=fetched.described, table=table, status="unchanged", write=None,
                             received=fetched.received, quarantined=len(quarantine), notes=fetched.notes,
                             state=fetched.state)
@@ -173,7 +170,7 @@ def _write(wh: Warehouse, catalog: Catalog, fetched: Fetched, *, table: str, mod
                                            ensure_ascii=False),
                       note=f"数据源导入 {frame.height} 行")
     write = catalog.write(table, frame, mode=mode, column_types=types, key_columns=keys or None, provenance=prov,
-                          also=(lambda cur: _insert_quarantine(cur, table, fetched.described, quarantine))
+                          also=(lambda cur: Catalog.add_quarantine(cur, table, fetched.described, quarantine))
                           if quarantine else None)
     return SourceResult(source=fetched.described, table=table, status="ok", write=write, received=fetched.received,
                         quarantined=len(quarantine), notes=fetched.notes + notes, state=fetched.state)
@@ -261,26 +258,9 @@ def _frame_hash(frame: pl.DataFrame) -> str:
     return f"{int(frame.hash_rows().sum()) & (2**64 - 1):016x}" if frame.height else ""
 
 
-def _insert_quarantine(cur: duckdb.DuckDBPyConnection, table: str, source: str, items: list[Quarantined]) -> None:
-    now = dt.datetime.now()
-    for q in items:
-        sha = hashlib.sha256(q.where.encode() + b"\x00" + q.payload).hexdigest()
-        cur.execute("INSERT OR IGNORE INTO _citybi.source_quarantine VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [table, sha, source[:1000], q.where[:500], q.reason[:1000], q.payload[:65536], now])
-
-
-def _record_quarantine_alone(wh: Warehouse, table: str, source: str, items: list[Quarantined]) -> None:
-    with wh.transaction() as cur:
-        _insert_quarantine(cur, table, source, items)
-
-
 def quarantine_count(wh: Warehouse, table: str) -> int:
-    cur = wh.cursor()
-    try:
-        return int(cur.execute("SELECT count(*) FROM _citybi.source_quarantine WHERE dataset = ?",
-                               [table]).fetchall()[0][0])
-    finally:
-        cur.close()
+    """How many readings of this dataset's source are in quarantine (the 数据源 page shows it)."""
+    return Catalog(wh).quarantine_count(table)
 
 
 def _user() -> str:

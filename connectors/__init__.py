@@ -3,7 +3,8 @@
 A file connector turns bytes on disk into a `RawSheet`: raw cells and merged ranges, with
 no opinion about where the header is or what the types are — that shaping is done once,
 for every source, by `citybi.ingest`. Built-in connectors register themselves exactly as
-a plug-in would (`register(...)` at import time of `connectors.builtin`). Each connector
+a plug-in would (`register(...)` in `connectors.builtin`, which this package imports on
+load — so the registries never import their own plug-ins and no import cycle exists). Each connector
 also judges its own files (`FileConnector.check`): `citybi.ingest.guard` keeps only the
 checks that hold for every file, and this package never imports `citybi.ingest`.
 """
@@ -23,3 +24,6 @@ from connectors.base import (
 __all__ = [
     "FileConnector", "MergedRange", "RawSheet", "SheetInfo", "connector_for", "register", "registered", "unregister",
 ]
+
+# Last, so that every module above is complete: the built-ins register themselves on import.
+import connectors.builtin  # noqa: F401

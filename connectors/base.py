@@ -141,8 +141,7 @@ def unregister(name: str) -> FileConnector | None:
 
 
 def registered() -> dict[str, FileConnector]:
-    import connectors.builtin  # noqa: F401  (built-ins register on import)
-
+    # the built-ins registered when the connectors package was imported (connectors/__init__.py)
     return dict(_REGISTRY)
 
 

@@ -123,8 +123,7 @@ def unregister_source(name: str) -> SourceConnector | None:
 
 
 def registered_sources() -> dict[str, SourceConnector]:
-    import connectors.builtin  # noqa: F401  (built-ins register on import)
-
+    # the built-ins registered when the connectors package was imported (connectors/__init__.py)
     return dict(_SOURCES)
 
 

@@ -227,3 +227,61 @@ def test_no_code_reads_from_outside_the_repository() -> None:
     found = {p.relative_to(ROOT).as_posix(): _path_literals_outside(_read(p))
              for p in _repo_text_files() if p.suffix == ".py"}
     assert {k: v for k, v in found.items() if v} == {}
+
+
+# ---------------------------------------------------------------------------------------
+# no import cycles at run time, inside packages too (the layers contract sees top-level modules)
+def _import_cycles(*packages: str) -> list[list[str]]:
+    """Strongly connected groups of modules in the runtime import graph (TYPE_CHECKING imports,
+    which never run, are left out; imports inside functions count)."""
+    import grimp
+
+    graph = grimp.build_graph(*packages, exclude_type_checking_imports=True)
+    modules = sorted(graph.modules)
+    edges = {m: sorted(set(graph.find_modules_directly_imported_by(m)) & set(modules)) for m in modules}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's algorithm
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for m in modules:
+        if m not in index:
+            visit(m)
+    return groups
+
+
+def test_no_module_imports_itself_back_through_others() -> None:
+    assert _import_cycles("citybi", "connectors") == []
+
+
+def test_the_cycle_finder_finds_a_cycle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pkg = tmp_path / "cyclepkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def f():\n    from cyclepkg import b\n")
+    (pkg / "b.py").write_text("from cyclepkg import a\n")
+    (pkg / "c.py").write_text("from cyclepkg import a\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _import_cycles("cyclepkg") == [["cyclepkg.a", "cyclepkg.b"]]
