@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,20 +88,46 @@ def _open_options(page: Any, widget: Any, option: str) -> Any:
     raise AssertionError(f"option {option!r} never appeared in {widget}")
 
 
+def _choose(page: Any, widget: Any, option: str, took: Callable[[], bool]) -> None:
+    """Open the list, click `option`, and repeat until `took()` says the choice arrived.
+
+    A rerun still running from the previous step can re-render the list between "visible" and
+    the click: the option element is detached and Playwright would wait out its whole default
+    time-out on a node that no longer exists (seen in CI). A short click time-out and a fresh
+    open make that race cost seconds instead of failing the test.
+    """
+    for _attempt in range(5):
+        try:
+            _open_options(page, widget, option).click(timeout=5_000)
+        except sync_api.TimeoutError:
+            page.keyboard.press("Escape")
+            continue
+        # the choice reaches the widget after a rerun; give it a few seconds before retrying
+        for _poll in range(15):
+            if took():
+                return
+            page.wait_for_timeout(200)
+    raise AssertionError(f"choosing {option!r} in {widget} never took effect")
+
+
 def pick(page: Any, label: str, option: str) -> None:
     """Choose `option` in the selectbox labelled `label`."""
     box = page.locator('[data-testid="stSelectbox"]', has=page.get_by_text(label, exact=True))
     current = page.get_by_role("combobox", name=label)
     if current.input_value() != option:
-        _open_options(page, box, option).click()
+        _choose(page, box, option, lambda: current.input_value() == option)
     expect(current).to_have_value(option)
 
 
 def pick_many(page: Any, label: str, option: str) -> None:
     """Add `option` to the multiselect labelled `label` and close its list."""
     box = page.locator('[data-testid="stMultiSelect"]', has=page.get_by_text(label, exact=True))
-    _open_options(page, box, option).click()
-    page.keyboard.press("Escape")
+
+    def took() -> bool:
+        page.keyboard.press("Escape")
+        return option in box.inner_text()
+
+    _choose(page, box, option, took)
     expect(box).to_contain_text(option)
 
 
