@@ -99,7 +99,7 @@ def answer(question: str, datasets: Sequence[DatasetInfo], execute: Execute, *,
         close: list[ParseContext] = []
     else:
         parsed = [plan(question, d, execute, today, None, datasets) for d in datasets]
-        winner, close = pick(parsed, lambda p: (p[0].coverage, p[1] is not None))
+        winner, close = pick(parsed, lambda p: (p[0].coverage, p[1] is not None, _unused_chars(p[0])))
         if winner is None:
             # nothing in any table matched: the refusal of the first table explains why
             first = parsed[0][0]
@@ -110,6 +110,10 @@ def answer(question: str, datasets: Sequence[DatasetInfo], execute: Execute, *,
         if len(datasets) > 1:
             routed_note = f"自动选择了数据表「{ctx.dataset.name}」（问题里的列和取值与它最匹配）。"
     return _finish(ctx, tree, datasets, execute, today, [routed_note] if routed_note else [], close)
+
+
+def _unused_chars(ctx: ParseContext) -> int:
+    return sum(len(w) for w in ctx.spec.unused) if ctx.spec is not None else 0
 
 
 def _finish(ctx: ParseContext, tree: exp.Select | None, datasets: Sequence[DatasetInfo], execute: Execute,

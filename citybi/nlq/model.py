@@ -56,6 +56,9 @@ class QuerySpec:
     # per-unit measure (人均 / 每万人 / 每平方公里 / 密度): the measure ÷ (SUM(column) × scale), the
     # column in this table or in `table` joined on `key` [this column, that column]
     per: dict[str, Any] | None = None
+    # conditions on another table sharing a key (rules/across.py): each {"table", "key": [this column,
+    # that column], "column", "op", "values", "text"} keeps only the keys whose row there satisfies it
+    via: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QuerySpec:

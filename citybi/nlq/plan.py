@@ -105,9 +105,19 @@ def measure_label(m: Measure) -> str:
     return f"{m.column}{AGG_LABEL[m.agg]}" if m.agg != "none" else m.column
 
 
+def via_expr(via: dict[str, Any]) -> exp.Expression:
+    """A condition on another table as a semi-join: this key IN (that key WHERE condition)."""
+    mine, theirs = via["key"]
+    cond = Filter(via["column"], via["op"], list(via["values"]), via.get("text", ""))
+    inner = exp.select(col(theirs)).from_(table_node(via["table"])).where(filter_expr(cond))
+    return col(mine).isin(query=inner)
+
+
 def _where(q: exp.Select, spec: QuerySpec, ds: DatasetInfo) -> exp.Select:
     for f in spec.filters:
         q = q.where(filter_expr(f))
+    for v in spec.via:
+        q = q.where(via_expr(v))
     t = time_filter(spec, ds)
     return q.where(t) if t is not None else q
 
@@ -139,6 +149,8 @@ def _compare(spec: QuerySpec, ds: DatasetInfo) -> exp.Select:
                    exp.alias_(rate, "增长率", quoted=True)).from_(table_node(spec.table))
     for f in spec.filters:
         q = q.where(filter_expr(f))
+    for v in spec.via:
+        q = q.where(via_expr(v))
     q = q.where(exp.or_(_between(spec, ds, lo1, hi1), _between(spec, ds, lo2, hi2)))
     if keys:
         q = q.group_by(*keys)

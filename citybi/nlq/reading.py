@@ -36,6 +36,9 @@ def reading(spec: QuerySpec) -> str:
         parts.append(f"时间：{lo}" + (f" 至 {hi}" if hi != lo else "") + f"（按「{spec.time_column}」）")
     if spec.filters:
         parts.append("筛选：" + "，".join(filter_text(f) for f in spec.filters))
+    for v in spec.via:
+        cond = filter_text(Filter(v["column"], v["op"], list(v["values"])))
+        parts.append(f"另一表的条件：只看表「{v['table']}」中 {cond} 的「{v['key'][0]}」")
     if spec.kind == "lookup":
         parts.append("查看：" + "、".join(spec.select))
         return _with_unused(parts, spec)

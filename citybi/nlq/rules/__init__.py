@@ -21,8 +21,8 @@ class Rule(Protocol):
 
 _RULES: dict[str, Rule] = {}
 
-BUILTIN = ("followup", "intent", "periods", "timewords", "ranking", "mentions", "yesno", "compare", "aggwords",
-           "grouping", "per", "shape")  # per also registers per_join (after shape)
+BUILTIN = ("followup", "intent", "periods", "timewords", "ranking", "mentions", "yesno", "compare", "across",
+           "aggwords", "grouping", "per", "shape")  # per also registers per_join (after shape)
 
 
 def register(cls: type) -> type:

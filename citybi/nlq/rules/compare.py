@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from citybi.schema import DatasetInfo
+
 from ..context import ParseContext
 from ..model import Filter
 from ..text import MAX_NUMBER, MULTIPLIER, OutOfRange, to_number
@@ -23,8 +25,9 @@ OPS = {
 POST = {"以上": ">=", "及以上": ">=", "之上": ">", "以下": "<=", "及以下": "<=", "以内": "<="}
 
 
-def _col_multiplier(ctx: ParseContext, column: str) -> float | None:
-    info = ctx.dataset.column(column)
+def col_multiplier(ds: DatasetInfo, column: str) -> float | None:
+    """How many ones a unit of the column holds (常住人口（万人） → 10,000); None when unknown."""
+    info = ds.column(column)
     text = (info.unit or "") + (column if info else "")
     for word in ("亿", "千万", "百万", "十万", "万", "千"):
         if word in text:
@@ -96,7 +99,7 @@ class CompareRule:
         if v is None:
             return None
         if mult:
-            cm = _col_multiplier(ctx, col)
+            cm = col_multiplier(ctx.dataset, col)
             if cm is None:
                 ctx.refuse(f"「{col}」没有标明单位，无法把「{num}{mult}」换算成表里的数值。"
                            f"请直接用表里的数值提问，或在数据页为该列填写单位。")
