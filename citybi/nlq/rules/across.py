@@ -53,8 +53,9 @@ class AcrossRule:
                 ctx.coverage += 0.5 * (end - m.start)
                 spec.via.append({"table": other.name, "key": key, "column": cond.column, "op": cond.op,
                                  "values": list(cond.values), "text": cond.text})
+                pair = f"「{key[0]}」" if key[0] == key[1] else f"「{key[0]}」↔「{key[1]}」"
                 ctx.notes.append(f"「{cond.text}」是表「{other.name}」的条件：只统计在该表中满足它的"
-                                 f"「{key[0]}」（两表按「{key[0]}」↔「{key[1]}」对应）。")
+                                 f"「{key[0]}」（两表按{pair}对应）。")
 
     @staticmethod
     def _condition(ctx: ParseContext, other: DatasetInfo, m: Mention) -> tuple[Filter, int] | None:
