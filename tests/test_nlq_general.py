@@ -360,3 +360,15 @@ def test_conversation_edges(env: Any, turns: list[str], status: str, table: str 
     if table:
         assert last["table"] == table
     assert bool(last["inherited"]) == inherits, last["inherited"]
+
+
+@pytest.mark.parametrize(("question", "table", "unit"), [
+    ("北城区人均财政支出", "区域概况", "亿元/人"),
+    ("上个月各区每万人的案件数", "", "条/万人"),
+    ("哪个区的人口密度最高", "区域概况", "万人/平方公里"),
+    ("各区每平方公里有几个公厕", "公共设施", "条/平方公里"),
+])
+def test_per_unit_reading_says_the_unit(env: Any, question: str, table: str, unit: str) -> None:
+    a = answer(question, env.datasets, env.run, today=TODAY, table=table or None)
+    assert a.status == "ok", a.message
+    assert f"单位：{unit}" in a.reading, a.reading

@@ -73,7 +73,8 @@ def reading(spec: QuerySpec) -> str:
             scale = per["scale"]
             den = per["column"] + (f" × {scale:g}" if scale != 1 else "")
             src = f"（表「{per['table']}」）" if per.get("table") else ""
-            ms = [f"{per_label(spec)} = {ms[0]} ÷ ({den}){src}"]
+            unit = f"（单位：{per['unit']}）" if per.get("unit") else ""
+            ms = [f"{per_label(spec)} = {ms[0]} ÷ ({den}){src}{unit}"]
         parts.append("指标：" + "、".join(ms))
         if spec.compare:
             parts.append("变化 = 前者 − 后者；增长率 = 前者 ÷ 后者 − 1")

@@ -73,7 +73,14 @@ class PerUnitRule:
             scale = people / per_n
         else:
             scale = 1.0
-        spec.per = {"word": word, "column": div.column, "scale": scale,
+        if kind == "area":
+            per_unit = m.group("area") or "平方公里"
+        elif named is not None and kind == "people" and m.group("cap"):
+            per_unit = core_unit(div.column, info.unit if info else None).lower() or "人"
+            per_unit = "人" if per_unit.endswith("人") else per_unit
+        else:
+            per_unit = ("户" if kind == "household" else f"{m.group('n') or ''}人")
+        spec.per = {"word": word, "column": div.column, "scale": scale, "per_unit": per_unit,
                     "table": None if div.table.name == ctx.dataset.name else div.table.name}
         ctx.per_divisor = div if spec.per["table"] else None
         # the divisor's own words are not the measure (环卫工人人均清运量: 环卫工人 is the divisor)
@@ -130,6 +137,8 @@ class PerUnitJoin:
 
     def apply(self, ctx: ParseContext) -> None:
         div, spec = ctx.per_divisor, ctx.spec
+        if spec is not None and spec.per and spec.measures:
+            spec.per["unit"] = per_unit_text(ctx, spec.measures[0].column, spec.per.get("per_unit", ""))
         if div is None or spec is None or not spec.per:
             return
         word = spec.per["word"]
@@ -147,6 +156,19 @@ class PerUnitJoin:
         spec.per["filters"] = carried
         how = f"两张表各自先按「{key[0]}」汇总，再按它对应相除。" if key else "两张表各自先汇总，再相除。"
         ctx.notes.append(f"「{spec.per['column']}」来自表「{div.table.name}」：{how}")
+
+
+def per_unit_text(ctx: ParseContext, measure: str | None, per_unit: str) -> str:
+    """吨/人, 条/万人, 万人/平方公里: the unit of a per-unit measure, said in the reading."""
+    if not per_unit:
+        return ""
+    if measure is None:
+        top = "条"
+    else:
+        info = ctx.dataset.column(measure)
+        inside = re.findall(r"[（(]([^）)]*)[）)]", measure)
+        top = (info.unit if info is not None and info.unit else "") or (inside[-1] if inside else "")
+    return f"{top}/{per_unit}" if top else f"每{per_unit}"
 
 
 def core_unit(name: str, unit: str | None) -> str:
