@@ -237,8 +237,12 @@ def _write_kpi(ws: Worksheet, tile: TileRun) -> None:
         ("本期", k.value, value_fmt, period_text(k.period)),
     ]
     if k.target is not None:
-        rows.append(("目标", k.target, value_fmt, "越低越好" if not k.higher_is_better else "越高越好"))
+        direction = "越低越好" if not k.higher_is_better else "越高越好"
+        source = f"{tile.target_note}，" if tile.target_note else ""
+        rows.append(("目标", k.target, value_fmt, source + direction))
         rows.append(("完成率", k.pct_of_target, "0.0%", "已达标" if k.target_met else "未达标"))
+    elif tile.target_note:  # the board's filters left the card without a target that fits
+        rows.append(("目标", None, value_fmt, tile.target_note))
     for c in k.comparisons:
         base_name = "上期" if c.name == "环比" else "去年同期"
         rows.append((base_name, c.base, value_fmt, period_text(c.period)))

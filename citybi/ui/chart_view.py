@@ -25,8 +25,12 @@ def _pct(v: float | None) -> str:
     return "—" if v is None else f"{v:+.1%}"
 
 
-def kpi_card(k: KpiValue, title: str, spec: ChartSpec | None) -> None:
-    """Value with unit, 环比 as the delta, sparkline, then target, 同比 and the period."""
+def kpi_card(k: KpiValue, title: str, spec: ChartSpec | None, *, target_note: str = "") -> None:
+    """Value with unit, 环比 as the delta, sparkline, then target, 同比 and the period.
+
+    target_note: where a board's target comes from ("北港区周目标"), or why the card has none
+    under the board's filters; a card without an applicable target shows no percentage.
+    """
     unit = f" {k.unit}" if k.unit else ""
     # the metric value is plain text; the lines below are Markdown (colour directives), the unit user text
     unit_md = f" {md(k.unit)}" if k.unit else ""
@@ -45,7 +49,10 @@ def kpi_card(k: KpiValue, title: str, spec: ChartSpec | None) -> None:
         m = spec.measures[0] if spec is not None else None
         target = format_value(k.target, m.format if m else None, ratio=bool(m and m.agg == "ratio"))
         pct = "—" if k.pct_of_target is None else f"{k.pct_of_target:.1%}"
-        lines.append(f"目标 {target}{unit_md} · 完成 :{COLOR[k.target_met]}[{pct}]")
+        label = md(target_note) if target_note else "目标"
+        lines.append(f"{label} {target}{unit_md} · 完成 :{COLOR[k.target_met]}[{pct}]")
+    elif target_note:
+        lines.append(f":gray[{md(target_note)}]")
     for c in k.comparisons:
         if c.name == "环比" and delta is not None:
             continue
@@ -56,11 +63,12 @@ def kpi_card(k: KpiValue, title: str, spec: ChartSpec | None) -> None:
     st.markdown("  \n".join(lines))
 
 
-def show_output(result: ChartResult, *, key: str, title: str, height: int | None = None) -> None:
+def show_output(result: ChartResult, *, key: str, title: str, height: int | None = None,
+                target_note: str = "") -> None:
     """The chart itself, whatever its type produced (a figure, a map deck or a KPI value)."""
     out = result.output
     if isinstance(out, KpiValue):
-        kpi_card(out, title, result.spec)
+        kpi_card(out, title, result.spec, target_note=target_note)
     elif result.spec.type == "map":
         st.pydeck_chart(out, height=height or 420, key=key)
     else:
@@ -83,7 +91,8 @@ def show_tile(tile: TileRun, *, leader: bool, height: int | None) -> None:
     if tile.result is None:
         st.warning(f"**{md(tile.title)}**：{md(tile.error)}")
         return
-    show_output(tile.result, key=f"tile_{tile.index}", title=tile.title, height=height)
+    show_output(tile.result, key=f"tile_{tile.index}", title=tile.title, height=height,
+                target_note=tile.target_note)
     if tile.period is not None and not isinstance(tile.result.output, KpiValue):
         st.caption(tile.period_text)  # dates the code formats, no user text
     for w in tile.result.warnings:
