@@ -35,7 +35,7 @@ from sqlglot import exp
 from citybi.charts.cache import ResultCache, default_cache
 from citybi.charts.compile import col, filter_condition, table_ref
 from citybi.charts.kpi import KpiOptions, current_period
-from citybi.charts.periods import Range, relative_range
+from citybi.charts.periods import Range, period_title, relative_range
 from citybi.charts.profile import date_span, effective_today
 from citybi.charts.render import units_for
 from citybi.charts.runner import ChartResult, run_chart
@@ -386,6 +386,8 @@ def apply_board_filters(tile: Tile, spec: ChartSpec, info: DatasetInfo, values: 
             else:
                 start, end = values.date
                 filters.append(DateRangeFilter(op="date_range", column=date_col, start=start, end=end))
+            # the title names the board's period: 近7天清运量 under 上月 must read 上月清运量
+            spec = spec.model_copy(update={"title": period_title(spec.title, values.date)})
     taken: dict[str, tuple[Any, ...]] = {}
     for column, vals in values.active_dimensions().items():
         if info.column(column) is None:
@@ -445,6 +447,17 @@ class TileRun:
         return start.isoformat() if start == end else f"{start.isoformat()} 至 {end.isoformat()}"
 
     @property
+    def not_taken_text(self) -> str:
+        """Which board filters this tile did not take, and why ("" when it took them all)."""
+        parts: list[str] = []
+        if self.keeps_period:
+            parts.append("不受日期筛选影响（保持自己的时间范围）")
+        missing = [f for f in self.skipped_filters if not (f == "日期" and self.keeps_period)]
+        if missing:
+            parts.append("未按「" + "、".join(missing) + "」筛选：数据中没有这一列")
+        return "；".join(parts)
+
+    @property
     def ok(self) -> bool:
         return self.result is not None
 
@@ -472,6 +485,10 @@ class BoardRun:
     @property
     def errors(self) -> list[TileRun]:
         return [t for t in self.tiles if t.error is not None]
+
+    def not_taken(self) -> list[str]:
+        """One Chinese line per tile that did not take every chosen filter, saying which and why."""
+        return [f"「{t.title}」{t.not_taken_text}" for t in self.tiles if t.not_taken_text]
 
 
 @dataclass
@@ -523,7 +540,8 @@ def run_board(
             spec = tile_spec(tile, charts)
             title = spec.title
             info = cache.dataset_info(wh, spec.dataset)
-            prepared.append(_Prepared(i, tile, title, info, apply_board_filters(tile, spec, info, values, today)))
+            applied = apply_board_filters(tile, spec, info, values, today)
+            prepared.append(_Prepared(i, tile, applied.spec.title, info, applied))
         except Exception as err:  # a broken tile must not blank the board
             prepared.append(_Prepared(i, tile, title, error=_error_text(err)))
 

@@ -87,7 +87,15 @@ def filter_bar(wh: Warehouse, board: Board, key: str, charts: ChartStore, *, lea
 
 
 def grid(run: BoardRun, *, leader: bool) -> None:
-    """Tiles in rows of the 12-column grid, each in its own bordered cell."""
+    """Tiles in rows of the 12-column grid, each in its own bordered cell.
+
+    Above the grid, one line per tile that did not take a chosen filter: a leader reading
+    "北港区" on the filter bar must see at once which numbers are still the whole city's.
+    """
+    not_taken = run.not_taken()
+    if not_taken:
+        with st.expander(f"{len(not_taken)} 个图块未应用全部筛选", icon=":material/filter_alt_off:"):
+            st.markdown("\n".join(f"- {md(line)}" for line in not_taken))
     for row in run.board.rows():
         widths = [t.width for _i, t in row]
         spare = 12 - sum(widths)

@@ -97,8 +97,8 @@ def show_tile(tile: TileRun, *, leader: bool, height: int | None) -> None:
         st.caption(tile.period_text)  # dates the code formats, no user text
     for w in tile.result.warnings:
         st.caption(md(w))
-    if tile.skipped_filters:
-        st.caption("未按「" + md("、".join(tile.skipped_filters)) + "」筛选：此图表的数据没有这一列")
+    if tile.not_taken_text:
+        st.caption(md(tile.not_taken_text))
     if not leader:
         source = "缓存" if tile.result.cached else f"查询 {tile.result.query_s * 1000:.0f} ms"
         st.caption(f"{source} · 共 {tile.seconds * 1000:.0f} ms")
