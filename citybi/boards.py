@@ -35,7 +35,7 @@ from sqlglot import exp
 from citybi.charts.cache import ResultCache, default_cache
 from citybi.charts.compile import col, filter_condition, table_ref
 from citybi.charts.kpi import KpiOptions, current_period
-from citybi.charts.periods import Range, period_title, relative_range
+from citybi.charts.periods import Range, coverage_note, period_title, relative_range
 from citybi.charts.profile import date_span, effective_today
 from citybi.charts.render import units_for
 from citybi.charts.runner import ChartResult, run_chart
@@ -438,6 +438,7 @@ class TileRun:
     period: Range | None = None  # the dates this tile covers, when it has a date range
     keeps_period: bool = False  # the board picked a date; this tile kept its own period
     target_note: str = ""  # a KPI card's target source, or why it has none
+    period_note: str = ""  # the period has fewer days of data than it spans (仅 1 天数据)
 
     @property
     def period_text(self) -> str:
@@ -575,8 +576,19 @@ def run_board(
     for run, p in zip(tiles, prepared, strict=True):
         if p.applied is not None and p.info is not None:
             run.units = units_for(p.applied.spec, p.info)
-            run.period = tile_period(run, tile_date_column(p.tile, p.applied.spec, p.info), today)
+            date_col = tile_date_column(p.tile, p.applied.spec, p.info)
+            run.period = tile_period(run, date_col, today)
+            if run.period is not None and date_col is not None and run.ok:
+                run.period_note = _coverage(wh, p.info.name, date_col, run.period, cache)
     return BoardRun(board, tiles, today, values, time.perf_counter() - t0)
+
+
+def _coverage(wh: Warehouse, dataset: str, column: str, period: Range, cache: ResultCache) -> str:
+    """仅 N 天数据 when the period runs past the data (one cached MIN/MAX per dataset column)."""
+    try:
+        return coverage_note(period, date_span(wh, dataset, column, cache))
+    except UserFacingError:
+        return ""
 
 
 def tile_period(run: TileRun, date_column: str | None, today: dt.date) -> Range | None:

@@ -156,3 +156,24 @@ def period_title(title: str, period: str | Range) -> str:
     if isinstance(period, str) or "至" not in label:
         return f"{label}{bare}"
     return f"{bare}（{label}）"
+
+
+def coverage_note(period: Range, data: Range | None) -> str:
+    """Says when a period has fewer days of data than it spans: 本周 on a Monday → 仅 1 天数据.
+
+    `data` is the first and last day the data has. Without this, a week with one day in it
+    reads as a collapse next to last week's seven.
+    """
+    if data is None:
+        return ""
+    (start, end), (first, last) = period, data
+    if last < start:
+        return f"这段时间还没有数据（数据截至 {last.isoformat()}）"
+    if first > end:
+        return f"这段时间没有数据（数据从 {first.isoformat()} 开始）"
+    lo, hi = max(start, first), min(end, last)
+    if (lo, hi) == (start, end):
+        return ""
+    days = (hi - lo).days + 1
+    where = f"截至 {hi.month}月{hi.day}日" if hi < end else f"从 {lo.month}月{lo.day}日 开始"
+    return f"仅 {days} 天数据（{where}）"

@@ -8,6 +8,7 @@ every chart's labels, units and number formats consistent: a measure is shown as
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -84,11 +85,19 @@ def measure_label(m: Measure, ctx: RenderContext) -> str:
     return f"{m.name}（{unit}）" if unit and unit not in m.name else m.name
 
 
+def ratio_format(fmt: str | None) -> str:
+    """A ratio's format: always a percentage (".2f" on 办结率 would read 0.93, not 93.00%)."""
+    if fmt and fmt.endswith("%"):
+        return fmt
+    digits = re.search(r"\.(\d{1,2})", fmt or "")
+    return f".{digits.group(1)}%" if digits else ".1%"
+
+
 def d3_format(m: Measure) -> str:
-    """The measure's number format for plotly templates (ratios default to percent)."""
-    if m.format:
-        return m.format
-    return ".1%" if m.agg == "ratio" else ",.4~g"
+    """The measure's number format for plotly templates (ratios always as a percentage)."""
+    if m.agg == "ratio":
+        return ratio_format(m.format)
+    return m.format or ",.4~g"
 
 
 def format_value(value: Any, fmt: str | None, *, ratio: bool = False) -> str:
@@ -97,7 +106,7 @@ def format_value(value: Any, fmt: str | None, *, ratio: bool = False) -> str:
         return "—"
     if not isinstance(value, (int, float)):
         return str(value)
-    f = fmt or (".1%" if ratio else None)
+    f = ratio_format(fmt) if ratio else fmt
     if f:
         try:
             return format(value, f)
