@@ -133,3 +133,43 @@ def test_hotline_shares_read_as_percentages_on_the_card_and_in_excel(wh: Warehou
     assert rows["去年同期"].number_format == "0.0%" and rows["上期"].number_format == "0.0%"
     assert rows["同比变化（百分点）"].value == pytest.approx(k.comparison("同比").delta * 100)
     assert rows["目标"].number_format == "0.0%" and rows["目标"].value == 0.95
+
+
+# ---------------------------------------------------------------------------- the unfinished last period of a series
+@pytest.mark.parametrize(
+    ("last", "grain", "today", "expected"),
+    [
+        (D(2025, 6, 30), "周", TODAY, 1),  # the week starting Monday 30 June holds one day
+        (D(2025, 6, 23), "周", TODAY, None),  # last week is complete
+        (D(2025, 6, 1), "月", D(2025, 6, 17), 17),
+        (D(2025, 6, 1), "月", TODAY, None),  # 30 June closes June
+        (D(2025, 4, 1), "季", D(2025, 5, 2), 32),
+        (D(2025, 6, 30), "日", TODAY, None),  # a day is never partial
+        (D(2025, 6, 30), None, TODAY, None),
+        ("临江区", "周", TODAY, None),
+    ],
+)
+def test_incomplete_days(last: Any, grain: str | None, today: dt.date, expected: int | None) -> None:
+    from citybi.charts.types.line import incomplete_days
+
+    assert incomplete_days(last, grain, today) == expected
+
+
+def test_a_weekly_line_draws_its_unfinished_week_dotted(wh: Warehouse) -> None:
+    from citybi.charts.runner import run_chart
+    from citybi.charts.spec import load_spec
+
+    spec = load_spec("""
+title: 每周清运量
+dataset: 环卫清运
+type: line
+dimensions: [{column: 日期, grain: 周}]
+measures: [{column: 清运量（吨）, agg: sum, label: 清运量, format: ",.0f"}]
+filters: [{op: relative, column: 日期, period: 最近28天}]
+""")
+    fig = run_chart(wh, spec, today=TODAY, cache=ResultCache()).output
+    solid, dotted = fig.data
+    assert [str(x)[:10] for x in solid.x][-1] == "2025-06-23" and solid.line.dash is None
+    assert [str(x)[:10] for x in dotted.x] == ["2025-06-23", "2025-06-30"] and dotted.line.dash == "dot"
+    assert "仅 1 天数据" in dotted.hovertemplate and dotted.line.color == solid.line.color
+    assert dotted.showlegend is False
