@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
+from citybi.charts.domain_colors import category_colors
 from citybi.charts.form import option
 from citybi.charts.render import (
     RenderContext,
@@ -60,6 +61,9 @@ class BarChart(AggregatedChart):
                     trace.update(x=vals, y=cats, hovertemplate=f"%{{y}}: %{{x:{fmt}}}<extra>{name}</extra>")
                 else:
                     trace.update(x=cats, y=vals, hovertemplate=f"%{{x}}: %{{y:{fmt}}}<extra>{name}</extra>")
+                colors = category_colors([key]) if key is not None else category_colors(cats)
+                if colors is not None:  # air-quality levels keep the national colours (优 green …)
+                    trace["marker"] = {"color": colors[0] if key is not None else colors}
                 if opts.show_values:
                     trace.update(texttemplate=f"%{{{'x' if opts.horizontal else 'y'}:{fmt}}}", textposition="auto")
                 traces.append(go.Bar(**trace))

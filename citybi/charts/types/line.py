@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
+from citybi.charts.domain_colors import aqi_band_shapes, is_aqi
 from citybi.charts.form import option
 from citybi.charts.periods import next_period_start, period_start
 from citybi.charts.render import (
@@ -100,8 +101,16 @@ class LineChart(AggregatedChart):
     def render(self, frames: dict[str, pl.DataFrame], spec: ChartSpec, ctx: RenderContext) -> Any:
         opts: LineOptions = spec.typed_options()  # type: ignore[assignment]
         traces = line_traces(frames, spec, ctx, area=False, markers=opts.markers, smooth=opts.smooth)
+        yaxis: dict[str, Any] = {"title": {"text": plain_text(measure_label(spec.measures[0], ctx))}}
+        extra: dict[str, Any] = {}
+        if len(spec.measures) == 1 and is_aqi(spec.measures[0]):
+            # AQI against the national level bands: 优 green, 良 yellow, 轻度污染 orange …
+            values = [v for v in frames["main"][spec.measures[0].name].to_list() if v is not None]
+            top = max([*values, 50.0]) * 1.1
+            extra["shapes"] = aqi_band_shapes(top)
+            yaxis["range"] = [0, top]
         layout = base_layout(spec, ctx, xaxis={"title": {"text": plain_text(spec.dimensions[0].name)}},
-                             yaxis={"title": {"text": plain_text(measure_label(spec.measures[0], ctx))}})
+                             yaxis=yaxis, **extra)
         return figure(traces, layout)
 
 
