@@ -68,7 +68,8 @@ def filter_bar(wh: Warehouse, board: Board, key: str, charts: ChartStore, *, lea
         current = st.session_state.get(wkey, default_vals)
         options = list(dict.fromkeys([*options, *[v for v in current if v not in options]]))  # keep picked values
         picked_vals = cols[n_date + n_today + j].multiselect(
-            md(label), options, default=[v for v in default_vals if v in options], key=wkey, placeholder="全部")
+            md(label), options, default=[v for v in default_vals if v in options], key=wkey, placeholder="全部",
+            select_all=False)  # Streamlit's bulk option reads "Select all"; nothing picked already means 全部
         if picked_vals:
             chosen[column] = tuple(picked_vals)
     values = FilterValues(date=values_date, dimensions=chosen)
@@ -77,7 +78,8 @@ def filter_bar(wh: Warehouse, board: Board, key: str, charts: ChartStore, *, lea
         with st.popover("＋ 添加筛选维度"):
             available = guarded(lambda: filter_columns(board, charts, wh)) or []
             st.multiselect("再按这些列筛选（仅本次查看；要长期保留请在「编辑看板」里加入看板筛选）",
-                           [c for c in available if c not in {d.column for d in dims}], key=f"{key}__extra")
+                           [c for c in available if c not in {d.column for d in dims}], key=f"{key}__extra",
+                           placeholder="选择列", select_all=False)
         if data_today < dt.date.today() - dt.timedelta(days=7):
             st.caption(f"数据最后日期为 {data_today.isoformat()}，「最近7天」「本月」等按这一天计算。")
     else:
