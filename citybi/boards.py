@@ -188,6 +188,15 @@ class Board(_Model):
         tiles[i] = t.model_copy(update={"width": min(GRID, t.width + 2) if t.width < GRID else GRID // 2})
         return self.edited(tiles=tiles)
 
+    def with_targets(self, i: int, column: str | None, rule: str | None, rows: list[dict[str, Any]]) -> Board:
+        """Tile i with this target table (no rows or no column: the tile's table removed)."""
+        tiles = [t.model_dump(mode="json", exclude_defaults=True) for t in self.tiles]
+        if column and rows:
+            tiles[i]["targets"] = {"column": column, **({"rule": rule} if rule else {}), "rows": rows}
+        else:
+            tiles[i].pop("targets", None)
+        return board_from_dict({**self.model_dump(mode="json", exclude_defaults=True), "tiles": tiles})
+
     def without_tile(self, i: int) -> Board:
         return self.edited(tiles=[t for j, t in enumerate(self.tiles) if j != i])
 

@@ -12,12 +12,20 @@ from typing import Any
 
 import pytest
 
-from citybi.boards import BoardSpecError, FilterValues, load_board, run_board
+from citybi.boards import BoardSpecError, FilterValues, dump_board, load_board, run_board
 from citybi.catalog import open_warehouse
 from citybi.charts.cache import ResultCache
 from citybi.charts.kpi import KpiValue
 from citybi.charts.store import ChartStore
-from citybi.charts.targets import KpiTargets, period_length, resolve_target
+from citybi.charts.targets import (
+    KpiTargets,
+    TargetSheetError,
+    period_length,
+    resolve_target,
+    rows_from_sheet,
+    rows_from_table,
+    target_table,
+)
 from citybi.config import QUERIES_DIR
 from citybi.warehouse import Warehouse
 
@@ -214,3 +222,54 @@ def test_targets_on_a_chart_that_is_not_a_kpi_card_are_refused(wh: Warehouse, ch
     board = load_board("title: t\ntiles:\n  - {chart: 环卫_各区清运量, targets: {column: 区, rows: []}}\n")
     run = run_board(wh, board, charts=charts, today=TODAY, cache=ResultCache())
     assert run.tiles[0].error == "只有指标卡可以设置目标表（targets），请删除这个图块的 targets"
+
+
+# ---------------------------------------------------------------------------- the editable table
+@pytest.mark.parametrize(
+    ("text", "rows"),
+    [
+        ("值\t目标\n北港区\t860\n临江区\t720\n",
+         [{"value": "北港区", "target": 860.0}, {"value": "临江区", "target": 720.0}]),
+        ("北港区\t周\t860\n北港区\t月\t3,640\n", [{"value": "北港区", "period": "周", "target": 860.0},
+                                               {"value": "北港区", "period": "月", "target": 3640.0}]),
+        ("区 时长 目标\n北港区 每月 3,640\n临江区 任意 95%\n\n", [{"value": "北港区", "period": "月", "target": 3640.0},
+                                                         {"value": "临江区", "target": 0.95}]),
+    ],
+)
+def test_rows_pasted_from_a_sheet(text: str, rows: list[dict[str, Any]]) -> None:
+    assert rows_from_sheet(text) == rows
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("北港区\t很多\n", "第1行：目标「很多」不是数字（可写 3640、3,640 或 95%）"),
+        ("北港区\t旬\t3\n", "第1行：时长「旬」无法识别，可写 日、周、月、季、年，或留空表示任意时长"),
+        ("北港区\n", "第1行有 1 列：请粘贴两列（值、目标）或三列（值、时长、目标）"),
+        ("\t860\n", "第1行：缺少「值」（如 北港区）"),
+    ],
+)
+def test_bad_pasted_rows_name_the_line(text: str, problem: str) -> None:
+    with pytest.raises(TargetSheetError) as err:
+        rows_from_sheet(text)
+    assert err.value.problems == [problem]
+
+
+def test_edited_table_round_trips_through_the_board_file() -> None:
+    board = _board("环卫运行")
+    table = target_table(board.tiles[0].targets)
+    assert table[:2] == [{"值": "临江区", "时长": "日", "目标": 103.0}, {"值": "云湖区", "时长": "日", "目标": 81.0}]
+    rows = rows_from_table([*table[:1], {"值": "北港区", "时长": "任意", "目标": 900}, {"值": None, "目标": None}])
+    changed = board.with_targets(0, "区", "average", rows)
+    reloaded = load_board(dump_board(changed))
+    assert reloaded.tiles[0].targets == KpiTargets.model_validate({"column": "区", "rule": "average", "rows": [
+        {"value": "临江区", "period": "日", "target": 103}, {"value": "北港区", "target": 900}]})
+    assert reloaded.tiles[1:] == board.tiles[1:]
+    assert load_board(dump_board(changed.with_targets(0, None, None, []))).tiles[0].targets is None
+
+
+def test_a_duplicate_row_is_refused_in_chinese() -> None:
+    rows = rows_from_sheet("北港区\t周\t1\n北港区\t周\t2\n")
+    with pytest.raises(BoardSpecError) as err:
+        _board("环卫运行").with_targets(0, "区", "sum", rows)
+    assert "目标表中「北港区（周）」出现了多次" in err.value.message

@@ -21,6 +21,7 @@ runs a card, so the card's own caching and rendering stay as they are.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -28,6 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from citybi.charts.periods import Range, next_period_start, period_start
+from citybi.errors import UserFacingError
 from citybi.vocabulary import TIME_GRAINS
 
 TargetRule = Literal["sum", "average", "none"]
@@ -178,4 +180,98 @@ def _span(rng: Range) -> str:
     return f"{text}（{days} 天）"
 
 
-__all__ = ["KpiTargets", "TargetChoice", "TargetRow", "default_rule", "period_length", "resolve_target"]
+__all__ = ["KpiTargets", "TargetChoice", "TargetRow", "TargetSheetError", "default_rule", "period_length",
+           "resolve_target", "rows_from_sheet", "rows_from_table", "target_table"]
+
+
+# ---------------------------------------------------------------------------- the table as people edit it
+PERIOD_WORDS = ("日", "周", "月", "季", "年")
+ANY_PERIOD = "任意"
+TABLE_COLUMNS = ("值", "时长", "目标")
+
+
+class TargetSheetError(UserFacingError):
+    """Pasted target rows that cannot be read; `problems` says which line and why, in Chinese."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("目标表有误：" + "；".join(problems), hint="改好这些行后再保存")
+        self.problems = problems
+
+
+def target_table(targets: KpiTargets | None) -> list[dict[str, Any]]:
+    """The rows as the board editor shows them: 值 / 时长 (日…年 or 任意) / 目标."""
+    if targets is None:
+        return []
+    return [{"值": str(r.value), "时长": r.period or ANY_PERIOD, "目标": r.target} for r in targets.rows]
+
+
+def _number(text: str) -> float:
+    t = text.strip().replace(",", "").replace("，", "")
+    if t.endswith("%"):
+        return float(t[:-1]) / 100
+    return float(t)
+
+
+def _period(text: str) -> str | None:
+    t = text.strip()
+    if t in ("", ANY_PERIOD, "不限"):
+        return None
+    if t in PERIOD_WORDS:
+        return t
+    if len(t) == 2 and t[0] in "每本" and t[1] in PERIOD_WORDS:  # 每周 / 本月
+        return t[1]
+    raise ValueError(t)
+
+
+def rows_from_table(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for KpiTargets from edited or pasted records (值, 时长, 目标); blank lines skipped.
+
+    Raises TargetSheetError naming each bad line (第N行) so the clerk can fix the sheet.
+    """
+    rows: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for n, rec in enumerate(records, start=1):
+        value = str(rec.get("值") if rec.get("值") is not None else "").strip()
+        target = rec.get("目标")
+        period = rec.get("时长")
+        if not value and (target is None or str(target).strip() == ""):
+            continue
+        if not value:
+            problems.append(f"第{n}行：缺少「值」（如 北港区）")
+            continue
+        try:
+            number = float(target) if isinstance(target, (int, float)) else _number(str(target or ""))
+        except ValueError:
+            problems.append(f"第{n}行：目标「{str(target)[:20]}」不是数字（可写 3640、3,640 或 95%）")
+            continue
+        try:
+            p = _period(str(period or ""))
+        except ValueError:
+            problems.append(f"第{n}行：时长「{str(period)[:20]}」无法识别，可写 日、周、月、季、年，或留空表示任意时长")
+            continue
+        rows.append({"value": value, "period": p, "target": number} if p else {"value": value, "target": number})
+    if problems:
+        raise TargetSheetError(problems)
+    return rows
+
+
+def rows_from_sheet(text: str) -> list[dict[str, Any]]:
+    """Rows pasted from a spreadsheet (tab-separated, as Excel and WPS copy them).
+
+    Two columns are 值 and 目标; three are 值, 时长 and 目标. A first line naming the columns
+    (含「目标」) is a header and skipped.
+    """
+    lines = [ln for ln in text.replace("\r\n", "\n").split("\n") if ln.strip()]
+    if lines and "目标" in lines[0]:
+        lines = lines[1:]
+    records: list[dict[str, Any]] = []
+    for n, line in enumerate(lines, start=1):
+        # Excel and WPS copy cells tab-separated; typed lines use spaces (3,640 keeps its comma)
+        cells = [c.strip() for c in (line.split("\t") if "\t" in line else re.split(r"\s+", line.strip()))]
+        if len(cells) == 2:
+            records.append({"值": cells[0], "时长": "", "目标": cells[1]})
+        elif len(cells) == 3:
+            records.append({"值": cells[0], "时长": cells[1], "目标": cells[2]})
+        else:
+            raise TargetSheetError([f"第{n}行有 {len(cells)} 列：请粘贴两列（值、目标）或三列（值、时长、目标）"])
+    return rows_from_table(records)
