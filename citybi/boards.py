@@ -582,22 +582,25 @@ def run_board(
             tiles.append(one(p))
             if progress is not None:
                 progress(done, len(prepared), tiles[-1])
+    spans: dict[tuple[str, str], Range | None] = {}  # one MIN/MAX per dataset column, not per tile
     for run, p in zip(tiles, prepared, strict=True):
         if p.applied is not None and p.info is not None:
             run.units = units_for(p.applied.spec, p.info)
             date_col = tile_date_column(p.tile, p.applied.spec, p.info)
             run.period = tile_period(run, date_col, today)
             if run.period is not None and date_col is not None and run.ok:
-                run.period_note = _coverage(wh, p.info.name, date_col, run.period, cache)
+                if (p.info.name, date_col) not in spans:
+                    spans[(p.info.name, date_col)] = _span(wh, p.info.name, date_col, cache)
+                run.period_note = coverage_note(run.period, spans[(p.info.name, date_col)])
     return BoardRun(board, tiles, today, values, time.perf_counter() - t0)
 
 
-def _coverage(wh: Warehouse, dataset: str, column: str, period: Range, cache: ResultCache) -> str:
-    """仅 N 天数据 when the period runs past the data (one cached MIN/MAX per dataset column)."""
+def _span(wh: Warehouse, dataset: str, column: str, cache: ResultCache) -> Range | None:
+    """The first and last day of the data, for 仅 N 天数据 (None when it cannot be read)."""
     try:
-        return coverage_note(period, date_span(wh, dataset, column, cache))
+        return date_span(wh, dataset, column, cache)
     except UserFacingError:
-        return ""
+        return None
 
 
 def tile_period(run: TileRun, date_column: str | None, today: dt.date) -> Range | None:
