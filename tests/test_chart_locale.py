@@ -36,3 +36,27 @@ def test_figure_keeps_the_charts_own_axis_settings() -> None:
     fig = figure([go.Scatter(x=[D(2024, 1, 1)], y=[1])], {"xaxis": {"title": {"text": "日期"}}})
     assert fig.layout.xaxis.title.text == "日期" and fig.layout.xaxis.hoverformat == DATE_HOVER
     assert [s.value for s in fig.layout.xaxis.tickformatstops][-1] == "%Y年"
+
+
+@pytest.mark.parametrize(
+    ("chart_type", "extra"),
+    [("pie", ""), ("bar", ""), ("heatmap", "series: {column: 类型}\n"), ("table", "")],
+)
+def test_a_missing_category_reads_as_a_dash_not_none(chart_type: str, extra: str) -> None:
+    import polars as pl
+
+    from citybi.charts.render import render
+    from citybi.charts.spec import load_spec
+
+    spec = load_spec(f"title: t\ndataset: d\ntype: {chart_type}\ndimensions: [{{column: 区}}]\n{extra}"
+                     "measures: [{column: 量, agg: sum}]\n")
+    frame = pl.DataFrame({"区": ["北港区", None], **({"类型": ["甲", None]} if extra else {}), "量": [1.0, 2.0]})
+    fig = render(spec, frame)
+    trace = fig.data[0]
+    shown = {"pie": lambda: list(trace.labels), "bar": lambda: list(trace.x), "heatmap": lambda: list(trace.x),
+             "table": lambda: list(trace.cells.values[0])}[chart_type]()
+    assert sorted(shown) == sorted(["北港区", "—"])
+    if chart_type == "heatmap":  # the other axis too (its empty cells stay empty: z is None there)
+        assert sorted(trace.y) == sorted(["甲", "—"])
+    else:
+        assert "None" not in str(fig.to_plotly_json())

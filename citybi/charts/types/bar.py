@@ -23,7 +23,7 @@ from citybi.charts.render import (
     trace_name,
 )
 from citybi.charts.types import register
-from citybi.charts.types._base import AggregatedChart, plain_text, plain_values
+from citybi.charts.types._base import AggregatedChart, category_values, plain_text
 
 if TYPE_CHECKING:
     from citybi.charts.spec import ChartSpec
@@ -54,7 +54,7 @@ class BarChart(AggregatedChart):
             ctx.check_time()
             for m in spec.measures:
                 name = trace_name(key, m, spec, ctx)
-                cats, vals = plain_values(part[x].to_list()), part[m.name].to_list()
+                cats, vals = category_values(part[x].to_list()), part[m.name].to_list()
                 fmt = d3_format(m)
                 trace: dict[str, Any] = {"name": name, "orientation": "h" if opts.horizontal else "v"}
                 if opts.horizontal:
