@@ -85,3 +85,30 @@ def test_district_targets_and_last_month_titles(page: Any, app_server: RunningAp
     expect(page.get_by_text(re.compile(
         rf"{DISTRICT}月目标 {month_target:,.0f} \S+ · 完成 {re.escape(format(tons / month_target, '.1%'))}")).first
            ).to_be_visible()
+
+
+# English a reader must not meet on a board: Streamlit's widget defaults, raw missing values,
+# plotly's default date ticks (month and weekday names)
+ENGLISH = re.compile(r"Select all|Choose an? options?|Page not found|\bNone\b|\bnull\b|\bNaN\b|\bundefined\b|"
+                     r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b|\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\b")
+BOARDS = {"环卫运行": "环卫运行", "12345热线": "12345 热线", "空气质量": "空气质量"}  # file name → title
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_board_pages_have_no_english_words(page: Any, app_server: RunningApp, board: str) -> None:
+    page.goto(f"{app_server.url}/boards?board={board}", wait_until="domcontentloaded")
+    expect(page.locator("h1", has_text=BOARDS[board])).to_be_visible()
+    expect(page.locator('[data-testid="stMetric"]').first).to_be_visible()
+    ticks = page.locator(".js-plotly-plot g.xtick text")
+    ticks.first.wait_for(state="attached")
+    # open the 区 filter's list as a reader would: its options, not Streamlit's bulk action
+    box = page.locator('[data-testid="stMultiSelect"]', has=page.get_by_text("区", exact=True))
+    box.click()
+    expect(page.get_by_role("option").first).to_be_visible()
+    seen = page.inner_text("body") + "\n" + "\n".join(
+        page.locator(".js-plotly-plot text").evaluate_all("els => els.map(e => e.textContent)"))
+    page.keyboard.press("Escape")
+    assert not ENGLISH.findall(seen), sorted(set(ENGLISH.findall(seen)))
+    # date ticks read like 6月8日 / 2025年6月 (daily and weekly charts on every one of these boards)
+    tick_text = ticks.evaluate_all("els => els.map(e => e.textContent)")
+    assert any(re.fullmatch(r"\d{1,2}月\d{1,2}日|\d{4}年\d{1,2}月|\d{4}年", t) for t in tick_text), tick_text
