@@ -56,7 +56,13 @@ from citybi.charts.store import ChartStore, YamlStore, chart_store, user_dir
 from citybi.charts.targets import KpiTargets, resolve_target
 from citybi.config import QUERIES_DIR, Settings
 from citybi.errors import UserFacingError
-from citybi.vocabulary import explain, is_relative_period, relative_periods_text, short_value
+from citybi.vocabulary import (
+    RELATIVE_PERIOD_GRAINS,
+    explain,
+    is_relative_period,
+    relative_periods_text,
+    short_value,
+)
 
 if TYPE_CHECKING:
     from citybi.schema import DatasetInfo
@@ -408,10 +414,26 @@ def apply_board_filters(tile: Tile, spec: ChartSpec, info: DatasetInfo, values: 
         spec = with_filters(spec, filters, info)
     note = ""
     if spec.type == "kpi":
+        if isinstance(values.date, str) and date_col is not None and tile.follows_date:
+            spec = _to_date(spec, values.date)
         spec, note = _kpi_target(tile, original, spec, info, taken, today)
     elif tile.targets is not None:
         raise ChartSpecError(["只有指标卡可以设置目标表（targets），请删除这个图块的 targets"])
     return AppliedFilters(spec, skipped, keeps_period, note)
+
+
+def _to_date(spec: ChartSpec, period: str) -> ChartSpec:
+    """本周/本月/本季/今年 on a card means "so far": the card compares like with like.
+
+    The current week on a Monday holds one day; against last week's seven it would read
+    −86 % and 13 % of a week's target. As period-to-date (the card's own `to_date` rule) it
+    compares Monday with last Monday and is measured against one day's target.
+    """
+    grain, offset = RELATIVE_PERIOD_GRAINS.get(period, (None, -1))
+    if offset != 0 or grain in (None, "日"):
+        return spec
+    options = {k: v for k, v in spec.options.items() if k != "range"} | {"grain": grain, "to_date": True}
+    return spec.model_copy(update={"options": options})
 
 
 def _kpi_target(tile: Tile, original: ChartSpec, applied: ChartSpec, info: DatasetInfo,
@@ -583,6 +605,7 @@ def run_board(
             if progress is not None:
                 progress(done, len(prepared), tiles[-1])
     spans: dict[tuple[str, str], Range | None] = {}  # one MIN/MAX per dataset column, not per tile
+    board_period = relative_range(values.date, today) if isinstance(values.date, str) else values.date
     for run, p in zip(tiles, prepared, strict=True):
         if p.applied is not None and p.info is not None:
             run.units = units_for(p.applied.spec, p.info)
@@ -591,7 +614,10 @@ def run_board(
             if run.period is not None and date_col is not None and run.ok:
                 if (p.info.name, date_col) not in spans:
                     spans[(p.info.name, date_col)] = _span(wh, p.info.name, date_col, cache)
-                run.period_note = coverage_note(run.period, spans[(p.info.name, date_col)])
+                # a card showing 本周 so far still says how much of the week the data holds
+                took_board_date = board_period is not None and "日期" not in run.skipped_filters
+                shown = board_period if took_board_date and board_period is not None else run.period
+                run.period_note = coverage_note(shown, spans[(p.info.name, date_col)])
     return BoardRun(board, tiles, today, values, time.perf_counter() - t0)
 
 

@@ -173,3 +173,32 @@ filters: [{op: relative, column: 日期, period: 最近28天}]
     assert [str(x)[:10] for x in dotted.x] == ["2025-06-23", "2025-06-30"] and dotted.line.dash == "dot"
     assert "仅 1 天数据" in dotted.hovertemplate and dotted.line.color == solid.line.color
     assert dotted.showlegend is False
+
+
+@pytest.mark.parametrize(
+    ("period", "shown", "previous", "target", "note"),
+    [
+        # Monday: this week so far is one day — compared with last Monday, against one day's target
+        ("本周", (TODAY, TODAY), (D(2025, 6, 23), D(2025, 6, 23)), (123, "北港区日目标"),
+         "仅 1 天数据（截至 6月30日）"),
+        # the 30th closes June: the whole month, against the month's target
+        ("本月", (D(2025, 6, 1), TODAY), (D(2025, 5, 1), D(2025, 5, 31)), (3640, "北港区月目标"), ""),
+        ("上周", (D(2025, 6, 23), D(2025, 6, 29)), (D(2025, 6, 16), D(2025, 6, 22)), (860, "北港区周目标"), ""),
+    ],
+)
+def test_current_periods_on_cards_compare_like_with_like(
+        wh: Warehouse, charts: ChartStore, period: str, shown: tuple[dt.date, dt.date],
+        previous: tuple[dt.date, dt.date], target: tuple[float, str], note: str) -> None:
+    run = run_board(wh, _board("环卫运行"), charts=charts,
+                    values=FilterValues(date=period, dimensions={"区": ("北港区",)}), today=TODAY, cache=ResultCache())
+    card = run.tiles[0]
+    k = card.result.output
+    assert (card.title, k.period, k.comparison("环比").period) == (f"{period}清运量", shown, previous)
+    assert (k.target, card.target_note, card.period_note) == (*target, note)
+    cur = wh.cursor()
+    try:
+        value = cur.execute('SELECT SUM("清运量（吨）") FROM 环卫清运 WHERE 区 = ? AND 日期 BETWEEN ? AND ?',
+                            ["北港区", *shown]).fetchone()[0]
+    finally:
+        cur.close()
+    assert k.value == pytest.approx(value)
