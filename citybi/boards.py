@@ -34,7 +34,8 @@ from sqlglot import exp
 
 from citybi.charts.cache import ResultCache, default_cache
 from citybi.charts.compile import col, filter_condition, table_ref
-from citybi.charts.periods import Range, relative_range
+from citybi.charts.kpi import KpiOptions, current_period
+from citybi.charts.periods import Range, coverage_note, period_title, relative_range
 from citybi.charts.profile import date_span, effective_today
 from citybi.charts.render import units_for
 from citybi.charts.runner import ChartResult, run_chart
@@ -52,9 +53,16 @@ from citybi.charts.spec import (
     with_filters,
 )
 from citybi.charts.store import ChartStore, YamlStore, chart_store, user_dir
+from citybi.charts.targets import KpiTargets, resolve_target
 from citybi.config import QUERIES_DIR, Settings
 from citybi.errors import UserFacingError
-from citybi.vocabulary import explain, is_relative_period, relative_periods_text, short_value
+from citybi.vocabulary import (
+    RELATIVE_PERIOD_GRAINS,
+    explain,
+    is_relative_period,
+    relative_periods_text,
+    short_value,
+)
 
 if TYPE_CHECKING:
     from citybi.schema import DatasetInfo
@@ -136,6 +144,10 @@ class Tile(_Model):
     # where the board's date range lands (default: guessed)
     date_column: str | None = Field(default=None, max_length=MAX_NAME)
     new_row: bool = False  # start a new row even if this tile would fit
+    # False: the tile keeps its own period whatever the board's date filter says
+    follows_date: bool = True
+    # a KPI card's targets per value of a dimension and per period length (see charts/targets.py)
+    targets: KpiTargets | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> Tile:
@@ -182,6 +194,15 @@ class Board(_Model):
         tiles[i] = t.model_copy(update={"width": min(GRID, t.width + 2) if t.width < GRID else GRID // 2})
         return self.edited(tiles=tiles)
 
+    def with_targets(self, i: int, column: str | None, rule: str | None, rows: list[dict[str, Any]]) -> Board:
+        """Tile i with this target table (no rows or no column: the tile's table removed)."""
+        tiles = [t.model_dump(mode="json", exclude_defaults=True) for t in self.tiles]
+        if column and rows:
+            tiles[i]["targets"] = {"column": column, **({"rule": rule} if rule else {}), "rows": rows}
+        else:
+            tiles[i].pop("targets", None)
+        return board_from_dict({**self.model_dump(mode="json", exclude_defaults=True), "tiles": tiles})
+
     def without_tile(self, i: int) -> Board:
         return self.edited(tiles=[t for j, t in enumerate(self.tiles) if j != i])
 
@@ -209,10 +230,12 @@ _FIELDS = {
     "chart": "图表名称", "spec": "图表定义", "width": "宽度（1–12）", "height": "高度（像素）",
     "date_column": "日期列", "new_row": "换行", "date": "日期筛选", "dimensions": "维度筛选", "column": "列",
     "label": "显示名称", "default": "默认值", "version": "版本",
+    "follows_date": "跟随日期筛选", "targets": "目标表", "rule": "合并规则", "rows": "目标行",
+    "value": "值", "period": "时长", "target": "目标值",
 }
 
 
-_ITEMS = {"tiles": "个图块", "dimensions": "个维度筛选"}
+_ITEMS = {"tiles": "个图块", "dimensions": "个维度筛选", "rows": "行目标"}
 
 
 def _translate(err: ValidationError) -> list[str]:
@@ -342,15 +365,31 @@ def tile_date_column(tile: Tile, spec: ChartSpec, info: DatasetInfo) -> str | No
     return first.name if first is not None else None
 
 
-def apply_board_filters(tile: Tile, spec: ChartSpec, info: DatasetInfo,
-                        values: FilterValues) -> tuple[ChartSpec, list[str]]:
-    """(the spec as this board run shows it, the filter names this tile could not apply)."""
+@dataclass(frozen=True)
+class AppliedFilters:
+    """A tile's spec as this board run shows it, and what the board's filters did to it."""
+
+    spec: ChartSpec
+    skipped: list[str]  # filter names this tile did not take (no such column, or keeps its own period)
+    keeps_period: bool = False  # the board picked a date but this tile keeps its own period
+    target_note: str = ""  # a KPI card's target: where it comes from, or why there is none
+
+
+def apply_board_filters(tile: Tile, spec: ChartSpec, info: DatasetInfo, values: FilterValues,
+                        today: dt.date | None = None) -> AppliedFilters:
+    """The spec under the board's filters; a KPI card's target is resolved for the selection."""
+    today = today or dt.date.today()
     filters: list[Any] = []
     skipped: list[str] = []
+    keeps_period = False
     date_col = tile_date_column(tile, spec, info)
+    original = spec
     if values.date is not None:
         if date_col is None:
             skipped.append("日期")
+        elif not tile.follows_date:
+            skipped.append("日期")
+            keeps_period = True
         else:
             # the board's range replaces the tile's own range on that column (never intersects it)
             own = [f for f in spec.filters
@@ -362,14 +401,56 @@ def apply_board_filters(tile: Tile, spec: ChartSpec, info: DatasetInfo,
             else:
                 start, end = values.date
                 filters.append(DateRangeFilter(op="date_range", column=date_col, start=start, end=end))
+            # the title names the board's period: 近7天清运量 under 上月 must read 上月清运量
+            spec = spec.model_copy(update={"title": period_title(spec.title, values.date)})
+    taken: dict[str, tuple[Any, ...]] = {}
     for column, vals in values.active_dimensions().items():
         if info.column(column) is None:
             skipped.append(column)
             continue
+        taken[column] = vals
         filters.append(ValueFilter(op="in", column=column, values=list(vals)))
-    if not filters:
-        return spec, skipped
-    return with_filters(spec, filters, info), skipped
+    if filters:
+        spec = with_filters(spec, filters, info)
+    note = ""
+    if spec.type == "kpi":
+        if isinstance(values.date, str) and date_col is not None and tile.follows_date:
+            spec = _to_date(spec, values.date)
+        spec, note = _kpi_target(tile, original, spec, info, taken, today)
+    elif tile.targets is not None:
+        raise ChartSpecError(["只有指标卡可以设置目标表（targets），请删除这个图块的 targets"])
+    return AppliedFilters(spec, skipped, keeps_period, note)
+
+
+def _to_date(spec: ChartSpec, period: str) -> ChartSpec:
+    """本周/本月/本季/今年 on a card means "so far": the card compares like with like.
+
+    The current week on a Monday holds one day; against last week's seven it would read
+    −86 % and 13 % of a week's target. As period-to-date (the card's own `to_date` rule) it
+    compares Monday with last Monday and is measured against one day's target.
+    """
+    grain, offset = RELATIVE_PERIOD_GRAINS.get(period, (None, -1))
+    if offset != 0 or grain in (None, "日"):
+        return spec
+    options = {k: v for k, v in spec.options.items() if k != "range"} | {"grain": grain, "to_date": True}
+    return spec.model_copy(update={"options": options})
+
+
+def _kpi_target(tile: Tile, original: ChartSpec, applied: ChartSpec, info: DatasetInfo,
+                taken: dict[str, tuple[Any, ...]], today: dt.date) -> tuple[ChartSpec, str]:
+    """The card with the target that fits its selection and period (None when none fits)."""
+    own: KpiOptions = original.typed_options()  # type: ignore[assignment]
+    new: KpiOptions = applied.typed_options()  # type: ignore[assignment]
+    if tile.targets is not None and info.column(tile.targets.column) is None:
+        raise ChartSpecError([f"目标表按「{tile.targets.column}」设定，但数据集「{info.name}」没有这一列；"
+                              "请改成已有的列：" + "、".join(c.name for c in info.columns)])
+    own_period, own_grain = current_period(own, today)
+    period, grain = current_period(new, today)
+    choice = resolve_target(own_target=own.target, own_period=own_period, own_grain=own_grain, period=period,
+                            grain=grain, agg=applied.measures[0].agg, targets=tile.targets, selection=taken)
+    if choice.value != new.target:
+        applied = applied.model_copy(update={"options": {**applied.options, "target": choice.value}})
+    return applied, choice.note
 
 
 @dataclass
@@ -386,6 +467,9 @@ class TileRun:
     skipped_filters: list[str] = field(default_factory=list)
     units: dict[str, str] = field(default_factory=dict)  # output column → unit (吨, 件…)
     period: Range | None = None  # the dates this tile covers, when it has a date range
+    keeps_period: bool = False  # the board picked a date; this tile kept its own period
+    target_note: str = ""  # a KPI card's target source, or why it has none
+    period_note: str = ""  # the period has fewer days of data than it spans (仅 1 天数据)
 
     @property
     def period_text(self) -> str:
@@ -393,6 +477,17 @@ class TileRun:
             return ""
         start, end = self.period
         return start.isoformat() if start == end else f"{start.isoformat()} 至 {end.isoformat()}"
+
+    @property
+    def not_taken_text(self) -> str:
+        """Which board filters this tile did not take, and why ("" when it took them all)."""
+        parts: list[str] = []
+        if self.keeps_period:
+            parts.append("不受日期筛选影响（保持自己的时间范围）")
+        missing = [f for f in self.skipped_filters if not (f == "日期" and self.keeps_period)]
+        if missing:
+            parts.append("未按「" + "、".join(missing) + "」筛选：数据中没有这一列")
+        return "；".join(parts)
 
     @property
     def ok(self) -> bool:
@@ -422,6 +517,22 @@ class BoardRun:
     @property
     def errors(self) -> list[TileRun]:
         return [t for t in self.tiles if t.error is not None]
+
+    def not_taken(self) -> list[str]:
+        """One Chinese line per tile that did not take every chosen filter, saying which and why."""
+        return [f"「{t.title}」{t.not_taken_text}" for t in self.tiles if t.not_taken_text]
+
+
+@dataclass
+class _Prepared:
+    """A tile ready to run (or its error), built serially before the parallel queries."""
+
+    index: int
+    tile: Tile
+    title: str
+    info: DatasetInfo | None = None
+    applied: AppliedFilters | None = None
+    error: str | None = None
 
 
 def _error_text(err: Exception) -> str:
@@ -453,7 +564,7 @@ def run_board(
     charts = charts or default_chart_store(wh.settings)
     values = values if values is not None else default_values(board)
     today = today or board_today(wh, board, charts=charts, cache=cache)
-    prepared: list[tuple[int, Tile, ChartSpec | None, DatasetInfo | None, str | None, list[str], str]] = []
+    prepared: list[_Prepared] = []
     # catalog lookups and spec loading are serial (cheap, cached); only queries run in parallel
     for i, tile in enumerate(board.tiles):
         title = tile.title or (tile.spec.title if tile.spec else str(tile.chart))
@@ -461,21 +572,23 @@ def run_board(
             spec = tile_spec(tile, charts)
             title = spec.title
             info = cache.dataset_info(wh, spec.dataset)
-            applied, skipped = apply_board_filters(tile, spec, info, values)
-            prepared.append((i, tile, applied, info, None, skipped, title))
+            applied = apply_board_filters(tile, spec, info, values, today)
+            prepared.append(_Prepared(i, tile, applied.spec.title, info, applied))
         except Exception as err:  # a broken tile must not blank the board
-            prepared.append((i, tile, None, None, _error_text(err), [], title))
+            prepared.append(_Prepared(i, tile, title, error=_error_text(err)))
 
-    def one(item: tuple[int, Tile, ChartSpec | None, DatasetInfo | None, str | None, list[str], str]) -> TileRun:
-        i, tile, spec, info, error, skipped, title = item
+    def one(item: _Prepared) -> TileRun:
+        i, tile, title, applied = item.index, item.tile, item.title, item.applied
         t = time.perf_counter()
-        if error is not None or spec is None:
-            return TileRun(i, tile, title, spec, None, error, 0.0, skipped)
+        if item.error is not None or applied is None:
+            return TileRun(i, tile, title, None, None, item.error, 0.0)
+        extra = {"keeps_period": applied.keeps_period, "target_note": applied.target_note}
         try:
-            res = run_chart(wh, spec, info=info, today=today, cache=cache, render=render)
+            res = run_chart(wh, applied.spec, info=item.info, today=today, cache=cache, render=render)
         except Exception as err:
-            return TileRun(i, tile, title, spec, None, _error_text(err), time.perf_counter() - t, skipped)
-        return TileRun(i, tile, title, spec, res, None, time.perf_counter() - t, skipped)
+            return TileRun(i, tile, title, applied.spec, None, _error_text(err), time.perf_counter() - t,
+                           applied.skipped, **extra)
+        return TileRun(i, tile, title, applied.spec, res, None, time.perf_counter() - t, applied.skipped, **extra)
 
     tiles: list[TileRun] = []
     if workers > 1 and len(prepared) > 1:
@@ -491,11 +604,29 @@ def run_board(
             tiles.append(one(p))
             if progress is not None:
                 progress(done, len(prepared), tiles[-1])
-    for run, (_i, tile, spec, info, _e, _s, _t) in zip(tiles, prepared, strict=True):
-        if spec is not None and info is not None:
-            run.units = units_for(spec, info)
-            run.period = tile_period(run, tile_date_column(tile, spec, info), today)
+    spans: dict[tuple[str, str], Range | None] = {}  # one MIN/MAX per dataset column, not per tile
+    board_period = relative_range(values.date, today) if isinstance(values.date, str) else values.date
+    for run, p in zip(tiles, prepared, strict=True):
+        if p.applied is not None and p.info is not None:
+            run.units = units_for(p.applied.spec, p.info)
+            date_col = tile_date_column(p.tile, p.applied.spec, p.info)
+            run.period = tile_period(run, date_col, today)
+            if run.period is not None and date_col is not None and run.ok:
+                if (p.info.name, date_col) not in spans:
+                    spans[(p.info.name, date_col)] = _span(wh, p.info.name, date_col, cache)
+                # a card showing 本周 so far still says how much of the week the data holds
+                took_board_date = board_period is not None and "日期" not in run.skipped_filters
+                shown = board_period if took_board_date and board_period is not None else run.period
+                run.period_note = coverage_note(shown, spans[(p.info.name, date_col)])
     return BoardRun(board, tiles, today, values, time.perf_counter() - t0)
+
+
+def _span(wh: Warehouse, dataset: str, column: str, cache: ResultCache) -> Range | None:
+    """The first and last day of the data, for 仅 N 天数据 (None when it cannot be read)."""
+    try:
+        return date_span(wh, dataset, column, cache)
+    except UserFacingError:
+        return None
 
 
 def tile_period(run: TileRun, date_column: str | None, today: dt.date) -> Range | None:

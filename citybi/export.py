@@ -81,7 +81,14 @@ _D3 = re.compile(r"^(,?)(?:\.(\d{1,2}))?([fde%]?)$")
 
 
 def excel_format(d3: str | None, *, ratio: bool = False, integer: bool = False) -> str:
-    """The Excel number format for a chart's d3-style format (,.0f → #,##0; .1% → 0.0%)."""
+    """The Excel number format for a chart's d3-style format (,.0f → #,##0; .1% → 0.0%).
+
+    A ratio is a percentage whatever its format says (办结率 must not export as 0.93).
+    """
+    if ratio:
+        from citybi.charts.render import ratio_format
+
+        d3 = ratio_format(d3)
     if d3 is None:
         if ratio:
             return "0.0%"
@@ -234,16 +241,24 @@ def _write_kpi(ws: Worksheet, tile: TileRun) -> None:
     value_fmt = excel_format(m.format, ratio=m.agg == "ratio", integer=isinstance(k.value, int))
     unit = k.unit or ""
     rows: list[tuple[str, Any, str | None, str]] = [
-        ("本期", k.value, value_fmt, period_text(k.period)),
+        ("本期", k.value, value_fmt, period_text(k.period) + (f"（{tile.period_note}）" if tile.period_note else "")),
     ]
     if k.target is not None:
-        rows.append(("目标", k.target, value_fmt, "越低越好" if not k.higher_is_better else "越高越好"))
+        direction = "越低越好" if not k.higher_is_better else "越高越好"
+        source = f"{tile.target_note}，" if tile.target_note else ""
+        rows.append(("目标", k.target, value_fmt, source + direction))
         rows.append(("完成率", k.pct_of_target, "0.0%", "已达标" if k.target_met else "未达标"))
+    elif tile.target_note:  # the board's filters left the card without a target that fits
+        rows.append(("目标", None, value_fmt, tile.target_note))
     for c in k.comparisons:
         base_name = "上期" if c.name == "环比" else "去年同期"
         rows.append((base_name, c.base, value_fmt, period_text(c.period)))
         good = "" if c.good is None else ("（向好）" if c.good else "（变差）")
-        rows.append((f"{c.name}变化", c.pct, "+0.0%;-0.0%;0.0%", f"{c.arrow}{good}"))
+        if k.ratio:  # a share changes by percentage points, not by a percentage of itself
+            change = None if c.delta is None else c.delta * 100
+            rows.append((f"{c.name}变化（百分点）", change, "+0.0;-0.0;0.0", f"{c.arrow}{good}"))
+        else:
+            rows.append((f"{c.name}变化", c.pct, "+0.0%;-0.0%;0.0%", f"{c.arrow}{good}"))
     headers = ["项目", _measure_header(k.label, unit), "说明"]
     _header(ws, 1, headers)
     widths = {1: 10, 2: _display_width(headers[1]), 3: 12}

@@ -51,9 +51,11 @@ def _bar_stacked(fig: Any) -> None:
 
 
 def _line(fig: Any) -> None:
-    assert [t.type for t in fig.data] == ["scatter"]
-    assert list(fig.data[0].x) == [D(2024, 5, 6), D(2024, 5, 13)]
-    assert list(fig.data[0].y) == [30.0, 15.0]
+    # the week of 13 May holds 5 days of data on Friday the 17th: drawn dotted, not as a drop
+    assert [t.type for t in fig.data] == ["scatter", "scatter"]
+    assert list(fig.data[0].x) == [D(2024, 5, 6)] and list(fig.data[0].y) == [30.0]
+    assert list(fig.data[1].x) == [D(2024, 5, 6), D(2024, 5, 13)] and list(fig.data[1].y) == [30.0, 15.0]
+    assert fig.data[1].line.dash == "dot" and "仅 5 天数据" in fig.data[1].hovertemplate
     assert fig.data[0].fill is None
 
 

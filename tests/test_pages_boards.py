@@ -85,3 +85,19 @@ def test_adding_a_chart_saves_a_user_copy(db: Path) -> None:
     saved = db.parent / "boards" / "空气质量.yaml"
     assert saved.is_file() and "环卫_各区清运量" in saved.read_text(encoding="utf-8")
     assert _sql_expanders(at) == 6
+
+
+def test_targets_tab_saves_the_table_and_a_pasted_sheet(db: Path) -> None:
+    at = _page(board="环卫运行")
+    assert at.selectbox(key="bf_环卫运行__tg_tile").options == ["近7天清运量", "本月清运量", "近7天出车车次"]
+    assert at.selectbox(key="bf_环卫运行__tg_col_0").value == "区"
+    at.text_area(key="bf_环卫运行__tg_paste_0").input("区\t时长\t目标\n北港区\t周\t900\n临江区\t周\t700\n")
+    at.button(key="bf_环卫运行__tg_paste_save_0").click().run()
+    assert not at.exception and not at.error
+    assert any("已读取 2 行目标并保存" in s.value for s in at.success)
+    saved = (db.parent / "boards" / "环卫运行.yaml").read_text(encoding="utf-8")
+    assert "value: 北港区" in saved and "target: 900" in saved
+    at.text_area(key="bf_环卫运行__tg_paste_0").input("北港区\t很多\n")
+    at.button(key="bf_环卫运行__tg_paste_save_0").click().run()
+    assert [e.value for e in at.error] == [  # Markdown-escaped user text, then the hint
+        "目标表有误：第1行：目标「很多」不是数字（可写 3640、3\\,640 或 95\\%）\n\n建议：改好这些行后再保存"]

@@ -129,9 +129,23 @@ class KpiValue:
     higher_is_better: bool
     comparisons: tuple[Comparison, ...]
     sparkline: tuple[tuple[dt.date, float | None], ...] = field(default_factory=tuple)
+    fmt: str | None = None  # the measure's number format
+    ratio: bool = False  # a share (办结率): shown as a percentage, changed by 百分点
 
     def comparison(self, name: str) -> Comparison | None:
         return next((c for c in self.comparisons if c.name == name), None)
+
+    def text(self, v: float | None) -> str:
+        """A value of this card (its target, a base period) formatted like the card's value."""
+        from citybi.charts.render import format_value
+
+        return format_value(v, self.fmt, ratio=self.ratio)
+
+    def change_text(self, c: Comparison) -> str:
+        """同比/环比 as the reader expects it: +5.0% for amounts, +1.2 个百分点 for shares."""
+        if self.ratio:
+            return "—" if c.delta is None else f"{c.delta * 100:+.1f} 个百分点"
+        return "—" if c.pct is None else f"{c.pct:+.1%}"
 
     def sparkline_figure(self, height: int = 60) -> Any:
         """A bare plotly line for the card (no axes, no legend)."""
@@ -278,7 +292,7 @@ def kpi_value(frames: dict[str, pl.DataFrame], spec: ChartSpec, *, today: dt.dat
         label=m.name, unit=unit or m.unit, value=value,
         value_text=format_value(value, m.format, ratio=m.agg == "ratio"), period=periods[CURRENT], grain=grain,
         target=target, pct_of_target=pct_target, target_met=met, higher_is_better=opts.higher_is_better,
-        comparisons=tuple(comps), sparkline=spark,
+        comparisons=tuple(comps), sparkline=spark, fmt=m.format, ratio=m.agg == "ratio",
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import re
 
 from citybi.vocabulary import GRAIN_MONTHS, RECENT_DAYS, RELATIVE_PERIOD_GRAINS
 
@@ -124,3 +125,55 @@ def year_ago_range(cur: Range, grain: str | None) -> Range:
     if grain in ("月", "季", "年") and end == next_period_start(start, grain) - dt.timedelta(days=1):
         y_end = next_period_start(y_start, grain) - dt.timedelta(days=1)
     return y_start, y_end
+
+
+# ---------------------------------------------------------------------------- titles that name their period
+# a period word a saved title starts with ("近7天清运量", "本月清运量"): replaced when the board sets the dates
+_TITLE_PERIOD = re.compile(
+    r"^(?:最?近\d{1,4}天|今天|昨天|本周|上周|本月|上月|本季|上季|今年|去年|本年|全年)\s*[·：:]?\s*")
+
+
+def range_label(rng: Range) -> str:
+    """A date range in words: 2025年6月 for a whole month, 2025年 for a year, else 2025-06-01 至 2025-06-17."""
+    start, end = rng
+    if start == end:
+        return start.isoformat()
+    if start == period_start(start, "年") and end == next_period_start(start, "年") - dt.timedelta(days=1):
+        return f"{start.year}年"
+    if start == period_start(start, "月") and end == next_period_start(start, "月") - dt.timedelta(days=1):
+        return f"{start.year}年{start.month}月"
+    return f"{start.isoformat()} 至 {end.isoformat()}"
+
+
+def period_title(title: str, period: str | Range) -> str:
+    """The title naming the board's period: 近7天清运量 + 上月 → 上月清运量; + a range → 清运量（2025-06-01 至 …）.
+
+    A relative period or a whole month/year goes in front (上月清运量, 2025年6月清运量); any
+    other range follows in brackets, where a long date pair reads better.
+    """
+    bare = _TITLE_PERIOD.sub("", title, count=1) or title
+    label = period if isinstance(period, str) else range_label(period)
+    if isinstance(period, str) or "至" not in label:
+        return f"{label}{bare}"
+    return f"{bare}（{label}）"
+
+
+def coverage_note(period: Range, data: Range | None) -> str:
+    """Says when a period has fewer days of data than it spans: 本周 on a Monday → 仅 1 天数据.
+
+    `data` is the first and last day the data has. Without this, a week with one day in it
+    reads as a collapse next to last week's seven.
+    """
+    if data is None:
+        return ""
+    (start, end), (first, last) = period, data
+    if last < start:
+        return f"这段时间还没有数据（数据截至 {last.isoformat()}）"
+    if first > end:
+        return f"这段时间没有数据（数据从 {first.isoformat()} 开始）"
+    lo, hi = max(start, first), min(end, last)
+    if (lo, hi) == (start, end):
+        return ""
+    days = (hi - lo).days + 1
+    where = f"截至 {hi.month}月{hi.day}日" if hi < end else f"从 {lo.month}月{lo.day}日 开始"
+    return f"仅 {days} 天数据（{where}）"

@@ -8,6 +8,7 @@ every chart's labels, units and number formats consistent: a measure is shown as
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -84,11 +85,19 @@ def measure_label(m: Measure, ctx: RenderContext) -> str:
     return f"{m.name}（{unit}）" if unit and unit not in m.name else m.name
 
 
+def ratio_format(fmt: str | None) -> str:
+    """A ratio's format: always a percentage (".2f" on 办结率 would read 0.93, not 93.00%)."""
+    if fmt and fmt.endswith("%"):
+        return fmt
+    digits = re.search(r"\.(\d{1,2})", fmt or "")
+    return f".{digits.group(1)}%" if digits else ".1%"
+
+
 def d3_format(m: Measure) -> str:
-    """The measure's number format for plotly templates (ratios default to percent)."""
-    if m.format:
-        return m.format
-    return ".1%" if m.agg == "ratio" else ",.4~g"
+    """The measure's number format for plotly templates (ratios always as a percentage)."""
+    if m.agg == "ratio":
+        return ratio_format(m.format)
+    return m.format or ",.4~g"
 
 
 def format_value(value: Any, fmt: str | None, *, ratio: bool = False) -> str:
@@ -97,7 +106,7 @@ def format_value(value: Any, fmt: str | None, *, ratio: bool = False) -> str:
         return "—"
     if not isinstance(value, (int, float)):
         return str(value)
-    f = fmt or (".1%" if ratio else None)
+    f = ratio_format(fmt) if ratio else fmt
     if f:
         try:
             return format(value, f)
@@ -139,7 +148,42 @@ def trace_name(key: Any, m: Measure, spec: ChartSpec, ctx: RenderContext) -> str
     return plain_text(key if len(spec.measures) == 1 else f"{key}·{m.name}")
 
 
+# Chinese date ticks at every zoom level: plotly's defaults read "Jan 2024" and "Jun 8"
+DATE_TICKS: list[dict[str, Any]] = [
+    {"dtickrange": [None, 1000], "value": "%H:%M:%S.%L"},
+    {"dtickrange": [1000, 60_000], "value": "%H:%M:%S"},
+    {"dtickrange": [60_000, 86_400_000], "value": "%-m月%-d日 %H:%M"},
+    {"dtickrange": [86_400_000, "M1"], "value": "%-m月%-d日"},
+    {"dtickrange": ["M1", "M12"], "value": "%Y年%-m月"},
+    {"dtickrange": ["M12", None], "value": "%Y年"},
+]
+DATE_HOVER = "%Y年%-m月%-d日"
+DATETIME_HOVER = "%Y年%-m月%-d日 %H:%M"
+
+
+def _first_value(values: Any) -> Any:
+    return next((v for v in (values if values is not None else ()) if v is not None), None)
+
+
+def date_axes(data: list[Any]) -> dict[str, str]:
+    """Axes ("xaxis"/"yaxis") whose traces carry dates, with the hover format each needs."""
+    out: dict[str, str] = {}
+    for trace in data:
+        for axis in ("x", "y"):
+            if trace.type in ("pie", "table", "heatmap"):
+                continue
+            first = _first_value(getattr(trace, axis, None))
+            if isinstance(first, dt.datetime):
+                out[f"{axis}axis"] = DATETIME_HOVER
+            elif isinstance(first, dt.date):
+                out.setdefault(f"{axis}axis", DATE_HOVER)
+    return out
+
+
 def figure(data: list[Any], layout: dict[str, Any]) -> go.Figure:
+    """The figure, with any date axis ticked and hovered in Chinese (2024年1月, 6月8日)."""
     import plotly.graph_objects as go
 
+    for axis, hover in date_axes(data).items():
+        layout[axis] = {"tickformatstops": DATE_TICKS, "hoverformat": hover, **layout.get(axis, {})}
     return go.Figure(data=data, layout=layout)

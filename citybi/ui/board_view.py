@@ -8,8 +8,10 @@ same way the 图表 preview draws them.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
+import polars as pl
 import streamlit as st
 
 from citybi.boards import (
@@ -17,13 +19,17 @@ from citybi.boards import (
     BoardRun,
     BoardStore,
     FilterValues,
+    Tile,
     board_from_dict,
     dimension_options,
     dump_board,
     filter_columns,
     load_board,
+    tile_spec,
 )
 from citybi.charts.store import ChartStore
+from citybi.charts.targets import ANY_PERIOD, PERIOD_WORDS, rows_from_sheet, rows_from_table, target_table
+from citybi.errors import UserFacingError
 from citybi.ui.chart_view import show_tile
 from citybi.ui.state import action, flash, guarded
 from citybi.usertext import md
@@ -68,7 +74,8 @@ def filter_bar(wh: Warehouse, board: Board, key: str, charts: ChartStore, *, lea
         current = st.session_state.get(wkey, default_vals)
         options = list(dict.fromkeys([*options, *[v for v in current if v not in options]]))  # keep picked values
         picked_vals = cols[n_date + n_today + j].multiselect(
-            md(label), options, default=[v for v in default_vals if v in options], key=wkey, placeholder="全部")
+            md(label), options, default=[v for v in default_vals if v in options], key=wkey, placeholder="全部",
+            select_all=False)  # Streamlit's bulk option reads "Select all"; nothing picked already means 全部
         if picked_vals:
             chosen[column] = tuple(picked_vals)
     values = FilterValues(date=values_date, dimensions=chosen)
@@ -77,7 +84,8 @@ def filter_bar(wh: Warehouse, board: Board, key: str, charts: ChartStore, *, lea
         with st.popover("＋ 添加筛选维度"):
             available = guarded(lambda: filter_columns(board, charts, wh)) or []
             st.multiselect("再按这些列筛选（仅本次查看；要长期保留请在「编辑看板」里加入看板筛选）",
-                           [c for c in available if c not in {d.column for d in dims}], key=f"{key}__extra")
+                           [c for c in available if c not in {d.column for d in dims}], key=f"{key}__extra",
+                           placeholder="选择列", select_all=False)
         if data_today < dt.date.today() - dt.timedelta(days=7):
             st.caption(f"数据最后日期为 {data_today.isoformat()}，「最近7天」「本月」等按这一天计算。")
     else:
@@ -87,7 +95,15 @@ def filter_bar(wh: Warehouse, board: Board, key: str, charts: ChartStore, *, lea
 
 
 def grid(run: BoardRun, *, leader: bool) -> None:
-    """Tiles in rows of the 12-column grid, each in its own bordered cell."""
+    """Tiles in rows of the 12-column grid, each in its own bordered cell.
+
+    Above the grid, one line per tile that did not take a chosen filter: a leader reading
+    "北港区" on the filter bar must see at once which numbers are still the whole city's.
+    """
+    not_taken = run.not_taken()
+    if not_taken:
+        with st.expander(f"{len(not_taken)} 个图块未应用全部筛选", icon=":material/filter_alt_off:"):
+            st.markdown("\n".join(f"- {md(line)}" for line in not_taken))
     for row in run.board.rows():
         widths = [t.width for _i, t in row]
         spare = 12 - sum(widths)
@@ -106,8 +122,8 @@ def editor(board: Board, name: str, key: str, boards: BoardStore, charts: ChartS
             st.rerun()
 
     with st.expander("编辑看板", icon=":material/edit:"):
-        tabs = st.tabs(["添加图表", "调整图块", "设置", "YAML", "新建看板"])
-        add_tab, tiles_tab, settings_tab, yaml_tab, new_tab = tabs
+        tabs = st.tabs(["添加图表", "调整图块", "目标", "设置", "YAML", "新建看板"])
+        add_tab, tiles_tab, targets_tab, settings_tab, yaml_tab, new_tab = tabs
         with add_tab:
             chart_names = guarded(charts.names) or []
             if not chart_names:
@@ -132,6 +148,8 @@ def editor(board: Board, name: str, key: str, boards: BoardStore, charts: ChartS
                     save(guarded(lambda i=i: board.with_tile_widened(i)), "已调整图块宽度。")
                 if c[4].button("移除", key=f"{key}__rm_{i}"):
                     save(guarded(lambda i=i: board.without_tile(i)), "已移除图块。")
+        with targets_tab:
+            targets_editor(board, key, charts, save)
         with settings_tab, st.form(f"{key}__settings"):
             title = st.text_input("标题", board.title)
             desc = st.text_area("说明", board.description)
@@ -164,3 +182,58 @@ def editor(board: Board, name: str, key: str, boards: BoardStore, charts: ChartS
                     st.session_state["_board_next"] = new_name
                     flash(f"已创建看板「{new_name}」。")
                     st.rerun()
+
+
+RULES = {"sum": "相加（如清运量、工单数）", "average": "取平均（如办结率、AQI）",
+         "none": "不合并（只在选一个值时显示）"}
+
+
+def _kpi_title(tile: Tile, charts: ChartStore) -> str | None:
+    """The card's title when the tile is a KPI card, else None."""
+    try:
+        spec = tile_spec(tile, charts)
+    except UserFacingError:  # a broken tile says so on the board itself
+        return None
+    return spec.title if spec.type == "kpi" else None
+
+
+def targets_editor(board: Board, key: str, charts: ChartStore, save: Callable[[Board | None, str], None]) -> None:
+    """The 目标 tab: a KPI card's targets per value of a board filter column, edited or pasted."""
+    names = {i: title for i, t in enumerate(board.tiles) if (title := _kpi_title(t, charts)) is not None}
+    kpis = list(names)
+    if not kpis:
+        st.caption("看板上还没有指标卡。")
+        return
+    st.caption("按「区」等筛选列给每个值设定目标，可分别写日、周、月…目标；看板选了哪些值，指标卡就用它们的目标"
+               "合计（或平均），没有适用目标时会写明原因，而不是拿全市目标比较。")
+    i = st.selectbox("指标卡", kpis, format_func=lambda j: md(names[j]), key=f"{key}__tg_tile")
+    current = board.tiles[i].targets
+    dims = [d.column for d in board.filters.dimensions]
+    columns = list(dict.fromkeys([*([current.column] if current else []), *dims]))
+    if not columns:
+        st.info("这个看板还没有维度筛选（如 区）。请先在「YAML」里加入看板筛选，再按它设定目标。")
+        return
+    c1, c2 = st.columns(2)
+    column = c1.selectbox("按哪一列设定目标", columns, key=f"{key}__tg_col_{i}")
+    rule_now = (current.rule if current else None) or "sum"
+    rule = c2.selectbox("选了多个值时，目标", list(RULES), index=list(RULES).index(rule_now), format_func=RULES.get,
+                        key=f"{key}__tg_rule_{i}")
+    table = pl.DataFrame(target_table(current), schema={"值": pl.String, "时长": pl.String, "目标": pl.Float64})
+    edited = st.data_editor(
+        table, num_rows="dynamic", key=f"{key}__tg_rows_{i}", width="stretch",
+        column_config={"时长": st.column_config.SelectboxColumn(options=[ANY_PERIOD, *PERIOD_WORDS]),
+                       "目标": st.column_config.NumberColumn(format="%.4g")})
+    b1, b2 = st.columns(2)
+    if b1.button("保存目标", key=f"{key}__tg_save_{i}"):
+        rows = guarded(lambda: rows_from_table(edited.to_dicts()))
+        if rows is not None:
+            save(guarded(lambda: board.with_targets(i, column, rule, rows)), "已保存目标。")
+    if current is not None and b2.button("删除目标表", key=f"{key}__tg_drop_{i}"):
+        save(guarded(lambda: board.with_targets(i, None, None, [])), "已删除这张指标卡的目标表。")
+    with st.popover("从表格粘贴"):
+        text = st.text_area("从 Excel/WPS 复制两列（值、目标）或三列（值、时长、目标），粘贴到这里；会替换现有目标",
+                            key=f"{key}__tg_paste_{i}", height=160)
+        if st.button("读取并保存", key=f"{key}__tg_paste_save_{i}"):
+            rows = guarded(lambda: rows_from_sheet(text))
+            if rows is not None:
+                save(guarded(lambda: board.with_targets(i, column, rule, rows)), f"已读取 {len(rows)} 行目标并保存。")

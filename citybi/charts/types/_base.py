@@ -35,10 +35,21 @@ if TYPE_CHECKING:
     from citybi.config import RenderLimits
     from citybi.schema import DatasetInfo
 
+MISSING = "—"  # a missing value (NULL) as the reader sees it, never "None"
+
+
 def plain_text(value: Any) -> str:
     """User text as plotly text: & < > escaped, so plotly shows `<a href=…>` literally (it
-    decodes &lt; &gt; &amp; back for display) instead of drawing a link or an image."""
+    decodes &lt; &gt; &amp; back for display) instead of drawing a link or an image.
+    A missing value reads "—" (a pie slice or heatmap row of NULLs is not called "None")."""
+    if value is None:
+        return MISSING
     return html.escape(str(value), quote=False)
+
+
+def category_values(values: Iterable[Any]) -> list[Any]:
+    """Values for a category axis: like plain_values, with a missing category shown as "—"."""
+    return [MISSING if v is None else v for v in plain_values(values)]
 
 
 def plain_values(values: Iterable[Any]) -> list[Any]:

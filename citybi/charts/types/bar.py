@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
+from citybi.charts.domain_colors import category_colors
 from citybi.charts.form import option
 from citybi.charts.render import (
     RenderContext,
@@ -22,7 +23,7 @@ from citybi.charts.render import (
     trace_name,
 )
 from citybi.charts.types import register
-from citybi.charts.types._base import AggregatedChart, plain_text, plain_values
+from citybi.charts.types._base import AggregatedChart, category_values, plain_text
 
 if TYPE_CHECKING:
     from citybi.charts.spec import ChartSpec
@@ -53,13 +54,16 @@ class BarChart(AggregatedChart):
             ctx.check_time()
             for m in spec.measures:
                 name = trace_name(key, m, spec, ctx)
-                cats, vals = plain_values(part[x].to_list()), part[m.name].to_list()
+                cats, vals = category_values(part[x].to_list()), part[m.name].to_list()
                 fmt = d3_format(m)
                 trace: dict[str, Any] = {"name": name, "orientation": "h" if opts.horizontal else "v"}
                 if opts.horizontal:
                     trace.update(x=vals, y=cats, hovertemplate=f"%{{y}}: %{{x:{fmt}}}<extra>{name}</extra>")
                 else:
                     trace.update(x=cats, y=vals, hovertemplate=f"%{{x}}: %{{y:{fmt}}}<extra>{name}</extra>")
+                colors = category_colors([key]) if key is not None else category_colors(cats)
+                if colors is not None:  # air-quality levels keep the national colours (优 green …)
+                    trace["marker"] = {"color": colors[0] if key is not None else colors}
                 if opts.show_values:
                     trace.update(texttemplate=f"%{{{'x' if opts.horizontal else 'y'}:{fmt}}}", textposition="auto")
                 traces.append(go.Bar(**trace))

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
+from citybi.charts.domain_colors import aqi_colorscale, is_aqi
 from citybi.charts.form import option
 from citybi.charts.render import RenderContext, base_layout, d3_format, figure, measure_label
 from citybi.charts.types import register
@@ -71,6 +72,8 @@ class HeatmapChart(AggregatedChart):
         }
         if opts.show_values:
             trace["texttemplate"] = f"%{{z:{d3_format(m)}}}"
+        if is_aqi(m):  # AQI cells in the national level colours, on the standard's 0–500 scale
+            trace.update(colorscale=aqi_colorscale(), zmin=0, zmax=500)
         layout = base_layout(spec, ctx, xaxis={"title": {"text": xname}, "type": "category"},
                              yaxis={"title": {"text": yname}, "type": "category"})
         return figure([go.Heatmap(**trace)], layout)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from citybi.charts.domain_colors import category_colors, level_order
 from citybi.charts.form import option
 from citybi.charts.render import RenderContext, base_layout, d3_format, figure, measure_label
 from citybi.charts.types import register
@@ -41,11 +42,17 @@ class PieChart(AggregatedChart):
         frame = frames["main"]
         m = spec.measures[0]
         name = plain_text(measure_label(m, ctx))
+        labels, values = frame[spec.dimensions[0].name].to_list(), frame[m.name].to_list()
+        order = level_order(labels)  # air-quality levels read 优 → 严重污染, in the national colours
+        if order is not None:
+            labels, values = [labels[i] for i in order], [values[i] for i in order]
+        colors = category_colors(labels)
         pie = go.Pie(
-            labels=[plain_text(v) for v in frame[spec.dimensions[0].name].to_list()],
-            values=frame[m.name].to_list(), name=name, hole=opts.hole if opts.donut else 0,
+            labels=[plain_text(v) for v in labels],
+            values=values, name=name, hole=opts.hole if opts.donut else 0,
             textinfo="label+percent" if opts.show_percent else "label+value", sort=False,
             hovertemplate=f"%{{label}}: %{{value:{d3_format(m)}}}（%{{percent}}）<extra>{name}</extra>",
+            **({"marker": {"colors": colors}, "direction": "clockwise"} if colors else {}),
         )
         return figure([pie], base_layout(spec, ctx))
 
