@@ -26,6 +26,7 @@ import polars as pl
 from sqlglot import exp
 
 from citybi.config import Settings
+from citybi.dictionaries import ValueDictionary
 from citybi.errors import NotFound, UserFacingError
 from citybi.schema import ColumnInfo, DatasetInfo
 from citybi.usertext import check_visible
@@ -51,6 +52,10 @@ _SCHEMA_SQL = (
     f"""CREATE TABLE IF NOT EXISTS {S}.source_quarantine (
         dataset VARCHAR, sha256 VARCHAR, source VARCHAR, place VARCHAR, reason VARCHAR, payload BLOB,
         received_at TIMESTAMP, PRIMARY KEY (dataset, sha256))""",
+    # value dictionaries (citybi.dictionaries): a whole dictionary is one validated JSON document,
+    # saved and replaced as a unit (a half-saved 行政区划 would map values to a missing parent)
+    f"""CREATE TABLE IF NOT EXISTS {S}.dictionaries (
+        name VARCHAR PRIMARY KEY, description VARCHAR, body_json VARCHAR, updated_at TIMESTAMP)""",
 )
 
 POLARS_TO_LOGICAL: dict[type[pl.DataType], str] = {
@@ -191,6 +196,32 @@ class Catalog:
 
     def quarantine_count(self, dataset: str) -> int:
         return int(self._rows(f"SELECT count(*) FROM {S}.source_quarantine WHERE dataset = ?", [dataset])[0][0])
+
+    # ------------------------------------------------------------------ value dictionaries (数据标准)
+    def save_dictionary(self, d: ValueDictionary) -> None:
+        """Create or replace a dictionary (by name, case-insensitively), in one transaction."""
+        name = check_visible(d.name, "字典名称")
+        with self.wh.transaction() as cur:
+            cur.execute(f"DELETE FROM {S}.dictionaries WHERE lower(name) = lower(?)", [name])
+            cur.execute(f"INSERT INTO {S}.dictionaries VALUES (?, ?, ?, ?)",
+                        [name, d.description, d.model_copy(update={"name": name}).model_dump_json(),
+                         dt.datetime.now()])
+
+    def dictionaries(self) -> list[ValueDictionary]:
+        return [ValueDictionary.model_validate_json(r[0])
+                for r in self._rows(f"SELECT body_json FROM {S}.dictionaries ORDER BY name")]
+
+    def dictionary(self, name: str) -> ValueDictionary:
+        rows = self._rows(f"SELECT body_json FROM {S}.dictionaries WHERE lower(name) = lower(?)", [name])
+        if not rows:
+            raise NotFound(f"数据标准字典「{name}」不存在。", hint="可用 citybi dictionaries list 查看已有的字典")
+        return ValueDictionary.model_validate_json(rows[0][0])
+
+    def delete_dictionary(self, name: str) -> bool:
+        with self.wh.transaction() as cur:
+            gone = cur.execute(f"DELETE FROM {S}.dictionaries WHERE lower(name) = lower(?) RETURNING name",
+                               [name]).fetchall()
+        return bool(gone)
 
     def current_versions(self) -> dict[str, int]:
         """Every dataset's current version, keyed by its lower-cased name (what caches key on)."""
