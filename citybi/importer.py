@@ -15,8 +15,11 @@ import getpass
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import polars as pl
+
+from citybi import dictionaries
 from citybi.catalog import Catalog, Provenance, WriteMode, WriteResult
 from citybi.errors import UserFacingError, storage_error
 from citybi.ingest import recipe
@@ -24,6 +27,10 @@ from citybi.ingest.model import ImportOptions, ImportPlan
 from citybi.ingest.pipeline import Prepared, prepare
 from citybi.usertext import check_visible
 from citybi.warehouse import Warehouse
+
+# "accepted": only the clerk's earlier choices (the recipe's value_maps) are applied, the rest is
+# proposed; "auto": high-confidence proposals too (one click's worth); "off": no standardisation
+Standardize = Literal["accepted", "auto", "off"]
 
 
 @dataclass(frozen=True)
@@ -42,8 +49,24 @@ class IngestResult:
             "summary": plan.summary_zh(), "warnings": plan.warnings,
             "recipe": plan.recipe.model_dump(mode="json") if plan.recipe is not None else None,
             "recipe_saved": self.recipe_saved, "recipe_error": self.recipe_error,
+            "standardized": mapping_rows(plan), "unknown_values": unknown_rows(plan),
             "plan": json.loads(plan.model_dump_json()),
         }
+
+
+def mapping_rows(plan: ImportPlan) -> list[dict[str, Any]]:
+    """Every proposed mapping, one row each: column, dictionary, original → standard, rows, applied or not."""
+    return [
+        {"column": p.column, "dictionary": p.dictionary, "original": m.original, "standard": m.standard,
+         "rows": m.rows, "confidence": m.confidence, "reason": m.reason, "applied": m.accepted}
+        for p in plan.standardize for m in p.mappings
+    ]
+
+
+def unknown_rows(plan: ImportPlan) -> list[dict[str, Any]]:
+    """Values of standardised columns that match no standard value (kept as written)."""
+    return [{"column": p.column, "dictionary": p.dictionary, "value": u.value, "rows": u.rows,
+             "candidates": u.candidates} for p in plan.standardize for u in p.unknown]
 
 
 def recipes_dir(wh: Warehouse) -> Path:
@@ -58,18 +81,55 @@ def prepare_file(
     *,
     original_name: str | None = None,
     recipes: bool | Path = False,
+    standardize: Standardize = "accepted",
 ) -> Prepared:
     """Read and shape a file in the sandboxed reader; nothing is written.
 
     `recipes`: True applies a recipe from the warehouse's recipe folder, a Path one from that
     folder, False none. A recipe applies only to the report layout it was saved for; the caller's
     explicit options win over it, and `plan.recipe` says which one was applied and what did not fit.
+    `standardize`: see `Standardize`; the plan lists every proposal (`plan.standardize`).
     """
     saved: list[recipe.Recipe] = []
     if recipes is not False:
         saved = recipe.load_recipes(recipes_dir(wh) if recipes is True else Path(recipes))
-    return prepare(Path(path), options or ImportOptions(), wh.settings.limits, original_name=original_name,
-                   recipes=saved)
+    prepared = prepare(Path(path), options or ImportOptions(), wh.settings.limits, original_name=original_name,
+                       recipes=saved)
+    if standardize == "off":
+        return prepared
+    try:
+        return choose_values(wh, prepared, prepared.plan.options.value_maps, auto=standardize == "auto")
+    except BaseException:
+        prepared.discard()
+        raise
+
+
+def choose_values(wh: Warehouse, prepared: Prepared, chosen: dict[str, dict[str, str]], *, auto: bool = False
+                  ) -> Prepared:
+    """The prepared import with its standardisation proposals settled by the clerk's `chosen` mappings.
+
+    Proposals come afresh from the catalog's dictionaries and the frame's original values (the
+    frame itself is not changed: accepted mappings are applied at commit). The plan's options
+    keep the choices, so a saved recipe repeats them on next month's file.
+    """
+    plan = prepared.plan
+    frame = prepared.frame()
+    texts = [c.name for c in plan.columns if c.type == "text" and c.name in frame.columns]
+    proposals = dictionaries.propose(frame, Catalog(wh).dictionaries(), texts)
+    settled, remember = dictionaries.settle(frame, proposals, chosen, auto=auto)
+    maps = {c: dict(m) for c, m in plan.options.value_maps.items()}
+    for column, mine in remember.items():
+        maps[column] = {**maps.get(column, {}), **mine}
+    for column, mine in chosen.items():  # what the clerk decided is kept, also for values not in this file
+        maps[column] = {**maps.get(column, {}), **mine}
+    options = plan.options.model_copy(update={"value_maps": maps})
+    return Prepared(plan=plan.model_copy(update={"standardize": settled, "options": options}),
+                    frame_path=prepared.frame_path, own_dir=prepared.own_dir)
+
+
+def standardized_frame(prepared: Prepared) -> pl.DataFrame:
+    """The frame as it will be written: the accepted mappings applied."""
+    return dictionaries.apply(prepared.frame(), prepared.plan.standardize)
 
 
 def commit(
@@ -91,7 +151,9 @@ def commit(
     the write; `recipe_error` says why.
     """
     plan = prepared.plan
-    frame = prepared.frame()
+    # accepted mappings only; the plan (kept as the version's provenance) lists each with its
+    # original value and row count
+    frame = standardized_frame(prepared)
     units = {c.name: c.unit for c in plan.columns}
     types = {c.name: c.type for c in plan.columns if c.name in frame.columns}
     prov = Provenance(
@@ -141,14 +203,41 @@ def ingest_file(
     original_name: str | None = None,
     recipes: bool | Path = False,
     save_recipe: bool | str = False,
+    standardize: Standardize = "accepted",
 ) -> IngestResult:
     """Prepare and commit in one call (the CLI, the inbox, the sample loader, tests)."""
-    prepared = prepare_file(wh, path, options, original_name=original_name, recipes=recipes)
+    prepared = prepare_file(wh, path, options, original_name=original_name, recipes=recipes,
+                            standardize=standardize)
     try:
         return commit(wh, prepared, table=table, mode=mode, key_columns=key_columns, who=who,
                       display_name=display_name, description=description, save_recipe=save_recipe)
     finally:
         prepared.discard()
+
+
+def import_dictionary(wh: Warehouse, path: str | Path, *, name: str, sheet: str | None = None,
+                      prefixes: list[str] | None = None, description: str = "",
+                      original_name: str | None = None) -> dictionaries.ValueDictionary:
+    """Read a clerk's dictionary table (标准名称 / 编码 / 层级 / 上级 / 别名) and save it in the catalog.
+
+    Read by the same sandboxed reader as any import, every column as text: codes keep their
+    leading zeros (001 is not 1). A dictionary of that name is replaced as a whole."""
+    from citybi.ingest.model import ColumnOverride
+
+    options = ImportOptions(sheet=sheet, fill_labels=False, drop_totals=False)
+    prepared = prepare_file(wh, path, options, original_name=original_name, standardize="off")
+    try:
+        if any(c.type != "text" for c in prepared.plan.columns):  # read again, typing nothing
+            as_text = {c.index: ColumnOverride(type="text") for c in prepared.plan.columns}
+            prepared.discard()
+            prepared = prepare_file(wh, path, options.model_copy(update={"columns": as_text}),
+                                    original_name=original_name, standardize="off")
+        d = dictionaries.from_frame(check_visible(name, "字典名称"), prepared.frame(), description=description,
+                                    prefixes=prefixes or [])
+    finally:
+        prepared.discard()
+    Catalog(wh).save_dictionary(d)
+    return d
 
 
 def _current_user() -> str:
