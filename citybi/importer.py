@@ -127,6 +127,38 @@ def choose_values(wh: Warehouse, prepared: Prepared, chosen: dict[str, dict[str,
                     frame_path=prepared.frame_path, own_dir=prepared.own_dir)
 
 
+def value_choice_rows(plan: ImportPlan) -> list[dict[str, Any]]:
+    """The 数据标准 table of the 数据导入 page: one row per proposed mapping, then one per unknown value.
+
+    Keys 列, 原值, 标准值, 行数, 把握, 依据, 采用; an unknown value's 标准值 is its likeliest standard
+    value (or empty), unticked: the clerk fills it in and ticks it, or leaves it as written."""
+    rows = [
+        {"列": p.column, "原值": m.original, "标准值": m.standard, "行数": m.rows, "把握": f"{m.confidence:.0%}",
+         "依据": dictionaries.REASON_LABELS[m.reason], "采用": m.accepted}
+        for p in plan.standardize for m in p.mappings
+    ]
+    rows += [
+        {"列": p.column, "原值": u.value, "标准值": (u.candidates or [""])[0], "行数": u.rows, "把握": "",
+         "依据": f"不在字典「{p.dictionary}」中" + (f"，可能是 {'、'.join(u.candidates)}" if u.candidates else ""),
+         "采用": False}
+        for p in plan.standardize for u in p.unknown
+    ]
+    return rows
+
+
+def choices_from_rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """The clerk's choices from the edited 数据标准 table: a ticked row maps 原值 to 标准值, an unticked
+    one keeps 原值 as written (remembered, so auto does not map it next month either)."""
+    chosen: dict[str, dict[str, str]] = {}
+    for r in rows:
+        original = str(r.get("原值") or "")
+        standard = check_visible(str(r.get("标准值") or ""), "标准值")
+        if not original:
+            continue
+        chosen.setdefault(str(r["列"]), {})[original] = standard if r.get("采用") and standard else original
+    return chosen
+
+
 def standardized_frame(prepared: Prepared) -> pl.DataFrame:
     """The frame as it will be written: the accepted mappings applied."""
     return dictionaries.apply(prepared.frame(), prepared.plan.standardize)

@@ -10,7 +10,15 @@ import streamlit as st
 
 from citybi import tempfiles
 from citybi.catalog import MODE_LABELS
-from citybi.importer import commit, options_with_edits, prepare_file
+from citybi.importer import (
+    choices_from_rows,
+    choose_values,
+    commit,
+    options_with_edits,
+    prepare_file,
+    standardized_frame,
+    value_choice_rows,
+)
 from citybi.ingest.model import DROP_LABELS, TYPE_LABELS, ImportOptions
 from citybi.ingest.pipeline import list_sheets
 from citybi.ui.state import catalog, get_warehouse, guarded, show_frame
@@ -131,8 +139,32 @@ if st.button("按修改重新分析"):
         state.update(imp_options=new_options, imp_prepared=None)
         st.rerun()
 
+if plan.standardize:
+    st.subheader("数据标准")
+    choices = value_choice_rows(plan)
+    unknown = sum(1 for r in choices if not r["把握"])
+    st.caption(f"这些列的取值大多在数据标准字典中：{len(choices) - unknown} 种写法可以统一为标准值，"
+               f"{unknown} 种写法不在字典中。勾选「采用」的才会改写，原值记录在版本来源中；选择随导入方案保存。")
+    std_edited = st.data_editor(
+        pl.DataFrame(choices), hide_index=True, width="stretch", key=f"std_{digest}",
+        disabled=["列", "原值", "行数", "把握", "依据"],
+        column_config={"采用": st.column_config.CheckboxColumn("采用"), "行数": st.column_config.NumberColumn("行数")},
+    )
+    c1, c2 = st.columns(2)
+    picked: dict[str, dict[str, str]] | None = None
+    auto = c1.button("采用全部把握高的建议")
+    if c2.button("按勾选统一取值"):
+        picked = guarded(lambda: choices_from_rows(std_edited.to_dicts()))
+    if auto or picked is not None:
+        # the auto button keeps the clerk's earlier choices and adds what is sure
+        chosen = guarded(lambda: choose_values(wh, prepared, picked if picked is not None
+                                               else plan.options.value_maps, auto=auto))
+        if chosen is not None:
+            state.update(imp_prepared=chosen, imp_options=chosen.plan.options)
+            st.rerun()
+
 st.subheader("预览")
-frame = prepared.frame()
+frame = standardized_frame(prepared)
 st.caption(f"共 {frame.height} 行，显示前 50 行")
 show_frame(frame.head(50))
 
