@@ -75,6 +75,8 @@ HIGH_CONFIDENCE = 0.8
 MIN_SHARE = 0.5
 # free text (诉求内容) has thousands of distinct values: not a coded column, not worth matching
 MAX_DISTINCT = 5000
+# close spellings (difflib) are looked for among the most frequent values only
+MAX_SIMILAR = 300
 
 
 class ValueMapping(_Strict):
@@ -130,7 +132,7 @@ def fold(text: str) -> str:
     return text.casefold()
 
 
-def _stem(folded: str, prefixes: Sequence[str]) -> str:
+def _stem(folded: str, prefixes: Sequence[str], suffixes: bool = True) -> str:
     """`folded` without known prefixes, an office word and a level suffix (never down to nothing)."""
     text = folded
     stripped = True
@@ -141,8 +143,8 @@ def _stem(folded: str, prefixes: Sequence[str]) -> str:
             if p and text.startswith(p) and rest and rest not in _LEVEL_SUFFIXES:
                 text, stripped = rest, True
                 break
-    for suffixes in (_ORG_SUFFIXES, _LEVEL_SUFFIXES):
-        for s in suffixes:
+    for words in (_ORG_SUFFIXES, _LEVEL_SUFFIXES) if suffixes else ():
+        for s in words:
             if text.endswith(s) and len(text) > len(s):
                 text = text[: -len(s)]
                 break
@@ -179,8 +181,10 @@ class _LevelIndex:
                 self.folded.setdefault(f, set()).add(e.standard)
                 self.stems.setdefault(_stem(f, self.prefixes), set()).add(e.standard)
 
-    def match(self, value: str) -> tuple[str | None, Reason | None, list[str]]:
-        """(standard, reason, candidates) for one value; (value, None, []) when it is standard already."""
+    def match(self, value: str, similar: bool = True) -> tuple[str | None, Reason | None, list[str]]:
+        """(standard, reason, candidates) for one value; (value, None, []) when it is standard already.
+
+        `similar`: also look for a close spelling (difflib, the slow part) when nothing else matched."""
         if value in self.standards:
             return value, None, []
         hit = self.alias.get(value)
@@ -193,12 +197,13 @@ class _LevelIndex:
         if hit:
             return None, None, sorted(hit)
         stem = _stem(f, self.prefixes)
-        hit = self.stems.get(stem)
+        # 渔村 is the stem of 渔村街道 already: its own 村 is part of the name
+        hit = self.stems.get(_stem(f, self.prefixes, suffixes=False)) or self.stems.get(stem)
         if hit and len(hit) == 1:
             return next(iter(hit)), "affix", []
         if hit:
             return None, None, sorted(hit)
-        if len(stem) >= 2:
+        if similar and len(stem) >= 2:
             close = difflib.get_close_matches(stem, list(self.stems), n=2, cutoff=0.75)
             found = sorted({s for c in close for s in self.stems[c]})
             if len(found) == 1:
@@ -207,14 +212,15 @@ class _LevelIndex:
         return None, None, []
 
 
-def _proposal(column: str, counts: list[tuple[str, int]], index: _LevelIndex) -> tuple[ColumnProposal, int]:
+def _proposal(column: str, counts: list[tuple[str, int]], index: _LevelIndex, *, similar: bool
+              ) -> tuple[ColumnProposal, int]:
     """The proposal of one column against one level, and how many rows belong to the level."""
     total = sum(n for _, n in counts)
     standard_rows, belong = 0, 0
     mappings: list[ValueMapping] = []
     unknown: list[UnknownValue] = []
-    for value, n in counts:
-        std, reason, candidates = index.match(value)
+    for i, (value, n) in enumerate(counts):
+        std, reason, candidates = index.match(value, similar and i < MAX_SIMILAR)
         if std is not None and reason is None:
             standard_rows += n
             belong += n
@@ -247,20 +253,27 @@ def propose_column(column: str, counts: list[tuple[str, int]], dictionaries: Seq
     total = sum(n for _, n in counts)
     if not total or len(counts) > MAX_DISTINCT:
         return None
-    best: tuple[tuple[int, int], ColumnProposal] | None = None
+    best: tuple[tuple[int, int], _LevelIndex] | None = None
     for d in dictionaries:
         for level in d.levels():
-            proposal, belong = _proposal(column, counts, _index(d, level))
+            index = _index(d, level)
+            _p, belong = _proposal(column, counts, index, similar=False)
             if belong < MIN_SHARE * total:
                 continue
             rank = (belong, int(bool(level) and level in column))
             if best is None or rank > best[0]:
-                best = (rank, proposal)
-    return best[1] if best else None
+                best = (rank, index)
+    return _proposal(column, counts, best[1], similar=True)[0] if best else None
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_index(body: str, level: str) -> _LevelIndex:
+    return _LevelIndex(ValueDictionary.model_validate_json(body), level)
 
 
 def _index(d: ValueDictionary, level: str) -> _LevelIndex:
-    return _LevelIndex(d, level)
+    # folding every alias through OpenCC once per dictionary, not once per column
+    return _cached_index(d.model_dump_json(), level)
 
 
 def propose(frame: pl.DataFrame, dictionaries: Sequence[ValueDictionary],

@@ -183,7 +183,7 @@ def test_the_sample_city_ships_dictionaries_matching_its_data() -> None:
     assert places.levels() == ["区", "街道"]
     assert "临江区" in places.values("区") and "滨江街道" in places.values("街道")
     frame = pl.DataFrame({"区": ["临江区", "清源市临江区", "臨江區", "青禾"],
-                          "街道": ["滨江街道", "临江区滨江街道", "滨江", "禾丰街道"],
+                          "街道": ["滨江街道", "临江区滨江街道", "渔村", "禾丰街道"],  # 渔村: its 村 is the name
                           "垃圾类型": ["厨余垃圾", "湿垃圾", "其他垃圾", "干垃圾"]})
     settled, _ = settle(frame, propose(frame, [places, waste, complaints]), {}, auto=True)
     out = apply(frame, settled)
