@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,6 +223,41 @@ class Catalog:
             gone = cur.execute(f"DELETE FROM {S}.dictionaries WHERE lower(name) = lower(?) RETURNING name",
                                [name]).fetchall()
         return bool(gone)
+
+    def rows_already_in(self, name: str, frame: pl.DataFrame, key_columns: list[str] | None = None) -> int | None:
+        """How many rows of `frame` equal a row of the dataset's current version, before an append.
+
+        Compared on the key columns when given, else on every column both have (NULL equals NULL),
+        each side cast to the dataset's type. None when the frame cannot be compared (no common
+        column, or values that do not cast: the append itself would say why)."""
+        ds_id, _n, _d, _desc, current, *_ = self._dataset_row(name)
+        physical, columns_json = self._rows(
+            f"SELECT physical, columns_json FROM {S}.versions WHERE dataset_id = ? AND version = ?",
+            [ds_id, current])[0]
+        old = {c["name"]: c["duckdb_type"] for c in json.loads(columns_json)}
+        on = [k for k in (key_columns or [c for c in frame.columns if c in old]) if k in old and k in frame.columns]
+        if not on:
+            return None
+        staged = f"__citybi_dupcheck_{uuid.uuid4().hex}"
+        same = exp.and_(*[
+            exp.NullSafeEQ(this=exp.Cast(this=exp.column(c, table="o", quoted=True), to=exp.DataType.build(old[c])),
+                           expression=exp.Cast(this=exp.column(c, table="n", quoted=True),
+                                               to=exp.DataType.build(old[c])))
+            for c in on
+        ])
+        inner = exp.select("1").from_(_physical(physical).as_("o")).where(same)
+        query = exp.select(exp.Count(this=exp.Star())).from_(exp.to_table(staged, quoted=True).as_("n")).where(
+            exp.Exists(this=inner))
+        cur = self.wh.cursor()
+        try:
+            cur.register(staged, frame.select(on))
+            return int(cur.execute(query.sql(dialect="duckdb")).fetchall()[0][0])
+        except duckdb.Error:
+            return None
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                cur.unregister(staged)
+            cur.close()
 
     def current_versions(self) -> dict[str, int]:
         """Every dataset's current version, keyed by its lower-cased name (what caches key on)."""

@@ -68,7 +68,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             wh, args.file, table=args.table, mode=args.mode, options=options, key_columns=args.key or None,
             display_name=args.display_name, description=args.description,
             recipes=not args.no_recipe, save_recipe=args.save_recipe or False,
-            standardize=args.standardize or "accepted",
+            standardize=args.standardize or "accepted", allow_repeat=args.allow_duplicates,
         )
     _report_ingest(args, result.outcome())
     return 0
@@ -83,7 +83,7 @@ def _ingest_via_app(args: argparse.Namespace, options: Any) -> int:
     job = inbox.submit(db, Path(args.file), table=args.table, mode=args.mode, options=options,
                        key_columns=args.key, display_name=args.display_name, description=args.description,
                        use_recipes=not args.no_recipe, save_recipe=args.save_recipe,
-                       standardize=args.standardize or "accepted")
+                       standardize=args.standardize or "accepted", allow_repeat=args.allow_duplicates)
     outcome = inbox.wait(job)
     if outcome.get("status") != "ok":
         raise UserFacingError(str(outcome.get("message") or "导入失败。"))
@@ -104,6 +104,11 @@ def _report_ingest(args: argparse.Namespace, outcome: dict[str, Any]) -> None:
     for w in outcome.get("warnings", []):
         print(f"  注意：{w}")
     _report_standardized(outcome)
+    dups = outcome.get("duplicates") or {}
+    if dups.get("in_file"):
+        print(f"  注意：文件中有 {dups['in_file']} 行与前面的某一行完全相同。")
+    if dups.get("in_dataset"):
+        print(f"  注意：有 {dups['in_dataset']} 行在追加前已在数据集「{dups['dataset']}」中（现在重复了）。")
     from citybi.catalog import MODE_LABELS
 
     mode = MODE_LABELS.get(outcome["mode"], outcome["mode"])
@@ -405,6 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--standardize", choices=["auto", "off"],
                      help="按数据标准字典统一取值（如 南湖→南湖区）：auto 自动采用把握高的建议，off 不做标准化；"
                           "默认只采用导入方案中已确认的映射，其余列为建议")
+    ing.add_argument("--allow-duplicates", action="store_true",
+                     help="追加的文件全部行都已在数据集中时（同一文件导入两次）也照样追加（默认拒绝）")
     ing.add_argument("--display-name")
     ing.add_argument("--description")
     ing.add_argument("--json", action="store_true")

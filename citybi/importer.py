@@ -11,9 +11,10 @@ saves the accepted options for next month's file. The folder is `Settings.recipe
 """
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,11 +35,63 @@ Standardize = Literal["accepted", "auto", "off"]
 
 
 @dataclass(frozen=True)
+class Duplicates:
+    """Repeated rows, found before writing: within the file, and against the dataset appended to."""
+
+    rows: int  # rows in the file (after standardisation: 南湖 and 南湖区 rows are compared as written)
+    in_file: int  # rows identical to an earlier row of the file
+    in_file_keys: int  # rows whose key columns repeat an earlier row's (0 without key columns)
+    in_dataset: int | None  # rows already in the dataset's current version; None: no dataset to compare
+    dataset: str = ""
+    samples: list[str] = field(default_factory=list)  # a few repeated rows, as text
+
+    @property
+    def whole_file_repeated(self) -> bool:
+        """Every row is in the dataset already: most likely last month's file appended again."""
+        return bool(self.rows) and self.in_dataset == self.rows
+
+    def warnings_zh(self) -> list[str]:
+        out = []
+        if self.in_file:
+            out.append(f"文件中有 {self.in_file} 行与前面的某一行完全相同（例如：{'；'.join(self.samples[:2])}）。")
+        if self.in_file_keys:
+            out.append(f"文件中有 {self.in_file_keys} 行的主键与前面的行重复。")
+        if self.whole_file_repeated:
+            out.append(f"文件的全部 {self.rows} 行都已在数据集「{self.dataset}」中，可能是同一个文件导入了两次。")
+        elif self.in_dataset:
+            out.append(f"文件中有 {self.in_dataset} 行与数据集「{self.dataset}」中已有的行相同，追加后会重复。")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rows": self.rows, "in_file": self.in_file, "in_file_keys": self.in_file_keys,
+                "in_dataset": self.in_dataset, "dataset": self.dataset, "samples": self.samples}
+
+
+def find_duplicates(wh: Warehouse, prepared: Prepared, *, table: str | None = None,
+                    key_columns: list[str] | None = None) -> Duplicates:
+    """Exact and key duplicates within the file, and rows already in dataset `table` (when it exists)."""
+    frame = standardized_frame(prepared)
+    keys = [k for k in key_columns or [] if k in frame.columns]
+    # every copy after the first of a row
+    repeated = frame.select(~pl.struct(pl.all()).is_first_distinct()).to_series() if frame.width else \
+        pl.Series([], dtype=pl.Boolean)
+    in_file = int(repeated.sum()) if len(repeated) else 0
+    samples = ["，".join("" if v is None else str(v) for v in row)
+               for row in frame.filter(repeated).head(3).iter_rows()] if in_file else []
+    in_keys = frame.height - frame.unique(subset=keys).height if keys and frame.height else 0
+    cat = Catalog(wh)
+    in_dataset = cat.rows_already_in(table, frame, keys or None) if table and cat.exists(table) else None
+    return Duplicates(rows=frame.height, in_file=in_file, in_file_keys=in_keys, in_dataset=in_dataset,
+                      dataset=table or "", samples=samples)
+
+
+@dataclass(frozen=True)
 class IngestResult:
     plan: ImportPlan
     write: WriteResult
     recipe_saved: str | None = None  # the name the accepted options were saved under
     recipe_error: str | None = None  # why they could not be saved (the data is written all the same)
+    duplicates: Duplicates | None = None  # checked before an append
 
     def outcome(self) -> dict[str, Any]:
         """The JSON the CLI prints and the inbox hands back (one shape for both)."""
@@ -50,6 +103,7 @@ class IngestResult:
             "recipe": plan.recipe.model_dump(mode="json") if plan.recipe is not None else None,
             "recipe_saved": self.recipe_saved, "recipe_error": self.recipe_error,
             "standardized": mapping_rows(plan), "unknown_values": unknown_rows(plan),
+            "duplicates": self.duplicates.to_json() if self.duplicates is not None else None,
             "plan": json.loads(plan.model_dump_json()),
         }
 
@@ -236,13 +290,23 @@ def ingest_file(
     recipes: bool | Path = False,
     save_recipe: bool | str = False,
     standardize: Standardize = "accepted",
+    allow_repeat: bool = True,
 ) -> IngestResult:
-    """Prepare and commit in one call (the CLI, the inbox, the sample loader, tests)."""
+    """Prepare and commit in one call (the CLI, the inbox, the sample loader, tests).
+
+    An append is checked for duplicates first (`IngestResult.duplicates`); `allow_repeat=False`
+    refuses an append whose every row is in the dataset already (the same file imported twice)."""
     prepared = prepare_file(wh, path, options, original_name=original_name, recipes=recipes,
                             standardize=standardize)
     try:
-        return commit(wh, prepared, table=table, mode=mode, key_columns=key_columns, who=who,
-                      display_name=display_name, description=description, save_recipe=save_recipe)
+        dups = find_duplicates(wh, prepared, table=table, key_columns=key_columns) if mode == "append" else None
+        if dups is not None and dups.whole_file_repeated and not key_columns and not allow_repeat:
+            raise UserFacingError(
+                f"没有追加：文件的全部 {dups.rows} 行都已在数据集「{table}」中，可能是同一个文件导入了两次。",
+                hint="确实要重复追加请加 --allow-duplicates；要更新已有的行请用 --key 指定主键列")
+        result = commit(wh, prepared, table=table, mode=mode, key_columns=key_columns, who=who,
+                        display_name=display_name, description=description, save_recipe=save_recipe)
+        return dataclasses.replace(result, duplicates=dups)
     finally:
         prepared.discard()
 

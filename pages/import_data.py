@@ -14,6 +14,7 @@ from citybi.importer import (
     choices_from_rows,
     choose_values,
     commit,
+    find_duplicates,
     options_with_edits,
     prepare_file,
     standardized_frame,
@@ -179,6 +180,11 @@ mode = c2.radio("方式", modes, format_func=lambda m: MODE_LABELS[m], horizonta
 keys: list[str] = []
 if mode == "append":
     keys = st.multiselect("主键列（可选）：主键相同的行会被更新，而不是重复", [c.name for c in plan.columns])
+# repeated rows, before writing: within the file, and (追加) rows the dataset has already
+duplicates = guarded(lambda: find_duplicates(wh, prepared, table=name if mode == "append" else None,
+                                             key_columns=keys))
+for dup_warning in duplicates.warnings_zh() if duplicates is not None else []:
+    st.warning(md(dup_warning))
 save_recipe = st.checkbox("保存导入方案，下次同一报表一键导入", value=True)
 if st.button("导入", type="primary"):
     with st.status("正在写入数据仓库…") as status:
