@@ -419,10 +419,13 @@ def from_frame(name: str, frame: pl.DataFrame, *, description: str = "", prefixe
                               detail=str(err)) from err
 
 
+TABLE_COLUMNS = ("标准名称", "编码", "层级", "上级", "别名")
+
+
 def to_frame(d: ValueDictionary) -> pl.DataFrame:
     """The dictionary as the table a clerk edits or exports (the same columns `from_frame` reads)."""
     return pl.DataFrame({
         "标准名称": [e.standard for e in d.entries], "编码": [e.code for e in d.entries],
         "层级": [e.level for e in d.entries], "上级": [e.parent for e in d.entries],
         "别名": ["、".join(e.aliases) for e in d.entries],
-    }, schema={k: pl.String for k in ("标准名称", "编码", "层级", "上级", "别名")})
+    }, schema=dict.fromkeys(TABLE_COLUMNS, pl.String))

@@ -336,6 +336,17 @@ def import_dictionary(wh: Warehouse, path: str | Path, *, name: str, sheet: str 
     return d
 
 
+def save_dictionary_table(wh: Warehouse, name: str, rows: list[dict[str, Any]], *, prefixes: list[str] | None = None,
+                          description: str = "") -> dictionaries.ValueDictionary:
+    """Save a dictionary edited as a table on the 数据标准 page (rows keyed 标准名称/编码/层级/上级/别名)."""
+    table = pl.DataFrame(rows, schema=dict.fromkeys(dictionaries.TABLE_COLUMNS, pl.String)) if rows else \
+        pl.DataFrame(schema=dict.fromkeys(dictionaries.TABLE_COLUMNS, pl.String))
+    d = dictionaries.from_frame(check_visible(name, "字典名称"), table, description=description,
+                                prefixes=[p.strip() for p in prefixes or [] if p.strip()])
+    Catalog(wh).save_dictionary(d)
+    return d
+
+
 def _current_user() -> str:
     try:
         return getpass.getuser()
