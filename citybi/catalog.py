@@ -31,6 +31,7 @@ from citybi.dictionaries import ValueDictionary
 from citybi.errors import NotFound, UserFacingError
 from citybi.schema import ColumnInfo, DatasetInfo
 from citybi.usertext import check_visible
+from citybi.validation import Rules
 from citybi.warehouse import Warehouse
 
 S = "_citybi"
@@ -57,6 +58,9 @@ _SCHEMA_SQL = (
     # saved and replaced as a unit (a half-saved 行政区划 would map values to a missing parent)
     f"""CREATE TABLE IF NOT EXISTS {S}.dictionaries (
         name VARCHAR PRIMARY KEY, description VARCHAR, body_json VARCHAR, updated_at TIMESTAMP)""",
+    # validation rules per dataset (citybi.validation), by the dataset's lower-cased name
+    f"""CREATE TABLE IF NOT EXISTS {S}.dataset_rules (
+        dataset VARCHAR PRIMARY KEY, rules_json VARCHAR, updated_at TIMESTAMP)""",
 )
 
 POLARS_TO_LOGICAL: dict[type[pl.DataType], str] = {
@@ -223,6 +227,19 @@ class Catalog:
             gone = cur.execute(f"DELETE FROM {S}.dictionaries WHERE lower(name) = lower(?) RETURNING name",
                                [name]).fetchall()
         return bool(gone)
+
+    def set_rules(self, name: str, rules: Rules) -> None:
+        """Replace a dataset's validation rules (empty rules remove them)."""
+        real = self._dataset_row(name)[1]
+        with self.wh.transaction() as cur:
+            cur.execute(f"DELETE FROM {S}.dataset_rules WHERE dataset = lower(?)", [real])
+            if not rules.empty():
+                cur.execute(f"INSERT INTO {S}.dataset_rules VALUES (lower(?), ?, ?)",
+                            [real, rules.model_dump_json(), dt.datetime.now()])
+
+    def rules(self, name: str) -> Rules:
+        rows = self._rows(f"SELECT rules_json FROM {S}.dataset_rules WHERE dataset = lower(?)", [name])
+        return Rules.model_validate_json(rows[0][0]) if rows else Rules()
 
     def rows_already_in(self, name: str, frame: pl.DataFrame, key_columns: list[str] | None = None) -> int | None:
         """How many rows of `frame` equal a row of the dataset's current version, before an append.
@@ -475,6 +492,7 @@ class Catalog:
                 cur.execute(exp.Drop(tables=[_physical(physical)], kind="TABLE", exists=True).sql(dialect="duckdb"))
             cur.execute(f"DELETE FROM {S}.versions WHERE dataset_id = ?", [ds_id])
             cur.execute(f"DELETE FROM {S}.datasets WHERE id = ?", [ds_id])
+            cur.execute(f"DELETE FROM {S}.dataset_rules WHERE dataset = lower(?)", [real])
 
     def set_synonyms(self, name: str, synonyms: list[str], column: str | None = None) -> None:
         """Words users say for a dataset or a column (问数 matches them)."""

@@ -3,6 +3,8 @@
     citybi ingest FILE [--sheet NAME] --db PATH --table NAME [--mode create|replace|append] [--json]
                   [--no-recipe] [--save-recipe NAME] [--standardize auto|off]
     citybi dictionaries import FILE --name NAME [--prefix 嘉兴市] --db PATH | citybi dictionaries list --db PATH
+    citybi rules show|set TABLE --db PATH [--not-null COL] [--range AQI=0:500] [--allowed 区=行政区划/区]
+                  [--unique COL] [--not-future COL] [--required COL]
     citybi sheets FILE
     citybi datasets --db PATH [--json]
     citybi versions TABLE --db PATH | citybi restore TABLE VERSION --db PATH
@@ -104,6 +106,8 @@ def _report_ingest(args: argparse.Namespace, outcome: dict[str, Any]) -> None:
     for w in outcome.get("warnings", []):
         print(f"  注意：{w}")
     _report_standardized(outcome)
+    for f in outcome.get("rule_failures") or []:
+        print(f"  不符合校验规则：{f['rule']}（{f['rows']} 行，例如 {'；'.join(f['samples'][:3]) or '—'}）")
     dups = outcome.get("duplicates") or {}
     if dups.get("in_file"):
         print(f"  注意：文件中有 {dups['in_file']} 行与前面的某一行完全相同。")
@@ -158,6 +162,60 @@ def cmd_dictionaries(args: argparse.Namespace) -> int:
         aliases = sum(len(e.aliases) for e in d.entries)
         done = "已导入" if args.action == "import" else ""
         print(f"{done}字典「{d.name}」：{levels}，别名 {aliases} 个" + (f"；{d.description}" if d.description else ""))
+    return 0
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    """Validation rules of a dataset: show them, or set them (replacing the previous ones)."""
+    from citybi.catalog import Catalog
+    from citybi.validation import Allowed, Range, Rules
+
+    with _warehouse(args.db) as wh:
+        cat = Catalog(wh)
+        if args.action == "set":
+            ranges = {}
+            for spec in args.range or []:
+                column, _, bounds = spec.partition("=")
+                low, sep, high = bounds.partition(":")
+                try:
+                    if not column or not sep:
+                        raise ValueError(spec)
+                    ranges[column] = Range(min=float(low) if low else None, max=float(high) if high else None)
+                except ValueError as err:
+                    raise UserFacingError(f"范围「{spec}」的写法不对。", hint="写成 列=最小值:最大值，例如 AQI=0:500"
+                                          "（一边留空表示不限）") from err
+            allowed = {}
+            for spec in args.allowed or []:
+                column, _, dictionary = spec.partition("=")
+                name, _, level = dictionary.partition("/")
+                if not column or not name:
+                    raise UserFacingError(f"取值范围「{spec}」的写法不对。",
+                                          hint="写成 列=字典名 或 列=字典名/层级，例如 区=行政区划/区")
+                cat.dictionary(name)  # an unknown dictionary is refused now, not at the next import
+                allowed[column] = Allowed(dictionary=name, level=level or None)
+            cat.set_rules(args.table, Rules(required=args.required or [], not_null=args.not_null or [],
+                                            ranges=ranges, allowed=allowed, unique=args.unique or [],
+                                            not_future=args.not_future or []))
+        rules = cat.rules(args.table)
+    if args.json:
+        _print_json(rules.model_dump(mode="json"))
+        return 0
+    if rules.empty():
+        print(f"数据集「{args.table}」没有校验规则。")
+        return 0
+    print(f"数据集「{args.table}」的校验规则：")
+    if rules.required:
+        print("  必需的列：" + "、".join(rules.required))
+    if rules.not_null:
+        print("  不能为空：" + "、".join(rules.not_null))
+    for c, r in rules.ranges.items():
+        print(f"  {c}：{'' if r.min is None else f'{r.min:g} ≤ '}值{'' if r.max is None else f' ≤ {r.max:g}'}")
+    for c, a in rules.allowed.items():
+        print(f"  {c}：取值在数据标准「{a.dictionary}」{'（' + a.level + '）' if a.level else ''}中")
+    if rules.unique:
+        print("  主键（不能重复）：" + "、".join(rules.unique))
+    if rules.not_future:
+        print("  不能晚于今天：" + "、".join(rules.not_future))
     return 0
 
 
@@ -427,6 +485,19 @@ def build_parser() -> argparse.ArgumentParser:
     dic.add_argument("--db")
     dic.add_argument("--json", action="store_true")
     dic.set_defaults(func=cmd_dictionaries)
+
+    ru = sub.add_parser("rules", help="数据集的校验规则：查看或设置（导入时检查并报告）")
+    ru.add_argument("action", choices=["show", "set"])
+    ru.add_argument("table")
+    ru.add_argument("--db")
+    ru.add_argument("--required", action="append", help="文件必须有的列（可重复）")
+    ru.add_argument("--not-null", action="append", help="不能为空的列（可重复）")
+    ru.add_argument("--range", action="append", help="取值范围：列=最小值:最大值，例如 AQI=0:500")
+    ru.add_argument("--allowed", action="append", help="取值须在数据标准字典中：列=字典名[/层级]，例如 区=行政区划/区")
+    ru.add_argument("--unique", action="append", help="主键列（可重复）：这些列的组合不能重复")
+    ru.add_argument("--not-future", action="append", help="日期不能晚于今天的列（可重复）")
+    ru.add_argument("--json", action="store_true")
+    ru.set_defaults(func=cmd_rules)
 
     sh = sub.add_parser("sheets", help="列出文件中的工作表")
     sh.add_argument("file")

@@ -12,6 +12,7 @@ saves the accepted options for next month's file. The folder is `Settings.recipe
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import getpass
 import json
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from citybi import dictionaries
+from citybi import dictionaries, validation
 from citybi.catalog import Catalog, Provenance, WriteMode, WriteResult
 from citybi.errors import UserFacingError, storage_error
 from citybi.ingest import recipe
@@ -85,6 +86,18 @@ def find_duplicates(wh: Warehouse, prepared: Prepared, *, table: str | None = No
                       dataset=table or "", samples=samples)
 
 
+def find_rule_failures(wh: Warehouse, prepared: Prepared, table: str, today: dt.date | None = None
+                       ) -> list[validation.Failure]:
+    """The validation rules of dataset `table` this file breaks (values as they will be written)."""
+    cat = Catalog(wh)
+    if not cat.exists(table):
+        return []
+    rules = cat.rules(table)
+    if rules.empty():
+        return []
+    return validation.check(standardized_frame(prepared), rules, cat.dictionaries(), today)
+
+
 @dataclass(frozen=True)
 class IngestResult:
     plan: ImportPlan
@@ -92,6 +105,7 @@ class IngestResult:
     recipe_saved: str | None = None  # the name the accepted options were saved under
     recipe_error: str | None = None  # why they could not be saved (the data is written all the same)
     duplicates: Duplicates | None = None  # checked before an append
+    rule_failures: list[validation.Failure] = field(default_factory=list)  # the dataset's rules this file breaks
 
     def outcome(self) -> dict[str, Any]:
         """The JSON the CLI prints and the inbox hands back (one shape for both)."""
@@ -104,6 +118,7 @@ class IngestResult:
             "recipe_saved": self.recipe_saved, "recipe_error": self.recipe_error,
             "standardized": mapping_rows(plan), "unknown_values": unknown_rows(plan),
             "duplicates": self.duplicates.to_json() if self.duplicates is not None else None,
+            "rule_failures": [f.model_dump() for f in self.rule_failures],
             "plan": json.loads(plan.model_dump_json()),
         }
 
@@ -304,9 +319,10 @@ def ingest_file(
             raise UserFacingError(
                 f"没有追加：文件的全部 {dups.rows} 行都已在数据集「{table}」中，可能是同一个文件导入了两次。",
                 hint="确实要重复追加请加 --allow-duplicates；要更新已有的行请用 --key 指定主键列")
+        failures = find_rule_failures(wh, prepared, table) if mode != "create" else []
         result = commit(wh, prepared, table=table, mode=mode, key_columns=key_columns, who=who,
                         display_name=display_name, description=description, save_recipe=save_recipe)
-        return dataclasses.replace(result, duplicates=dups)
+        return dataclasses.replace(result, duplicates=dups, rule_failures=failures)
     finally:
         prepared.discard()
 
