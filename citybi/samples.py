@@ -17,6 +17,7 @@ from citybi.catalog import Catalog
 from citybi.config import SAMPLE_DIR
 from citybi.dictionaries import Entry, ValueDictionary
 from citybi.importer import ingest_file
+from citybi.validation import Allowed, Range, Rules
 from citybi.warehouse import Warehouse
 
 Progress = Callable[[str, float], None]
@@ -77,6 +78,21 @@ def sample_dictionaries(gen: ModuleType | None = None) -> list[ValueDictionary]:
     ]
 
 
+def sample_rules() -> dict[str, Rules]:
+    """The sample city's validation rules: what next month's file of each dataset must satisfy."""
+    district = Allowed(dictionary="行政区划", level="区")
+    street = Allowed(dictionary="行政区划", level="街道")
+    return {
+        "环卫清运": Rules(required=["日期", "区", "清运量（吨）"], not_null=["日期", "区"],
+                      ranges={"清运量（吨）": Range(min=0)}, not_future=["日期"],
+                      allowed={"区": district, "街道": street, "垃圾类型": Allowed(dictionary="垃圾类型")}),
+        "空气质量": Rules(not_null=["日期", "监测站"], ranges={"AQI": Range(min=0, max=500)},
+                      unique=["日期", "监测站"], not_future=["日期"], allowed={"区": district}),
+        "热线工单": Rules(unique=["工单编号"], ranges={"满意度": Range(min=1, max=5)},
+                      allowed={"区": district, "街道": street, "诉求类型": Allowed(dictionary="诉求类型")}),
+    }
+
+
 def load_samples(wh: Warehouse, *, progress: Progress | None = None, force: bool = False) -> list[str]:
     """Import every sample table into an empty warehouse; returns the names loaded.
 
@@ -107,6 +123,8 @@ def _load(wh: Warehouse, *, progress: Progress | None, force: bool) -> list[str]
                     description=table.description)
         for col in table.columns:
             cat.set_column_note(name, col.name, description=col.description, unit=col.unit)
+        if name in sample_rules():
+            cat.set_rules(name, sample_rules()[name])
         loaded.append(name)
     report("示例数据已就绪", 1.0)
     return loaded

@@ -15,6 +15,7 @@ from citybi.importer import (
     choose_values,
     commit,
     find_duplicates,
+    find_rule_failures,
     options_with_edits,
     prepare_file,
     standardized_frame,
@@ -185,6 +186,11 @@ duplicates = guarded(lambda: find_duplicates(wh, prepared, table=name if mode ==
                                              key_columns=keys))
 for dup_warning in duplicates.warnings_zh() if duplicates is not None else []:
     st.warning(md(dup_warning))
+# the dataset's validation rules, checked before a replace or an append (a new dataset has none)
+failures = (guarded(lambda: find_rule_failures(wh, prepared, name)) or []) if mode != "create" else []
+for failure in failures:
+    st.warning(md(f"不符合数据集「{name}」的校验规则：{failure.rule}（{failure.rows} 行，例如 "
+                  f"{'；'.join(failure.samples[:3]) or '—'}）"))
 save_recipe = st.checkbox("保存导入方案，下次同一报表一键导入", value=True)
 if st.button("导入", type="primary"):
     with st.status("正在写入数据仓库…") as status:

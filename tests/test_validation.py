@@ -94,3 +94,31 @@ def test_cli_sets_rules_and_the_next_import_reports_what_breaks_them(tmp_path: P
         ("AQI 应在 0 到 500 之间", 1), ("不能为空", 1), ("日期、站点 不能重复（主键）", 2)]
     text = run("ingest", str(june), "--table", "空气质量6月", "--mode", "create")
     assert "不符合校验规则" not in text.stdout  # a new dataset has no rules yet
+
+
+def test_import_page_shows_broken_rules_before_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    db = tmp_path / "app.duckdb"
+    monkeypatch.setenv("CITYBI_DB", str(db))
+    with open_warehouse(path=db) as wh:
+        Catalog(wh).write("空气质量", AIR.head(1))
+        Catalog(wh).set_rules("空气质量", Rules(ranges={"AQI": Range(min=0, max=500)}))
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "pages/import_data.py"),
+                           default_timeout=60).run()
+    at.file_uploader[0].upload("6月.csv", "日期,区,AQI\n2024-06-03,南湖区,520\n".encode(), "text/csv").run()
+    at.text_input[0].input("空气质量").run()
+    at.radio[0].set_value("append").run()
+    assert not at.exception, at.exception
+    assert any("AQI 应在 0 到 500 之间（1 行，例如 第 1 条：520）" in w.value for w in at.warning), \
+        [w.value for w in at.warning]
+
+
+def test_the_sample_city_satisfies_its_own_rules() -> None:
+    from citybi.samples import _generator, sample_dictionaries, sample_rules
+
+    gen = _generator()
+    tables = gen.build_tables()
+    for name, rules in sample_rules().items():
+        frame = pl.DataFrame(tables[name], schema=gen.column_names(name), orient="row", infer_schema_length=None)
+        assert check(frame, rules, sample_dictionaries(gen), dt.date(2025, 6, 30)) == [], name
