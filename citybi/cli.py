@@ -2,7 +2,8 @@
 
     citybi ingest FILE [--sheet NAME] --db PATH --table NAME [--mode create|replace|append] [--json]
                   [--no-recipe] [--save-recipe NAME] [--standardize auto|off]
-    citybi dictionaries import FILE --name NAME [--prefix 嘉兴市] --db PATH | citybi dictionaries list --db PATH
+    citybi dictionaries import FILE --name NAME [--prefix 嘉兴市] --db PATH
+    citybi dictionaries list|remove [--name NAME] --db PATH
     citybi rules show|set TABLE --db PATH [--not-null COL] [--range AQI=0:500] [--allowed 区=行政区划/区]
                   [--unique COL] [--not-future COL] [--required COL]
     citybi sheets FILE
@@ -143,6 +144,12 @@ def cmd_dictionaries(args: argparse.Namespace) -> int:
     from citybi.importer import import_dictionary
 
     with _warehouse(args.db) as wh:
+        if args.action == "remove":
+            if not args.name:
+                raise UserFacingError("请用 --name 给出要删除的字典名称。")
+            gone = Catalog(wh).delete_dictionary(args.name)
+            print(f"已删除字典「{args.name}」（已导入的数据不变）。" if gone else f"没有名为「{args.name}」的字典。")
+            return 0
         if args.action == "import":
             if not args.file or not args.name:
                 raise UserFacingError("请给出字典文件和名称。", hint="例如 citybi dictionaries import "
@@ -475,8 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--json", action="store_true")
     ing.set_defaults(func=cmd_ingest)
 
-    dic = sub.add_parser("dictionaries", help="数据标准字典：导入（Excel/CSV）或列出")
-    dic.add_argument("action", choices=["import", "list"])
+    dic = sub.add_parser("dictionaries", help="数据标准字典：导入（Excel/CSV）、列出或删除")
+    dic.add_argument("action", choices=["import", "list", "remove"])
     dic.add_argument("file", nargs="?", help="字典表格：标准名称、编码、层级、上级、别名（多个别名用顿号分隔）")
     dic.add_argument("--name", help="字典名称，例如 行政区划；同名字典会被整体替换")
     dic.add_argument("--prefix", action="append", help="取值前可能出现的前缀（可重复），例如市名 嘉兴市")

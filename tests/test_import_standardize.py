@@ -104,6 +104,10 @@ def test_dictionary_list_and_codes_keep_leading_zeros(db: Path, tmp_path: Path) 
     assert out.returncode == 0, out.stderr
     assert [(e["standard"], e["code"], e["aliases"]) for e in json.loads(out.stdout)[0]["entries"]] == [
         ("厨余垃圾", "01", ["湿垃圾", "餐厨垃圾"]), ("其他垃圾", "04", ["干垃圾"])]
+    out = _run("dictionaries", "remove", "--name", "垃圾类型", "--db", str(db))
+    assert out.returncode == 0 and "已删除字典「垃圾类型」" in out.stdout
+    out = _run("dictionaries", "list", "--db", str(db))
+    assert "行政区划" in out.stdout and "垃圾类型" not in out.stdout
 
 
 def test_cli_auto_writes_standard_names_and_lists_every_mapping(db: Path, tmp_path: Path) -> None:
