@@ -98,6 +98,14 @@ def find_rule_failures(wh: Warehouse, prepared: Prepared, table: str, today: dt.
     return validation.check(standardized_frame(prepared), rules, cat.dictionaries(), today)
 
 
+def save_rules_table(wh: Warehouse, table: str, rows: list[dict[str, Any]], unique: list[str]) -> validation.Rules:
+    """Save a dataset's validation rules edited as a table on the 数据集 page (validation.rules_table)."""
+    cat = Catalog(wh)
+    rules = validation.rules_from_table(rows, unique, cat.dictionaries())
+    cat.set_rules(table, rules)
+    return rules
+
+
 @dataclass(frozen=True)
 class IngestResult:
     plan: ImportPlan

@@ -50,6 +50,47 @@ class Rules(_Strict):
         return self == Rules()
 
 
+RULE_COLUMNS = ("列", "必需", "不能为空", "最小值", "最大值", "取值字典", "不能晚于今天")
+
+
+def rules_table(rules: Rules, columns: Sequence[str]) -> list[dict[str, Any]]:
+    """The rules as the table the 数据集 page edits: one row per column (取值字典 written 字典/层级)."""
+    rows = []
+    for c in [*columns, *[x for x in rules.required if x not in columns]]:
+        r, a = rules.ranges.get(c, Range()), rules.allowed.get(c)
+        rows.append({"列": c, "必需": c in rules.required, "不能为空": c in rules.not_null, "最小值": r.min,
+                     "最大值": r.max, "取值字典": (a.dictionary + (f"/{a.level}" if a.level else "")) if a else "",
+                     "不能晚于今天": c in rules.not_future})
+    return rows
+
+
+def rules_from_table(rows: Sequence[dict[str, Any]], unique: Sequence[str],
+                     dictionaries: Sequence[ValueDictionary]) -> Rules:
+    """Rules from the edited table; a 取值字典 that names no dictionary (or level) is refused in Chinese."""
+    ranges: dict[str, Range] = {}
+    allowed: dict[str, Allowed] = {}
+    for row in rows:
+        c = str(row["列"])
+        low, high = row.get("最小值"), row.get("最大值")
+        if low is not None or high is not None:
+            if low is not None and high is not None and float(low) > float(high):
+                raise UserFacingError(f"「{c}」的最小值 {low:g} 大于最大值 {high:g}。", hint="请交换或改正这两个值")
+            ranges[c] = Range(min=None if low is None else float(low), max=None if high is None else float(high))
+        spec = str(row.get("取值字典") or "").strip()
+        if spec:
+            name, _, level = spec.partition("/")
+            d = next((x for x in dictionaries if x.name == name.strip()), None)
+            if d is None or (level and level.strip() not in d.levels()):
+                raise UserFacingError(f"「{c}」的取值字典「{spec}」不存在。",
+                                      hint="写成 字典名 或 字典名/层级，例如 行政区划/区；字典在「数据标准」页管理")
+            allowed[c] = Allowed(dictionary=d.name, level=level.strip() or None)
+    pick = [str(r["列"]) for r in rows]
+    return Rules(required=[c for c, r in zip(pick, rows, strict=True) if r.get("必需")],
+                 not_null=[c for c, r in zip(pick, rows, strict=True) if r.get("不能为空")],
+                 ranges=ranges, allowed=allowed, unique=list(unique),
+                 not_future=[c for c, r in zip(pick, rows, strict=True) if r.get("不能晚于今天")])
+
+
 class Failure(_Strict):
     rule: str  # Chinese: "AQI 应在 0 到 500 之间"
     column: str

@@ -122,3 +122,35 @@ def test_the_sample_city_satisfies_its_own_rules() -> None:
     for name, rules in sample_rules().items():
         frame = pl.DataFrame(tables[name], schema=gen.column_names(name), orient="row", infer_schema_length=None)
         assert check(frame, rules, sample_dictionaries(gen), dt.date(2025, 6, 30)) == [], name
+
+
+@pytest.mark.parametrize(("edits", "key", "expected", "error"), [
+    ({1: {"取值字典": "行政区划/区", "不能为空": True}, 2: {"最小值": 0, "最大值": 500}}, ["日期", "区"],
+     Rules(not_null=["区"], ranges={"AQI": Range(min=0, max=500)},
+           allowed={"区": Allowed(dictionary="行政区划", level="区")}, unique=["日期", "区"]), None),
+    ({1: {"取值字典": "行政区划/社区"}}, [], Rules(), "社区」不存在"),  # the message is Markdown: its / is escaped
+    ({2: {"最小值": 500, "最大值": 0}}, [], Rules(), "最小值 500 大于最大值 0"),
+], ids=["saved", "unknown-level", "min-above-max"])
+def test_datasets_page_edits_the_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       edits: dict[int, dict[str, object]], key: list[str], expected: Rules,
+                                       error: str | None) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    db = tmp_path / "app.duckdb"
+    monkeypatch.setenv("CITYBI_DB", str(db))
+    with open_warehouse(path=db) as wh:
+        Catalog(wh).write("空气质量", AIR)
+        Catalog(wh).save_dictionary(PLACES)
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "pages/datasets.py"), default_timeout=60).run()
+    editor = at.data_editor(key="rules_空气质量")
+    assert editor.value["列"].to_list() == ["日期", "区", "AQI"]
+    at.session_state[editor.key] = {"edited_rows": edits, "added_rows": [], "deleted_rows": []}
+    at.multiselect(key="rules_key_空气质量").set_value(key)
+    at.button(key="rules_save").click().run()
+    assert not at.exception, at.exception
+    if error:
+        assert any(error in e.value for e in at.error), [e.value for e in at.error]
+    else:
+        assert any("已保存数据集「空气质量」的校验规则" in s.value for s in at.success)
+    with open_warehouse(path=db) as wh:
+        assert Catalog(wh).rules("空气质量") == expected
