@@ -310,11 +310,7 @@ def settle(frame: pl.DataFrame, proposals: list[ColumnProposal], chosen: dict[st
         mappings = []
         for m in p.mappings:
             if m.original in mine:
-                std = mine[m.original]
-                m = m.model_copy(update={"accepted": std != m.original, "standard": std if std != m.original
-                                         else m.standard, "reason": m.reason if std in (m.standard, m.original)
-                                         else "clerk", "confidence": m.confidence if std in (m.standard, m.original)
-                                         else 1.0})
+                m = _chosen(m, mine[m.original])
             elif auto and m.confidence >= HIGH_CONFIDENCE:
                 m = m.model_copy(update={"accepted": True})
             mappings.append(m)
@@ -342,6 +338,15 @@ def settle(frame: pl.DataFrame, proposals: list[ColumnProposal], chosen: dict[st
                                       standard_rows=0, mappings=mappings))
             remember[column] = {m.original: m.standard for m in mappings}
     return out, remember
+
+
+def _chosen(m: ValueMapping, standard: str) -> ValueMapping:
+    """A proposal as the clerk decided: kept as written (standard == original), accepted, or fixed."""
+    if standard == m.original:
+        return m.model_copy(update={"accepted": False})
+    if standard == m.standard:
+        return m.model_copy(update={"accepted": True})
+    return m.model_copy(update={"accepted": True, "standard": standard, "reason": "clerk", "confidence": 1.0})
 
 
 def apply(frame: pl.DataFrame, proposals: Iterable[ColumnProposal]) -> pl.DataFrame:

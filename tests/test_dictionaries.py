@@ -113,6 +113,9 @@ FRAME = pl.DataFrame({"区": ["南湖区", "南湖", "南湖", "嘉兴市南湖�
     # the clerk keeps 南湖 as it is (mapped to itself): auto leaves it, and it is remembered
     ({"区": {"南湖": "南湖"}}, True, ["南湖区", "南湖", "南湖", "南湖区", "火星区", "建设街"],
      {"区": {"南湖": "南湖", "嘉兴市南湖区": "南湖区"}}),
+    # the clerk corrects a proposal: 南湖 here means 秀洲区 (it becomes the clerk's mapping)
+    ({"区": {"南湖": "秀洲区"}}, False, ["南湖区", "秀洲区", "秀洲区", "嘉兴市南湖区", "火星区", "建设街"],
+     {"区": {"南湖": "秀洲区"}}),
     # the clerk fixes an unknown value
     ({"区": {"火星区": "秀洲区"}}, False, ["南湖区", "南湖", "南湖", "嘉兴市南湖区", "秀洲区", "建设街"],
      {"区": {"火星区": "秀洲区"}}),
