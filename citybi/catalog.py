@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +27,11 @@ import polars as pl
 from sqlglot import exp
 
 from citybi.config import Settings
+from citybi.dictionaries import ValueDictionary
 from citybi.errors import NotFound, UserFacingError
 from citybi.schema import ColumnInfo, DatasetInfo
 from citybi.usertext import check_visible
+from citybi.validation import Rules
 from citybi.warehouse import Warehouse
 
 S = "_citybi"
@@ -51,6 +54,13 @@ _SCHEMA_SQL = (
     f"""CREATE TABLE IF NOT EXISTS {S}.source_quarantine (
         dataset VARCHAR, sha256 VARCHAR, source VARCHAR, place VARCHAR, reason VARCHAR, payload BLOB,
         received_at TIMESTAMP, PRIMARY KEY (dataset, sha256))""",
+    # value dictionaries (citybi.dictionaries): a whole dictionary is one validated JSON document,
+    # saved and replaced as a unit (a half-saved 行政区划 would map values to a missing parent)
+    f"""CREATE TABLE IF NOT EXISTS {S}.dictionaries (
+        name VARCHAR PRIMARY KEY, description VARCHAR, body_json VARCHAR, updated_at TIMESTAMP)""",
+    # validation rules per dataset (citybi.validation), by the dataset's lower-cased name
+    f"""CREATE TABLE IF NOT EXISTS {S}.dataset_rules (
+        dataset VARCHAR PRIMARY KEY, rules_json VARCHAR, updated_at TIMESTAMP)""",
 )
 
 POLARS_TO_LOGICAL: dict[type[pl.DataType], str] = {
@@ -191,6 +201,80 @@ class Catalog:
 
     def quarantine_count(self, dataset: str) -> int:
         return int(self._rows(f"SELECT count(*) FROM {S}.source_quarantine WHERE dataset = ?", [dataset])[0][0])
+
+    # ------------------------------------------------------------------ value dictionaries (数据标准)
+    def save_dictionary(self, d: ValueDictionary) -> None:
+        """Create or replace a dictionary (by name, case-insensitively), in one transaction."""
+        name = check_visible(d.name, "字典名称")
+        with self.wh.transaction() as cur:
+            cur.execute(f"DELETE FROM {S}.dictionaries WHERE lower(name) = lower(?)", [name])
+            cur.execute(f"INSERT INTO {S}.dictionaries VALUES (?, ?, ?, ?)",
+                        [name, d.description, d.model_copy(update={"name": name}).model_dump_json(),
+                         dt.datetime.now()])
+
+    def dictionaries(self) -> list[ValueDictionary]:
+        return [ValueDictionary.model_validate_json(r[0])
+                for r in self._rows(f"SELECT body_json FROM {S}.dictionaries ORDER BY name")]
+
+    def dictionary(self, name: str) -> ValueDictionary:
+        rows = self._rows(f"SELECT body_json FROM {S}.dictionaries WHERE lower(name) = lower(?)", [name])
+        if not rows:
+            raise NotFound(f"数据标准字典「{name}」不存在。", hint="可用 citybi dictionaries list 查看已有的字典")
+        return ValueDictionary.model_validate_json(rows[0][0])
+
+    def delete_dictionary(self, name: str) -> bool:
+        with self.wh.transaction() as cur:
+            gone = cur.execute(f"DELETE FROM {S}.dictionaries WHERE lower(name) = lower(?) RETURNING name",
+                               [name]).fetchall()
+        return bool(gone)
+
+    def set_rules(self, name: str, rules: Rules) -> None:
+        """Replace a dataset's validation rules (empty rules remove them)."""
+        real = self._dataset_row(name)[1]
+        with self.wh.transaction() as cur:
+            cur.execute(f"DELETE FROM {S}.dataset_rules WHERE dataset = lower(?)", [real])
+            if not rules.empty():
+                cur.execute(f"INSERT INTO {S}.dataset_rules VALUES (lower(?), ?, ?)",
+                            [real, rules.model_dump_json(), dt.datetime.now()])
+
+    def rules(self, name: str) -> Rules:
+        rows = self._rows(f"SELECT rules_json FROM {S}.dataset_rules WHERE dataset = lower(?)", [name])
+        return Rules.model_validate_json(rows[0][0]) if rows else Rules()
+
+    def rows_already_in(self, name: str, frame: pl.DataFrame, key_columns: list[str] | None = None) -> int | None:
+        """How many rows of `frame` equal a row of the dataset's current version, before an append.
+
+        Compared on the key columns when given, else on every column both have (NULL equals NULL),
+        each side cast to the dataset's type. None when the frame cannot be compared (no common
+        column, or values that do not cast: the append itself would say why)."""
+        ds_id, _n, _d, _desc, current, *_ = self._dataset_row(name)
+        physical, columns_json = self._rows(
+            f"SELECT physical, columns_json FROM {S}.versions WHERE dataset_id = ? AND version = ?",
+            [ds_id, current])[0]
+        old = {c["name"]: c["duckdb_type"] for c in json.loads(columns_json)}
+        on = [k for k in (key_columns or [c for c in frame.columns if c in old]) if k in old and k in frame.columns]
+        if not on:
+            return None
+        staged = f"__citybi_dupcheck_{uuid.uuid4().hex}"
+        same = exp.and_(*[
+            exp.NullSafeEQ(this=exp.Cast(this=exp.column(c, table="o", quoted=True), to=exp.DataType.build(old[c])),
+                           expression=exp.Cast(this=exp.column(c, table="n", quoted=True),
+                                               to=exp.DataType.build(old[c])))
+            for c in on
+        ])
+        inner = exp.select("1").from_(_physical(physical).as_("o")).where(same)
+        query = exp.select(exp.Count(this=exp.Star())).from_(exp.to_table(staged, quoted=True).as_("n")).where(
+            exp.Exists(this=inner))
+        cur = self.wh.cursor()
+        try:
+            cur.register(staged, frame.select(on))
+            return int(cur.execute(query.sql(dialect="duckdb")).fetchall()[0][0])
+        except duckdb.Error:
+            return None
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                cur.unregister(staged)
+            cur.close()
 
     def current_versions(self) -> dict[str, int]:
         """Every dataset's current version, keyed by its lower-cased name (what caches key on)."""
@@ -408,6 +492,7 @@ class Catalog:
                 cur.execute(exp.Drop(tables=[_physical(physical)], kind="TABLE", exists=True).sql(dialect="duckdb"))
             cur.execute(f"DELETE FROM {S}.versions WHERE dataset_id = ?", [ds_id])
             cur.execute(f"DELETE FROM {S}.datasets WHERE id = ?", [ds_id])
+            cur.execute(f"DELETE FROM {S}.dataset_rules WHERE dataset = lower(?)", [real])
 
     def set_synonyms(self, name: str, synonyms: list[str], column: str | None = None) -> None:
         """Words users say for a dataset or a column (问数 matches them)."""

@@ -1,7 +1,11 @@
 """The `citybi` command line: everything a page does, scriptable.
 
     citybi ingest FILE [--sheet NAME] --db PATH --table NAME [--mode create|replace|append] [--json]
-                  [--no-recipe] [--save-recipe NAME]
+                  [--no-recipe] [--save-recipe NAME] [--standardize auto|off]
+    citybi dictionaries import FILE --name NAME [--prefix 嘉兴市] --db PATH
+    citybi dictionaries list|remove [--name NAME] --db PATH
+    citybi rules show|set TABLE --db PATH [--not-null COL] [--range AQI=0:500] [--allowed 区=行政区划/区]
+                  [--unique COL] [--not-future COL] [--required COL]
     citybi sheets FILE
     citybi datasets --db PATH [--json]
     citybi versions TABLE --db PATH | citybi restore TABLE VERSION --db PATH
@@ -67,6 +71,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             wh, args.file, table=args.table, mode=args.mode, options=options, key_columns=args.key or None,
             display_name=args.display_name, description=args.description,
             recipes=not args.no_recipe, save_recipe=args.save_recipe or False,
+            standardize=args.standardize or "accepted", allow_repeat=args.allow_duplicates,
         )
     _report_ingest(args, result.outcome())
     return 0
@@ -80,7 +85,8 @@ def _ingest_via_app(args: argparse.Namespace, options: Any) -> int:
     sys.stderr.write("应用正在使用数据仓库，已把导入任务交给应用处理，请稍候…\n")
     job = inbox.submit(db, Path(args.file), table=args.table, mode=args.mode, options=options,
                        key_columns=args.key, display_name=args.display_name, description=args.description,
-                       use_recipes=not args.no_recipe, save_recipe=args.save_recipe)
+                       use_recipes=not args.no_recipe, save_recipe=args.save_recipe,
+                       standardize=args.standardize or "accepted", allow_repeat=args.allow_duplicates)
     outcome = inbox.wait(job)
     if outcome.get("status") != "ok":
         raise UserFacingError(str(outcome.get("message") or "导入失败。"))
@@ -100,6 +106,14 @@ def _report_ingest(args: argparse.Namespace, outcome: dict[str, Any]) -> None:
     print(outcome["summary"])
     for w in outcome.get("warnings", []):
         print(f"  注意：{w}")
+    _report_standardized(outcome)
+    for f in outcome.get("rule_failures") or []:
+        print(f"  不符合校验规则：{f['rule']}（{f['rows']} 行，例如 {'；'.join(f['samples'][:3]) or '—'}）")
+    dups = outcome.get("duplicates") or {}
+    if dups.get("in_file"):
+        print(f"  注意：文件中有 {dups['in_file']} 行与前面的某一行完全相同。")
+    if dups.get("in_dataset"):
+        print(f"  注意：有 {dups['in_dataset']} 行在追加前已在数据集「{dups['dataset']}」中（现在重复了）。")
     from citybi.catalog import MODE_LABELS
 
     mode = MODE_LABELS.get(outcome["mode"], outcome["mode"])
@@ -108,6 +122,108 @@ def _report_ingest(args: argparse.Namespace, outcome: dict[str, Any]) -> None:
         print(f"已保存导入方案「{outcome['recipe_saved']}」，下次同一报表会自动套用。")
     if outcome.get("recipe_error"):
         sys.stderr.write(f"注意：{outcome['recipe_error']}\n")
+
+
+def _report_standardized(outcome: dict[str, Any]) -> None:
+    """Every mapping (applied or only proposed) and every unknown value: nothing changes silently."""
+    rows = outcome.get("standardized") or []
+    for m in rows:
+        mark = "已统一" if m["applied"] else "建议"
+        print(f"  {mark}：「{m['column']}」{m['original']} → {m['standard']}（{m['rows']} 行，"
+              f"把握 {m['confidence']:.0%}，字典「{m['dictionary'] or '人工'}」）")
+    for u in outcome.get("unknown_values") or []:
+        maybe = f"，可能是 {'、'.join(u['candidates'])}" if u["candidates"] else ""
+        print(f"  不在字典「{u['dictionary']}」中：「{u['column']}」{u['value']}（{u['rows']} 行{maybe}），保持原样")
+    if any(not m["applied"] for m in rows):
+        print("  建议未采用的写法保持原样；加 --standardize auto 可自动采用把握高的建议，或在「数据导入」页逐条确认。")
+
+
+def cmd_dictionaries(args: argparse.Namespace) -> int:
+    """数据标准: import a dictionary from a spreadsheet/CSV, or list the warehouse's dictionaries."""
+    from citybi.catalog import Catalog
+    from citybi.importer import import_dictionary
+
+    with _warehouse(args.db) as wh:
+        if args.action == "remove":
+            if not args.name:
+                raise UserFacingError("请用 --name 给出要删除的字典名称。")
+            gone = Catalog(wh).delete_dictionary(args.name)
+            print(f"已删除字典「{args.name}」（已导入的数据不变）。" if gone else f"没有名为「{args.name}」的字典。")
+            return 0
+        if args.action == "import":
+            if not args.file or not args.name:
+                raise UserFacingError("请给出字典文件和名称。", hint="例如 citybi dictionaries import "
+                                      "行政区划.xlsx --name 行政区划 --prefix 嘉兴市")
+            d = import_dictionary(wh, args.file, name=args.name, sheet=args.sheet, prefixes=args.prefix or [],
+                                  description=args.description or "")
+            found = [d]
+        else:
+            found = Catalog(wh).dictionaries()
+    if args.json:
+        _print_json([d.model_dump(mode="json") for d in found])
+        return 0
+    if not found:
+        print("还没有数据标准字典。可用 citybi dictionaries import 文件 --name 名称 导入。")
+    for d in found:
+        levels = "，".join(f"{lv or '取值'} {len(d.values(lv))} 个" for lv in d.levels())
+        aliases = sum(len(e.aliases) for e in d.entries)
+        done = "已导入" if args.action == "import" else ""
+        print(f"{done}字典「{d.name}」：{levels}，别名 {aliases} 个" + (f"；{d.description}" if d.description else ""))
+    return 0
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    """Validation rules of a dataset: show them, or set them (replacing the previous ones)."""
+    from citybi.catalog import Catalog
+    from citybi.validation import Allowed, Range, Rules
+
+    with _warehouse(args.db) as wh:
+        cat = Catalog(wh)
+        if args.action == "set":
+            ranges = {}
+            for spec in args.range or []:
+                column, _, bounds = spec.partition("=")
+                low, sep, high = bounds.partition(":")
+                try:
+                    if not column or not sep:
+                        raise ValueError(spec)
+                    ranges[column] = Range(min=float(low) if low else None, max=float(high) if high else None)
+                except ValueError as err:
+                    raise UserFacingError(f"范围「{spec}」的写法不对。", hint="写成 列=最小值:最大值，例如 AQI=0:500"
+                                          "（一边留空表示不限）") from err
+            allowed = {}
+            for spec in args.allowed or []:
+                column, _, dictionary = spec.partition("=")
+                name, _, level = dictionary.partition("/")
+                if not column or not name:
+                    raise UserFacingError(f"取值范围「{spec}」的写法不对。",
+                                          hint="写成 列=字典名 或 列=字典名/层级，例如 区=行政区划/区")
+                cat.dictionary(name)  # an unknown dictionary is refused now, not at the next import
+                allowed[column] = Allowed(dictionary=name, level=level or None)
+            cat.set_rules(args.table, Rules(required=args.required or [], not_null=args.not_null or [],
+                                            ranges=ranges, allowed=allowed, unique=args.unique or [],
+                                            not_future=args.not_future or []))
+        rules = cat.rules(args.table)
+    if args.json:
+        _print_json(rules.model_dump(mode="json"))
+        return 0
+    if rules.empty():
+        print(f"数据集「{args.table}」没有校验规则。")
+        return 0
+    print(f"数据集「{args.table}」的校验规则：")
+    if rules.required:
+        print("  必需的列：" + "、".join(rules.required))
+    if rules.not_null:
+        print("  不能为空：" + "、".join(rules.not_null))
+    for c, r in rules.ranges.items():
+        print(f"  {c}：{'' if r.min is None else f'{r.min:g} ≤ '}值{'' if r.max is None else f' ≤ {r.max:g}'}")
+    for c, a in rules.allowed.items():
+        print(f"  {c}：取值在数据标准「{a.dictionary}」{'（' + a.level + '）' if a.level else ''}中")
+    if rules.unique:
+        print("  主键（不能重复）：" + "、".join(rules.unique))
+    if rules.not_future:
+        print("  不能晚于今天：" + "、".join(rules.not_future))
+    return 0
 
 
 def cmd_sheets(args: argparse.Namespace) -> int:
@@ -356,10 +472,39 @@ def build_parser() -> argparse.ArgumentParser:
                      help="不套用已保存的导入方案（默认会自动套用同一报表上次保存的方案）")
     ing.add_argument("--save-recipe", metavar="NAME",
                      help="导入后把本次的导入选项保存为方案 NAME，下次同一报表自动套用")
+    ing.add_argument("--standardize", choices=["auto", "off"],
+                     help="按数据标准字典统一取值（如 南湖→南湖区）：auto 自动采用把握高的建议，off 不做标准化；"
+                          "默认只采用导入方案中已确认的映射，其余列为建议")
+    ing.add_argument("--allow-duplicates", action="store_true",
+                     help="追加的文件全部行都已在数据集中时（同一文件导入两次）也照样追加（默认拒绝）")
     ing.add_argument("--display-name")
     ing.add_argument("--description")
     ing.add_argument("--json", action="store_true")
     ing.set_defaults(func=cmd_ingest)
+
+    dic = sub.add_parser("dictionaries", help="数据标准字典：导入（Excel/CSV）、列出或删除")
+    dic.add_argument("action", choices=["import", "list", "remove"])
+    dic.add_argument("file", nargs="?", help="字典表格：标准名称、编码、层级、上级、别名（多个别名用顿号分隔）")
+    dic.add_argument("--name", help="字典名称，例如 行政区划；同名字典会被整体替换")
+    dic.add_argument("--prefix", action="append", help="取值前可能出现的前缀（可重复），例如市名 嘉兴市")
+    dic.add_argument("--sheet", help="工作表名称（默认第一个非空工作表）")
+    dic.add_argument("--description")
+    dic.add_argument("--db")
+    dic.add_argument("--json", action="store_true")
+    dic.set_defaults(func=cmd_dictionaries)
+
+    ru = sub.add_parser("rules", help="数据集的校验规则：查看或设置（导入时检查并报告）")
+    ru.add_argument("action", choices=["show", "set"])
+    ru.add_argument("table")
+    ru.add_argument("--db")
+    ru.add_argument("--required", action="append", help="文件必须有的列（可重复）")
+    ru.add_argument("--not-null", action="append", help="不能为空的列（可重复）")
+    ru.add_argument("--range", action="append", help="取值范围：列=最小值:最大值，例如 AQI=0:500")
+    ru.add_argument("--allowed", action="append", help="取值须在数据标准字典中：列=字典名[/层级]，例如 区=行政区划/区")
+    ru.add_argument("--unique", action="append", help="主键列（可重复）：这些列的组合不能重复")
+    ru.add_argument("--not-future", action="append", help="日期不能晚于今天的列（可重复）")
+    ru.add_argument("--json", action="store_true")
+    ru.set_defaults(func=cmd_rules)
 
     sh = sub.add_parser("sheets", help="列出文件中的工作表")
     sh.add_argument("file")

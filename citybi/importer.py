@@ -11,12 +11,17 @@ saves the accepted options for next month's file. The folder is `Settings.recipe
 """
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import getpass
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import polars as pl
+
+from citybi import dictionaries, validation
 from citybi.catalog import Catalog, Provenance, WriteMode, WriteResult
 from citybi.errors import UserFacingError, storage_error
 from citybi.ingest import recipe
@@ -25,6 +30,81 @@ from citybi.ingest.pipeline import Prepared, prepare
 from citybi.usertext import check_visible
 from citybi.warehouse import Warehouse
 
+# "accepted": only the clerk's earlier choices (the recipe's value_maps) are applied, the rest is
+# proposed; "auto": high-confidence proposals too (one click's worth); "off": no standardisation
+Standardize = Literal["accepted", "auto", "off"]
+
+
+@dataclass(frozen=True)
+class Duplicates:
+    """Repeated rows, found before writing: within the file, and against the dataset appended to."""
+
+    rows: int  # rows in the file (after standardisation: 南湖 and 南湖区 rows are compared as written)
+    in_file: int  # rows identical to an earlier row of the file
+    in_file_keys: int  # rows whose key columns repeat an earlier row's (0 without key columns)
+    in_dataset: int | None  # rows already in the dataset's current version; None: no dataset to compare
+    dataset: str = ""
+    samples: list[str] = field(default_factory=list)  # a few repeated rows, as text
+
+    @property
+    def whole_file_repeated(self) -> bool:
+        """Every row is in the dataset already: most likely last month's file appended again."""
+        return bool(self.rows) and self.in_dataset == self.rows
+
+    def warnings_zh(self) -> list[str]:
+        out = []
+        if self.in_file:
+            out.append(f"文件中有 {self.in_file} 行与前面的某一行完全相同（例如：{'；'.join(self.samples[:2])}）。")
+        if self.in_file_keys:
+            out.append(f"文件中有 {self.in_file_keys} 行的主键与前面的行重复。")
+        if self.whole_file_repeated:
+            out.append(f"文件的全部 {self.rows} 行都已在数据集「{self.dataset}」中，可能是同一个文件导入了两次。")
+        elif self.in_dataset:
+            out.append(f"文件中有 {self.in_dataset} 行与数据集「{self.dataset}」中已有的行相同，追加后会重复。")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rows": self.rows, "in_file": self.in_file, "in_file_keys": self.in_file_keys,
+                "in_dataset": self.in_dataset, "dataset": self.dataset, "samples": self.samples}
+
+
+def find_duplicates(wh: Warehouse, prepared: Prepared, *, table: str | None = None,
+                    key_columns: list[str] | None = None) -> Duplicates:
+    """Exact and key duplicates within the file, and rows already in dataset `table` (when it exists)."""
+    frame = standardized_frame(prepared)
+    keys = [k for k in key_columns or [] if k in frame.columns]
+    # every copy after the first of a row
+    repeated = frame.select(~pl.struct(pl.all()).is_first_distinct()).to_series() if frame.width else \
+        pl.Series([], dtype=pl.Boolean)
+    in_file = int(repeated.sum()) if len(repeated) else 0
+    samples = ["，".join("" if v is None else str(v) for v in row)
+               for row in frame.filter(repeated).head(3).iter_rows()] if in_file else []
+    in_keys = frame.height - frame.unique(subset=keys).height if keys and frame.height else 0
+    cat = Catalog(wh)
+    in_dataset = cat.rows_already_in(table, frame, keys or None) if table and cat.exists(table) else None
+    return Duplicates(rows=frame.height, in_file=in_file, in_file_keys=in_keys, in_dataset=in_dataset,
+                      dataset=table or "", samples=samples)
+
+
+def find_rule_failures(wh: Warehouse, prepared: Prepared, table: str, today: dt.date | None = None
+                       ) -> list[validation.Failure]:
+    """The validation rules of dataset `table` this file breaks (values as they will be written)."""
+    cat = Catalog(wh)
+    if not cat.exists(table):
+        return []
+    rules = cat.rules(table)
+    if rules.empty():
+        return []
+    return validation.check(standardized_frame(prepared), rules, cat.dictionaries(), today)
+
+
+def save_rules_table(wh: Warehouse, table: str, rows: list[dict[str, Any]], unique: list[str]) -> validation.Rules:
+    """Save a dataset's validation rules edited as a table on the 数据集 page (validation.rules_table)."""
+    cat = Catalog(wh)
+    rules = validation.rules_from_table(rows, unique, cat.dictionaries())
+    cat.set_rules(table, rules)
+    return rules
+
 
 @dataclass(frozen=True)
 class IngestResult:
@@ -32,6 +112,8 @@ class IngestResult:
     write: WriteResult
     recipe_saved: str | None = None  # the name the accepted options were saved under
     recipe_error: str | None = None  # why they could not be saved (the data is written all the same)
+    duplicates: Duplicates | None = None  # checked before an append
+    rule_failures: list[validation.Failure] = field(default_factory=list)  # the dataset's rules this file breaks
 
     def outcome(self) -> dict[str, Any]:
         """The JSON the CLI prints and the inbox hands back (one shape for both)."""
@@ -42,8 +124,26 @@ class IngestResult:
             "summary": plan.summary_zh(), "warnings": plan.warnings,
             "recipe": plan.recipe.model_dump(mode="json") if plan.recipe is not None else None,
             "recipe_saved": self.recipe_saved, "recipe_error": self.recipe_error,
+            "standardized": mapping_rows(plan), "unknown_values": unknown_rows(plan),
+            "duplicates": self.duplicates.to_json() if self.duplicates is not None else None,
+            "rule_failures": [f.model_dump() for f in self.rule_failures],
             "plan": json.loads(plan.model_dump_json()),
         }
+
+
+def mapping_rows(plan: ImportPlan) -> list[dict[str, Any]]:
+    """Every proposed mapping, one row each: column, dictionary, original → standard, rows, applied or not."""
+    return [
+        {"column": p.column, "dictionary": p.dictionary, "original": m.original, "standard": m.standard,
+         "rows": m.rows, "confidence": m.confidence, "reason": m.reason, "applied": m.accepted}
+        for p in plan.standardize for m in p.mappings
+    ]
+
+
+def unknown_rows(plan: ImportPlan) -> list[dict[str, Any]]:
+    """Values of standardised columns that match no standard value (kept as written)."""
+    return [{"column": p.column, "dictionary": p.dictionary, "value": u.value, "rows": u.rows,
+             "candidates": u.candidates} for p in plan.standardize for u in p.unknown]
 
 
 def recipes_dir(wh: Warehouse) -> Path:
@@ -58,18 +158,87 @@ def prepare_file(
     *,
     original_name: str | None = None,
     recipes: bool | Path = False,
+    standardize: Standardize = "accepted",
 ) -> Prepared:
     """Read and shape a file in the sandboxed reader; nothing is written.
 
     `recipes`: True applies a recipe from the warehouse's recipe folder, a Path one from that
     folder, False none. A recipe applies only to the report layout it was saved for; the caller's
     explicit options win over it, and `plan.recipe` says which one was applied and what did not fit.
+    `standardize`: see `Standardize`; the plan lists every proposal (`plan.standardize`).
     """
     saved: list[recipe.Recipe] = []
     if recipes is not False:
         saved = recipe.load_recipes(recipes_dir(wh) if recipes is True else Path(recipes))
-    return prepare(Path(path), options or ImportOptions(), wh.settings.limits, original_name=original_name,
-                   recipes=saved)
+    prepared = prepare(Path(path), options or ImportOptions(), wh.settings.limits, original_name=original_name,
+                       recipes=saved)
+    if standardize == "off":
+        return prepared
+    try:
+        return choose_values(wh, prepared, prepared.plan.options.value_maps, auto=standardize == "auto")
+    except BaseException:
+        prepared.discard()
+        raise
+
+
+def choose_values(wh: Warehouse, prepared: Prepared, chosen: dict[str, dict[str, str]], *, auto: bool = False
+                  ) -> Prepared:
+    """The prepared import with its standardisation proposals settled by the clerk's `chosen` mappings.
+
+    Proposals come afresh from the catalog's dictionaries and the frame's original values (the
+    frame itself is not changed: accepted mappings are applied at commit). The plan's options
+    keep the choices, so a saved recipe repeats them on next month's file.
+    """
+    plan = prepared.plan
+    frame = prepared.frame()
+    texts = [c.name for c in plan.columns if c.type == "text" and c.name in frame.columns]
+    proposals = dictionaries.propose(frame, Catalog(wh).dictionaries(), texts)
+    settled, remember = dictionaries.settle(frame, proposals, chosen, auto=auto)
+    maps = {c: dict(m) for c, m in plan.options.value_maps.items()}
+    for column, mine in remember.items():
+        maps[column] = {**maps.get(column, {}), **mine}
+    for column, mine in chosen.items():  # what the clerk decided is kept, also for values not in this file
+        maps[column] = {**maps.get(column, {}), **mine}
+    options = plan.options.model_copy(update={"value_maps": maps})
+    return Prepared(plan=plan.model_copy(update={"standardize": settled, "options": options}),
+                    frame_path=prepared.frame_path, own_dir=prepared.own_dir)
+
+
+def value_choice_rows(plan: ImportPlan) -> list[dict[str, Any]]:
+    """The 数据标准 table of the 数据导入 page: one row per proposed mapping, then one per unknown value.
+
+    Keys 列, 原值, 标准值, 行数, 把握, 依据, 采用; an unknown value's 标准值 is its likeliest standard
+    value (or empty), unticked: the clerk fills it in and ticks it, or leaves it as written."""
+    rows = [
+        {"列": p.column, "原值": m.original, "标准值": m.standard, "行数": m.rows, "把握": f"{m.confidence:.0%}",
+         "依据": dictionaries.REASON_LABELS[m.reason], "采用": m.accepted}
+        for p in plan.standardize for m in p.mappings
+    ]
+    rows += [
+        {"列": p.column, "原值": u.value, "标准值": (u.candidates or [""])[0], "行数": u.rows, "把握": "",
+         "依据": f"不在字典「{p.dictionary}」中" + (f"，可能是 {'、'.join(u.candidates)}" if u.candidates else ""),
+         "采用": False}
+        for p in plan.standardize for u in p.unknown
+    ]
+    return rows
+
+
+def choices_from_rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """The clerk's choices from the edited 数据标准 table: a ticked row maps 原值 to 标准值, an unticked
+    one keeps 原值 as written (remembered, so auto does not map it next month either)."""
+    chosen: dict[str, dict[str, str]] = {}
+    for r in rows:
+        original = str(r.get("原值") or "")
+        standard = check_visible(str(r.get("标准值") or ""), "标准值")
+        if not original:
+            continue
+        chosen.setdefault(str(r["列"]), {})[original] = standard if r.get("采用") and standard else original
+    return chosen
+
+
+def standardized_frame(prepared: Prepared) -> pl.DataFrame:
+    """The frame as it will be written: the accepted mappings applied."""
+    return dictionaries.apply(prepared.frame(), prepared.plan.standardize)
 
 
 def commit(
@@ -91,7 +260,9 @@ def commit(
     the write; `recipe_error` says why.
     """
     plan = prepared.plan
-    frame = prepared.frame()
+    # accepted mappings only; the plan (kept as the version's provenance) lists each with its
+    # original value and row count
+    frame = standardized_frame(prepared)
     units = {c.name: c.unit for c in plan.columns}
     types = {c.name: c.type for c in plan.columns if c.name in frame.columns}
     prov = Provenance(
@@ -141,14 +312,63 @@ def ingest_file(
     original_name: str | None = None,
     recipes: bool | Path = False,
     save_recipe: bool | str = False,
+    standardize: Standardize = "accepted",
+    allow_repeat: bool = True,
 ) -> IngestResult:
-    """Prepare and commit in one call (the CLI, the inbox, the sample loader, tests)."""
-    prepared = prepare_file(wh, path, options, original_name=original_name, recipes=recipes)
+    """Prepare and commit in one call (the CLI, the inbox, the sample loader, tests).
+
+    An append is checked for duplicates first (`IngestResult.duplicates`); `allow_repeat=False`
+    refuses an append whose every row is in the dataset already (the same file imported twice)."""
+    prepared = prepare_file(wh, path, options, original_name=original_name, recipes=recipes,
+                            standardize=standardize)
     try:
-        return commit(wh, prepared, table=table, mode=mode, key_columns=key_columns, who=who,
-                      display_name=display_name, description=description, save_recipe=save_recipe)
+        dups = find_duplicates(wh, prepared, table=table, key_columns=key_columns) if mode == "append" else None
+        if dups is not None and dups.whole_file_repeated and not key_columns and not allow_repeat:
+            raise UserFacingError(
+                f"没有追加：文件的全部 {dups.rows} 行都已在数据集「{table}」中，可能是同一个文件导入了两次。",
+                hint="确实要重复追加请加 --allow-duplicates；要更新已有的行请用 --key 指定主键列")
+        failures = find_rule_failures(wh, prepared, table) if mode != "create" else []
+        result = commit(wh, prepared, table=table, mode=mode, key_columns=key_columns, who=who,
+                        display_name=display_name, description=description, save_recipe=save_recipe)
+        return dataclasses.replace(result, duplicates=dups, rule_failures=failures)
     finally:
         prepared.discard()
+
+
+def import_dictionary(wh: Warehouse, path: str | Path, *, name: str, sheet: str | None = None,
+                      prefixes: list[str] | None = None, description: str = "",
+                      original_name: str | None = None) -> dictionaries.ValueDictionary:
+    """Read a clerk's dictionary table (标准名称 / 编码 / 层级 / 上级 / 别名) and save it in the catalog.
+
+    Read by the same sandboxed reader as any import, every column as text: codes keep their
+    leading zeros (001 is not 1). A dictionary of that name is replaced as a whole."""
+    from citybi.ingest.model import ColumnOverride
+
+    options = ImportOptions(sheet=sheet, fill_labels=False, drop_totals=False)
+    prepared = prepare_file(wh, path, options, original_name=original_name, standardize="off")
+    try:
+        if any(c.type != "text" for c in prepared.plan.columns):  # read again, typing nothing
+            as_text = {c.index: ColumnOverride(type="text") for c in prepared.plan.columns}
+            prepared.discard()
+            prepared = prepare_file(wh, path, options.model_copy(update={"columns": as_text}),
+                                    original_name=original_name, standardize="off")
+        d = dictionaries.from_frame(check_visible(name, "字典名称"), prepared.frame(), description=description,
+                                    prefixes=prefixes or [])
+    finally:
+        prepared.discard()
+    Catalog(wh).save_dictionary(d)
+    return d
+
+
+def save_dictionary_table(wh: Warehouse, name: str, rows: list[dict[str, Any]], *, prefixes: list[str] | None = None,
+                          description: str = "") -> dictionaries.ValueDictionary:
+    """Save a dictionary edited as a table on the 数据标准 page (rows keyed 标准名称/编码/层级/上级/别名)."""
+    table = pl.DataFrame(rows, schema=dict.fromkeys(dictionaries.TABLE_COLUMNS, pl.String)) if rows else \
+        pl.DataFrame(schema=dict.fromkeys(dictionaries.TABLE_COLUMNS, pl.String))
+    d = dictionaries.from_frame(check_visible(name, "字典名称"), table, description=description,
+                                prefixes=[p.strip() for p in prefixes or [] if p.strip()])
+    Catalog(wh).save_dictionary(d)
+    return d
 
 
 def _current_user() -> str:

@@ -83,6 +83,8 @@ class JobSpec(BaseModel):
     # the app's own recipe folder; a saved recipe's name is data, never a path)
     use_recipes: StrictBool = True
     save_recipe: StrictStr | None = Field(default=None, min_length=1, max_length=200)
+    standardize: Literal["accepted", "auto", "off"] = "accepted"
+    allow_repeat: StrictBool = True
 
     @model_validator(mode="after")
     def _file_or_source(self) -> JobSpec:
@@ -111,7 +113,8 @@ def _check_inbox(folder: Path) -> None:
 
 def submit(db_path: Path, file: Path, *, table: str, mode: str, options: ImportOptions,
            key_columns: list[str] | None = None, display_name: str | None = None,
-           description: str | None = None, use_recipes: bool = True, save_recipe: str | None = None) -> Path:
+           description: str | None = None, use_recipes: bool = True, save_recipe: str | None = None,
+           standardize: Literal["accepted", "auto", "off"] = "accepted", allow_repeat: bool = True) -> Path:
     """Queue an import for the running app; returns the job folder."""
     folder = inbox_dir(Path(db_path))
     folder.mkdir(mode=INBOX_MODE, parents=True, exist_ok=True)
@@ -123,7 +126,8 @@ def submit(db_path: Path, file: Path, *, table: str, mode: str, options: ImportO
     stored = "upload" + (suffix.lower() if _SUFFIX.fullmatch(suffix) else "")
     spec = JobSpec(file=stored, original_name=Path(file).name, table=table, mode=mode,  # type: ignore[arg-type]
                    options=options, key_columns=key_columns or [], display_name=display_name,
-                   description=description, use_recipes=use_recipes, save_recipe=save_recipe)
+                   description=description, use_recipes=use_recipes, save_recipe=save_recipe,
+                   standardize=standardize, allow_repeat=allow_repeat)
     try:
         shutil.copyfile(file, job / stored)
         tmp = job / "job.json.part"
@@ -228,7 +232,8 @@ def _run_job(wh: Any, job: Path, taken: Path) -> dict[str, Any]:
             wh, path, table=spec.table, mode=spec.mode, options=spec.options,
             key_columns=spec.key_columns or None, display_name=spec.display_name,
             description=spec.description, original_name=spec.original_name or spec.file,
-            recipes=spec.use_recipes, save_recipe=spec.save_recipe or False,
+            recipes=spec.use_recipes, save_recipe=spec.save_recipe or False, standardize=spec.standardize,
+            allow_repeat=spec.allow_repeat,
         )
         return res.outcome()
     except UserFacingError as err:

@@ -15,7 +15,9 @@ from types import ModuleType
 
 from citybi.catalog import Catalog
 from citybi.config import SAMPLE_DIR
+from citybi.dictionaries import Entry, ValueDictionary
 from citybi.importer import ingest_file
+from citybi.validation import Allowed, Range, Rules
 from citybi.warehouse import Warehouse
 
 Progress = Callable[[str, float], None]
@@ -49,6 +51,48 @@ def sample_files(out_dir: Path | None = None) -> tuple[Path, ModuleType]:
     return folder, gen
 
 
+# the sample city's own synonyms, as departments write them (上海-style 湿垃圾/干垃圾 among them)
+_WASTE_ALIASES = {"厨余垃圾": ["湿垃圾", "餐厨垃圾"], "可回收物": ["可回收垃圾", "可回收"], "其他垃圾": ["干垃圾"],
+                  "有害垃圾": ["有毒有害垃圾"]}
+
+
+def sample_dictionaries(gen: ModuleType | None = None) -> list[ValueDictionary]:
+    """The sample city's 数据标准: 行政区划 (区 → 街道, codes), 垃圾类型 and 诉求类型, from the generator.
+
+    Codes follow the national pattern (2-digit province, city, district, 3-digit street) in a
+    province number no real place uses, as the city itself is invented."""
+    gen = gen or _generator()
+    places: list[Entry] = []
+    for i, (district, facts) in enumerate(gen.DISTRICTS.items(), start=1):
+        code = f"9901{i:02d}"
+        places.append(Entry(standard=district, code=code, level="区", aliases=[]))
+        places += [Entry(standard=street, code=f"{code}{j:03d}", level="街道", parent=district)
+                   for j, street in enumerate(facts[6], start=1)]
+    return [
+        ValueDictionary(name="行政区划", description=f"{gen.CITY}的区和街道（样例）", prefixes=[gen.CITY],
+                        entries=places),
+        ValueDictionary(name="垃圾类型", description="生活垃圾分类的四类", entries=[
+            Entry(standard=w, aliases=_WASTE_ALIASES.get(w, [])) for w in gen.WASTE_TYPES]),
+        ValueDictionary(name="诉求类型", description="12345 热线的诉求类型", entries=[
+            Entry(standard=c) for c in gen.COMPLAINTS]),
+    ]
+
+
+def sample_rules() -> dict[str, Rules]:
+    """The sample city's validation rules: what next month's file of each dataset must satisfy."""
+    district = Allowed(dictionary="行政区划", level="区")
+    street = Allowed(dictionary="行政区划", level="街道")
+    return {
+        "环卫清运": Rules(required=["日期", "区", "清运量（吨）"], not_null=["日期", "区"],
+                      ranges={"清运量（吨）": Range(min=0)}, not_future=["日期"],
+                      allowed={"区": district, "街道": street, "垃圾类型": Allowed(dictionary="垃圾类型")}),
+        "空气质量": Rules(not_null=["日期", "监测站"], ranges={"AQI": Range(min=0, max=500)},
+                      unique=["日期", "监测站"], not_future=["日期"], allowed={"区": district}),
+        "热线工单": Rules(unique=["工单编号"], ranges={"满意度": Range(min=1, max=5)},
+                      allowed={"区": district, "街道": street, "诉求类型": Allowed(dictionary="诉求类型")}),
+    }
+
+
 def load_samples(wh: Warehouse, *, progress: Progress | None = None, force: bool = False) -> list[str]:
     """Import every sample table into an empty warehouse; returns the names loaded.
 
@@ -65,6 +109,10 @@ def _load(wh: Warehouse, *, progress: Progress | None, force: bool) -> list[str]
     report = progress or (lambda _m, _f: None)
     report("准备示例文件…", 0.0)
     folder, gen = sample_files()
+    have = {d.name for d in cat.dictionaries()}
+    for d in sample_dictionaries(gen):
+        if d.name not in have:  # a city's own standard is never overwritten by the sample's
+            cat.save_dictionary(d)
     loaded: list[str] = []
     tables = list(gen.SAMPLE_TABLES.items())
     for i, (name, table) in enumerate(tables):
@@ -75,6 +123,8 @@ def _load(wh: Warehouse, *, progress: Progress | None, force: bool) -> list[str]
                     description=table.description)
         for col in table.columns:
             cat.set_column_note(name, col.name, description=col.description, unit=col.unit)
+        if name in sample_rules():
+            cat.set_rules(name, sample_rules()[name])
         loaded.append(name)
     report("示例数据已就绪", 1.0)
     return loaded

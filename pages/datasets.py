@@ -5,9 +5,11 @@ import polars as pl
 import streamlit as st
 
 from citybi.catalog import MODE_LABELS
+from citybi.importer import save_rules_table
 from citybi.ingest.model import TYPE_LABELS
-from citybi.ui.state import action, catalog, flash, guarded, show_flash, show_frame
+from citybi.ui.state import action, catalog, flash, get_warehouse, guarded, show_flash, show_frame
 from citybi.usertext import md
+from citybi.validation import rules_table
 
 st.title("数据集")
 show_flash()
@@ -33,7 +35,7 @@ info = next(d for d in infos if d.name == chosen)
 if info.description:
     st.caption(md(info.description))
 
-tab_schema, tab_preview, tab_versions, tab_delete = st.tabs(["结构", "预览", "版本历史", "删除"])
+tab_schema, tab_preview, tab_versions, tab_rules, tab_delete = st.tabs(["结构", "预览", "版本历史", "校验规则", "删除"])
 
 with tab_schema:
     schema = pl.DataFrame({
@@ -73,6 +75,21 @@ with tab_versions:
             if action(lambda v=v: cat.restore(info.name, v.version)):
                 flash(f"已恢复到第 {v.version} 版。")
                 st.rerun()
+
+with tab_rules:
+    st.caption("以后每次替换或追加导入时检查，不符合的行会在导入前列出（数据不会被悄悄删改）。"
+               "取值字典写成 字典名 或 字典名/层级，例如 行政区划/区。")
+    rules = guarded(lambda: cat.rules(info.name))
+    if rules is not None:
+        rule_rows = st.data_editor(pl.DataFrame(rules_table(rules, [c.name for c in info.columns])),
+                                   hide_index=True, width="stretch", disabled=["列"], key=f"rules_{info.name}")
+        key_cols = st.multiselect("主键（这些列的组合不能重复）", [c.name for c in info.columns],
+                                  default=[c for c in rules.unique if c in {x.name for x in info.columns}],
+                                  key=f"rules_key_{info.name}")
+        if st.button("保存校验规则", key="rules_save") and action(
+                lambda: save_rules_table(get_warehouse(), info.name, rule_rows.to_dicts(), key_cols)):
+            flash(f"已保存数据集「{info.name}」的校验规则。")
+            st.rerun()
 
 with tab_delete:
     st.warning("删除会移除该数据集及其全部历史版本，无法撤销。")

@@ -10,7 +10,17 @@ import streamlit as st
 
 from citybi import tempfiles
 from citybi.catalog import MODE_LABELS
-from citybi.importer import commit, options_with_edits, prepare_file
+from citybi.importer import (
+    choices_from_rows,
+    choose_values,
+    commit,
+    find_duplicates,
+    find_rule_failures,
+    options_with_edits,
+    prepare_file,
+    standardized_frame,
+    value_choice_rows,
+)
 from citybi.ingest.model import DROP_LABELS, TYPE_LABELS, ImportOptions
 from citybi.ingest.pipeline import list_sheets
 from citybi.ui.state import catalog, get_warehouse, guarded, show_frame
@@ -131,8 +141,32 @@ if st.button("按修改重新分析"):
         state.update(imp_options=new_options, imp_prepared=None)
         st.rerun()
 
+if plan.standardize:
+    st.subheader("数据标准")
+    choices = value_choice_rows(plan)
+    unknown = sum(1 for r in choices if not r["把握"])
+    st.caption(f"这些列的取值大多在数据标准字典中：{len(choices) - unknown} 种写法可以统一为标准值，"
+               f"{unknown} 种写法不在字典中。勾选「采用」的才会改写，原值记录在版本来源中；选择随导入方案保存。")
+    std_edited = st.data_editor(
+        pl.DataFrame(choices), hide_index=True, width="stretch", key=f"std_{digest}",
+        disabled=["列", "原值", "行数", "把握", "依据"],
+        column_config={"采用": st.column_config.CheckboxColumn("采用"), "行数": st.column_config.NumberColumn("行数")},
+    )
+    c1, c2 = st.columns(2)
+    picked: dict[str, dict[str, str]] | None = None
+    auto = c1.button("采用全部把握高的建议")
+    if c2.button("按勾选统一取值"):
+        picked = guarded(lambda: choices_from_rows(std_edited.to_dicts()))
+    if auto or picked is not None:
+        # the auto button keeps the clerk's earlier choices and adds what is sure
+        chosen = guarded(lambda: choose_values(wh, prepared, picked if picked is not None
+                                               else plan.options.value_maps, auto=auto))
+        if chosen is not None:
+            state.update(imp_prepared=chosen, imp_options=chosen.plan.options)
+            st.rerun()
+
 st.subheader("预览")
-frame = prepared.frame()
+frame = standardized_frame(prepared)
 st.caption(f"共 {frame.height} 行，显示前 50 行")
 show_frame(frame.head(50))
 
@@ -147,6 +181,16 @@ mode = c2.radio("方式", modes, format_func=lambda m: MODE_LABELS[m], horizonta
 keys: list[str] = []
 if mode == "append":
     keys = st.multiselect("主键列（可选）：主键相同的行会被更新，而不是重复", [c.name for c in plan.columns])
+# repeated rows, before writing: within the file, and (追加) rows the dataset has already
+duplicates = guarded(lambda: find_duplicates(wh, prepared, table=name if mode == "append" else None,
+                                             key_columns=keys))
+for dup_warning in duplicates.warnings_zh() if duplicates is not None else []:
+    st.warning(md(dup_warning))
+# the dataset's validation rules, checked before a replace or an append (a new dataset has none)
+failures = (guarded(lambda: find_rule_failures(wh, prepared, name)) or []) if mode != "create" else []
+for failure in failures:
+    st.warning(md(f"不符合数据集「{name}」的校验规则：{failure.rule}（{failure.rows} 行，例如 "
+                  f"{'；'.join(failure.samples[:3]) or '—'}）"))
 save_recipe = st.checkbox("保存导入方案，下次同一报表一键导入", value=True)
 if st.button("导入", type="primary"):
     with st.status("正在写入数据仓库…") as status:

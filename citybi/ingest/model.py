@@ -9,6 +9,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from citybi.dictionaries import ColumnProposal
+from citybi.dictionaries import summary_zh as standardized_zh
+
 # The logical column types the importer can produce, and their DuckDB types.
 ColumnType = Literal["text", "integer", "number", "date", "timestamp", "month", "year", "boolean"]
 DUCKDB_TYPES: dict[str, str] = {
@@ -67,10 +70,17 @@ class ImportOptions(_Strict):
     header_depth: int | None = None
     columns: dict[int, ColumnOverride] = Field(default_factory=dict)
     drop_totals: bool = True
+    # fill blank cells under a group label typed once per block (rows.implicit_fill); off for
+    # tables where a blank means "none", e.g. a dictionary's 别名 column
+    fill_labels: bool = True
     # turn period columns (2019年, 2020年, … or months) into rows (id columns kept)
     unpivot: bool = False
     unpivot_name: str = "期间"
     unpivot_value: str = "数值"
+    # the clerk's standardisation choices, column → {value as written: standard value}; a value
+    # mapped to itself is one the clerk keeps as it is (citybi.dictionaries.settle). Saved in the
+    # recipe, so next month's file gets the same mappings
+    value_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
 class DroppedRow(_Strict):
@@ -133,6 +143,9 @@ class ImportPlan(_Strict):
     # them, so next month's file applies an override only to the column it was made for
     column_headers: dict[int, list[str]] = Field(default_factory=dict)
     recipe: RecipeUse | None = None  # the saved recipe applied by the reader, if any
+    # value dictionary proposals per text column, set by the importer (not the reader: the
+    # dictionaries live in the catalog); `accepted` mappings are applied at commit
+    standardize: list[ColumnProposal] = Field(default_factory=list)
 
     def summary_zh(self) -> str:
         """One line for the CLI and the status box."""
@@ -141,7 +154,9 @@ class ImportPlan(_Strict):
             by_reason[d.reason] = by_reason.get(d.reason, 0) + 1
         dropped = "，".join(f"{DROP_LABELS[k]} {v} 行" for k, v in by_reason.items())
         hdr = "、".join(str(r) for r in self.header_rows) or "无"
+        standardized = standardized_zh(self.standardize)
         return (
             f"工作表「{self.sheet}」：表头在第 {hdr} 行，{len(self.columns)} 列，{self.row_count} 行数据"
             + (f"；已去除 {dropped}" if dropped else "")
+            + (f"；{standardized}" if standardized else "")
         )

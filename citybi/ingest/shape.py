@@ -113,7 +113,8 @@ def build_plan(
         forced = overrides[i].type if i in overrides else None
         converted[i] = convert(data.get_column(cols[i]), hb.names[i], forced)
     numeric_cols = {cols[i] for i in keep_idx if converted[i].type in _NUMERIC}
-    data, implicit = implicit_fill(data, [cols[i] for i in keep_idx], numeric_cols)
+    data, implicit = (implicit_fill(data, [cols[i] for i in keep_idx], numeric_cols) if options.fill_labels
+                      else (data, {}))
     for c in implicit:
         i = cols.index(c)
         forced = overrides[i].type if i in overrides else None
