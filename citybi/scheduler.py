@@ -4,7 +4,7 @@ Why one and why in the app process: DuckDB lets a single process write the wareh
 (docs/ARCHITECTURE.md § DuckDB), so whatever refreshes a data source — and later checks an
 alert or sends a briefing — must run inside the process `make run` starts, not in a second
 command a user has to remember. Every such piece registers a job here by name instead of
-growing its own loop (../shared/design/WAVE2.md, "Scheduler").
+growing its own loop.
 
 Built on APScheduler 3.x (BackgroundScheduler, in-memory job store: the jobs are rebuilt
 from their definitions at every start). Each job runs with max_instances=1 and coalesce, so
