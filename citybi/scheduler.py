@@ -179,8 +179,9 @@ class Scheduler:
         return bool(job and job.lock.locked())
 
     # ------------------------------------------------------------------ running
-    def run_now(self, name: str, *, wait: bool = False, timeout_s: float = 900.0) -> bool:
-        """Run a job outside its schedule.
+    def run_now(self, name: str, fn: Callable[[], object] | None = None, *, wait: bool = False,
+                timeout_s: float = 900.0) -> bool:
+        """Run a job (or `fn` in its place, under the same one-at-a-time lock) outside its schedule.
 
         wait=False: hand it to the scheduler's threads and return at once (a page must not
         block); if the job is busy then, the run is skipped and reported. wait=True: run it
@@ -192,17 +193,17 @@ class Scheduler:
         if job is None:
             return False
         if not wait:
-            self._aps.add_job(self._run, args=[name], id=f"{name}{_ONCE}{uuid.uuid4().hex[:8]}", name=name)
+            self._aps.add_job(self._run, args=[name, fn], id=f"{name}{_ONCE}{uuid.uuid4().hex[:8]}", name=name)
             return True
         if not job.lock.acquire(timeout=timeout_s):
             return False
         try:
-            job.fn()
+            (fn or job.fn)()
         finally:
             job.lock.release()
         return True
 
-    def _run(self, name: str) -> None:
+    def _run(self, name: str, fn: Callable[[], object] | None = None) -> None:
         with self._guard:
             job = self._jobs.get(name)
         if job is None:
@@ -211,7 +212,7 @@ class Scheduler:
             self._skipped(job, name)
             return
         try:
-            job.fn()
+            (fn or job.fn)()
         except Exception:  # a job reports its own failures; the scheduler thread must go on
             log.exception("scheduled job %s failed", name)
         finally:

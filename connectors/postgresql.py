@@ -20,7 +20,9 @@ from connectors.sql import (
     parse_db_url,
     probe_query,
     source_query,
+    watermark_state,
     with_declared_decimals,
+    with_watermark,
 )
 
 LABEL = "PostgreSQL"
@@ -116,9 +118,10 @@ class PostgresConnector:
     def fetch(self, request: SourceRequest) -> Fetched:
         db = parse_db_url(request.url, 5432, LABEL)
         secret = _password(request.secret)
-        query = source_query(request, db, "postgres", LABEL, request.table)
+        query = with_watermark(source_query(request, db, "postgres", LABEL, request.table), request, "postgres")
         declared = self._declared(db, query, secret)
         table = cx_fetch(cx_url("postgresql", db, secret), query, [_READ_ONLY], secret, LABEL)
         frame = with_declared_decimals(table, declared)
         described = redacted_url(request.url) + ("" if request.query is None else f" 查询：{query[:500]}")
-        return Fetched(described=described, frame=frame, received=frame.height)
+        return Fetched(described=described, frame=frame, received=frame.height,
+                       state=watermark_state(frame, request, LABEL))
