@@ -278,6 +278,9 @@ def start_app_schedule(wh: Warehouse, folder: Path) -> SourceSchedule:
     key = str(Path(wh.path).resolve())
     with _APP_LOCK:
         found = _APP.get(key)
+        if found is not None and found.wh is not wh:  # the app reopened the file (its resource cache was cleared)
+            found.shutdown()
+            found = None
         if found is None:
             found = _APP[key] = SourceSchedule(wh, folder).start()
         return found

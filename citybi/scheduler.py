@@ -17,6 +17,7 @@ Nothing here knows about data sources or the warehouse: jobs are plain callables
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
@@ -85,12 +86,55 @@ def cron_trigger(expr: str, timezone: str) -> Any:
         raise ScheduleError(f"cron 表达式「{text[:60]}」应有 5 段：分 时 日 月 星期。",
                             hint="例如 \"*/10 * * * *\" 每 10 分钟，\"0 6 * * *\" 每天 6 点，"
                                  "\"0 8 * * 1-5\" 工作日 8 点")
+    minute, hour, day, month, weekday = text.split(" ")
     try:
-        return CronTrigger.from_crontab(text, timezone=ZoneInfo(timezone))
+        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=crontab_weekdays(weekday),
+                           timezone=ZoneInfo(timezone))
     except ValueError as err:
         raise ScheduleError(f"cron 表达式「{text[:60]}」无法识别。",
                             hint="各段依次为 分(0-59) 时(0-23) 日(1-31) 月(1-12) 星期(0-6 或 mon-sun)，"
                                  "例如 \"0 6 * * *\"", detail=str(err)) from None
+
+
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def crontab_weekdays(field: str) -> str:
+    """A crontab weekday field (0 or 7 = Sunday, 1 = Monday) as APScheduler 3 day names.
+
+    Why: APScheduler 3 numbers weekdays from Monday = 0, also in CronTrigger.from_crontab, so a
+    line copied from cron, "0 8 * * 1-5" (weekdays at 8), ran Tuesday to Saturday. Names mean
+    the same in both, so every number is turned into a name (ranges and steps expanded).
+    """
+    text = field.strip().lower()
+    if text in ("*", "?"):
+        return "*"
+    days: set[int] = set()
+    for part in text.split(","):
+        span, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if step < 1:
+            raise ValueError(f"bad step in {part!r}")
+        if span == "*":
+            lo, hi = 0, 6
+        elif "-" in span:
+            first, last = span.split("-", 1)
+            lo, hi = _weekday(first), _weekday(last)
+        else:
+            lo = _weekday(span)
+            hi = 6 if step_text else lo
+        if hi < lo:
+            raise ValueError(f"range {part!r} runs backwards")
+        days.update(d % 7 for d in range(lo, hi + 1, step))
+    return ",".join(_WEEKDAYS[d] for d in sorted(days))
+
+
+def _weekday(token: str) -> int:
+    if token.isdigit() and int(token) <= 7:
+        return int(token)
+    if token[:3] in _WEEKDAYS:
+        return _WEEKDAYS.index(token[:3])
+    raise ValueError(f"not a weekday: {token!r}")
 
 
 @dataclass
@@ -122,6 +166,13 @@ class Scheduler:
     def start(self) -> None:
         if not self._aps.running:
             self._aps.start()
+            # stopped when the interpreter begins to exit, before the thread pools refuse work: a job
+            # falling due in that moment would otherwise print "cannot schedule new futures after shutdown"
+            # (the hook concurrent.futures itself uses; atexit handlers run only after it)
+            at_exit = getattr(threading, "_register_atexit", None)
+            if at_exit is not None:
+                with contextlib.suppress(RuntimeError):  # already exiting
+                    at_exit(self.shutdown)
 
     def shutdown(self, wait: bool = False) -> None:
         if self._aps.running:
