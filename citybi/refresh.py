@@ -66,7 +66,7 @@ def source_request(wh_path: str | Path, source: SourceDef, state: dict[str, obje
                          watermark=source.watermark)
 
 
-def test_source(wh_path: str | Path, source: SourceDef) -> str:
+def check_connection(wh_path: str | Path, source: SourceDef) -> str:
     """测试连接: connect and say in one Chinese sentence what is there (raises a Chinese error)."""
     from connectors.source import source_for
 
@@ -292,5 +292,14 @@ def app_schedule(wh_path: str | Path) -> SourceSchedule | None:
         return _APP.get(str(Path(wh_path).resolve()))
 
 
-__all__ = ["RunOutcome", "SourceDefError", "SourceSchedule", "SourceStatus", "refresh_source", "source_request",
-           "source_statuses", "start_app_schedule", "test_source"]
+__all__ = [
+    "RunOutcome",
+    "SourceDefError",
+    "SourceSchedule",
+    "SourceStatus",
+    "check_connection",
+    "refresh_source",
+    "source_request",
+    "source_statuses",
+    "start_app_schedule",
+]

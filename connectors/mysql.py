@@ -101,13 +101,13 @@ class MySqlConnector:
     def test(self, request: SourceRequest) -> str:
         db = parse_db_url(request.url, 3306, LABEL)
         secret = _password(request.secret)
-        if not (request.query or db.table):
+        if not (request.query or db.table or request.table):
             conn = self._connect(db, secret)
             try:
                 return f"已连接 MySQL/MariaDB {conn.get_server_info()}（{db.host}:{db.port}/{db.database}）。"
             finally:
                 conn.close()
-        version, desc = self._probe(db, source_query(request, db, "mysql", LABEL, None), secret)
+        version, desc = self._probe(db, source_query(request, db, "mysql", LABEL, request.table), secret)
         return f"已连接 MySQL/MariaDB {version}，查询可以执行，共 {len(desc)} 列：{'、'.join(d[0] for d in desc)}。"
 
     def fetch(self, request: SourceRequest) -> Fetched:

@@ -103,7 +103,9 @@ class PostgresConnector:
     def test(self, request: SourceRequest) -> str:
         db = parse_db_url(request.url, 5432, LABEL)
         secret = _password(request.secret)
-        query = source_query(request, db, "postgres", LABEL, None) if (request.query or db.table) else None
+        # the table a source definition names (request.table) is probed too: 测试连接 then proves the read works
+        query = source_query(request, db, "postgres", LABEL, request.table) \
+            if (request.query or db.table or request.table) else None
         conn = self._connect(db, secret)
         try:
             version = conn.info.server_version
