@@ -210,9 +210,13 @@ class SourceSchedule:
     def _run(self, name: str, trigger: str) -> RunOutcome:
         try:
             source = self._current(name)
-        except UserFacingError as err:
-            log.warning("source %s cannot run: %s", name, err)
-            return RunOutcome(source=name, dataset="", status="failed", message=str(err))
+        except UserFacingError as err:  # the file was broken (or removed) since the job was registered
+            known = self._known.get(name)
+            dataset = known.table if known else ""
+            catalog = Catalog(self.wh)
+            run_id = catalog.start_source_run(name, dataset, trigger)
+            catalog.finish_source_run(run_id, status="failed", message=str(err))
+            return RunOutcome(source=name, dataset=dataset, status="failed", message=str(err), run_id=run_id)
         return refresh_source(self.wh, source, trigger=trigger)
 
     def _skipped(self, name: str) -> None:
@@ -250,13 +254,13 @@ class SourceSchedule:
     def statuses(self) -> list[SourceStatus]:
         last = Catalog(self.wh).last_source_runs()
         out = []
-        for name, source in self.folder.load_all():
-            ok = isinstance(source, SourceDef)
-            out.append(SourceStatus(
-                name=name, source=source if isinstance(source, SourceDef) else None,
-                problem="" if ok else str(source), last_run=last.get(name),
-                next_run=self.scheduler.next_run(name) if ok and source.schedule() is not None else None,  # type: ignore[union-attr]
-                running=self.scheduler.is_running(name)))
+        for name, found in self.folder.load_all():
+            source = found if isinstance(found, SourceDef) else None
+            scheduled = source is not None and source.schedule() is not None
+            out.append(SourceStatus(name=name, source=source, problem="" if source else str(found),
+                                    last_run=last.get(name),
+                                    next_run=self.scheduler.next_run(name) if scheduled else None,
+                                    running=self.scheduler.is_running(name)))
         return out
 
 

@@ -198,3 +198,18 @@ def test_crontab_weekdays_mean_what_cron_means(field: str, days: str) -> None:
     from citybi.scheduler import crontab_weekdays
 
     assert crontab_weekdays(field) == days
+
+
+def test_a_definition_broken_after_it_was_scheduled_is_a_failed_run(tmp_path: Path, wh: Warehouse) -> None:
+    folder = SourceFolder(tmp_path / "w.duckdb.sources")
+    folder.save(load_source(f"name: 环卫库\nurl: {PG}\ntable: 清运\nmode: replace\nevery: 3600\n"))
+    schedule = SourceSchedule(wh, folder.folder, sync_s=None).start()
+    try:
+        folder.path("环卫库").write_text("name: 环卫库\nurl: postgresql://u:pw@h/db\ntable: 清运\n", encoding="utf-8")
+        assert schedule.scheduler.run_now("环卫库", wait=True)  # as the scheduler fires it
+    finally:
+        schedule.shutdown(wait=True)
+    run = Catalog(wh).source_runs("环卫库")[0]
+    assert (run.status, run.dataset, run.trigger) == ("failed", "清运", "定时")
+    assert "「环卫库.yaml」" in run.message and "地址里不能写密码" in run.message
+    assert [s.state_label for s in schedule.statuses()] == ["定义有误"]
