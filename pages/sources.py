@@ -182,7 +182,7 @@ with tab_history:
     if not names:
         st.caption("还没有运行记录。")
     else:
-        which = st.selectbox("数据源", ["全部", *names], key="src_hist_pick")
+        which = st.selectbox("查看哪个数据源的记录", ["全部", *names], key="src_hist_pick")
         runs = guarded(lambda: catalog().source_runs(None if which == "全部" else which, limit=100)) or []
         if not runs:
             st.caption("还没有运行记录。")

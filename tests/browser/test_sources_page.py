@@ -6,8 +6,12 @@ notices its end by itself (it polls while a run it started is going).
 """
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +20,10 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not 
 expect = sync_api.expect
 
 from browser_app import RunningApp  # noqa: E402  (after the importorskip on purpose)
-from test_flows import grid_rows, open_page  # noqa: E402
+from sources_upstream import add_rows, definitions, make_upstream, publish, wait_for  # noqa: E402
+from test_flows import grid_rows, open_page, pick  # noqa: E402
+
+from citybi.sourcedefs import SourceFolder, source_from_dict  # noqa: E402
 
 ROWS = 80
 
@@ -70,3 +77,64 @@ def test_add_a_postgres_source_refresh_it_and_see_the_history(page: Any, app_ser
     runs = [r for r in grid_rows(page, "触发", "手动") if r["数据源"] == name]
     assert [(r["状态"], r["新增行"], r["触发"]) for r in runs] == [("成功", str(ROWS), "手动")]
     assert float(runs[0]["用时（秒）"]) > 0
+
+
+@pytest.fixture
+def upstream() -> Iterator[dict[str, Any]]:
+    yield from make_upstream()
+
+
+def _history(app: RunningApp, name: str) -> list[dict[str, Any]]:
+    """The source's runs as `citybi sources history` reads them from the running app (its inbox)."""
+    cli = Path(sys.executable).with_name("citybi")
+    out = subprocess.run([str(cli), "sources", "history", name, "--db", str(app.db), "--json", "--limit", "1000"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return list(json.loads(out.stdout))
+
+
+def _added(app: RunningApp, name: str) -> int:
+    return sum(r["rows_added"] for r in _history(app, name) if r["status"] == "ok")
+
+
+def test_four_kinds_land_on_schedule_while_the_app_runs(page: Any, app_server: RunningApp,
+                                                        upstream: dict[str, Any]) -> None:
+    """PostgreSQL, MariaDB, a JSON feed and an MQTT topic, defined as files the running app picks up."""
+    add_rows(upstream, 1, 200)
+    folder = SourceFolder(app_server.db.with_name(app_server.db.name + ".sources"))
+    defs = [source_from_dict(d) for d in definitions(upstream, every=2)]
+    try:
+        for d in defs:
+            folder.save(d)
+        # the app reads the folder every 10 s; the first MQTT run opens the source's broker session
+        assert wait_for(lambda: any(r["status"] == "ok" for r in _history(app_server, "传感器")), 90)
+        publish(upstream["topic"], [("南湖站", m) for m in range(50)])
+        expected = {"环卫PG": 200, "环卫MY": 200, "空气接口": 200, "传感器": 50}
+        assert wait_for(lambda: {n: _added(app_server, n) for n in expected} == expected, 90)
+        add_rows(upstream, 201, 230)
+        publish(upstream["topic"], [("秀洲站", m) for m in range(20)] + [("南湖站", m) for m in range(10)])
+        expected = {"环卫PG": 230, "环卫MY": 230, "空气接口": 230, "传感器": 70}
+        assert wait_for(lambda: {n: _added(app_server, n) for n in expected} == expected, 90)
+        for name in expected:
+            assert not [r["message"] for r in _history(app_server, name) if r["status"] == "failed"]
+
+        open_page(page, app_server, "/sources", "数据源")
+        overview = {r["名称"]: r for r in grid_rows(page, "刷新计划", "环卫PG")}
+        for d in defs:
+            row = overview[d.name]
+            assert (row["类型"], row["数据集"], row["刷新计划"]) == (d.kind_label, d.table, "每 2 秒")
+            assert row["状态"] in ("成功", "刷新中")
+        page.get_by_role("tab", name="运行记录").click()
+        pick(page, "查看哪个数据源的记录", "传感器")
+        # the history redraws for the chosen source after the rerun the choice starts
+        runs: list[dict[str, str]] = []
+        for _poll in range(60):
+            runs = grid_rows(page, "触发", "定时")
+            if {r["数据源"] for r in runs} == {"传感器"}:
+                break
+            page.wait_for_timeout(500)
+        assert runs and {r["数据源"] for r in runs} == {"传感器"}
+        assert {r["状态"] for r in runs} <= {"成功", "运行中", "已跳过"} and "成功" in {r["状态"] for r in runs}
+    finally:
+        for d in defs:
+            folder.delete(d.name)
