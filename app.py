@@ -20,6 +20,7 @@ pages = {
         st.Page("pages/import_data.py", title="数据导入", icon=":material/upload_file:", url_path="import"),
         st.Page("pages/datasets.py", title="数据集", icon=":material/dataset:", url_path="datasets", default=True),
         st.Page("pages/standards.py", title="数据标准", icon=":material/rule:", url_path="standards"),
+        st.Page("pages/sources.py", title="数据源", icon=":material/sync:", url_path="sources"),
     ],
     "分析": [
         st.Page("pages/boards.py", title="看板", icon=":material/dashboard:", url_path="boards"),

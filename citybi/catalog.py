@@ -61,7 +61,19 @@ _SCHEMA_SQL = (
     # validation rules per dataset (citybi.validation), by the dataset's lower-cased name
     f"""CREATE TABLE IF NOT EXISTS {S}.dataset_rules (
         dataset VARCHAR PRIMARY KEY, rules_json VARCHAR, updated_at TIMESTAMP)""",
+    # every run of a data source (citybi.refresh): started, ended, status, rows, the Chinese error.
+    # Ids from a sequence: runs of different sources start on different threads at the same moment
+    f"CREATE SEQUENCE IF NOT EXISTS {S}.source_run_ids",
+    f"""CREATE TABLE IF NOT EXISTS {S}.source_runs (
+        id BIGINT PRIMARY KEY, source VARCHAR NOT NULL, dataset VARCHAR, trigger VARCHAR,
+        started_at TIMESTAMP, ended_at TIMESTAMP, status VARCHAR, rows_added BIGINT, rows_updated BIGINT,
+        version INTEGER, message VARCHAR, duration_s DOUBLE)""",
+    # where a source's last successful run stopped (watermark, ETag): written in the same
+    # transaction as the rows it describes, so the two never disagree
+    f"""CREATE TABLE IF NOT EXISTS {S}.source_state (
+        source VARCHAR PRIMARY KEY, state_json VARCHAR, updated_at TIMESTAMP)""",
 )
+RUN_STATUSES = {"running": "运行中", "ok": "成功", "failed": "失败", "skipped": "已跳过"}
 
 POLARS_TO_LOGICAL: dict[type[pl.DataType], str] = {
     pl.String: "text", pl.Int64: "integer", pl.Int32: "year", pl.Int16: "integer", pl.Int8: "integer",
@@ -127,6 +139,28 @@ class VersionInfo:
     created_at: dt.datetime
     current: bool
     note: str
+
+
+@dataclass(frozen=True)
+class SourceRun:
+    """One run of a data source, as the history keeps it."""
+
+    id: int
+    source: str
+    dataset: str
+    trigger: str  # 定时 | 手动 | 命令行
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    status: str  # running | ok | failed | skipped
+    rows_added: int
+    rows_updated: int
+    version: int | None
+    message: str  # Chinese: the error, or what the run noticed
+    duration_s: float | None
+
+    @property
+    def status_label(self) -> str:
+        return RUN_STATUSES.get(self.status, self.status)
 
 
 @dataclass(frozen=True)
@@ -275,6 +309,73 @@ class Catalog:
             with contextlib.suppress(duckdb.Error):
                 cur.unregister(staged)
             cur.close()
+    # ------------------------------------------------------------------ data-source runs and state
+    _RUN_COLUMNS = ("id, source, dataset, trigger, started_at, ended_at, status, rows_added, rows_updated, version, "
+                    "message, duration_s")
+
+    def start_source_run(self, source: str, dataset: str, trigger: str) -> int:
+        """Record that a run began (status running); returns its id for finish_source_run."""
+        with self.wh.transaction() as cur:
+            run_id = int(cur.execute(f"SELECT nextval('{S}.source_run_ids')").fetchall()[0][0])
+            cur.execute(f"INSERT INTO {S}.source_runs VALUES (?, ?, ?, ?, ?, NULL, 'running', 0, 0, NULL, '', NULL)",
+                        [run_id, source, dataset, trigger, dt.datetime.now()])
+        return run_id
+
+    def finish_source_run(self, run_id: int, *, status: str, rows_added: int = 0, rows_updated: int = 0,
+                          version: int | None = None, message: str = "") -> None:
+        if status not in RUN_STATUSES or status == "running":
+            raise ValueError(f"unknown run status {status!r}")
+        now = dt.datetime.now()
+        with self.wh.transaction() as cur:
+            cur.execute(
+                f"UPDATE {S}.source_runs SET ended_at = ?, status = ?, rows_added = ?, rows_updated = ?, version = ?, "
+                f"message = ?, duration_s = date_diff('microsecond', started_at, ?) / 1e6 WHERE id = ?",
+                [now, status, rows_added, rows_updated, version, message[:4000], now, run_id])
+
+    def skipped_source_run(self, source: str, dataset: str, trigger: str, message: str) -> int:
+        """A run that did not start because the previous one of the same source was still going."""
+        run_id = self.start_source_run(source, dataset, trigger)
+        self.finish_source_run(run_id, status="skipped", message=message)
+        return run_id
+
+    def close_interrupted_runs(self, message: str) -> int:
+        """Runs left 'running' by a process that stopped (killed, power cut) become failed, with `message`.
+
+        Called when the app starts: only one process writes the warehouse, so none of them is really running.
+        """
+        with self.wh.transaction() as cur:
+            n = int(cur.execute(f"SELECT count(*) FROM {S}.source_runs WHERE status = 'running'").fetchall()[0][0])
+            if n:
+                cur.execute(f"UPDATE {S}.source_runs SET status = 'failed', message = ? WHERE status = 'running'",
+                            [message])
+        return n
+
+    def source_runs(self, source: str | None = None, limit: int = 50) -> list[SourceRun]:
+        """The newest runs first (of one source, or of all)."""
+        where, params = ("WHERE source = ? ", [source]) if source is not None else ("", [])
+        rows = self._rows(f"SELECT {self._RUN_COLUMNS} FROM {S}.source_runs {where}ORDER BY id DESC LIMIT ?",
+                          [*params, max(1, int(limit))])
+        return [_source_run(r) for r in rows]
+
+    def last_source_runs(self) -> dict[str, SourceRun]:
+        """Each source's newest run (what the 数据源 page shows as 状态 / 上次运行)."""
+        rows = self._rows(f"SELECT {self._RUN_COLUMNS} FROM {S}.source_runs "
+                          f"QUALIFY row_number() OVER (PARTITION BY source ORDER BY id DESC) = 1")
+        return {r[1]: _source_run(r) for r in rows}
+
+    def source_state(self, source: str) -> dict[str, Any]:
+        rows = self._rows(f"SELECT state_json FROM {S}.source_state WHERE source = ?", [source])
+        return json.loads(rows[0][0]) if rows and rows[0][0] else {}
+
+    @staticmethod
+    def save_source_state(cur: duckdb.DuckDBPyConnection, source: str, state: dict[str, Any]) -> None:
+        """Keep where a source stopped, inside the caller's transaction (the one writing its rows)."""
+        cur.execute(f"INSERT OR REPLACE INTO {S}.source_state VALUES (?, ?, ?)",
+                    [source, json.dumps(state, ensure_ascii=False, default=str), dt.datetime.now()])
+
+    def set_source_state(self, source: str, state: dict[str, Any]) -> None:
+        with self.wh.transaction() as cur:
+            self.save_source_state(cur, source, state)
 
     def current_versions(self) -> dict[str, int]:
         """Every dataset's current version, keyed by its lower-cased name (what caches key on)."""
@@ -528,6 +629,13 @@ class Catalog:
         info = self.get(name)
         tree = exp.select("*").from_(_user_table(info.name)).limit(limit)
         return self.wh.run(tree, max_rows=limit).frame
+
+
+def _source_run(r: tuple[Any, ...]) -> SourceRun:
+    return SourceRun(id=int(r[0]), source=r[1], dataset=r[2] or "", trigger=r[3] or "", started_at=r[4], ended_at=r[5],
+                     status=r[6], rows_added=int(r[7] or 0), rows_updated=int(r[8] or 0),
+                     version=None if r[9] is None else int(r[9]), message=r[10] or "",
+                     duration_s=None if r[11] is None else float(r[11]))
 
 
 # Text columns with few distinct values in big tables are stored as ENUM: group-by on a

@@ -17,6 +17,11 @@
                   [--max-messages N --seconds S] [--mode create|replace|append] [--key COL ...]
                   [--secret NAME] [--json]
     citybi sources test URL [--query SQL] [--record-path a.b] [--secret NAME] [--db PATH]
+    citybi sources add NAME URL --table NAME [--source-table T | --query SQL] [--record-path a.b]
+                  [--max-messages N] [--seconds S] [--mode append|replace] [--key COL ...] [--watermark COL]
+                  [--every SECONDS | --cron "0 6 * * *"] [--secret NAME] [--paused] [--replace] [--db PATH]
+    citybi sources list|refresh NAME|history [NAME] [--limit N] [--db PATH] [--json]
+                  (definitions: <db>.sources/NAME.yaml; refresh and history go through the app while it runs)
     citybi secrets set NAME [--db PATH]   (the value is read from standard input, never an argument)
     citybi secrets list|remove [NAME] [--db PATH]
     citybi serve [--port N] [--db PATH]
@@ -356,6 +361,129 @@ def cmd_sources_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def _source_run(args: argparse.Namespace, action: str, name: str | None = None, limit: int = 20) -> dict[str, Any]:
+    """A defined source's refresh or history: here when the warehouse is free, else through the running app."""
+    from citybi import inbox
+    from citybi.errors import WarehouseBusy
+
+    run = inbox.SourceRunJob(action=action, name=name, limit=limit)  # type: ignore[arg-type]
+    try:
+        wh = _warehouse(args.db)
+    except WarehouseBusy:
+        if action == "refresh":
+            sys.stderr.write("应用正在使用数据仓库，已把刷新任务交给应用处理，请稍候…\n")
+        outcome = inbox.wait(inbox.submit_run(load_settings(args.db).db_path, run))
+    else:
+        with wh:
+            outcome = inbox.run_source_job(wh, run)
+    if outcome.get("status") != "ok":
+        raise UserFacingError(str(outcome.get("message") or "操作失败。"))
+    return outcome
+
+
+def cmd_sources_add(args: argparse.Namespace) -> int:
+    """Write a source definition (YAML) the running app picks up on its next look at the folder."""
+    from citybi.sourcedefs import SourceFolder, source_from_dict
+
+    given = {"name": args.name, "url": args.url, "table": args.table, "source_table": args.source_table,
+             "query": args.query, "record_path": args.record_path, "max_messages": args.max_messages,
+             "seconds": args.seconds, "mode": args.mode, "key": args.key, "watermark": args.watermark,
+             "every": args.every, "cron": args.cron, "secret": args.secret, "paused": args.paused or None,
+             "description": args.description}
+    source = source_from_dict({k: v for k, v in given.items() if v is not None})
+    path = SourceFolder(load_settings(args.db).sources_dir).save(source, overwrite=args.replace)
+    print(f"已保存数据源「{source.name}」（{source.kind_label} → 数据集「{source.table}」，"
+          f"{source.describe_schedule()}{'，已暂停' if source.paused else ''}）：{path}")
+    if source.schedule() is not None and not source.paused:
+        print("应用运行时会按计划自动刷新；现在就刷新一次：citybi sources refresh " + source.name)
+    return 0
+
+
+def cmd_sources_list(args: argparse.Namespace) -> int:
+    from citybi.sourcedefs import SourceDef, SourceFolder
+
+    defs = SourceFolder(load_settings(args.db).sources_dir).load_all()
+    last = {r["source"]: r for r in _source_run(args, "last")["runs"]} if defs else {}
+    rows = []
+    for name, s in defs:
+        run = last.get(name) or {}
+        if isinstance(s, SourceDef):
+            rows.append({"name": name, "kind": s.kind_label, "table": s.table, "schedule": s.describe_schedule(),
+                         "paused": s.paused, "last_status": run.get("status_label", "尚未运行"),
+                         "last_started": run.get("started_at"), "last_rows_added": run.get("rows_added"),
+                         "problem": ""})
+        else:
+            rows.append({"name": name, "kind": "", "table": "", "schedule": "", "paused": False,
+                         "last_status": "定义有误", "last_started": None, "last_rows_added": None, "problem": str(s)})
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("还没有数据源。添加一个：citybi sources add 名称 地址 --table 数据集名称 …")
+        return 0
+    _print_table(["名称", "类型", "数据集", "刷新计划", "状态", "上次运行", "新增行"],
+                 [[r["name"], r["kind"], r["table"], r["schedule"] + ("（已暂停）" if r["paused"] else ""),
+                   r["last_status"], (r["last_started"] or "—")[:19], r["last_rows_added"]] for r in rows])
+    for r in rows:
+        if r["problem"]:
+            print(f"  注意：{r['problem']}")
+    return 0
+
+
+def cmd_sources_refresh(args: argparse.Namespace) -> int:
+    from citybi.sourcedefs import check_source_name
+
+    out = _source_run(args, "refresh", check_source_name(args.name))["run"]
+    if args.json:
+        _print_json(out)
+    elif out["status"] == "ok":
+        print(f"数据源「{out['source']}」已刷新：数据集「{out['table']}」新增 {out['rows_added']} 行，"
+              f"更新 {out['rows_updated']} 行" + (f"，现为第 {out['version']} 版" if out["version"] else "")
+              + f"，用时 {out['duration_s']:.1f} 秒。" + (f"{out['message']}" if out["message"] else ""))
+    if out["status"] != "ok":
+        if not args.json:
+            sys.stderr.write(f"错误：数据源「{out['source']}」刷新失败，数据集没有改变。{out['message']}\n")
+        return 2
+    return 0
+
+
+def cmd_sources_history(args: argparse.Namespace) -> int:
+    from citybi.sourcedefs import check_source_name
+
+    name = check_source_name(args.name) if args.name else None
+    runs = _source_run(args, "history", name, max(1, min(1000, args.limit)))["runs"]
+    if args.json:
+        _print_json(runs)
+        return 0
+    if not runs:
+        print("还没有运行记录。" if name is None else f"数据源「{name}」还没有运行记录。")
+        return 0
+    headers = ["开始时间", "触发", "状态", "新增行", "更新行", "版本", "用时（秒）", "说明"]
+    if name is None:
+        headers.insert(0, "数据源")
+    table = []
+    for r in runs:
+        row = [str(r["started_at"])[:19], r["trigger"], r["status_label"], r["rows_added"], r["rows_updated"],
+               r["version"] if r["version"] is not None else "—",
+               f"{r['duration_s']:.1f}" if r["duration_s"] is not None else "—", r["message"]]
+        table.append([r["source"], *row] if name is None else row)
+    _print_table(headers, table)
+    return 0
+
+
+def _print_table(headers: list[str], rows: list[list[Any]]) -> None:
+    """Columns aligned by display width (a Chinese character takes two columns in a terminal)."""
+    import unicodedata
+
+    def width(text: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+    cells = [[str(h) for h in headers]] + [["—" if v is None else str(v) for v in row] for row in rows]
+    widths = [max(width(r[i]) for r in cells) for i in range(len(headers) - 1)]
+    for r in cells:
+        print("  ".join([c + " " * (widths[i] - width(c)) for i, c in enumerate(r[:-1])] + [r[-1]]).rstrip())
+
+
 def cmd_secrets(args: argparse.Namespace) -> int:
     """Secrets by name; a value is typed at a hidden prompt or piped in, never put on the command line."""
     import getpass
@@ -562,6 +690,43 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--record-path")
     st.add_argument("--secret")
     st.set_defaults(func=cmd_sources_test)
+    sa_ = src_sub.add_parser("add", help="添加（或用 --replace 修改）一个按计划刷新的数据源定义")
+    sa_.add_argument("name", help="数据源名称，例如 环卫清运库")
+    sa_.add_argument("url", help="postgresql://用户@主机:5432/库、mysql://…、http(s)://… 或 mqtt://主机:1883/主题")
+    sa_.add_argument("--table", required=True, help="写入的数据集名称")
+    sa_.add_argument("--source-table", help="数据库：要读取的表（默认与数据集同名）")
+    sa_.add_argument("--query", help="数据库：只读的 SELECT 查询")
+    sa_.add_argument("--record-path", help="JSON 接口：记录所在位置，例如 data.records")
+    sa_.add_argument("--max-messages", type=int, help="MQTT：每次刷新最多收这么多条消息")
+    sa_.add_argument("--seconds", type=float, help="MQTT：每次刷新最多等待这么多秒")
+    sa_.add_argument("--mode", choices=["append", "replace"], default="append",
+                     help="append：按主键/更新时间列追加（默认）；replace：每次整表替换")
+    sa_.add_argument("--key", action="extend", nargs="+", help="主键列：相同主键的行被更新而不是重复")
+    sa_.add_argument("--watermark", help="数据库：更新时间列，每次只读取比上次更新的行")
+    when = sa_.add_mutually_exclusive_group()
+    when.add_argument("--every", type=int, help="刷新间隔（秒），例如 300")
+    when.add_argument("--cron", help='cron 表达式（分 时 日 月 星期），例如 "0 6 * * *"')
+    sa_.add_argument("--secret", help="密码或令牌的密钥名称（citybi secrets set 名称 保存）")
+    sa_.add_argument("--paused", action="store_true", help="先暂停，不按计划刷新")
+    sa_.add_argument("--description")
+    sa_.add_argument("--replace", action="store_true", help="已有同名数据源时覆盖它")
+    sa_.add_argument("--db")
+    sa_.set_defaults(func=cmd_sources_add)
+    sl = src_sub.add_parser("list", help="列出数据源定义和上次运行情况")
+    sl.add_argument("--db")
+    sl.add_argument("--json", action="store_true")
+    sl.set_defaults(func=cmd_sources_list)
+    sr = src_sub.add_parser("refresh", help="立即刷新一个数据源（应用运行时交给应用执行）")
+    sr.add_argument("name")
+    sr.add_argument("--db")
+    sr.add_argument("--json", action="store_true")
+    sr.set_defaults(func=cmd_sources_refresh)
+    sh_ = src_sub.add_parser("history", help="数据源的运行记录")
+    sh_.add_argument("name", nargs="?", help="数据源名称（不写则列出全部）")
+    sh_.add_argument("--limit", type=int, default=20)
+    sh_.add_argument("--db")
+    sh_.add_argument("--json", action="store_true")
+    sh_.set_defaults(func=cmd_sources_history)
 
     sc = sub.add_parser("secrets", help="保存、列出、删除密码和令牌（按名称引用）")
     sc.add_argument("action", choices=["set", "list", "remove"])

@@ -126,6 +126,12 @@ class Settings:
         """
         return self.db_path.parent / "recipes"
 
+    @property
+    def sources_dir(self) -> Path:
+        """Where data-source definitions live (citybi.sourcedefs): `<db>.sources/`, one YAML per source,
+        beside the warehouse's secrets file and inbox, so each warehouse has its own sources."""
+        return self.db_path.with_name(self.db_path.name + ".sources")
+
 
 def load_settings(db: str | Path | None = None) -> Settings:
     """Settings from CITYBI_* environment variables, optionally overriding the DB path."""

@@ -64,6 +64,20 @@ class SourceJob(BaseModel):
     secret: StrictStr | None = Field(default=None, max_length=64)
 
 
+class SourceRunJob(BaseModel):
+    """`citybi sources refresh|history|list` handed to the app: a definition's name, never its content.
+
+    The app reads the definition from its own sources folder, so a job cannot make it read a
+    source nobody defined there.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["refresh", "history", "last"]
+    name: StrictStr | None = Field(default=None, min_length=1, max_length=64)  # history: None = every source
+    limit: int = Field(default=20, ge=1, le=1000)
+
+
 class JobSpec(BaseModel):
     """job.json, validated strictly: anything unexpected refuses the whole job."""
 
@@ -72,6 +86,7 @@ class JobSpec(BaseModel):
     # a plain name inside the job folder; a source job (below) has no file
     file: StrictStr | None = Field(default=None, min_length=1, max_length=255)
     source: SourceJob | None = None
+    run: SourceRunJob | None = None  # a defined source's refresh or history (table and mode: the definition's)
     original_name: StrictStr | None = Field(default=None, max_length=255)
     table: StrictStr = Field(max_length=200)
     mode: Literal["create", "replace", "append"]
@@ -88,8 +103,8 @@ class JobSpec(BaseModel):
 
     @model_validator(mode="after")
     def _file_or_source(self) -> JobSpec:
-        if (self.file is None) == (self.source is None):
-            raise ValueError("a job names either a file or a source")
+        if sum(x is not None for x in (self.file, self.source, self.run)) != 1:
+            raise ValueError("a job names exactly one of a file, a source or a source run")
         return self
 
 
@@ -149,6 +164,24 @@ def submit_source(db_path: Path, source: SourceJob, *, table: str, mode: str,
     job.mkdir(mode=INBOX_MODE)
     spec = JobSpec(source=source, table=table, mode=mode, options=ImportOptions(),  # type: ignore[arg-type]
                    key_columns=key_columns or [])
+    try:
+        tmp = job / "job.json.part"
+        tmp.write_text(spec.model_dump_json(), encoding="utf-8")
+        tmp.rename(job / "job.json")
+    except BaseException:
+        shutil.rmtree(job, ignore_errors=True)
+        raise
+    return job
+
+
+def submit_run(db_path: Path, run: SourceRunJob) -> Path:
+    """Queue a defined source's refresh, or a history request, for the running app; returns the job folder."""
+    folder = inbox_dir(Path(db_path))
+    folder.mkdir(mode=INBOX_MODE, parents=True, exist_ok=True)
+    _check_inbox(folder)
+    job = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    job.mkdir(mode=INBOX_MODE)
+    spec = JobSpec(run=run, table="", mode="append", options=ImportOptions())
     try:
         tmp = job / "job.json.part"
         tmp.write_text(spec.model_dump_json(), encoding="utf-8")
@@ -226,6 +259,8 @@ def _run_job(wh: Any, job: Path, taken: Path) -> dict[str, Any]:
         spec = _read_spec(taken)
         if spec.source is not None:
             return _run_source_job(wh, spec, spec.source)
+        if spec.run is not None:
+            return run_source_job(wh, spec.run)
         assert spec.file is not None
         path = _job_file(job, spec.file)
         res = ingest_file(
@@ -255,6 +290,36 @@ def _run_source_job(wh: Any, spec: JobSpec, source: SourceJob) -> dict[str, Any]
                             max_messages=source.max_messages, seconds=source.seconds,
                             secret=resolve_secret(wh.path, source.secret))
     return import_source(wh, request, table=spec.table, mode=spec.mode, key_columns=spec.key_columns or None).outcome()
+
+
+def run_source_job(wh: Any, run: SourceRunJob) -> dict[str, Any]:
+    """A defined source's refresh (through the app's schedule: never beside its scheduled run) or history.
+
+    The CLI calls this too when it holds the warehouse itself, so both ways answer alike.
+    """
+    from citybi.catalog import Catalog
+    from citybi.config import load_settings
+    from citybi.jsonable import json_safe
+    from citybi.refresh import TRIGGER_CLI, app_schedule, refresh_source
+    from citybi.sourcedefs import SourceFolder
+
+    if run.action == "refresh":
+        if not run.name:
+            raise UserFacingError("请给出要刷新的数据源名称。")
+        schedule = app_schedule(wh.path)
+        if schedule is not None:
+            out = schedule.refresh_now(run.name, wait=True, trigger=TRIGGER_CLI)
+            assert out is not None
+        else:
+            source = SourceFolder(load_settings(wh.path).sources_dir).load(run.name)
+            out = refresh_source(wh, source, trigger=TRIGGER_CLI)
+        return {"status": "ok", "run": out.as_json()}
+    catalog = Catalog(wh)
+    if run.action == "last":
+        runs = list(catalog.last_source_runs().values())
+    else:
+        runs = catalog.source_runs(run.name, limit=run.limit)
+    return {"status": "ok", "runs": [json_safe({**vars(r), "status_label": r.status_label}) for r in runs]}
 
 
 def _write_result(job: Path, outcome: dict[str, Any]) -> None:

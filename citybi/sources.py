@@ -29,6 +29,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ from citybi.warehouse import Warehouse
 from connectors.source import Fetched, SourceRejected, SourceRequest, source_for
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
+# keeps where a source stopped, inside the transaction that writes its rows (cursor, state)
+StateKeeper = Callable[[Any, dict[str, Any]], None]
 
 
 def warehouse_timezone() -> str:
@@ -85,11 +88,14 @@ def import_source(
     mode: WriteMode = "create",
     key_columns: list[str] | None = None,
     who: str | None = None,
+    keep_state: StateKeeper | None = None,
 ) -> SourceResult:
     """Fetch a source and write its rows as a new version of `table` (all or nothing).
 
     A stream's readings are acknowledged only after the commit; on any failure they are
-    abandoned, so the broker delivers them again and nothing is lost.
+    abandoned, so the broker delivers them again and nothing is lost. `keep_state(cur, state)`
+    runs inside each write's transaction with where the source stopped (a watermark, an ETag),
+    so that state and rows are committed together or not at all.
     """
     connector = source_for(request.url)
     connector.check(request)
@@ -109,7 +115,8 @@ def import_source(
     current: Fetched | None = fetched
     while current is not None:
         try:
-            result = _write(wh, catalog, current, table=table, mode=mode, key_columns=key_columns, who=who)
+            result = _write(wh, catalog, current, table=table, mode=mode, key_columns=key_columns, who=who,
+                            keep_state=keep_state)
         except BaseException:
             current.abandon()
             raise
@@ -142,7 +149,7 @@ def _combined(results: list[SourceResult]) -> SourceResult:
 
 
 def _write(wh: Warehouse, catalog: Catalog, fetched: Fetched, *, table: str, mode: WriteMode,
-           key_columns: list[str] | None, who: str | None) -> SourceResult:
+           key_columns: list[str] | None, who: str | None, keep_state: StateKeeper | None = None) -> SourceResult:
     keys = list(key_columns or fetched.key_columns)
     quarantine = fetched.quarantine
     if fetched.file is not None:
@@ -169,9 +176,15 @@ def _write(wh: Warehouse, catalog: Catalog, fetched: Fetched, *, table: str, mod
                       plan_json=json.dumps({"source": fetched.described, "keys": keys, "types": types},
                                            ensure_ascii=False),
                       note=f"数据源导入 {frame.height} 行")
+
+    def also(cur: Any) -> None:
+        if quarantine:
+            Catalog.add_quarantine(cur, table, fetched.described, quarantine)
+        if keep_state is not None:
+            keep_state(cur, fetched.state)
+
     write = catalog.write(table, frame, mode=mode, column_types=types, key_columns=keys or None, provenance=prov,
-                          also=(lambda cur: Catalog.add_quarantine(cur, table, fetched.described, quarantine))
-                          if quarantine else None)
+                          also=also if (quarantine or keep_state is not None) else None)
     return SourceResult(source=fetched.described, table=table, status="ok", write=write, received=fetched.received,
                         quarantined=len(quarantine), notes=fetched.notes + notes, state=fetched.state)
 

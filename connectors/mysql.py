@@ -23,7 +23,9 @@ from connectors.sql import (
     parse_db_url,
     probe_query,
     source_query,
+    watermark_state,
     with_declared_decimals,
+    with_watermark,
 )
 
 LABEL = "MySQL/MariaDB"
@@ -99,19 +101,19 @@ class MySqlConnector:
     def test(self, request: SourceRequest) -> str:
         db = parse_db_url(request.url, 3306, LABEL)
         secret = _password(request.secret)
-        if not (request.query or db.table):
+        if not (request.query or db.table or request.table):
             conn = self._connect(db, secret)
             try:
                 return f"已连接 MySQL/MariaDB {conn.get_server_info()}（{db.host}:{db.port}/{db.database}）。"
             finally:
                 conn.close()
-        version, desc = self._probe(db, source_query(request, db, "mysql", LABEL, None), secret)
+        version, desc = self._probe(db, source_query(request, db, "mysql", LABEL, request.table), secret)
         return f"已连接 MySQL/MariaDB {version}，查询可以执行，共 {len(desc)} 列：{'、'.join(d[0] for d in desc)}。"
 
     def fetch(self, request: SourceRequest) -> Fetched:
         db = parse_db_url(request.url, 3306, LABEL)
         secret = _password(request.secret)
-        query = source_query(request, db, "mysql", LABEL, request.table)
+        query = with_watermark(source_query(request, db, "mysql", LABEL, request.table), request, "mysql")
         _version, desc = self._probe(db, query, secret)
         # PyMySQL's description: (name, type, display, length, length, scale, null_ok); the
         # length counts sign and point, so it bounds the precision from above (safe to cast to)
@@ -120,7 +122,8 @@ class MySqlConnector:
         frame = with_declared_decimals(table, declared)
         frame = _booleans(frame, [d[0] for d in desc if d[1] == _TINY and d[3] == 1])
         described = redacted_url(request.url) + ("" if request.query is None else f" 查询：{query[:500]}")
-        return Fetched(described=described, frame=frame, received=frame.height)
+        return Fetched(described=described, frame=frame, received=frame.height,
+                       state=watermark_state(frame, request, LABEL))
 
 
 def _booleans(frame: pl.DataFrame, tiny1: list[str]) -> pl.DataFrame:

@@ -20,7 +20,9 @@ from connectors.sql import (
     parse_db_url,
     probe_query,
     source_query,
+    watermark_state,
     with_declared_decimals,
+    with_watermark,
 )
 
 LABEL = "PostgreSQL"
@@ -101,7 +103,9 @@ class PostgresConnector:
     def test(self, request: SourceRequest) -> str:
         db = parse_db_url(request.url, 5432, LABEL)
         secret = _password(request.secret)
-        query = source_query(request, db, "postgres", LABEL, None) if (request.query or db.table) else None
+        # the table a source definition names (request.table) is probed too: 测试连接 then proves the read works
+        query = source_query(request, db, "postgres", LABEL, request.table) \
+            if (request.query or db.table or request.table) else None
         conn = self._connect(db, secret)
         try:
             version = conn.info.server_version
@@ -116,9 +120,10 @@ class PostgresConnector:
     def fetch(self, request: SourceRequest) -> Fetched:
         db = parse_db_url(request.url, 5432, LABEL)
         secret = _password(request.secret)
-        query = source_query(request, db, "postgres", LABEL, request.table)
+        query = with_watermark(source_query(request, db, "postgres", LABEL, request.table), request, "postgres")
         declared = self._declared(db, query, secret)
         table = cx_fetch(cx_url("postgresql", db, secret), query, [_READ_ONLY], secret, LABEL)
         frame = with_declared_decimals(table, declared)
         described = redacted_url(request.url) + ("" if request.query is None else f" 查询：{query[:500]}")
-        return Fetched(described=described, frame=frame, received=frame.height)
+        return Fetched(described=described, frame=frame, received=frame.height,
+                       state=watermark_state(frame, request, LABEL))

@@ -51,6 +51,9 @@ class SourceRequest:
     state: dict[str, Any] = field(default_factory=dict)  # what the previous run of this source left
     timeout_s: float = 30.0
     client_id: str | None = None  # MQTT: a stable id, so the broker keeps QoS 1 messages between runs
+    # databases: an updated-at (or ever-growing id) column; only rows after the previous run's
+    # maximum, kept in `state` as "watermark", are read (connectors/sql.py with_watermark)
+    watermark: str | None = None
 
 
 @dataclass

@@ -130,7 +130,8 @@ def test_delete_removes_view_and_versions(wh: Warehouse) -> None:
     assert cat.names() == []
     left = wh.cursor().execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema IN ('main', '_citybi') "
-        "AND table_name NOT IN ('datasets', 'versions', 'source_quarantine', 'dictionaries', 'dataset_rules')"
+        "AND table_name NOT IN ('datasets', 'versions', 'source_quarantine', 'dictionaries', 'dataset_rules',"
+        " 'source_runs', 'source_state')"
     ).fetchone()[0]
     assert left == 0
 

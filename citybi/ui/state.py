@@ -1,6 +1,7 @@
 """Process-wide resources for the Streamlit app, and the one way pages show errors."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -13,6 +14,7 @@ from citybi.config import load_settings
 from citybi.errors import UserFacingError
 from citybi.export import csv_file_name, frame_csv
 from citybi.inbox import start_worker
+from citybi.refresh import SourceSchedule, start_app_schedule
 from citybi.usertext import md
 from citybi.warehouse import Warehouse
 
@@ -26,12 +28,25 @@ def _warehouse_for(db_path: str) -> Warehouse:
     wh = open_warehouse(load_settings(db_path))
     # the app holds the file, so `citybi ingest` hands its jobs to this process (citybi.inbox)
     start_worker(wh)
+    # ... and it is the one writer, so data sources refresh here, on their schedules (citybi.refresh):
+    # once per process, as this function is cached; never once per rerun or session
+    settings = load_settings(db_path)
+    try:
+        start_app_schedule(wh, settings.sources_dir)
+    except Exception:  # the pages must open even when the schedule cannot start (the 数据源 page says why)
+        logging.getLogger(__name__).exception("data-source schedule not started")
     return wh
 
 
 def get_warehouse() -> Warehouse:
     """One DuckDB connection per server process (per file), shared by every session through cursors."""
     return _warehouse_for(str(load_settings().db_path))
+
+
+def source_schedule() -> SourceSchedule:
+    """The app's data-source schedule for the open warehouse (started with it; see _warehouse_for)."""
+    wh = get_warehouse()
+    return start_app_schedule(wh, load_settings().sources_dir)
 
 
 def catalog() -> Catalog:
