@@ -167,7 +167,7 @@ class KpiValue:
             data=[go.Scatter(x=xs, y=ys, mode="lines", line={"width": 2, "color": "#1f77b4"},
                              fill="tozeroy", fillcolor="rgba(31,119,180,0.12)", hoverinfo="x+y")],
             layout={"height": height, "margin": {"l": 0, "r": 0, "t": 0, "b": 0}, "showlegend": False,
-                    "xaxis": {"visible": False}, "yaxis": {"visible": False}},
+                    "xaxis": {"visible": False, "hoverformat": "%Y年%-m月%-d日"}, "yaxis": {"visible": False}},
         )
         return fig
 
