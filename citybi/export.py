@@ -317,8 +317,10 @@ def _write_cover(ws: Worksheet, run: BoardRun, names: list[str], now: dt.datetim
         link = write_cell(ws, r, 3, name)
         link.hyperlink = Hyperlink(ref=link.coordinate, location=f"'{name}'!A1")  # in-workbook link
         link.font = Font(color="0563C1", underline="single")
-        write_cell(ws, r, 4, tile.period_text or "—")
-        write_cell(ws, r, 5, "正常" if tile.ok else f"出错：{tile.error}")
+        write_cell(ws, r, 4, (tile.period_text or "—") + (f"（{tile.period_note}）" if tile.period_note else ""))
+        # a sheet that did not take every filter says so where the reader checks each sheet
+        status = f"出错：{tile.error}" if not tile.ok else "；".join(x for x in ("正常", tile.not_taken_text) if x)
+        write_cell(ws, r, 5, status)
     _fit_widths(ws, {1: 10, 2: max([_display_width(t.title) for t in run.tiles] + [30]),
                      3: max([_display_width(n) for n in names] + [8]), 4: 24, 5: 12})
 

@@ -137,3 +137,24 @@ def test_a_tile_that_keeps_its_period_shows_its_own_dates(wh: Warehouse, charts:
     own = run.tiles[1].result.output
     assert isinstance(own, KpiValue) and own.period == (D(2025, 6, 1), D(2025, 6, 30))
     assert own.target == 14000  # its own period, so its own target still fits
+
+
+def test_export_cover_names_untaken_filters_and_partial_periods(wh: Warehouse, charts: ChartStore) -> None:
+    import io
+
+    import openpyxl
+
+    from citybi.export import export_board
+
+    run = run_board(wh, load_board(MIXED), charts=charts,
+                    values=FilterValues(date="本周", dimensions={"垃圾类型": ("厨余垃圾",)}), today=TODAY,
+                    cache=ResultCache())
+    cover = openpyxl.load_workbook(io.BytesIO(export_board(run, now=dt.datetime(2025, 7, 1))))["看板信息"]
+    rows = {cover.cell(r, 2).value: (cover.cell(r, 4).value, cover.cell(r, 5).value) for r in range(8, 12)}
+    assert rows == {
+        "本周清运量": ("2025-06-30（仅 1 天数据（截至 6月30日））", "正常"),
+        "本月清运量": ("2025-06-01 至 2025-06-30", "正常；不受日期筛选影响（保持自己的时间范围）"),
+        "本周办结率": ("2025-06-30（仅 1 天数据（截至 6月30日））", "正常；未按「垃圾类型」筛选：数据中没有这一列"),
+        "本周各区PM2.5浓度": ("2025-06-30 至 2025-07-06（仅 1 天数据（截至 6月30日））",
+                         "正常；未按「垃圾类型」筛选：数据中没有这一列"),
+    }

@@ -202,3 +202,20 @@ def test_current_periods_on_cards_compare_like_with_like(
     finally:
         cur.close()
     assert k.value == pytest.approx(value)
+
+
+@pytest.mark.parametrize(
+    ("period", "grain", "partial", "points"),
+    [
+        ((TODAY, TODAY), "周", True, [5.0, 6.0]),  # Monday of a week: its one day is left off the sparkline
+        ((D(2025, 6, 23), D(2025, 6, 29)), "周", False, [5.0, 6.0, 1.0]),
+        ((D(2025, 6, 1), TODAY), "月", False, [5.0, 6.0, 1.0]),
+        ((D(2025, 6, 24), TODAY), None, False, [5.0, 6.0, 1.0]),  # 最近7天 is never partial
+    ],
+)
+def test_partial_period_leaves_the_sparkline_without_a_fake_drop(
+        period: tuple[dt.date, dt.date], grain: str | None, partial: bool, points: list[float]) -> None:
+    k = KpiValue(label="x", unit=None, value=1.0, value_text="1", period=period, grain=grain, target=None,
+                 pct_of_target=None, target_met=None, higher_is_better=True, comparisons=(),
+                 sparkline=((D(2025, 6, 16), 5.0), (D(2025, 6, 23), 6.0), (D(2025, 6, 30), 1.0)))
+    assert (k.partial, k.spark_values()) == (partial, points)

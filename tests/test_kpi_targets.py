@@ -273,3 +273,10 @@ def test_a_duplicate_row_is_refused_in_chinese() -> None:
     with pytest.raises(BoardSpecError) as err:
         _board("环卫运行").with_targets(0, "区", "sum", rows)
     assert "目标表中「北港区（周）」出现了多次" in err.value.message
+
+
+def test_air_quality_cards_use_the_districts_own_levels(wh: Warehouse, charts: ChartStore) -> None:
+    run = run_board(wh, _board("空气质量"), charts=charts, values=FilterValues(dimensions={"区": ("北港区",)}),
+                    today=TODAY, cache=ResultCache())
+    assert [(t.result.output.target, t.target_note) for t in run.tiles[:2]] == [
+        (80, "北港区目标"), (0.75, "北港区目标")]

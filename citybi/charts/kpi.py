@@ -135,6 +135,16 @@ class KpiValue:
     def comparison(self, name: str) -> Comparison | None:
         return next((c for c in self.comparisons if c.name == name), None)
 
+    @property
+    def partial(self) -> bool:
+        """The card shows a period so far (本周 on a Monday): shorter than its calendar grain."""
+        return self.grain is not None and self.period[1] < period_containing(self.period[0], self.grain)[1]
+
+    def spark_values(self) -> list[float]:
+        """The sparkline's values; a partial current period is left off (one day is not a drop)."""
+        points = self.sparkline[:-1] if self.partial and self.sparkline else self.sparkline
+        return [v for _p, v in points if v is not None]
+
     def text(self, v: float | None) -> str:
         """A value of this card (its target, a base period) formatted like the card's value."""
         from citybi.charts.render import format_value
@@ -157,7 +167,7 @@ class KpiValue:
             data=[go.Scatter(x=xs, y=ys, mode="lines", line={"width": 2, "color": "#1f77b4"},
                              fill="tozeroy", fillcolor="rgba(31,119,180,0.12)", hoverinfo="x+y")],
             layout={"height": height, "margin": {"l": 0, "r": 0, "t": 0, "b": 0}, "showlegend": False,
-                    "xaxis": {"visible": False}, "yaxis": {"visible": False}},
+                    "xaxis": {"visible": False, "hoverformat": "%Y年%-m月%-d日"}, "yaxis": {"visible": False}},
         )
         return fig
 

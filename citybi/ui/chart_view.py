@@ -38,7 +38,7 @@ def kpi_card(k: KpiValue, title: str, spec: ChartSpec | None, *, target_note: st
         delta = f"环比 {k.change_text(mom)}"
         color = COLOR[mom.good]
         arrow = "up" if mom.arrow == "↑" else ("down" if mom.arrow == "↓" else "off")
-    spark = [v for _p, v in k.sparkline if v is not None]
+    spark = k.spark_values()
     st.metric(md(title), f"{k.value_text}{unit}", delta=delta, delta_color=color, delta_arrow=arrow,
               chart_data=spark or None, chart_type="area",
               help=md(spec.description) if spec is not None and spec.description else None)
