@@ -217,12 +217,17 @@ class Scheduler:
             return sorted(self._jobs)
 
     def next_run(self, name: str) -> dt.datetime | None:
-        """When the job runs next (in the scheduler's zone, without it), or None when paused/unknown."""
+        """When the job runs next, or None when paused/unknown.
+
+        On the machine's local clock without a zone, like every time the catalog keeps (a run's start),
+        so that 上次运行 and 下次运行 side by side read on one clock; a cron line itself is read in
+        the scheduler's zone (CITYBI_TIMEZONE).
+        """
         job = self._aps.get_job(name)
         when = getattr(job, "next_run_time", None) if job is not None else None
         if when is None:
             return None
-        return when.astimezone(ZoneInfo(self.timezone)).replace(tzinfo=None)
+        return when.astimezone().replace(tzinfo=None)
 
     def is_running(self, name: str) -> bool:
         with self._guard:

@@ -80,6 +80,8 @@ def check_source_name(name: str) -> str:
     if FILE_NAME_BAD.search(clean) or clean.startswith("."):
         raise SourceDefError([f"数据源名称「{clean}」含有不能用于文件名的字符"],
                              hint='请去掉 \\ / : * ? " < > | 以及开头的点')
+    if clean.lower().startswith("_citybi"):  # the scheduler's own jobs are named so
+        raise SourceDefError([f"数据源名称「{clean}」不能以 _citybi 开头（系统保留）"])
     return clean
 
 

@@ -171,6 +171,9 @@ def test_refresh_now_pause_and_resume_through_the_schedule(pg: Any, wh: Warehous
                             "every: 3600\n"))
     schedule = SourceSchedule(wh, folder.folder, sync_s=None).start()
     try:
+        # 下次运行 reads on the same local clock as the catalog's run times
+        ahead = (schedule.scheduler.next_run("环卫库") - dt.datetime.now()).total_seconds()
+        assert 3500 < ahead <= 3600
         out = schedule.refresh_now("环卫库", wait=True)
         assert out is not None and (out.status, out.rows_added, out.version) == ("ok", 300, 1)
         assert Catalog(wh).source_runs("环卫库")[0].trigger == "手动"

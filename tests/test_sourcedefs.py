@@ -57,6 +57,7 @@ BAD = [
     ("name: a\nurl: mqtt://127.0.0.1:1883/x\ntable: t\n", "MQTT 来源需要写每次刷新最多收多少条"),
     ("name: a\nurl: ftp://127.0.0.1/x.csv\ntable: t\nmode: replace\n", "不认识数据源地址"),
     ("name: a/b\n" + PG + "table: t\nmode: replace\n", "不能用于文件名"),
+    ("name: _citybi.sources.sync\n" + PG + "table: t\nmode: replace\n", "系统保留"),
     ("name: a\n" + PG + "table: _citybi.versions\nmode: replace\n", "数据集名称「_citybi.versions」不能使用"),
     ("name: a\n" + PG + "table: t\nmode: merge\n", "写入方式「merge」无效"),
     ("name: a\n" + PG + "table: t\nmode: replace\nschedule: daily\n", "不认识的设置项「schedule」"),
