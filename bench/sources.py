@@ -7,7 +7,8 @@ commit latency a sensor reading sees. This prints those figures and asserts noth
 machine is shared and noisy: read ratios, not single numbers).
 
     .venv/bin/python bench/sources.py [--rows 1000000] [--repeat 2] [--copy]
-                                      [--mqtt-readings 20000] [--broker HOST:PORT] [--skip-db]
+                                      [--mqtt-readings 20000] [--mqtt-rate 0] [--broker HOST:PORT]
+                                      [--skip-db]
 
 It makes a sanitation-like table (日期, 区, 垃圾类型, 清运量（吨） decimal(10,2), NULLs in 区 and
 清运量, Chinese text) with a unique name in PostgreSQL (127.0.0.1:5432, test) and MariaDB
@@ -15,8 +16,9 @@ It makes a sanitation-like table (日期, 区, 垃圾类型, 清运量（吨） 
 `--copy` also times psycopg 3 COPY → polars) and `citybi sources import` into a fresh
 warehouse (in this process, through the CLI's own entry point), then drops the tables.
 MQTT: starts its own `mosquitto` on a free port (or uses --broker), publishes QoS 1 readings
-as fast as the broker takes them while one `import_source` run commits micro-batches; the
-latency of a reading is commit time − publish time.
+(in one burst, or at --mqtt-rate readings/s like a steady sensor fleet) while one
+`import_source` run commits micro-batches; the latency of a reading is commit time − publish
+time, so a burst's latency is mostly the queue waiting to be drained.
 """
 from __future__ import annotations
 
@@ -175,7 +177,7 @@ def own_broker(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise SystemExit("mosquitto did not start")
 
 
-def mqtt(readings: int, broker: str | None) -> None:
+def mqtt(readings: int, broker: str | None, rate: float) -> None:
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -233,7 +235,10 @@ def mqtt(readings: int, broker: str | None) -> None:
         def publish_all() -> None:
             infos = []
             first_sent.append(time.time())
+            start = time.monotonic()
             for i in range(readings):
+                if rate > 0 and i % 50 == 0:  # a steady fleet: at most `rate` readings a second
+                    time.sleep(max(0.0, start + i / rate - time.monotonic()))
                 body = {"station": f"站{i % 50:02d}", "time": f"2024-03-01T{(i // 50) // 3600 % 24:02d}:"
                         f"{(i // 50) // 60 % 60:02d}:{(i // 50) % 60:02d}", "PM2.5": 20 + i % 30, "AQI": 40 + i % 60,
                         "sent": f"{time.time():.6f}"}
@@ -262,7 +267,8 @@ def mqtt(readings: int, broker: str | None) -> None:
         lat = sorted(latencies)
         p = statistics.quantiles(lat, n=100) if len(lat) > 1 else lat * 99
         where = broker or f"own mosquitto :{port}"
-        print(f"MQTT, {readings:,} QoS 1 readings ({where}), {len(commits)} micro-batches", flush=True)
+        paced = f"published at {rate:,.0f}/s" if rate > 0 else "published in one burst"
+        print(f"MQTT, {readings:,} QoS 1 readings {paced} ({where}), {len(commits)} micro-batches", flush=True)
         print(f"  received {res.received:,}, written {res.write.rows_written if res.write else 0:,}, "
               f"quarantined {res.quarantined}", flush=True)
         print(f"  sustained {res.received / span:>10,.0f} readings/s (first publish → last commit {span:.1f} s)")
@@ -275,6 +281,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2, help="best of this many runs of each timing")
     ap.add_argument("--copy", action="store_true", help="also time psycopg 3 COPY → polars for PostgreSQL")
     ap.add_argument("--mqtt-readings", type=int, default=20_000)
+    ap.add_argument("--mqtt-rate", type=float, default=0,
+                    help="publish at most this many readings/s (default 0: one burst, which measures the drain)")
     ap.add_argument("--broker", help="HOST:PORT of a running Mosquitto (default: start one on a free port)")
     ap.add_argument("--skip-db", action="store_true", help="only the MQTT figures")
     args = ap.parse_args()
@@ -282,7 +290,7 @@ def main() -> None:
         postgres(args.rows, args.repeat, args.copy)
         mariadb(args.rows, args.repeat)
     if args.mqtt_readings:
-        mqtt(args.mqtt_readings, args.broker)
+        mqtt(args.mqtt_readings, args.broker, args.mqtt_rate)
 
 
 if __name__ == "__main__":
