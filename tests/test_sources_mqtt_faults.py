@@ -122,8 +122,12 @@ class Publisher:
         self.client.max_inflight_messages_set(200)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(0.2, 1)
-        self.acked: set[int] = set()
-        self.client.on_publish = lambda _c, _u, mid, _rc, _p: self.acked.add(mid)
+        self.acked = 0
+
+        def on_publish(_c: Any, _u: Any, _mid: int, _rc: Any, _p: Any) -> None:
+            self.acked += 1  # counted, not collected by mid: mids wrap at 65,535
+
+        self.client.on_publish = on_publish
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         self.topic = topic
@@ -143,7 +147,7 @@ class Publisher:
 
         Counted by PUBACK (on_publish), not `MQTTMessageInfo.is_published`, which raises for a
         reading sent just as the connection dropped although paho resends it after reconnecting."""
-        return len({info.mid for info in self.infos} & self.acked)
+        return self.acked
 
     def close(self) -> None:
         self.client.loop_stop()
