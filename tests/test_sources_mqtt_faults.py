@@ -40,7 +40,7 @@ from connectors.source import SourceRequest, source_for
 
 pytestmark = pytest.mark.service
 
-# the full 100,000: CITYBI_MQTT_FAULT_READINGS=100000 (about 4 minutes here)
+# the full 100,000: CITYBI_MQTT_FAULT_READINGS=100000 (passed in 89 s here, 2026-12-07)
 READINGS = int(os.environ.get("CITYBI_MQTT_FAULT_READINGS", "20000"))
 GARBAGE_EVERY = 500  # every 500th payload is not JSON: it must land in quarantine, not vanish
 TABLE = "空气"
