@@ -111,11 +111,15 @@ class MqttConnector:
         subscribed = threading.Event()
         outcome: dict[str, str] = {}
 
-        def on_connect(c: Any, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        def on_connect(c: Any, _u: Any, flags: Any, reason: Any, _props: Any) -> None:
             if reason.is_failure:
                 outcome["error"] = str(reason)
             else:
                 c.subscribe(topic, qos=1)
+                if getattr(flags, "session_present", False):
+                    # the broker kept this source's session and its subscription: the backlog it queued
+                    # arrives before the SUBACK (100,000 readings delayed it past 10 s), so no wait for it
+                    subscribed.set()
             connected.set()
 
         def on_subscribe(_c: Any, _u: Any, _mid: Any, reasons: Any, _props: Any) -> None:
