@@ -24,10 +24,7 @@ Every refusal is a Chinese sentence saying what to change.
 """
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
@@ -40,6 +37,7 @@ from citybi.errors import NotFound, UserFacingError
 from citybi.safe_yaml import YamlRejected, load_user_yaml
 from citybi.scheduler import Schedule, ScheduleError
 from citybi.secrets import SecretError, check_name
+from citybi.tempfiles import replace_text
 from citybi.usertext import FILE_NAME_BAD, check_visible
 from citybi.vocabulary import explain
 
@@ -307,16 +305,7 @@ class SourceFolder:
         text = dump_source(source)
         load_source(text)
         self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=SUFFIX, dir=self.folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        return target
+        return replace_text(target, text, suffix=SUFFIX)
 
     def delete(self, name: str) -> bool:
         p = self.path(name)

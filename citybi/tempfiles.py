@@ -126,3 +126,22 @@ def startup() -> None:
     """What the app and the command line run when they start: sweep, never fail the start."""
     with contextlib.suppress(OSError):
         sweep()
+
+
+def replace_text(path: Path, text: str, *, prefix: str = ".tmp-", suffix: str = ".part") -> Path:
+    """Write `text` to a file beside `path`, then rename it over `path`.
+
+    A reader never sees half a file (a half-written board or recipe would not load), and a
+    symlink planted at `path` is replaced rather than written through. On any failure the
+    partial file is removed and `path` is left as it was.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path

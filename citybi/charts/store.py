@@ -12,9 +12,6 @@ Chinese but never a path: no separators, no leading dot, no control characters.
 """
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +21,7 @@ from typing import Generic, TypeVar
 from citybi.charts.spec import ChartSpec, ChartSpecError, dump_spec, load_spec
 from citybi.config import QUERIES_DIR, Settings, load_settings
 from citybi.errors import NotFound, UserFacingError
+from citybi.tempfiles import replace_text
 from citybi.usertext import FILE_NAME_BAD
 
 T = TypeVar("T")
@@ -156,16 +154,7 @@ class YamlStore(Generic[T]):
         text = self._dump(item)
         self._parse(text.encode("utf-8"))  # never write what we could not read back
         self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=SUFFIX, dir=self.folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        return target
+        return replace_text(target, text, suffix=SUFFIX)
 
     def delete(self, name: str) -> bool:
         """Remove the user copy; True if a shipped default of the same name remains."""

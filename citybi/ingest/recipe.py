@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +35,7 @@ from citybi.errors import ImportRejected
 from citybi.ingest.cells import parse_period
 from citybi.ingest.model import TYPE_LABELS, ColumnOverride, ImportOptions, RecipeUse, _Strict
 from citybi.safe_yaml import YamlRejected, load_user_yaml
+from citybi.tempfiles import replace_text
 
 if TYPE_CHECKING:
     from connectors.base import RawSheet
@@ -119,15 +118,7 @@ def save_recipe(
     text = yaml.safe_dump(recipe.model_dump(mode="json"), allow_unicode=True, sort_keys=False)
     # written beside and renamed over: a symlink planted at `path` is replaced, never written through,
     # and a reader never sees half a recipe
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".recipe-", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    replace_text(path, text, prefix=".recipe-")
     _drop_old_copy(d, name, path)
     return path
 
