@@ -126,16 +126,35 @@ def _check_inbox(folder: Path) -> None:
         os.chmod(folder, INBOX_MODE)  # made before inboxes were owner-only (readable by others)
 
 
-def submit(db_path: Path, file: Path, *, table: str, mode: str, options: ImportOptions,
-           key_columns: list[str] | None = None, display_name: str | None = None,
-           description: str | None = None, use_recipes: bool = True, save_recipe: str | None = None,
-           standardize: Literal["accepted", "auto", "off"] = "accepted", allow_repeat: bool = True) -> Path:
-    """Queue an import for the running app; returns the job folder."""
+def _queue(db_path: Path, spec: JobSpec, upload: Path | None = None) -> Path:
+    """Make a job folder, copy the upload in as `spec.file`, then publish job.json; returns the folder.
+
+    job.json is written beside and renamed into place, so the app never sees half a job; on any
+    failure (a full disk, say) the whole folder goes, so no half-copied job is left behind.
+    """
     folder = inbox_dir(Path(db_path))
     folder.mkdir(mode=INBOX_MODE, parents=True, exist_ok=True)
     _check_inbox(folder)
     job = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
     job.mkdir(mode=INBOX_MODE)
+    try:
+        if upload is not None:
+            assert spec.file is not None
+            shutil.copyfile(upload, job / spec.file)
+        tmp = job / "job.json.part"
+        tmp.write_text(spec.model_dump_json(), encoding="utf-8")
+        tmp.rename(job / "job.json")
+    except BaseException:
+        shutil.rmtree(job, ignore_errors=True)
+        raise
+    return job
+
+
+def submit(db_path: Path, file: Path, *, table: str, mode: str, options: ImportOptions,
+           key_columns: list[str] | None = None, display_name: str | None = None,
+           description: str | None = None, use_recipes: bool = True, save_recipe: str | None = None,
+           standardize: Literal["accepted", "auto", "off"] = "accepted", allow_repeat: bool = True) -> Path:
+    """Queue an import for the running app; returns the job folder."""
     # stored under a fixed name: the user's file name is data (kept as original_name), never a path
     suffix = Path(file).suffix
     stored = "upload" + (suffix.lower() if _SUFFIX.fullmatch(suffix) else "")
@@ -143,53 +162,20 @@ def submit(db_path: Path, file: Path, *, table: str, mode: str, options: ImportO
                    options=options, key_columns=key_columns or [], display_name=display_name,
                    description=description, use_recipes=use_recipes, save_recipe=save_recipe,
                    standardize=standardize, allow_repeat=allow_repeat)
-    try:
-        shutil.copyfile(file, job / stored)
-        tmp = job / "job.json.part"
-        tmp.write_text(spec.model_dump_json(), encoding="utf-8")
-        tmp.rename(job / "job.json")  # atomic: the app never sees half a job
-    except BaseException:
-        shutil.rmtree(job, ignore_errors=True)  # e.g. a full disk: no half-copied job is left behind
-        raise
-    return job
+    return _queue(db_path, spec, upload=Path(file))
 
 
 def submit_source(db_path: Path, source: SourceJob, *, table: str, mode: str,
                   key_columns: list[str] | None = None) -> Path:
     """Queue a data-source import for the running app; returns the job folder."""
-    folder = inbox_dir(Path(db_path))
-    folder.mkdir(mode=INBOX_MODE, parents=True, exist_ok=True)
-    _check_inbox(folder)
-    job = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    job.mkdir(mode=INBOX_MODE)
     spec = JobSpec(source=source, table=table, mode=mode, options=ImportOptions(),  # type: ignore[arg-type]
                    key_columns=key_columns or [])
-    try:
-        tmp = job / "job.json.part"
-        tmp.write_text(spec.model_dump_json(), encoding="utf-8")
-        tmp.rename(job / "job.json")
-    except BaseException:
-        shutil.rmtree(job, ignore_errors=True)
-        raise
-    return job
+    return _queue(db_path, spec)
 
 
 def submit_run(db_path: Path, run: SourceRunJob) -> Path:
     """Queue a defined source's refresh, or a history request, for the running app; returns the job folder."""
-    folder = inbox_dir(Path(db_path))
-    folder.mkdir(mode=INBOX_MODE, parents=True, exist_ok=True)
-    _check_inbox(folder)
-    job = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    job.mkdir(mode=INBOX_MODE)
-    spec = JobSpec(run=run, table="", mode="append", options=ImportOptions())
-    try:
-        tmp = job / "job.json.part"
-        tmp.write_text(spec.model_dump_json(), encoding="utf-8")
-        tmp.rename(job / "job.json")
-    except BaseException:
-        shutil.rmtree(job, ignore_errors=True)
-        raise
-    return job
+    return _queue(db_path, JobSpec(run=run, table="", mode="append", options=ImportOptions()))
 
 
 def wait(job: Path, timeout_s: float = 900.0) -> dict[str, Any]:
