@@ -72,6 +72,19 @@ _SCHEMA_SQL = (
     # transaction as the rows it describes, so the two never disagree
     f"""CREATE TABLE IF NOT EXISTS {S}.source_state (
         source VARCHAR PRIMARY KEY, state_json VARCHAR, updated_at TIMESTAMP)""",
+    # 预警 (citybi.alerts.history): every firing with its value, the rule as it was and the rows behind
+    # it, and the delivery to each channel; the state per (rule, group) that keeps alerts from storming
+    f"CREATE SEQUENCE IF NOT EXISTS {S}.alert_firing_ids",
+    f"""CREATE TABLE IF NOT EXISTS {S}.alert_firings (
+        id BIGINT PRIMARY KEY, rule VARCHAR NOT NULL, grp VARCHAR, event VARCHAR, at TIMESTAMP, value DOUBLE,
+        title VARCHAR, message VARCHAR, rule_yaml VARCHAR, rows_json VARCHAR, status VARCHAR,
+        deliveries_json VARCHAR, sent_at TIMESTAMP, link VARCHAR)""",
+    f"""CREATE TABLE IF NOT EXISTS {S}.alert_state (
+        rule VARCHAR, grp VARCHAR, firing BOOLEAN, since TIMESTAMP, last_sent_at TIMESTAMP, value DOUBLE,
+        updated_at TIMESTAMP, PRIMARY KEY (rule, grp))""",
+    f"""CREATE TABLE IF NOT EXISTS {S}.alert_checks (
+        rule VARCHAR PRIMARY KEY, checked_at TIMESTAMP, ok BOOLEAN, groups INTEGER, holding INTEGER,
+        message VARCHAR, seconds DOUBLE)""",
 )
 RUN_STATUSES = {"running": "运行中", "ok": "成功", "failed": "失败", "skipped": "已跳过"}
 
