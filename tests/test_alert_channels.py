@@ -15,8 +15,8 @@ from typing import Any
 import openpyxl
 import polars as pl
 import pytest
-
 from alert_servers import VendorServer, smtp_server, vendor_server
+
 from citybi.alerts.channels import DeliveryError, Message, channel_for
 from citybi.alerts.channels.base import TRUNCATED
 from citybi.alerts.rules import AlertRuleError, ChannelDef, channel_from_dict
@@ -127,7 +127,8 @@ def test_what_may_pass_is_retried_with_back_off(server: VendorServer, secrets: S
 
 def test_a_message_too_long_for_wecom_is_cut_at_a_line_and_keeps_the_link(server: VendorServer,
                                                                          secrets: SecretStore) -> None:
-    long = Message(title="【预警】各街道工单", lines=tuple(f"「第{i}街道」工单数 {i * 7} 件，超过阈值" for i in range(400)),
+    lines = tuple(f"「第{i}街道」工单数 {i * 7} 件，超过阈值" for i in range(400))
+    long = Message(title="【预警】各街道工单", lines=lines,
                    link="http://citybi.intranet:8501/boards?board=x&view=leader")
     channel = _channel(secrets, server, "wecom")
     channel_for("wecom").send(long, channel, secrets.get)
@@ -146,7 +147,8 @@ def test_a_feishu_body_stays_under_20_kb(server: VendorServer, secrets: SecretSt
 
 
 @pytest.mark.parametrize(("data", "words"), [
-    ({"name": "群", "kind": "wecom", "url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc"}, "不能直接写地址"),
+    ({"name": "群", "kind": "wecom", "url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc"},
+     "不能直接写地址"),
     ({"name": "群", "kind": "dingtalk"}, "需要 url_secret"),
     ({"name": "群", "kind": "wecom", "url_secret": "https://x/y"}, "只写密钥的名称"),
     ({"name": "群", "kind": "wecom", "url_secret": "a", "sign_secret": "b"}, "没有签名设置"),
