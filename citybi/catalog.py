@@ -76,7 +76,7 @@ _SCHEMA_SQL = (
     # it, and the delivery to each channel; the state per (rule, group) that keeps alerts from storming
     f"CREATE SEQUENCE IF NOT EXISTS {S}.alert_firing_ids",
     f"""CREATE TABLE IF NOT EXISTS {S}.alert_firings (
-        id BIGINT PRIMARY KEY, rule VARCHAR NOT NULL, grp VARCHAR, event VARCHAR, at TIMESTAMP, value DOUBLE,
+        id BIGINT PRIMARY KEY, rule VARCHAR NOT NULL, grp VARCHAR, event VARCHAR, fired_at TIMESTAMP, value DOUBLE,
         title VARCHAR, message VARCHAR, rule_yaml VARCHAR, rows_json VARCHAR, status VARCHAR,
         deliveries_json VARCHAR, sent_at TIMESTAMP, link VARCHAR)""",
     f"""CREATE TABLE IF NOT EXISTS {S}.alert_state (

@@ -23,7 +23,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 
 @dataclass
@@ -167,7 +167,7 @@ def _rid(kind: str, path: str, query: dict[str, str]) -> str:
         return query.get("key", "")
     if kind == "dingtalk":
         return query.get("access_token", "")
-    return path.rstrip("/").split("/")[-1]
+    return unquote(path.rstrip("/").split("/")[-1])
 
 
 @contextmanager

@@ -144,7 +144,7 @@ class History:
                                   float(r[6] or 0)) for r in rows}
 
     # ------------------------------------------------------------------ firings
-    _COLUMNS = ("id, rule, grp, event, at, value, title, message, rule_yaml, rows_json, status, deliveries_json, "
+    _COLUMNS = ("id, rule, grp, event, fired_at, value, title, message, rule_yaml, rows_json, status, deliveries_json, "
                 "sent_at, link")
 
     def firings(self, rule: str | None = None, *, limit: int = 100, status: str | None = None) -> list[Firing]:
