@@ -734,6 +734,10 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--db")
     sc.set_defaults(func=cmd_secrets)
 
+    from citybi.alerts.command import add_parser as add_alerts  # 预警: list | check | history
+
+    add_alerts(sub)
+
     se = sub.add_parser("serve", help="启动网页应用")
     se.add_argument("--port", type=int, default=int(os.environ.get("CITYBI_PORT", "8501")))
     se.add_argument("--db")

@@ -9,6 +9,7 @@ import polars as pl
 import streamlit as st
 
 from citybi import tempfiles
+from citybi.alerts.service import AlertService, start_app_alerts
 from citybi.catalog import Catalog, open_warehouse
 from citybi.config import load_settings
 from citybi.errors import UserFacingError
@@ -32,9 +33,15 @@ def _warehouse_for(db_path: str) -> Warehouse:
     # once per process, as this function is cached; never once per rerun or session
     settings = load_settings(db_path)
     try:
-        start_app_schedule(wh, settings.sources_dir)
+        schedule = start_app_schedule(wh, settings.sources_dir)
     except Exception:  # the pages must open even when the schedule cannot start (the 数据源 page says why)
         logging.getLogger(__name__).exception("data-source schedule not started")
+    else:
+        # alert rules are checked on the same scheduler (one per process), never a second one
+        try:
+            start_app_alerts(wh, schedule.scheduler)
+        except Exception:  # the 预警 page says why
+            logging.getLogger(__name__).exception("alert checks not started")
     return wh
 
 
@@ -47,6 +54,12 @@ def source_schedule() -> SourceSchedule:
     """The app's data-source schedule for the open warehouse (started with it; see _warehouse_for)."""
     wh = get_warehouse()
     return start_app_schedule(wh, load_settings().sources_dir)
+
+
+def alert_service() -> AlertService:
+    """The app's alert checks for the open warehouse (on the data sources' scheduler; see _warehouse_for)."""
+    wh = get_warehouse()
+    return start_app_alerts(wh, source_schedule().scheduler)
 
 
 def catalog() -> Catalog:
