@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 import polars as pl
 
-from citybi.alerts.channels.base import DeliveryError, Message, channel_for
+from citybi.alerts.channels import DeliveryError, Message, channel_for
 from citybi.alerts.evaluate import Evaluation, evaluate
 from citybi.alerts.history import Firing, History
 from citybi.alerts.rules import (
@@ -399,6 +399,25 @@ class AlertService:
         return [self.send(message, c) for c in rule.channels]
 
     # ------------------------------------------------------------------ what the page and the CLI change
+    def new_rule(self, board: str | None, tile: str) -> AlertRule:
+        """Create and save a first rule for a board tile or a saved chart (the page's two clicks)."""
+        from citybi.alerts.authoring import first_rule, watchables
+
+        found = next((w for w in watchables(self.boards, self.charts, board) if w.tile == tile), None)
+        if found is None:
+            raise NotFound(f"找不到要监控的「{tile}」。")
+        spec = (tile_spec(next(t for t in self.boards.load(board).tiles if (t.chart or "") == tile
+                               or tile_spec(t, self.charts).title == tile), self.charts)
+                if board else self.charts.load(tile))
+        taken = set(self.rules.names())
+        rule = first_rule(found, spec, taken)
+        if rule.condition.kind == "above":  # read the chart once: the threshold starts above today's top
+            ev = evaluate(self.wh, rule, charts=self.charts, boards=self.boards, cache=self.cache)
+            values = [r.value for r in ev.readings if r.value is not None]
+            rule = first_rule(found, spec, taken, top=max(values) if values else None)
+        self.save_rule(rule, overwrite=False)
+        return rule
+
     def save_rule(self, rule: AlertRule, *, overwrite: bool = True) -> None:
         self.rules.save(rule.name, rule, overwrite=overwrite)
         self.sync()

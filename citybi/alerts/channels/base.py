@@ -3,7 +3,8 @@ with retries and the vendor's own error shown.
 
 Why a Protocol + registry like connectors and chart types: each vendor's robot has its own body,
 signature, size limit and error codes, and a city may need one more (政务微信, 浙政钉…). A channel
-is one module that registers itself; the service only asks `channel_for(kind).send(...)`.
+is one module, registered in citybi/alerts/channels/__init__.py (an outside one calls `register` the same
+way); the service only asks `channel_for(kind).send(...)`.
 
 Why tenacity (already in the lock for the HTTP feeds) and not a loop: retries with exponential
 back-off on what may pass — a time-out, a refused connection, HTTP 5xx/429, a vendor's "too many
@@ -116,8 +117,7 @@ def register(channel: Channel) -> Channel:
 
 
 def channel_for(kind: str) -> Channel:
-    import citybi.alerts.channels  # noqa: F401  the built-ins register on import
-
+    """The registered channel (the built-ins register when citybi.alerts.channels is imported)."""
     found = _REGISTRY.get(kind)
     if found is None:
         raise UserFacingError(f"不支持的推送渠道类型「{kind}」，可选：" + "、".join(sorted(_REGISTRY)))
@@ -125,8 +125,6 @@ def channel_for(kind: str) -> Channel:
 
 
 def kinds() -> list[str]:
-    import citybi.alerts.channels  # noqa: F401
-
     return sorted(_REGISTRY)
 
 

@@ -20,7 +20,7 @@ import time
 from typing import Any
 from urllib.parse import quote_plus
 
-from citybi.alerts.channels.base import Message, SecretLookup, http_judge, post_json, register
+from citybi.alerts.channels.base import Message, SecretLookup, http_judge, post_json
 from citybi.alerts.rules import ChannelDef
 
 MAX_BYTES = 18_000
@@ -70,5 +70,3 @@ class DingTalk:
                           hints=HINTS)
         return f"已发送（{reply.attempts} 次尝试）"
 
-
-register(DingTalk())

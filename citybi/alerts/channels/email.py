@@ -17,7 +17,7 @@ import smtplib
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from citybi.alerts.channels.base import DeliveryError, Message, SecretLookup, register
+from citybi.alerts.channels.base import DeliveryError, Message, SecretLookup
 from citybi.alerts.rules import ChannelDef
 from citybi.secrets import redact
 from citybi.usertext import file_stem
@@ -115,5 +115,3 @@ class Email:
                                 code="connect", attempts=attempts) from None
         return f"已发送给 {len(channel.to)} 位收件人（{attempts} 次尝试）"
 
-
-register(Email())

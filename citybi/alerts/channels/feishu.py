@@ -20,7 +20,7 @@ import json
 import time
 from typing import Any
 
-from citybi.alerts.channels.base import Message, SecretLookup, cut, http_judge, post_json, register
+from citybi.alerts.channels.base import Message, SecretLookup, cut, http_judge, post_json
 from citybi.alerts.rules import ChannelDef
 
 MAX_BODY_BYTES = 20 * 1024
@@ -81,5 +81,3 @@ class Feishu:
                           timeout_s=channel.timeout_s, retries=channel.retries, secrets=(url, key), hints=HINTS)
         return f"已发送（{reply.attempts} 次尝试）"
 
-
-register(Feishu())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from citybi.alerts.channels.base import Message, SecretLookup, post_json, register
+from citybi.alerts.channels.base import Message, SecretLookup, post_json
 from citybi.alerts.rules import ChannelDef
 from citybi.jsonable import json_safe
 
@@ -41,5 +41,3 @@ class Webhook:
                           timeout_s=channel.timeout_s, retries=channel.retries, secrets=(url,))
         return f"已发送（{reply.attempts} 次尝试）"
 
-
-register(Webhook())

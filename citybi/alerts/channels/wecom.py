@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from citybi.alerts.channels.base import Message, SecretLookup, http_judge, post_json, register
+from citybi.alerts.channels.base import Message, SecretLookup, http_judge, post_json
 from citybi.alerts.rules import ChannelDef
 
 MAX_BYTES = 4096
@@ -50,5 +50,3 @@ class WeCom:
                           timeout_s=channel.timeout_s, retries=channel.retries, secrets=(url,), hints=HINTS)
         return f"已发送（{reply.attempts} 次尝试）"
 
-
-register(WeCom())
