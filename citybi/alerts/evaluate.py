@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,6 +157,39 @@ def resolve(wh: Warehouse, rule: AlertRule, *, charts: ChartStore | None = None,
                    values=values, original=spec)
 
 
+def watch_today(wh: Warehouse, rule: AlertRule, *, charts: ChartStore | None = None,
+                boards: BoardStore | None = None, cache: ResultCache | None = None) -> dt.date:
+    """The day "today" means for the rule's board (or chart): computed once per board in a check run."""
+    cache = cache or default_cache()
+    charts = charts or default_chart_store(wh.settings)
+    with context.use(context.SYSTEM):
+        if rule.watch.board is not None:
+            board = (boards or board_store(wh.settings)).load(rule.watch.board)
+        else:
+            spec = charts.load(str(rule.watch.chart))
+            board = Board(title=spec.title, tiles=[Tile(spec=spec, width=12)])
+        return board_today(wh, board, charts=charts, cache=cache)
+
+
+_GROUPED: dict[tuple[str, str], tuple[exp.Select, str]] = {}
+_GROUPED_LOCK = threading.Lock()
+
+
+def _grouped_query(tree: exp.Select, sql: str, column: str) -> tuple[exp.Select, str]:
+    """The card's query with one more GROUP BY column, remembered by its SQL (printing costs ~5 ms)."""
+    key = (sql, column)
+    with _GROUPED_LOCK:
+        found = _GROUPED.get(key)
+    if found is None:
+        grouped = _grouped(tree, column)
+        found = (grouped, grouped.sql(dialect="duckdb"))
+        with _GROUPED_LOCK:
+            if len(_GROUPED) > 2048:
+                _GROUPED.clear()
+            _GROUPED[key] = found
+    return found
+
+
 def _find_tile(board: Board, name: str, charts: ChartStore) -> Tile:
     for t in board.tiles:
         if t.chart == name or t.title == name:
@@ -216,19 +250,23 @@ def kpi_readings(wh: Warehouse, rule: AlertRule, watched: Watched, cache: Result
     compiled = compile_queries(spec, watched.info, watched.today)
     frames: dict[str, dict[str | None, pl.DataFrame]] = {}
     for name, (tree, sql) in compiled.items():
-        query = _grouped(tree, rule.group_by) if rule.group_by else tree
-        result, _hit = cache.run(wh, query, sql=None if rule.group_by else sql)
+        if name == "main" and cond.kind == "unusual":
+            continue  # judged on the sparkline alone: one scan, not two (its value is the latest period)
+        query, text = _grouped_query(tree, sql, rule.group_by) if rule.group_by else (tree, sql)
+        result, _hit = cache.run(wh, query, sql=text)
         frames[name] = _split(result.frame, rule.group_by)
     units = units_for(spec, watched.info)
     m = spec.measures[0]
     unit = m.unit or units.get(m.name) or ""
     out: list[Reading] = []
-    for group in sorted(frames["main"], key=lambda g: (g is None, str(g))):
+    groups = frames["main" if "main" in frames else "spark"]
+    for group in sorted(groups, key=lambda g: (g is None, str(g))):
         parts = {name: by_group.get(group, _empty_like(next(iter(by_group.values()), None)))
                  for name, by_group in frames.items()}
+        parts.setdefault("main", pl.DataFrame())
         kv = kpi_value(parts, spec, today=watched.today, unit=unit or None)
         target = cond.target if cond.target is not None else _target(rule, watched, group, kv)
-        out.append(_kpi_reading(group, kv, target, unit))
+        out.append(_kpi_reading(group, kv, target, unit, only_spark="main" not in frames))
     return out
 
 
@@ -247,24 +285,37 @@ def _target(rule: AlertRule, watched: Watched, group: str | None, kv: KpiValue) 
     return None if value is None else float(value)
 
 
-def _kpi_reading(group: str | None, kv: KpiValue, target: float | None, unit: str) -> Reading:
+def _kpi_reading(group: str | None, kv: KpiValue, target: float | None, unit: str, *,
+                 only_spark: bool = False) -> Reading:
     changes = {c.name: (c.base, c.delta, c.pct) for c in kv.comparisons}
     points = kv.sparkline[:-1] if kv.partial and kv.sparkline else kv.sparkline
     series = [(p, v) for p, v in points if v is not None]
     latest = series[-1][1] if series else None
     history = tuple(float(v) for _p, v in series[:-1])
     label = series[-1][0].isoformat() if series else ""
+    if only_spark and latest is not None:
+        # an "unusual" check reads only the sparkline: the value it reports is the latest period's
+        kv = _with_value(kv, latest)
     rows = [("本期", period_text(kv.period), _num(kv.value))]
     rows += [(f"{c.name}基期", period_text(c.period), _num(c.base)) for c in kv.comparisons]
     if target is not None:
         rows.append(("目标", "", float(target)))
     rows += [("走势", p.isoformat(), _num(v)) for p, v in kv.sparkline]
-    frame = pl.DataFrame(rows, schema={"项目": pl.String, "期间": pl.String, "值": pl.Float64}, orient="row")
+    frame = pl.DataFrame({"项目": [r[0] for r in rows], "期间": [r[1] for r in rows], "值": [r[2] for r in rows]},
+                         schema={"项目": pl.String, "期间": pl.String, "值": pl.Float64})
     return Reading(group=group, value=_num(kv.value), value_text=kv.value_text + (unit if kv.value is not None else ""),
                    period=range_label(kv.period), changes=changes, target=target,
                    higher_is_better=kv.higher_is_better, ratio=kv.ratio, history=history,
                    latest=None if latest is None else float(latest), latest_label=label, rows=frame, fmt=kv.fmt,
                    unit=unit if not kv.ratio else "")
+
+
+def _with_value(kv: KpiValue, value: float) -> KpiValue:
+    from dataclasses import replace
+
+    from citybi.charts.render import format_value as fmt
+
+    return replace(kv, value=value, value_text=fmt(value, kv.fmt, ratio=kv.ratio))
 
 
 def _num(v: Any) -> float | None:
@@ -384,6 +435,8 @@ def judge(cond: Condition, r: Reading, today: dt.date) -> Verdict:
     if r.latest is None or len(history) < 4:
         return Verdict(False, f"{label}历史数据不足（至少需要 4 期，现有 {len(history)} 期）", r.latest)
     med, low, high = band(history, cond.k)
+    if min(history) >= 0:
+        low = max(low, 0.0)  # counts and tonnes are never negative: a band below 0 reads as "-0件"
     way = cond.way
     above, below = r.latest > high, r.latest < low
     holds = above if way == "up" else (below if way == "down" else above or below)

@@ -24,6 +24,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,8 @@ from urllib.parse import quote
 import polars as pl
 
 from citybi.alerts.channels import DeliveryError, Message, channel_for
-from citybi.alerts.evaluate import Evaluation, evaluate
-from citybi.alerts.history import Firing, History
+from citybi.alerts.evaluate import Evaluation, evaluate, watch_today
+from citybi.alerts.history import Firing, History, Recorded
 from citybi.alerts.rules import (
     AlertRule,
     ChannelDef,
@@ -57,6 +58,7 @@ log = logging.getLogger(__name__)
 
 SYNC_S = 10.0
 FLUSH_S = 60.0
+WORKERS = 4  # rules evaluated side by side in one check run (what a board's tiles use)
 MAX_ROUNDS = 3  # delivery rounds (each with the channel's own retries) before a firing is "failed"
 JOB_PREFIX = "_citybi.alert."
 _SYNC_JOB = "_citybi.alerts.sync"
@@ -218,21 +220,71 @@ class AlertService:
               deliver: bool = True) -> CheckOutcome:
         """Check one rule now: evaluate, step each group's state, record, deliver."""
         rule = self.rules.load(name)
-        now = now or self.clock()
+        return self._run([rule], now=now or self.clock(), today=today, deliver=deliver)[0]
+
+    def check_all(self, *, now: dt.datetime | None = None, today: dt.date | None = None,
+                  deliver: bool = True, include_paused: bool = False) -> list[CheckOutcome]:
+        """Check every (unpaused) rule; one read of the states and one write for all of them."""
+        rules: list[AlertRule] = []
+        broken: list[CheckOutcome] = []
+        for name in self.rules.names():
+            try:
+                rule = self.rules.load(name)
+            except UserFacingError as err:
+                broken.append(CheckOutcome(rule=name, ok=False, message=str(err)))
+                continue
+            if not rule.paused or include_paused:
+                rules.append(rule)
+        return broken + self._run(rules, now=now or self.clock(), today=today, deliver=deliver)
+
+    def _run(self, rules: list[AlertRule], *, now: dt.datetime, today: dt.date | None,
+             deliver: bool) -> list[CheckOutcome]:
+        states = self.history.all_states(rules[0].name if len(rules) == 1 else None) if rules else {}
+        # one "today" per board/chart per run, then the rules' queries on WORKERS threads (cursors of
+        # the one connection: DuckDB runs them side by side), like a board's tiles
+        todays: dict[tuple[str | None, str | None], dt.date | None] = {}
+        for rule in rules:
+            key = (rule.watch.board, rule.watch.chart)
+            if today is None and key not in todays:
+                try:
+                    todays[key] = watch_today(self.wh, rule, charts=self.charts, boards=self.boards, cache=self.cache)
+                except UserFacingError:
+                    todays[key] = None  # the rule's own check says why
+
+        def one(rule: AlertRule) -> tuple[CheckOutcome, Recorded]:
+            return self._check(rule, states.get(rule.name, {}), now,
+                               today or todays.get((rule.watch.board, rule.watch.chart)))
+
+        if len(rules) > 1 and WORKERS > 1:
+            with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+                done = list(pool.map(one, rules))
+        else:
+            done = [one(r) for r in rules]
+        outcomes = [o for o, _r in done]
+        records = [r for _o, r in done]
+        for outcome, ids in zip(outcomes, self.history.record(records, now) if records else [], strict=True):
+            outcome.firing_ids = ids
+        if deliver:
+            for rule, outcome in zip(rules, outcomes, strict=True):
+                if not in_quiet(rule.quiet_hours, now):
+                    for fid in outcome.firing_ids:
+                        self.deliver(fid)
+        return outcomes
+
+    def _check(self, rule: AlertRule, states: dict[str, GroupState], now: dt.datetime,
+               today: dt.date | None) -> tuple[CheckOutcome, Recorded]:
         t0 = time.perf_counter()
         try:
             ev = evaluate(self.wh, rule, charts=self.charts, boards=self.boards, cache=self.cache, today=today)
         except UserFacingError as err:
-            self.history.record_check(rule.name, now, ok=False, groups=0, holding=0, message=str(err),
-                                      seconds=time.perf_counter() - t0)
-            return CheckOutcome(rule=rule.name, ok=False, message=str(err), seconds=time.perf_counter() - t0)
+            seconds = time.perf_counter() - t0
+            return (CheckOutcome(rule=rule.name, ok=False, message=str(err), seconds=seconds),
+                    Recorded(rule.name, False, str(err), seconds=seconds))
         quiet = in_quiet(rule.quiet_hours, now)
-        states = self.history.states(rule.name)
-        changes: list[tuple[str, GroupState, float | None]] = []
-        firings: list[dict[str, Any]] = []
+        record = Recorded(rule.name, True, "", groups=len(ev.readings))
         outcome = CheckOutcome(rule=rule.name, ok=True, groups=len(ev.readings), evaluation=ev)
         seen: set[str] = set()
-        rule_yaml = self.rules.text(rule.name)
+        rule_yaml: str | None = None
         for reading, verdict in ev.pairs():
             grp = reading.group or ""
             seen.add(grp)
@@ -241,41 +293,25 @@ class AlertService:
             old = states.get(grp)
             new, event = step(old, verdict.holds, now, repeat_every_s=rule.repeat_every, quiet=quiet)
             if new != (old or GroupState()):
-                changes.append((grp, new, verdict.value))
+                record.changes.append((grp, new, verdict.value))
             if event is not None:
-                firings.append(self._firing(rule, ev, grp, event, verdict.reason, verdict.value, reading.rows,
-                                            old, quiet, rule_yaml))
+                rule_yaml = rule_yaml or self.rules.text(rule.name)
+                record.firings.append(self._firing(rule, ev, grp, event, verdict.reason, verdict.value,
+                                                   reading.rows, old, quiet, rule_yaml))
         for grp, old in states.items():  # a group that was firing and has no data now: it is over
             if old.firing and grp not in seen:
                 new, event = step(old, False, now)
-                changes.append((grp, new, None))
+                record.changes.append((grp, new, None))
                 if event is not None:
-                    firings.append(self._firing(rule, ev, grp, event, f"「{grp}」当前没有数据", None,
-                                                pl.DataFrame(), old, quiet, rule_yaml))
-        outcome.events = [(f["group"], f["event"]) for f in firings]
-        outcome.firing_ids = self.history.record(rule.name, changes, firings, now)
-        outcome.seconds = time.perf_counter() - t0
-        said = f"{len(outcome.holding)} 组满足条件" if rule.group_by else ("满足条件" if outcome.holding else "正常")
-        self.history.record_check(rule.name, now, ok=True, groups=len(ev.readings), holding=len(outcome.holding),
-                                  message=said, seconds=outcome.seconds)
-        if deliver and not quiet:
-            for fid in outcome.firing_ids:
-                self.deliver(fid)
-        return outcome
-
-    def check_all(self, *, now: dt.datetime | None = None, today: dt.date | None = None,
-                  deliver: bool = True, include_paused: bool = False) -> list[CheckOutcome]:
-        out = []
-        for name in self.rules.names():
-            try:
-                rule = self.rules.load(name)
-            except UserFacingError as err:
-                out.append(CheckOutcome(rule=name, ok=False, message=str(err)))
-                continue
-            if rule.paused and not include_paused:
-                continue
-            out.append(self.check(name, now=now, today=today, deliver=deliver))
-        return out
+                    rule_yaml = rule_yaml or self.rules.text(rule.name)
+                    record.firings.append(self._firing(rule, ev, grp, event, f"「{grp}」当前没有数据", None,
+                                                       pl.DataFrame(), old, quiet, rule_yaml))
+        outcome.events = [(f["group"], f["event"]) for f in record.firings]
+        outcome.seconds = record.seconds = time.perf_counter() - t0
+        record.holding = len(outcome.holding)
+        record.message = (f"{len(outcome.holding)} 组满足条件" if rule.group_by
+                          else ("满足条件" if outcome.holding else "正常"))
+        return outcome, record
 
     def _firing(self, rule: AlertRule, ev: Evaluation, grp: str, event: str, reason: str, value: float | None,
                 rows: pl.DataFrame, old: GroupState | None, quiet: bool, rule_yaml: str) -> dict[str, Any]:
