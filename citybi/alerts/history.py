@@ -21,7 +21,7 @@ from citybi.warehouse import Warehouse
 
 S = "_citybi"
 STATUS_LABELS = {"sent": "已发送", "held": "免打扰暂存", "failed": "发送失败", "partial": "部分失败",
-                 "none": "未配置渠道", "pending": "待发送"}
+                 "none": "未配置渠道", "pending": "待发送", "unsent": "未推送（只检查）"}
 MAX_ROWS_STORED = 500
 
 

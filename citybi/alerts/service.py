@@ -253,7 +253,7 @@ class AlertService:
 
         def one(rule: AlertRule) -> tuple[CheckOutcome, Recorded]:
             return self._check(rule, states.get(rule.name, {}), now,
-                               today or todays.get((rule.watch.board, rule.watch.chart)))
+                               today or todays.get((rule.watch.board, rule.watch.chart)), deliver)
 
         if len(rules) > 1 and WORKERS > 1:
             with ThreadPoolExecutor(max_workers=WORKERS) as pool:
@@ -272,7 +272,7 @@ class AlertService:
         return outcomes
 
     def _check(self, rule: AlertRule, states: dict[str, GroupState], now: dt.datetime,
-               today: dt.date | None) -> tuple[CheckOutcome, Recorded]:
+               today: dt.date | None, deliver: bool = True) -> tuple[CheckOutcome, Recorded]:
         t0 = time.perf_counter()
         try:
             ev = evaluate(self.wh, rule, charts=self.charts, boards=self.boards, cache=self.cache, today=today)
@@ -297,7 +297,7 @@ class AlertService:
             if event is not None:
                 rule_yaml = rule_yaml or self.rules.text(rule.name)
                 record.firings.append(self._firing(rule, ev, grp, event, verdict.reason, verdict.value,
-                                                   reading.rows, old, quiet, rule_yaml))
+                                                   reading.rows, old, quiet, rule_yaml, deliver))
         for grp, old in states.items():  # a group that was firing and has no data now: it is over
             if old.firing and grp not in seen:
                 new, event = step(old, False, now)
@@ -305,7 +305,7 @@ class AlertService:
                 if event is not None:
                     rule_yaml = rule_yaml or self.rules.text(rule.name)
                     record.firings.append(self._firing(rule, ev, grp, event, f"「{grp}」当前没有数据", None,
-                                                       pl.DataFrame(), old, quiet, rule_yaml))
+                                                       pl.DataFrame(), old, quiet, rule_yaml, deliver))
         outcome.events = [(f["group"], f["event"]) for f in record.firings]
         outcome.seconds = record.seconds = time.perf_counter() - t0
         record.holding = len(outcome.holding)
@@ -314,7 +314,8 @@ class AlertService:
         return outcome, record
 
     def _firing(self, rule: AlertRule, ev: Evaluation, grp: str, event: str, reason: str, value: float | None,
-                rows: pl.DataFrame, old: GroupState | None, quiet: bool, rule_yaml: str) -> dict[str, Any]:
+                rows: pl.DataFrame, old: GroupState | None, quiet: bool, rule_yaml: str,
+                deliver: bool = True) -> dict[str, Any]:
         title = f"【{EVENT_LABELS[event]}】{rule.name}" + (f"·{grp}" if grp else "")
         lines = [reason]
         if event == CLEARED:
@@ -324,7 +325,7 @@ class AlertService:
         lines += [f"监控：{ev.watched.title}（{rule.watch.describe()}）",
                   f"条件：{rule.condition.describe()}" + (f"，按「{rule.group_by}」检查" if rule.group_by else ""),
                   f"数据日期：{ev.watched.today.isoformat()}"]
-        status = "held" if quiet else ("pending" if rule.channels else "none")
+        status = ("unsent" if not deliver else "held" if quiet else "pending") if rule.channels else "none"
         return {"group": grp, "event": event, "value": value, "title": title, "message": "\n".join(lines),
                 "rule_yaml": rule_yaml, "rows": rows, "status": status, "link": board_link(ev.watched.board)}
 
@@ -364,7 +365,7 @@ class AlertService:
         """Send a firing to its rule's channels not yet reached; record each channel's answer."""
         with self._deliver_lock:
             firing = self.history.firing(firing_id)
-            if firing is None or firing.status in ("sent", "failed", "none"):
+            if firing is None or firing.status in ("sent", "failed", "none", "unsent"):
                 return firing
             try:
                 channels = load_rule(firing.rule_yaml).channels
