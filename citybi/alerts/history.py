@@ -71,6 +71,7 @@ class Recorded:
     seconds: float = 0.0
     changes: list[tuple[str, GroupState, float | None]] = field(default_factory=list)
     firings: list[dict[str, Any]] = field(default_factory=list)
+    check_line: bool = True  # False for a briefing: it is not a rule check
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,8 @@ class History:
                                  f["rule_yaml"], _rows_json(f["rows"]), f["status"], "[]", f.get("link", "")])
                     mine.append(fid)
                 ids.append(mine)
+                if not c.check_line:
+                    continue
                 cur.execute(f"INSERT OR REPLACE INTO {S}.alert_checks VALUES (?, ?, ?, ?, ?, ?, ?)",
                             [c.rule, now, c.ok, c.groups, c.holding, c.message[:4000], c.seconds])
         return ids

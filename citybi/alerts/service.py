@@ -32,6 +32,7 @@ from urllib.parse import quote
 
 import polars as pl
 
+from citybi.alerts.briefing import BriefingStore
 from citybi.alerts.channels import DeliveryError, Message, channel_for
 from citybi.alerts.evaluate import Evaluation, evaluate, watch_today
 from citybi.alerts.history import Firing, History, Recorded
@@ -40,12 +41,13 @@ from citybi.alerts.rules import (
     ChannelDef,
     ChannelStore,
     RuleStore,
+    alerts_dir,
     channel_store,
     in_quiet,
     load_rule,
     rule_store,
 )
-from citybi.alerts.state import CLEARED, EVENT_LABELS, FIRED, REPEAT, GroupState, step
+from citybi.alerts.state import BRIEFING, CLEARED, EVENT_LABELS, FIRED, REPEAT, GroupState, step
 from citybi.boards import BoardStore, board_store, default_chart_store, tile_spec
 from citybi.charts.cache import ResultCache, default_cache
 from citybi.charts.store import ChartStore
@@ -61,6 +63,7 @@ FLUSH_S = 60.0
 WORKERS = 4  # rules evaluated side by side in one check run (what a board's tiles use)
 MAX_ROUNDS = 3  # delivery rounds (each with the channel's own retries) before a firing is "failed"
 JOB_PREFIX = "_citybi.alert."
+BRIEFING_PREFIX = "_citybi.briefing."
 _SYNC_JOB = "_citybi.alerts.sync"
 _FLUSH_JOB = "_citybi.alerts.flush"
 APP_URL_ENV = "CITYBI_APP_URL"
@@ -127,6 +130,8 @@ class AlertService:
         self.scheduler = scheduler
         self._sync_s, self._flush_s = sync_s, flush_s
         self._known: dict[str, AlertRule] = {}
+        self._briefings: dict[str, Any] = {}
+        self.briefings = BriefingStore(alerts_dir(wh.path) / "briefings")
         self._datasets: dict[str, str] = {}  # rule → the dataset it reads
         self._lock = threading.Lock()
         self._deliver_lock = threading.Lock()  # the flush job and a check never send one firing twice
@@ -154,6 +159,8 @@ class AlertService:
         if self.scheduler is not None:
             for name in list(self._known):
                 self.scheduler.remove_job(JOB_PREFIX + name)
+            for name in list(self._briefings):
+                self.scheduler.remove_job(BRIEFING_PREFIX + name)
             for job in (_SYNC_JOB, _FLUSH_JOB):
                 self.scheduler.remove_job(job)
 
@@ -174,6 +181,7 @@ class AlertService:
                 self.scheduler.remove_job(JOB_PREFIX + name)
                 del self._known[name]
                 self._datasets.pop(name, None)
+            self._sync_briefings()
             for name, rule in found.items():
                 if self._known.get(name) == rule:
                     continue
@@ -183,6 +191,27 @@ class AlertService:
                                        schedule or Schedule(every_s=MAX_EVERY_S), paused=paused)
                 self._known[name] = rule
                 self._datasets.pop(name, None)
+
+    def _sync_briefings(self) -> None:
+        from citybi.scheduler import Schedule
+
+        assert self.scheduler is not None
+        found = {}
+        for name in self.briefings.names():
+            try:
+                found[name] = self.briefings.load(name)
+            except UserFacingError:
+                continue
+        for name in set(self._briefings) - set(found):
+            self.scheduler.remove_job(BRIEFING_PREFIX + name)
+            del self._briefings[name]
+        for name, b in found.items():
+            if self._briefings.get(name) == b:
+                continue
+            schedule = b.schedule()
+            self.scheduler.set_job(BRIEFING_PREFIX + name, lambda n=name: self._briefing_job(n),
+                                   schedule or Schedule(every_s=366 * 86400), paused=b.paused or schedule is None)
+            self._briefings[name] = b
 
     def _scheduled(self, name: str) -> None:
         try:
@@ -410,6 +439,34 @@ class AlertService:
             self.deliver(firing.id)
             sent += 1
         return sent
+
+    # ------------------------------------------------------------------ 简报 (a board on a schedule)
+    def send_briefing(self, name: str, *, today: dt.date | None = None) -> Firing | None:
+        """Run the briefing's board, render its PNG, send to its channels; kept in the history."""
+        from citybi.alerts.briefing import board_png, compose, kpi_rows, run_for
+
+        b = self.briefings.load(name)
+        run = run_for(self.wh, b, charts=self.charts, boards=self.boards, cache=self.cache, today=today)
+        png, note = board_png(run) if b.png else (None, "")
+        message = compose(run, b, link=board_link(b.board), png=png, png_note=note)
+        rows = kpi_rows(run)
+        message = Message(**{**message.__dict__, "rows": rows, "excel": rows_excel(rows, b.board)})
+        results = [{**self.send(message, c), "round": 1} for c in b.channels]
+        now = self.clock()
+        (ids,) = self.history.record([Recorded(b.name, True, "", check_line=False, firings=[{
+            "group": "", "event": BRIEFING, "value": None, "title": message.title, "message": "\n".join(message.lines),
+            "rule_yaml": self.briefings.text(b.name), "rows": rows, "status": "pending",
+            "link": message.link}])], now)
+        ok = [d for d in results if d.get("ok")]
+        status = "none" if not b.channels else ("sent" if len(ok) == len(results) else ("partial" if ok else "failed"))
+        self.history.set_delivered(ids[0], status, results, now if ok else None)
+        return self.history.firing(ids[0])
+
+    def _briefing_job(self, name: str) -> None:
+        try:
+            self.send_briefing(name)
+        except UserFacingError as err:
+            log.warning("briefing %s not sent: %s", name, err)
 
     # ------------------------------------------------------------------ 测试发送
     def test_channel(self, channel_name: str) -> dict[str, Any]:

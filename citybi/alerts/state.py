@@ -20,7 +20,8 @@ import datetime as dt
 from dataclasses import dataclass, replace
 
 FIRED, REPEAT, CLEARED = "fired", "repeat", "cleared"
-EVENT_LABELS = {FIRED: "预警", REPEAT: "持续", CLEARED: "恢复"}
+BRIEFING = "briefing"  # a scheduled board briefing, kept in the same history
+EVENT_LABELS = {FIRED: "预警", REPEAT: "持续", CLEARED: "恢复", BRIEFING: "简报"}
 
 
 @dataclass(frozen=True)
