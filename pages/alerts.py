@@ -160,6 +160,23 @@ with tab_rules:
     for n, p in problems.items():
         st.error(md(f"「{n}」：{p}"))
 
+    st.subheader("简报")
+    st.caption("按计划把看板发给领导：指标卡的数值和同比/环比，附看板图片。定义保存在仓库旁 .alerts/briefings/ 中，"
+               "例如 name: 环卫晨报 / board: 环卫运行 / cron: \"0 8 * * 1-5\" / channels: [领导邮箱]。")
+    briefings = service.briefings.names()
+    if not briefings:
+        st.caption("还没有简报。")
+    else:
+        bc1, bc2 = st.columns([3, 1])
+        brief = bc1.selectbox("简报", briefings, key="al_brief_pick")
+        bc2.write("")
+        if bc2.button("立即发送", key="al_brief_send"):
+            with st.spinner("正在生成看板图片并发送……"):
+                sent = guarded(lambda: service.send_briefing(brief))
+            if sent is not None:
+                (st.success if sent.status == "sent" else st.error)(md(f"{sent.title}：{sent.status_label}；"
+                                                                       f"{sent.delivery_text()}"))
+
 with tab_history:
     which = st.selectbox("规则", ["全部", *names], key="al_hist_pick")
     firings = guarded(lambda: service.history.firings(None if which == "全部" else which, limit=200)) or []
