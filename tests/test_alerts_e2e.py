@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 import yaml
 from alert_servers import smtp_server, vendor_server
@@ -104,11 +106,17 @@ def test_a_spike_fires_once_to_all_five_channels_and_clears(wh: Warehouse, tmp_p
             assert (fired.event, fired.status) == ("fired", "sent")
             assert "2025-07-01 为 240件，高于近 14 期正常范围" in fired.message
             assert {d["channel"] for d in fired.deliveries if d["ok"]} == {n for _k, n, _s in ROBOTS} | {"领导邮箱"}
-            assert fired.rows.filter(fired.rows["项目"] == "走势")["值"].to_list()[-1] == 240
+            # the rows behind it: the day's records (capped), every one of them one of the spike's
+            assert fired.rows.height == 200 and fired.rows["工单编号"].str.starts_with("QYS").all()
+            assert {str(v)[:10] for v in fired.rows["受理时间"].to_list()} == {"2025-07-01"}
             for _kind, name, _sign in ROBOTS:
                 (posted,) = server.posts(name)
                 assert posted.status == 200 and posted.answer.get("errcode", posted.answer.get("code", 0)) == 0
             assert box.messages[0]["Subject"] == "【预警】热线工单激增"
+            (xlsx,) = [p.get_content() for p in box.messages[0].iter_attachments()
+                       if p.get_filename().endswith(".xlsx")]
+            sheet = openpyxl.load_workbook(io.BytesIO(xlsx)).active
+            assert sheet.max_row == 201 and sheet.cell(1, 1).value == "工单编号"
 
             # checked again (the hourly job, a page's button): still unusual, but no second message
             again = service.check("热线工单激增")

@@ -47,9 +47,9 @@ from citybi.boards import (
     tile_spec,
 )
 from citybi.charts.cache import ResultCache, default_cache
-from citybi.charts.compile import col
-from citybi.charts.kpi import KpiOptions, KpiValue, kpi_value, period_text
-from citybi.charts.periods import range_label
+from citybi.charts.compile import col, date_between, filter_condition, table_ref, where_condition
+from citybi.charts.kpi import KpiOptions, KpiValue, kpi_value, period_text, sparkline_grain
+from citybi.charts.periods import next_period_start, range_label
 from citybi.charts.render import format_value, units_for
 from citybi.charts.runner import compile_queries, run_chart
 from citybi.charts.spec import ChartSpec
@@ -99,6 +99,7 @@ class Reading:
     rows: pl.DataFrame
     fmt: str | None = None
     unit: str = ""
+    span: tuple[dt.date, dt.date] | None = None  # the days behind the judged value (its records)
 
     def text(self, v: float | None) -> str:
         return format_value(v, self.fmt, ratio=self.ratio) + (self.unit if v is not None and self.unit else "")
@@ -266,7 +267,9 @@ def kpi_readings(wh: Warehouse, rule: AlertRule, watched: Watched, cache: Result
         parts.setdefault("main", pl.DataFrame())
         kv = kpi_value(parts, spec, today=watched.today, unit=unit or None)
         target = cond.target if cond.target is not None else _target(rule, watched, group, kv)
-        out.append(_kpi_reading(group, kv, target, unit, only_spark="main" not in frames))
+        out.append(_kpi_reading(group, kv, target, unit, only_spark="main" not in frames,
+                                spark_grain=sparkline_grain(spec.typed_options(), watched.today)  # type: ignore[arg-type]
+                                if "spark" in frames else None))
     return out
 
 
@@ -286,16 +289,19 @@ def _target(rule: AlertRule, watched: Watched, group: str | None, kv: KpiValue) 
 
 
 def _kpi_reading(group: str | None, kv: KpiValue, target: float | None, unit: str, *,
-                 only_spark: bool = False) -> Reading:
+                 only_spark: bool = False, spark_grain: str | None = None) -> Reading:
     changes = {c.name: (c.base, c.delta, c.pct) for c in kv.comparisons}
     points = kv.sparkline[:-1] if kv.partial and kv.sparkline else kv.sparkline
     series = [(p, v) for p, v in points if v is not None]
     latest = series[-1][1] if series else None
     history = tuple(float(v) for _p, v in series[:-1])
     label = series[-1][0].isoformat() if series else ""
+    span: tuple[dt.date, dt.date] | None = kv.period
     if only_spark and latest is not None:
         # an "unusual" check reads only the sparkline: the value it reports is the latest period's
         kv = _with_value(kv, latest)
+        start = series[-1][0]
+        span = (start, next_period_start(start, spark_grain or "日") - dt.timedelta(days=1))
     rows = [("本期", period_text(kv.period), _num(kv.value))]
     rows += [(f"{c.name}基期", period_text(c.period), _num(c.base)) for c in kv.comparisons]
     if target is not None:
@@ -307,7 +313,7 @@ def _kpi_reading(group: str | None, kv: KpiValue, target: float | None, unit: st
                    period=range_label(kv.period), changes=changes, target=target,
                    higher_is_better=kv.higher_is_better, ratio=kv.ratio, history=history,
                    latest=None if latest is None else float(latest), latest_label=label, rows=frame, fmt=kv.fmt,
-                   unit=unit if not kv.ratio else "")
+                   unit=unit if not kv.ratio else "", span=span)
 
 
 def _with_value(kv: KpiValue, value: float) -> KpiValue:
@@ -376,6 +382,34 @@ def chart_readings(wh: Warehouse, rule: AlertRule, watched: Watched, cache: Resu
             latest_label=series[-1][0] if series else "", rows=part.head(MAX_ROWS_KEPT), fmt=measure.format,
             unit="" if ratio else unit))
     return out
+
+
+# ---------------------------------------------------------------------------- the rows behind a value
+MAX_RECORDS = 200
+
+
+def records(wh: Warehouse, rule: AlertRule, watched: Watched, reading: Reading,
+            limit: int = MAX_RECORDS) -> pl.DataFrame | None:
+    """The dataset's records behind a KPI card's value: its filters, the judged days, the group.
+
+    Asked only when a firing is written (not at every check): "which 工单 were the spike".
+    None when the card has no day range to narrow by (a chart: its own rows are kept instead).
+    """
+    from citybi.charts.spec import ValueFilter
+
+    if not watched.is_kpi or reading.span is None:
+        return None
+    info = watched.info
+    date_column = str(watched.spec.options.get("date_column"))
+    conds = [c for c in [where_condition(watched.spec.filters, info, watched.today),
+                         date_between(col(date_column), *reading.span)] if c is not None]
+    if rule.group_by is not None and reading.group is not None:
+        conds.append(filter_condition(ValueFilter(op="in", column=rule.group_by, values=[reading.group]), info,
+                                      watched.today))
+    tree = (exp.select("*").from_(table_ref(info.name)).where(exp.and_(*conds))
+            .order_by(exp.Ordered(this=col(date_column), desc=True)).limit(limit))
+    with context.use(context.SYSTEM):
+        return wh.run(tree, max_rows=limit).frame
 
 
 # ---------------------------------------------------------------------------- judging

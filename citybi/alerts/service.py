@@ -34,7 +34,7 @@ import polars as pl
 
 from citybi.alerts.briefing import BriefingStore
 from citybi.alerts.channels import DeliveryError, Message, channel_for
-from citybi.alerts.evaluate import Evaluation, evaluate, watch_today
+from citybi.alerts.evaluate import Evaluation, evaluate, records, watch_today
 from citybi.alerts.history import Firing, History, Recorded
 from citybi.alerts.rules import (
     AlertRule,
@@ -325,8 +325,16 @@ class AlertService:
                 record.changes.append((grp, new, verdict.value))
             if event is not None:
                 rule_yaml = rule_yaml or self.rules.text(rule.name)
+                rows = reading.rows
+                if event != CLEARED:  # the records behind the value ("which 工单"), when the card has them
+                    try:
+                        found = records(self.wh, rule, ev.watched, reading)
+                    except UserFacingError as err:
+                        log.warning("records behind %s not read: %s", rule.name, err)
+                        found = None
+                    rows = found if found is not None and found.height else rows
                 record.firings.append(self._firing(rule, ev, grp, event, verdict.reason, verdict.value,
-                                                   reading.rows, old, quiet, rule_yaml, deliver))
+                                                   rows, old, quiet, rule_yaml, deliver))
         for grp, old in states.items():  # a group that was firing and has no data now: it is over
             if old.firing and grp not in seen:
                 new, event = step(old, False, now)
