@@ -157,6 +157,12 @@ class History:
                             [c.rule, now, c.ok, c.groups, c.holding, c.message[:4000], c.seconds])
         return ids
 
+    def forget(self, rule: str) -> None:
+        """Drop a rule's state and last check (a deleted rule made again starts afresh); firings stay."""
+        with self.wh.transaction() as cur:
+            cur.execute(f"DELETE FROM {S}.alert_state WHERE rule = ?", [rule])
+            cur.execute(f"DELETE FROM {S}.alert_checks WHERE rule = ?", [rule])
+
     def set_delivered(self, firing_id: int, status: str, deliveries: list[dict[str, Any]],
                       sent_at: dt.datetime | None) -> None:
         with self.wh.transaction() as cur:

@@ -528,6 +528,7 @@ class AlertService:
         if not self.rules.has_user_copy(name):
             raise NotFound(f"预警规则「{name}」不存在。")
         self.rules.delete(name)
+        self.history.forget(name)
         self.sync()
 
     def set_paused(self, name: str, paused: bool) -> AlertRule:
