@@ -26,9 +26,12 @@ import duckdb
 import polars as pl
 from sqlglot import exp
 
+from citybi import context
 from citybi.config import Settings
 from citybi.dictionaries import ValueDictionary
 from citybi.errors import NotFound, UserFacingError
+from citybi.querydoor import fold
+from citybi.rowrules import Governance, detect_columns
 from citybi.schema import ColumnInfo, DatasetInfo
 from citybi.usertext import check_visible
 from citybi.validation import Rules
@@ -72,6 +75,11 @@ _SCHEMA_SQL = (
     # transaction as the rows it describes, so the two never disagree
     f"""CREATE TABLE IF NOT EXISTS {S}.source_state (
         source VARCHAR PRIMARY KEY, state_json VARCHAR, updated_at TIMESTAMP)""",
+    # who owns a dataset and which columns carry its rows' district/street (citybi.rowrules), by
+    # the dataset's lower-cased name; set at import from the column names, changed by `datasets govern`
+    f"""CREATE TABLE IF NOT EXISTS {S}.dataset_governance (
+        dataset VARCHAR PRIMARY KEY, department VARCHAR, district_column VARCHAR, street_column VARCHAR,
+        public BOOLEAN DEFAULT false, updated_at TIMESTAMP)""",
 )
 RUN_STATUSES = {"running": "运行中", "ok": "成功", "failed": "失败", "skipped": "已跳过"}
 
@@ -104,6 +112,17 @@ class CatalogDirectory:
 
     def names(self, cur: duckdb.DuckDBPyConnection) -> list[str]:
         return [r[0] for r in cur.execute(f"SELECT name FROM {S}.datasets").fetchall()]
+
+    def governance(self, cur: duckdb.DuckDBPyConnection) -> dict[str, Governance]:
+        return _governance_rows(cur)
+
+
+def _governance_rows(cur: duckdb.DuckDBPyConnection) -> dict[str, Governance]:
+    # keyed the way the door folds names (ASCII-only lower case), from the dataset's real name
+    rows = cur.execute(f"SELECT d.name, g.department, g.district_column, g.street_column, g.public "
+                       f"FROM {S}.dataset_governance g JOIN {S}.datasets d ON lower(d.name) = g.dataset").fetchall()
+    return {fold(r[0]): Governance(department=r[1], district_column=r[2], street_column=r[3], public=bool(r[4]))
+            for r in rows}
 
 
 def open_warehouse(settings: Settings | None = None, *, path: str | Path | None = None) -> Warehouse:
@@ -484,6 +503,11 @@ class Catalog:
                         f"INSERT INTO {S}.datasets VALUES (?, ?, ?, ?, NULL, '[]', '{{}}', ?, ?)",
                         [ds_id, name, display_name or name, description or "", now, now],
                     )
+                    # a new dataset belongs to the importer's department; its place columns by name
+                    district, street = detect_columns(list(frame.columns))
+                    cur.execute(f"DELETE FROM {S}.dataset_governance WHERE dataset = lower(?)", [name])
+                    cur.execute(f"INSERT INTO {S}.dataset_governance VALUES (lower(?), ?, ?, ?, false, ?)",
+                                [name, context.effective().scope.department, district, street, now])
                     source: exp.Expression = exp.select("*").from_(exp.to_table(staged, quoted=True))
                     added, updated = frame.height, 0
                 else:
@@ -594,6 +618,7 @@ class Catalog:
             cur.execute(f"DELETE FROM {S}.versions WHERE dataset_id = ?", [ds_id])
             cur.execute(f"DELETE FROM {S}.datasets WHERE id = ?", [ds_id])
             cur.execute(f"DELETE FROM {S}.dataset_rules WHERE dataset = lower(?)", [real])
+            cur.execute(f"DELETE FROM {S}.dataset_governance WHERE dataset = lower(?)", [real])
 
     def set_synonyms(self, name: str, synonyms: list[str], column: str | None = None) -> None:
         """Words users say for a dataset or a column (问数 matches them)."""
@@ -623,6 +648,33 @@ class Catalog:
                 entry["unit"] = unit
             cur.execute(f"UPDATE {S}.datasets SET column_notes = ? WHERE id = ?",
                         [json.dumps(notes, ensure_ascii=False), ds_id])
+
+    def governance(self, name: str) -> Governance:
+        """Who owns dataset `name` and which columns carry its district/street (unset: all None)."""
+        real = self._dataset_row(name)[1]
+        rows = self._rows(f"SELECT department, district_column, street_column, public FROM {S}.dataset_governance "
+                          f"WHERE dataset = lower(?)", [real])
+        if not rows:
+            return Governance()
+        r = rows[0]
+        return Governance(department=r[0], district_column=r[1], street_column=r[2], public=bool(r[3]))
+
+    def set_governance(self, name: str, gov: Governance) -> Governance:
+        """Replace a dataset's governance; the district/street columns must be columns of it."""
+        info = self.get(name)
+        names = {c.name for c in info.columns}
+        for label, column in (("区列", gov.district_column), ("街道列", gov.street_column)):
+            if column is not None and column not in names:
+                raise UserFacingError(f"数据集「{info.name}」没有名为「{column}」的列，不能设为{label}。",
+                                      hint="可用的列：" + "、".join(c.name for c in info.columns))
+        if gov.department is not None:
+            check_visible(gov.department, "部门名称")
+        with self.wh.transaction() as cur:
+            cur.execute(f"DELETE FROM {S}.dataset_governance WHERE dataset = lower(?)", [info.name])
+            cur.execute(f"INSERT INTO {S}.dataset_governance VALUES (lower(?), ?, ?, ?, ?, ?)",
+                        [info.name, gov.department, gov.district_column, gov.street_column, gov.public,
+                         dt.datetime.now()])
+        return gov
 
     def preview(self, name: str, limit: int = 100) -> pl.DataFrame:
         """The first rows of a dataset, through the query door like any user query."""
