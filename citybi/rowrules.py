@@ -138,11 +138,13 @@ def restricted(ctx: Context) -> bool:
 
 
 def apply(tree: exp.Expression, ctx: Context, datasets: frozenset[str],
-          governance: Mapping[str, Governance]) -> exp.Expression:
-    """A copy of `tree` with every dataset reference filtered to `ctx`'s rows (raises QueryRejected).
+          governance: Mapping[str, Governance]) -> tuple[exp.Expression, bool]:
+    """A copy of `tree` with every dataset reference filtered to `ctx`'s rows, and whether any
+    reference was narrowed (raises QueryRejected for a dataset the caller may not read).
 
     `datasets` and the keys of `governance` are folded names (querydoor.fold)."""
     tree = tree.copy()
+    narrowed = False
     tables = [t for t in tree.find_all(exp.Table) if fold(t.name) in datasets]
     for table in tables:
         name = table.name
@@ -160,7 +162,8 @@ def apply(tree: exp.Expression, ctx: Context, datasets: frozenset[str],
                           db=exp.to_identifier("main", quoted=False) if table.db else None,
                           alias=exp.TableAlias(this=exp.to_identifier(_INNER)))
         table.replace(exp.Subquery(this=exp.select("*").from_(inner).where(predicate), alias=alias))
-    return tree
+        narrowed = True
+    return tree, narrowed
 
 
 def scope_note(ctx: Context) -> str:

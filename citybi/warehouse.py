@@ -79,6 +79,8 @@ class QueryResult:
     truncated: bool = False
     params: list[Any] = field(default_factory=list)
     _sql: str | None = field(default=None, repr=False)
+    # "按您的数据权限，只包含：临江区" when the row rule narrowed the query (citybi.rowrules), else ""
+    scope_note: str = ""
 
     @property
     def sql(self) -> str:
@@ -315,8 +317,10 @@ class Warehouse:
         # the door judges exactly the text DuckDB is given, LIMIT included
         names, keywords = self._door_names()
         sql = checked_sql(_apply_limit(tree, limit + 1), names, keywords)
+        note = ""
         if rowrules.restricted(ctx):
-            sql = self._with_row_rules(sql, ctx, names, keywords)
+            sql, narrowed = self._with_row_rules(sql, ctx, names, keywords)
+            note = rowrules.scope_note(ctx) if narrowed else ""
         cur = self.cursor()
         timeout = timeout_s or self.settings.query.timeout_s
         timer = threading.Timer(timeout, cur.interrupt)
@@ -339,18 +343,18 @@ class Warehouse:
         if truncated:
             frame = frame.head(limit)
         return QueryResult(frame=frame, tree=tree, elapsed_s=elapsed, truncated=truncated,
-                           params=list(params or []))
+                           params=list(params or []), scope_note=note)
 
     def _with_row_rules(self, sql: str, ctx: context.Context, names: frozenset[str], keywords: frozenset[str]
-                        ) -> str:
+                        ) -> tuple[str, bool]:
         """The accepted text re-parsed, every dataset reference narrowed to `ctx`'s rows, and the
         result judged by the door again (what runs is what was checked)."""
         parsed = sqlglot.parse_one(sql, dialect="duckdb")  # the door parsed this very text already
         folded = frozenset(fold(n) for n in names)
-        rewritten = rowrules.apply(parsed, ctx, folded, self.governance())
+        rewritten, narrowed = rowrules.apply(parsed, ctx, folded, self.governance())
         if not isinstance(rewritten, exp.Query):
             raise QueryRejected("只能执行查询（SELECT）语句。", detail=type(rewritten).__name__)
-        return checked_sql(rewritten, names, keywords)
+        return checked_sql(rewritten, names, keywords), narrowed
 
 
 def _unshowable(dtype: pa.DataType) -> str | None:
