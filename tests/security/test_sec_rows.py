@@ -115,8 +115,8 @@ def _mine(spec: ChartSpec) -> ChartSpec:
     ("no attack", [], True),
     ("filter on another district", [ValueFilter(op="in", column="区", values=["北港区"])], False),
     ("OR 1=1 in a filter value", [ValueFilter(op="in", column="区", values=["北港区' OR 1=1 --"])], False),
-    ("every district listed", [ValueFilter(op="in", column="区",
-                                           values=["临江区", "云湖区", "北港区", "望山区", "松岭区", "青禾新区"])], True),
+    ("every district listed", [ValueFilter(op="in", column="区", values=[
+        "临江区", "云湖区", "北港区", "望山区", "松岭区", "青禾新区"])], True),
 ])
 def test_chart_spec(city: Warehouse, attack: str, filters: list[ValueFilter], expect_rows: bool) -> None:
     spec = BAR.model_copy(update={"filters": filters})
@@ -243,7 +243,8 @@ SQL_ATTACKS: list[tuple[str, str, str]] = [
     ("subquery in FROM", "SELECT 区 FROM (SELECT * FROM (SELECT * FROM 环卫清运)) AS x", ONLY_MINE),
     ("IN subquery", "SELECT 区 FROM 区县概况 WHERE 区 IN (SELECT 区 FROM 环卫清运 WHERE 区 = '北港区') OR 1=1",
      ONLY_MINE),
-    ("EXISTS subquery", "SELECT 区 FROM 热线工单 h WHERE EXISTS (SELECT 1 FROM 网格事件 g WHERE g.区 = h.区)", ONLY_MINE),
+    ("EXISTS subquery", "SELECT 区 FROM 热线工单 h WHERE EXISTS (SELECT 1 FROM 网格事件 g WHERE g.区 = h.区)",
+     ONLY_MINE),
     ("scalar subquery", "SELECT (SELECT max(区) FROM 环卫清运) AS 区", ONLY_MINE),
     ("CTE", "WITH a AS (SELECT * FROM 环卫清运), b AS (SELECT * FROM a) SELECT 区 FROM b", ONLY_MINE),
     ("CTE shadowing a dataset name",
