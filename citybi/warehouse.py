@@ -19,6 +19,7 @@ import contextlib
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,6 +160,10 @@ class Warehouse:
         self._dataset_names: tuple[int, frozenset[str]] | None = None
         self._door_cache: tuple[int, frozenset[str], frozenset[str]] | None = None
         self._governance: tuple[int, Mapping[str, rowrules.Governance]] | None = None
+        # rewritten SQL per (generation, caller's scope key, accepted SQL): a board re-runs the same
+        # queries for the same users, and the rewrite (parse + rewrite + re-check) costs ~2-10 ms
+        self._rewrites: OrderedDict[tuple[int, str, str], tuple[str, bool]] = OrderedDict()
+        self._rewrites_lock = threading.Lock()  # not self._lock: a long import must not block reads
         try:
             self._lock_down()
             with self.transaction() as cur:
@@ -349,12 +354,25 @@ class Warehouse:
                         ) -> tuple[str, bool]:
         """The accepted text re-parsed, every dataset reference narrowed to `ctx`'s rows, and the
         result judged by the door again (what runs is what was checked)."""
+        # the rewrite depends only on the text, the scope key (role, department, scope) and the
+        # governance, which changes only with the generation
+        key = (self._generation, ctx.scope_key(), sql)
+        with self._rewrites_lock:
+            hit = self._rewrites.get(key)
+            if hit is not None:
+                self._rewrites.move_to_end(key)
+                return hit
         parsed = sqlglot.parse_one(sql, dialect="duckdb")  # the door parsed this very text already
         folded = frozenset(fold(n) for n in names)
         rewritten, narrowed = rowrules.apply(parsed, ctx, folded, self.governance())
         if not isinstance(rewritten, exp.Query):
             raise QueryRejected("只能执行查询（SELECT）语句。", detail=type(rewritten).__name__)
-        return checked_sql(rewritten, names, keywords), narrowed
+        done = (checked_sql(rewritten, names, keywords), narrowed)
+        with self._rewrites_lock:
+            self._rewrites[key] = done
+            while len(self._rewrites) > 1024:
+                self._rewrites.popitem(last=False)
+        return done
 
 
 def _unshowable(dtype: pa.DataType) -> str | None:
