@@ -125,13 +125,15 @@ def _governance_rows(cur: duckdb.DuckDBPyConnection) -> dict[str, Governance]:
             for r in rows}
 
 
-def open_warehouse(settings: Settings | None = None, *, path: str | Path | None = None) -> Warehouse:
+def open_warehouse(settings: Settings | None = None, *, path: str | Path | None = None,
+                   require_context: bool = False) -> Warehouse:
     """The warehouse file with its catalog: what the app, the CLI and tests open.
 
     The catalog's tables are created on first open, and the query door knows exactly the
     datasets the catalog lists (Warehouse itself never reads catalog tables).
+    `require_context`: the web app's door refuses a query that arrives with no caller.
     """
-    return Warehouse(settings, path=path, directory=CatalogDirectory())
+    return Warehouse(settings, path=path, directory=CatalogDirectory(), require_context=require_context)
 
 
 @dataclass(frozen=True)
