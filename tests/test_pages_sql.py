@@ -44,13 +44,18 @@ def _as(role: str, districts: tuple[str, ...] | None, page: str) -> None:
     runpy.run_path(page, run_name="__main__")
 
 
+def _page(role: str = "analyst", districts: tuple[str, ...] | None = None) -> AppTest:
+    # the app's warehouse refuses queries with no signed-in caller (require_context)
+    return AppTest.from_function(_as, args=(role, districts, PAGE), default_timeout=60)
+
+
 def _run(at: AppTest, sql: str) -> AppTest:
     at.text_area(key="sql_text").input(sql)
     return at.button(key="sql_run").click().run()
 
 
 def test_runs_a_select_and_offers_csv(db: Path) -> None:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = _page().run()
     assert not at.exception
     at = _run(at, 'SELECT 区, SUM("清运量（吨）") AS 吨 FROM 环卫清运 GROUP BY 区 ORDER BY 吨 DESC')
     assert not at.exception and not at.error
@@ -65,13 +70,13 @@ def test_runs_a_select_and_offers_csv(db: Path) -> None:
     ("SELECT * FROM read_csv('/etc/passwd')", "不能调用表函数"),
 ])
 def test_bad_sql_is_a_chinese_message(db: Path, sql: str, expected: str) -> None:
-    at = _run(AppTest.from_file(PAGE, default_timeout=60).run(), sql)
+    at = _run(_page().run(), sql)
     assert not at.exception
     assert any(expected in e.value for e in at.error), [e.value for e in at.error]
 
 
 def test_simple_query_becomes_a_saved_table_chart(db: Path) -> None:
-    at = _run(AppTest.from_file(PAGE, default_timeout=60).run(),
+    at = _run(_page().run(),
               'SELECT 区, SUM("清运量（吨）") AS 吨 FROM 环卫清运 GROUP BY 区')
     at.text_input(key="sql_chart_title").input("各区清运量SQL")
     at = at.button(key="sql_chart_save").click().run()
@@ -80,15 +85,21 @@ def test_simple_query_becomes_a_saved_table_chart(db: Path) -> None:
     assert (spec.type, spec.dataset, [d.column for d in spec.dimensions]) == ("table", "环卫清运", ["区"])
 
 
+def test_no_signed_in_caller_reads_nothing(db: Path) -> None:
+    at = _run(AppTest.from_file(PAGE, default_timeout=60).run(), "SELECT 1 AS x")
+    assert not at.exception and not at.dataframe
+    assert any("请先登录" in e.value for e in at.error), [e.value for e in at.error]
+
+
 def test_clerk_is_refused(db: Path) -> None:
-    at = AppTest.from_function(_as, args=("clerk", None, PAGE), default_timeout=60).run()
+    at = _page("clerk").run()
     assert not at.exception
     assert any("您没有权限使用 SQL 查询" in e.value for e in at.error)
     assert not at.text_area
 
 
 def test_restricted_analyst_sees_only_their_district(db: Path) -> None:
-    at = AppTest.from_function(_as, args=("analyst", ("临江区",), PAGE), default_timeout=60).run()
+    at = _page("analyst", ("临江区",)).run()
     at = _run(at, "SELECT 区, \"清运量（吨）\" FROM 环卫清运 WHERE 区 = '北港区' OR 1=1")
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert set(at.dataframe[0].value["区"].to_list()) == {"临江区"}
