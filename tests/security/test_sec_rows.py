@@ -356,3 +356,10 @@ def test_no_context_in_the_app_is_refused(app_wh: Warehouse, stores: tuple[Chart
     # ... and as the user, the same warehouse answers
     with context.use(LJ):
         assert run_chart(app_wh, BAR, render=False, cache=ResultCache()).frame.height == 1
+
+
+def test_kpi_target_set_for_everyone_is_flagged_for_a_narrowed_card(city: Warehouse) -> None:
+    spec = KPI.model_copy(update={"options": {**KPI.options, "target": 14000}})
+    mine = _as(LJ, lambda: run_chart(city, spec, today=TODAY, cache=ResultCache()))
+    assert any("目标值 14000 不一定是按这个范围设定的" in w for w in mine.warnings), mine.warnings
+    assert run_chart(city, spec, today=TODAY, cache=ResultCache()).warnings == []
