@@ -31,7 +31,7 @@ from citybi.config import Settings
 from citybi.dictionaries import ValueDictionary
 from citybi.errors import NotFound, UserFacingError
 from citybi.querydoor import fold
-from citybi.rowrules import Governance, detect_columns
+from citybi.rowrules import Governance, detect_by_values, detect_columns
 from citybi.schema import ColumnInfo, DatasetInfo
 from citybi.usertext import check_visible
 from citybi.validation import Rules
@@ -505,8 +505,12 @@ class Catalog:
                         f"INSERT INTO {S}.datasets VALUES (?, ?, ?, ?, NULL, '[]', '{{}}', ?, ?)",
                         [ds_id, name, display_name or name, description or "", now, now],
                     )
-                    # a new dataset belongs to the importer's department; its place columns by name
+                    # a new dataset belongs to the importer's department; its place columns by name,
+                    # else by values (the 行政区划 dictionary's 区/街道 names)
                     district, street = detect_columns(list(frame.columns))
+                    if district is None or street is None:
+                        by_value = _place_columns_by_value(cur, frame)
+                        district, street = district or by_value[0], street or by_value[1]
                     cur.execute(f"DELETE FROM {S}.dataset_governance WHERE dataset = lower(?)", [name])
                     cur.execute(f"INSERT INTO {S}.dataset_governance VALUES (lower(?), ?, ?, ?, false, ?)",
                                 [name, context.effective().scope.department, district, street, now])
@@ -683,6 +687,22 @@ class Catalog:
         info = self.get(name)
         tree = exp.select("*").from_(_user_table(info.name)).limit(limit)
         return self.wh.run(tree, max_rows=limit).frame
+
+
+def _place_columns_by_value(cur: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> tuple[str | None, str | None]:
+    """District/street columns whose values are 行政区划 names (when the dictionary exists)."""
+    rows = cur.execute(f"SELECT body_json FROM {S}.dictionaries WHERE name = '行政区划'").fetchall()
+    if not rows:
+        return None, None
+    d = ValueDictionary.model_validate_json(rows[0][0])
+    levels = {level: set(d.values(level)) for level in ("区", "街道")}
+    values: dict[str, set[str]] = {}
+    for name, dtype in frame.schema.items():
+        if dtype == pl.String:
+            distinct = frame.get_column(name).drop_nulls().unique()
+            if 0 < distinct.len() <= 2000:  # coded columns only, not free text
+                values[name] = set(distinct.to_list())
+    return detect_by_values(values, levels)
 
 
 def _source_run(r: tuple[Any, ...]) -> SourceRun:

@@ -87,6 +87,24 @@ def detect_columns(columns: list[str]) -> tuple[str | None, str | None]:
     return first(DISTRICT_NAMES), first(STREET_NAMES)
 
 
+# a text column whose distinct values are at least this share of one 行政区划 level's names is that
+# level's column (a file whose district column is called 辖区 or 地区)
+VALUE_SHARE = 0.8
+
+
+def detect_by_values(values: dict[str, set[str]], levels: dict[str, set[str]]) -> tuple[str | None, str | None]:
+    """(district column, street column) guessed from the columns' distinct `values` and the
+    行政区划 dictionary's names per level (`levels["区"]`, `levels["街道"]`)."""
+    def first(level: str) -> str | None:
+        names = levels.get(level) or set()
+        for column, got in values.items():
+            if got and names and len(got & names) >= VALUE_SHARE * len(got):
+                return column
+        return None
+
+    return first("区"), first("街道")
+
+
 def may_read_dataset(ctx: Context, gov: Governance) -> bool:
     """The dataset-level decision (rows aside): see the module docstring."""
     if ctx.is_system or ctx.role == "admin":

@@ -18,7 +18,15 @@ from citybi.catalog import Catalog, open_warehouse
 from citybi.cli import main
 from citybi.context import SYSTEM, Context, Scope
 from citybi.errors import QueryRejected
-from citybi.rowrules import Governance, apply, detect_columns, readable, restricted, scope_note
+from citybi.rowrules import (
+    Governance,
+    apply,
+    detect_by_values,
+    detect_columns,
+    readable,
+    restricted,
+    scope_note,
+)
 
 LJ = Context("u", "analyst", Scope("城管局", frozenset({"临江区"})))
 GOV = {"t": Governance(department="城管局", district_column="区"), "s": Governance(department="城管局",
@@ -108,6 +116,22 @@ def test_import_sets_governance_and_the_cli_changes_it(tmp_path: Path, capsys: p
     assert "没有名为「没有这列」的列" in capsys.readouterr().err
     with open_warehouse(path=db) as wh:
         assert Catalog(wh).governance("事件") == Governance("环保局", "所在区", None, True)
+
+
+@pytest.mark.parametrize(("columns", "expected"), [
+    ({"辖区": {"临江区", "云湖区"}, "片": {"滨江街道"}}, ("辖区", "片")),
+    ({"辖区": {"临江区", "外地"}}, (None, None)),  # half the values are no district: not a district column
+    ({"类型": {"厨余垃圾"}}, (None, None)),
+])
+def test_detect_by_values(columns: dict[str, set[str]], expected: tuple[str | None, str | None]) -> None:
+    levels = {"区": {"临江区", "云湖区", "北港区"}, "街道": {"滨江街道", "江湾街道"}}
+    assert detect_by_values(columns, levels) == expected
+
+
+def test_import_finds_a_district_column_by_its_values(sample_copy: object) -> None:
+    with open_warehouse(path=sample_copy("rows_by_value")) as wh:  # type: ignore[operator]
+        Catalog(wh).write("辖区事件", pl.DataFrame({"辖区": ["临江区", "北港区"], "数": [1, 2]}))
+        assert Catalog(wh).governance("辖区事件") == Governance(None, "辖区", None)
 
 
 def test_sample_city_is_governed(sample_copy: object) -> None:
