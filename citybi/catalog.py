@@ -109,12 +109,26 @@ class CatalogDirectory:
 
     def setup(self, cur: duckdb.DuckDBPyConnection) -> None:
         ensure_schema(cur)
+        _backfill_governance(cur)
 
     def names(self, cur: duckdb.DuckDBPyConnection) -> list[str]:
         return [r[0] for r in cur.execute(f"SELECT name FROM {S}.datasets").fetchall()]
 
     def governance(self, cur: duckdb.DuckDBPyConnection) -> dict[str, Governance]:
         return _governance_rows(cur)
+
+
+def _backfill_governance(cur: duckdb.DuckDBPyConnection) -> None:
+    """Datasets imported before governance existed get their 区/街道 columns from their names
+    (no department: only an admin can give them one), so a restricted user can still read them."""
+    rows = cur.execute(
+        f"SELECT d.name, v.columns_json FROM {S}.datasets d JOIN {S}.versions v "
+        f"ON v.dataset_id = d.id AND v.version = d.current_version "
+        f"WHERE lower(d.name) NOT IN (SELECT dataset FROM {S}.dataset_governance)").fetchall()
+    for name, columns_json in rows:
+        district, street = detect_columns([c["name"] for c in json.loads(columns_json or "[]")])
+        cur.execute(f"INSERT INTO {S}.dataset_governance VALUES (lower(?), NULL, ?, ?, false, ?)",
+                    [name, district, street, dt.datetime.now()])
 
 
 def _governance_rows(cur: duckdb.DuckDBPyConnection) -> dict[str, Governance]:

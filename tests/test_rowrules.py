@@ -143,3 +143,13 @@ def test_sample_city_is_governed(sample_copy: object) -> None:
         "热线工单": Governance("政务服务中心", "区", "街道"), "空气质量": Governance("生态环境局", "区"),
         "区县概况": Governance("统计局", "区"),
     }
+
+
+def test_a_warehouse_from_before_governance_is_backfilled(tmp_path: Path) -> None:
+    db = tmp_path / "old.duckdb"
+    with open_warehouse(path=db) as wh:
+        Catalog(wh).write("旧表", pl.DataFrame({"所属区": ["临江区"], "街道": ["滨江街道"], "数": [1]}))
+        with wh.transaction() as cur:  # as a file written before dataset_governance existed
+            cur.execute("DROP TABLE _citybi.dataset_governance")
+    with open_warehouse(path=db) as wh:
+        assert Catalog(wh).governance("旧表") == Governance(None, "所属区", "街道")
