@@ -191,6 +191,8 @@ def test_question(city: Warehouse, question: str, sql_for_mine: str | None) -> N
     ans = _as(LJ, lambda: nlq.answer(question, datasets, lambda t: city.run(t), today=TODAY))
     assert ans.status == "ok", ans.message
     assert "按您的数据权限，只包含：临江区" in ans.reading
+    if "北港" in question:
+        assert "「北港」不在您可见的数据中" in ans.message, ans.message
     if sql_for_mine is not None:
         want = _sys_sql(city, sql_for_mine)
         assert sorted(map(repr, ans.rows)) == sorted(map(repr, want.rows()))
