@@ -642,6 +642,9 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--db")
     ds.add_argument("--json", action="store_true")
     ds.set_defaults(func=cmd_datasets)
+    from citybi import govern  # `datasets govern`: ownership and row-rule columns (citybi/govern.py)
+
+    govern.add_parser(ds.add_subparsers(dest="datasets_command"))
 
     ve = sub.add_parser("versions", help="数据集的版本历史")
     ve.add_argument("table")

@@ -26,7 +26,9 @@ T = TypeVar("T")
 def _warehouse_for(db_path: str) -> Warehouse:
     # app start: remove what killed CityBI processes left in the temp folder (citybi.tempfiles)
     tempfiles.startup()
-    wh = open_warehouse(load_settings(db_path))
+    # require_context: a page query must arrive with the signed-in user's context (set by the login
+    # gate at the top of every run); one that lost it is refused, never run with full rights
+    wh = open_warehouse(load_settings(db_path), require_context=True)
     # the app holds the file, so `citybi ingest` hands its jobs to this process (citybi.inbox)
     start_worker(wh)
     # ... and it is the one writer, so data sources refresh here, on their schedules (citybi.refresh):
