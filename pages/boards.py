@@ -6,6 +6,7 @@ or ?view=leader in the URL) hides every editing and SQL control, so a link can b
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import streamlit as st
@@ -71,6 +72,10 @@ values, today = board_view.filter_bar(wh, board, key, charts, leader=leader, dat
 
 
 def _run_and_show() -> None:
+    # clicks on the charts (drill steps) are part of the board's filters; read here, inside the
+    # fragment, so an auto-refreshing board's clicks take effect on its own reruns too
+    shown = dataclasses.replace(values, drill=tuple(ss.get(board_view.drill_key(key), [])))
+    board_view.breadcrumb(shown, key)
     holder = st.empty()
     with holder.status("正在计算看板…", expanded=False) as status:
         bar = st.progress(0.0)
@@ -78,7 +83,7 @@ def _run_and_show() -> None:
         def progress(done: int, total: int, tile: TileRun) -> None:
             bar.progress(done / total, text=f"已完成 {done}/{total}：{md(tile.title)}")
 
-        run = guarded(lambda: run_board(wh, board, charts=charts, values=values, today=today, progress=progress))
+        run = guarded(lambda: run_board(wh, board, charts=charts, values=shown, today=today, progress=progress))
         status.update(state="complete")
     holder.empty()
     if run is None:
@@ -93,7 +98,7 @@ def _run_and_show() -> None:
                              icon=":material/download:", key="board_export", on_click="ignore")
     if not run.tiles:
         st.info("这个看板还没有图块。请在下方「编辑看板」中添加已保存的图表。")
-    board_view.grid(run, leader=leader)
+    board_view.grid(run, leader=leader, key=key, detail=board_view.detail_opener(wh, run))
 
 
 if board.refresh_seconds:

@@ -36,7 +36,8 @@ def test_board_renders_kpis_charts_and_export(db: Path) -> None:
     assert [(m.label, m.value) for m in at.metric] == [
         ("近7天清运量", "3,190 吨"), ("本月清运量", "13,494 吨"), ("近7天出车车次", "1,775 次")]
     assert at.metric[0].delta == "环比 +1.1%"
-    assert len(at.get("plotly_chart")) == 5
+    assert len(at.get("plotly_chart")) == 4  # the 街道 table is a data grid (rows can be clicked)
+    assert [d.key for d in at.dataframe if str(d.key).startswith("tile_")] == ["tile_6"]
     assert _sql_expanders(at) == 8
     assert len(at.get("download_button")) == 1
     assert not at.error and not at.warning
@@ -50,6 +51,25 @@ def test_changing_the_district_changes_the_kpi(db: Path) -> None:
     assert before == "3,190 吨" and at.metric[0].value == "697 吨"
     # 街道 now offers only 临江区's streets
     assert at.multiselect(key="bf_环卫运行__dim__街道").options == ["望江街道", "柳堤街道", "滨江街道", "码头街道"]
+
+
+def test_a_drill_step_filters_the_board_and_the_breadcrumb_removes_it(db: Path) -> None:
+    from citybi.charts.drill import DrillStep
+
+    at = AppTest.from_file(str(ROOT / "pages" / "boards.py"), default_timeout=60)
+    at.query_params["board"] = "环卫运行"
+    at.session_state["bf_环卫运行__drill"] = [DrillStep("区", "临江区", None, "区")]
+    at.run()
+    assert not at.exception
+    assert at.metric[0].value == "697 吨"  # the same as picking 临江区 in the filter
+    crumb = at.button(key="bf_环卫运行__crumb_0")
+    assert crumb.label == "区：临江区"
+    up = at.button(key="tile_3__up")  # 各区清运量 went down its path to 临江区's streets
+    assert up.label == "上一级"
+    crumb.click().run()
+    assert not at.exception and at.metric[0].value == "3,190 吨"
+    assert at.session_state["bf_环卫运行__drill"] == []
+    assert not [b for b in at.button if b.key == "tile_3__up"]
 
 
 @pytest.mark.parametrize("via", ["url", "toggle"])

@@ -20,19 +20,22 @@ from citybi.boards import (
     BoardStore,
     FilterValues,
     Tile,
+    TileRun,
     board_from_dict,
     dimension_options,
     dump_board,
     filter_columns,
     load_board,
+    tile_detail,
     tile_spec,
 )
 from citybi.charts.store import ChartStore
 from citybi.charts.targets import ANY_PERIOD, PERIOD_WORDS, rows_from_sheet, rows_from_table, target_table
 from citybi.errors import UserFacingError
-from citybi.ui.chart_view import show_tile
+from citybi.export import export_rows, frame_csv
+from citybi.ui.chart_view import drop_step, show_tile
 from citybi.ui.state import action, flash, guarded
-from citybi.usertext import md
+from citybi.usertext import file_stem, md
 from citybi.vocabulary import BOARD_DATE_PRESETS
 from citybi.warehouse import Warehouse
 
@@ -94,11 +97,58 @@ def filter_bar(wh: Warehouse, board: Board, key: str, charts: ChartStore, *, lea
     return values, today
 
 
-def grid(run: BoardRun, *, leader: bool) -> None:
+def drill_key(key: str) -> str:
+    """Where the page keeps a board's drill steps (citybi.boards.FilterValues.drill)."""
+    return f"{key}__drill"
+
+
+def breadcrumb(values: FilterValues, key: str) -> None:
+    """The clicks now filtering the board, each removed by one click (and all at once)."""
+    if not values.drill:
+        return
+    row = st.container(horizontal=True, vertical_alignment="center", gap="small", key=f"{key}__crumbs")
+    row.markdown(":material/filter_alt: 已按点击筛选：")
+    for i, step in enumerate(values.drill):
+        row.button(md(step.text), key=f"{key}__crumb_{i}", icon=":material/close:", help="点击取消这一项",
+                   on_click=drop_step, args=(drill_key(key), i))
+    if len(values.drill) > 1:
+        row.button("全部取消", key=f"{key}__crumb_all", type="tertiary", on_click=drop_step,
+                   args=(drill_key(key), None))
+
+
+def detail_opener(wh: Warehouse, run: BoardRun) -> Callable[[TileRun], None]:
+    """查看明细 for a tile of this run: the rows behind its number in a dialog, downloadable."""
+
+    @st.dialog("查看明细", width="large")
+    def show(tile: TileRun) -> None:
+        rows = guarded(lambda: tile_detail(wh, tile, run.today))
+        if rows is None:
+            return
+        notes = [f"图块：{tile.title}", *(["时间：" + tile.period_text] if tile.period_text else []),
+                 *run.values.describe(), rows.caption]
+        st.markdown(f"**{md(tile.title)}**")
+        st.caption(md(" · ".join(notes[1:])))
+        st.dataframe(rows.frame, hide_index=True, height=360)
+        c1, c2 = st.columns(2)
+        stem = file_stem(f"{tile.title}_明细", "明细", sep="_")
+        c1.download_button("导出 Excel", data=lambda: export_rows(f"{tile.title} 明细", rows.frame, notes),
+                           file_name=f"{stem}.xlsx",
+                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                           icon=":material/download:", on_click="ignore", key=f"detail_xlsx_{tile.index}")
+        c2.download_button("下载 CSV", data=lambda: frame_csv(rows.frame), file_name=f"{stem}.csv",
+                           mime="text/csv", icon=":material/download:", on_click="ignore",
+                           key=f"detail_csv_{tile.index}")
+
+    return show
+
+
+def grid(run: BoardRun, *, leader: bool, key: str | None = None,
+         detail: Callable[[TileRun], None] | None = None) -> None:
     """Tiles in rows of the 12-column grid, each in its own bordered cell.
 
     Above the grid, one line per tile that did not take a chosen filter: a leader reading
     "北港区" on the filter bar must see at once which numbers are still the whole city's.
+    With `key`, a click on a chart drills the whole board (steps kept under drill_key(key)).
     """
     not_taken = run.not_taken()
     if not_taken:
@@ -110,7 +160,8 @@ def grid(run: BoardRun, *, leader: bool) -> None:
         cells = st.columns([*widths, spare] if spare > 0 else widths)
         for (i, tile), cell in zip(row, cells, strict=False):
             with cell.container(border=True):
-                show_tile(run.tiles[i], leader=leader, height=tile.height)
+                show_tile(run.tiles[i], leader=leader, height=tile.height,
+                          drill_key=drill_key(key) if key is not None else None, detail=detail)
 
 
 def editor(board: Board, name: str, key: str, boards: BoardStore, charts: ChartStore) -> None:
