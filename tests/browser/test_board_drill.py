@@ -42,6 +42,7 @@ def _click_bar(page: Any, chart_title: str, category: str) -> None:
     expect(plot.locator("g.point").first).to_be_visible()
     ticks = plot.locator("g.xtick text").evaluate_all("els => els.map(e => e.textContent)")
     bar = plot.locator("g.trace.bars g.point path").nth(ticks.index(category))
+    plot.scroll_into_view_if_needed()
     box = bar.bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.6
     page.mouse.move(x, y)
@@ -58,6 +59,7 @@ def test_a_district_bar_click_filters_the_board_and_the_breadcrumb_removes_it(
     page.goto(f"{app_server.url}/boards?board={BOARD}", wait_until="domcontentloaded")
     expect(page.locator("h1", has_text=BOARD)).to_be_visible()
     card = _card_value(page, "近7天清运量")
+    page.locator('[data-testid="stMetricValue"]').first.wait_for()
     expect(card).to_have_text(re.compile(rf"^{re.escape(format(city, ',.0f'))}"))
 
     _click_bar(page, "各区清运量", DISTRICT)
