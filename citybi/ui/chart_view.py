@@ -19,10 +19,11 @@ from citybi.charts.render import format_value
 from citybi.charts.runner import ChartResult
 from citybi.charts.spec import ChartSpec
 from citybi.charts.types._base import MISSING
+from citybi.ui.locale import PLOTLY_CONFIG as LOCALE_CONFIG
 from citybi.usertext import md
 
 COLOR = {True: "green", False: "red", None: "gray"}
-PLOTLY_CONFIG: dict[str, Any] = {"displaylogo": False}
+PLOTLY_CONFIG: dict[str, Any] = {"displaylogo": False, **LOCALE_CONFIG}  # toolbar and dates in Chinese
 
 
 def kpi_card(k: KpiValue, title: str, spec: ChartSpec | None, *, target_note: str = "",
