@@ -87,6 +87,20 @@ def test_leader_view_hides_sql_and_editing(db: Path, via: str) -> None:
     assert at.query_params["view"] == "leader"  # the URL stays shareable as the leader's link
 
 
+def test_a_leader_by_role_always_gets_the_leader_view(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from citybi import context
+
+    monkeypatch.setattr(context, "current", lambda: context.Context(user="王局长", role="leader"))
+    at = _page(board="12345热线")  # no ?view=leader: the role decides
+    assert not at.exception
+    assert not at.toggle  # nothing to switch it off with
+    assert _sql_expanders(at) == 0 and not any(e.label == "编辑看板" for e in at.expander)
+    assert any("stSidebar" in h.proto.body for h in at.get("html"))  # the page list is hidden
+    at.session_state["board_leader"] = False  # even a forged session value does not turn it off
+    at.run()
+    assert _sql_expanders(at) == 0 and not any(e.label == "编辑看板" for e in at.expander)
+
+
 def test_date_preset_applies_to_every_tile(db: Path) -> None:
     at = _page(board="空气质量")
     assert at.metric[0].value == "69"

@@ -41,11 +41,65 @@ from citybi.warehouse import Warehouse
 
 CHART_DEFAULT, CUSTOM = "各图表默认", "自定义"
 DATE_PRESETS = [CHART_DEFAULT, *BOARD_DATE_PRESETS, CUSTOM]
+_PHONE = ("Mobi", "iPhone", "Android", "HarmonyOS")  # user-agent words of phones (iPad/desktop keep the grid)
+
+# the leader view: no page list, no way into the editing pages (a constant, no user text in it)
+HIDE_SIDEBAR_CSS = """<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"]
+  { display: none !important; }
+</style>"""
+# a phone: less air above the title, a smaller title, KPI values that fit the first screen
+PHONE_CSS = """<style>
+@media (max-width: 640px) {
+  [data-testid="stMainBlockContainer"] { padding-top: 1.25rem; padding-left: 0.75rem; padding-right: 0.75rem; }
+  h1 { font-size: 1.5rem !important; padding-top: 0.25rem !important; }
+  [data-testid="stMetricValue"] { font-size: 1.75rem; }
+}
+</style>"""
+
+
+def on_phone() -> bool:
+    """Whether the browser is a phone (the server sees no screen width; the user agent says it)."""
+    agent = st.context.headers.get("User-Agent") or ""
+    return any(word in agent for word in _PHONE)
+
+
+def page_chrome(*, leader: bool, phone: bool) -> None:
+    """The leader view hides the sidebar; a phone gets tighter spacing."""
+    if leader:
+        st.html(HIDE_SIDEBAR_CSS)
+    if phone:
+        st.html(PHONE_CSS)
 
 
 def filter_bar(wh: Warehouse, board: Board, key: str, charts: ChartStore, *, leader: bool,
-               data_today: dt.date) -> tuple[FilterValues, dt.date]:
-    """Date preset, "today" (analysts) and one multiselect per filter dimension, cascading."""
+               data_today: dt.date, into: Any | None = None) -> tuple[FilterValues, dt.date]:
+    """Date preset, "today" (analysts) and one multiselect per filter dimension, cascading.
+
+    into: a container (the phone's one folded 筛选 control) where the filters stack instead of
+    standing in a row.
+    """
+    if into is not None:
+        with into:
+            return _filter_controls(wh, board, key, charts, leader=leader, data_today=data_today, stacked=True)
+    return _filter_controls(wh, board, key, charts, leader=leader, data_today=data_today, stacked=False)
+
+
+def fold_label(key: str) -> str:
+    """The folded filter control's label, naming what it already holds (筛选（上月 · 临江区）)."""
+    ss = st.session_state
+    parts: list[str] = []
+    date = ss.get(f"{key}__date")
+    if date and date != CHART_DEFAULT:
+        parts.append(str(date))
+    for k in sorted(str(k) for k in ss.keys() if str(k).startswith(f"{key}__dim__")):
+        parts += [str(v) for v in ss.get(k) or []]
+    text = " · ".join(parts)
+    return "筛选" + (f"（{text if len(text) <= 24 else text[:23] + '…'}）" if text else "")
+
+
+def _filter_controls(wh: Warehouse, board: Board, key: str, charts: ChartStore, *, leader: bool,
+                     data_today: dt.date, stacked: bool) -> tuple[FilterValues, dt.date]:
     values_date: str | tuple[dt.date, dt.date] | None = None
     dims = list(board.filters.dimensions)
     extra: list[str] = st.session_state.get(f"{key}__extra", [])
@@ -53,7 +107,8 @@ def filter_bar(wh: Warehouse, board: Board, key: str, charts: ChartStore, *, lea
         (c, c, []) for c in extra if c not in {d.column for d in dims}]
     n_date = 1 if board.filters.date is not None else 0
     n_today = 0 if leader else 1
-    cols = st.columns(max(1, n_date + n_today + len(controls)))
+    n_cols = max(1, n_date + n_today + len(controls))
+    cols: list[Any] = [st.container() for _ in range(n_cols)] if stacked else list(st.columns(n_cols))
     if board.filters.date is not None:
         default = board.filters.date.default or CHART_DEFAULT
         presets = DATE_PRESETS if default in DATE_PRESETS else [default, *DATE_PRESETS]
@@ -84,7 +139,7 @@ def filter_bar(wh: Warehouse, board: Board, key: str, charts: ChartStore, *, lea
     values = FilterValues(date=values_date, dimensions=chosen)
 
     if not leader:
-        with st.popover("＋ 添加筛选维度"):
+        with st.container() if stacked else st.popover("＋ 添加筛选维度"):  # no popover inside the fold
             available = guarded(lambda: filter_columns(board, charts, wh)) or []
             st.multiselect("再按这些列筛选（仅本次查看；要长期保留请在「编辑看板」里加入看板筛选）",
                            [c for c in available if c not in {d.column for d in dims}], key=f"{key}__extra",
@@ -143,7 +198,7 @@ def detail_opener(wh: Warehouse, run: BoardRun) -> Callable[[TileRun], None]:
 
 
 def grid(run: BoardRun, *, leader: bool, key: str | None = None,
-         detail: Callable[[TileRun], None] | None = None) -> None:
+         detail: Callable[[TileRun], None] | None = None, compact: bool = False) -> None:
     """Tiles in rows of the 12-column grid, each in its own bordered cell.
 
     Above the grid, one line per tile that did not take a chosen filter: a leader reading
@@ -161,7 +216,7 @@ def grid(run: BoardRun, *, leader: bool, key: str | None = None,
         for (i, tile), cell in zip(row, cells, strict=False):
             with cell.container(border=True):
                 show_tile(run.tiles[i], leader=leader, height=tile.height,
-                          drill_key=drill_key(key) if key is not None else None, detail=detail)
+                          drill_key=drill_key(key) if key is not None else None, detail=detail, compact=compact)
 
 
 def editor(board: Board, name: str, key: str, boards: BoardStore, charts: ChartStore) -> None:

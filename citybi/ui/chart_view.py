@@ -27,7 +27,7 @@ PLOTLY_CONFIG: dict[str, Any] = {"displaylogo": False, **LOCALE_CONFIG}  # toolb
 
 
 def kpi_card(k: KpiValue, title: str, spec: ChartSpec | None, *, target_note: str = "",
-             period_note: str = "") -> None:
+             period_note: str = "", compact: bool = False) -> None:
     """Value with unit, 环比 as the delta, sparkline, then target, 同比 and the period.
 
     target_note: where a board's target comes from ("北港区周目标"), or why the card has none
@@ -44,7 +44,7 @@ def kpi_card(k: KpiValue, title: str, spec: ChartSpec | None, *, target_note: st
         delta = f"环比 {k.change_text(mom)}"
         color = COLOR[mom.good]
         arrow = "up" if mom.arrow == "↑" else ("down" if mom.arrow == "↓" else "off")
-    spark = k.spark_values()
+    spark = None if compact else k.spark_values()  # a phone: the value and target before any picture
     st.metric(md(title), f"{k.value_text}{unit}", delta=delta, delta_color=color, delta_arrow=arrow,
               chart_data=spark or None, chart_type="area",
               help=md(spec.description) if spec is not None and spec.description else None)
@@ -56,7 +56,7 @@ def kpi_card(k: KpiValue, title: str, spec: ChartSpec | None, *, target_note: st
     elif target_note:
         lines.append(f":gray[{md(target_note)}]")
     for c in k.comparisons:
-        if c.name == "环比" and delta is not None:
+        if compact or (c.name == "环比" and delta is not None):
             continue
         base_name = "去年同期" if c.name == "同比" else "上期"
         base = f"{k.text(c.base)}{unit_md}" if c.base is not None else "—"
@@ -85,7 +85,8 @@ def table_frame(result: ChartResult, units: dict[str, str] | None = None) -> pl.
 
 def show_output(result: ChartResult, *, key: str, title: str, height: int | None = None,
                 target_note: str = "", period_note: str = "",
-                on_select: Callable[[], None] | None = None, units: dict[str, str] | None = None) -> None:
+                on_select: Callable[[], None] | None = None, units: dict[str, str] | None = None,
+                compact: bool = False) -> None:
     """The chart itself, whatever its type produced (a figure, a map deck or a KPI value).
 
     on_select: a board's click handler; a clickable tile's table is drawn as a data grid
@@ -93,7 +94,7 @@ def show_output(result: ChartResult, *, key: str, title: str, height: int | None
     """
     out = result.output
     if isinstance(out, KpiValue):
-        kpi_card(out, title, result.spec, target_note=target_note, period_note=period_note)
+        kpi_card(out, title, result.spec, target_note=target_note, period_note=period_note, compact=compact)
     elif result.spec.type == "map":
         if on_select is not None:
             st.pydeck_chart(out, height=height or 420, key=key, on_select=on_select, selection_mode="single-object")
@@ -106,6 +107,8 @@ def show_output(result: ChartResult, *, key: str, title: str, height: int | None
     else:
         sizing: dict[str, Any] = {"height": height} if height else {}
         config = {**PLOTLY_CONFIG, "toImageButtonOptions": {"format": "png", "filename": title, "scale": 2}}
+        if compact:  # on a phone the toolbar would sit on the title; a tap shows values anyway
+            config["displayModeBar"] = False
         if on_select is not None:
             st.plotly_chart(out, key=key, config=config, on_select=on_select, selection_mode="points", **sizing)
         else:
@@ -146,7 +149,7 @@ def show_sql(result: ChartResult) -> None:
 
 
 def show_tile(tile: TileRun, *, leader: bool, height: int | None, drill_key: str | None = None,
-              detail: Callable[[TileRun], None] | None = None) -> None:
+              detail: Callable[[TileRun], None] | None = None, compact: bool = False) -> None:
     """One board tile: the chart, its period and caveats, and (not for leaders) timing and SQL.
 
     drill_key: where the board keeps its drill steps; a click on the chart adds one.
@@ -159,7 +162,8 @@ def show_tile(tile: TileRun, *, leader: bool, height: int | None, drill_key: str
     clickable = drill_key is not None and not isinstance(tile.result.output, KpiValue)
     on_select = (lambda: _clicked(key, drill_key, tile)) if clickable and drill_key is not None else None
     show_output(tile.result, key=key, title=tile.title, height=height,
-                target_note=tile.target_note, period_note=tile.period_note, on_select=on_select, units=tile.units)
+                target_note=tile.target_note, period_note=tile.period_note, on_select=on_select, units=tile.units,
+                compact=compact)
     actions = [a for a in (tile.drill_up is not None and drill_key is not None, detail is not None) if a]
     if actions:
         row = st.container(horizontal=True, gap="small")
