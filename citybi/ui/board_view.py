@@ -48,10 +48,10 @@ HIDE_SIDEBAR_CSS = """<style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"]
   { display: none !important; }
 </style>"""
-# a phone: less air above the title, a smaller title, KPI values that fit the first screen
+# a phone: just below the fixed header (3.75rem) a smaller title, KPI values that fit the first screen
 PHONE_CSS = """<style>
 @media (max-width: 640px) {
-  [data-testid="stMainBlockContainer"] { padding-top: 1.25rem; padding-left: 0.75rem; padding-right: 0.75rem; }
+  [data-testid="stMainBlockContainer"] { padding-top: 3.75rem; padding-left: 0.75rem; padding-right: 0.75rem; }
   h1 { font-size: 1.5rem !important; padding-top: 0.25rem !important; }
   [data-testid="stMetricValue"] { font-size: 1.75rem; }
 }

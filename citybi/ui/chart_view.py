@@ -179,7 +179,7 @@ def show_tile(tile: TileRun, *, leader: bool, height: int | None, drill_key: str
         st.caption(md(w))
     if tile.not_taken_text:
         st.caption(md(tile.not_taken_text))
-    if not leader:
+    if not leader and not compact:  # a phone shows the numbers; timing and SQL are for the desk
         source = "缓存" if tile.result.cached else f"查询 {tile.result.query_s * 1000:.0f} ms"
         st.caption(f"{source} · 共 {tile.seconds * 1000:.0f} ms")
         show_sql(tile.result)
