@@ -126,4 +126,4 @@ else:
     _run_and_show()
 
 if not leader:
-    board_view.editor(board, name, key, boards, charts)
+    board_view.editor(board, name, key, boards, charts, wh)

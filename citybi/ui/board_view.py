@@ -8,12 +8,15 @@ same way the 图表 preview draws them.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 import streamlit as st
 
+from citybi import tempfiles
 from citybi.boards import (
     Board,
     BoardRun,
@@ -33,6 +36,7 @@ from citybi.charts.store import ChartStore
 from citybi.charts.targets import ANY_PERIOD, PERIOD_WORDS, rows_from_sheet, rows_from_table, target_table
 from citybi.errors import UserFacingError
 from citybi.export import export_rows, frame_csv
+from citybi.importer import read_targets
 from citybi.ui.chart_view import drop_step, show_tile
 from citybi.ui.state import action, flash, guarded
 from citybi.usertext import file_stem, md
@@ -219,7 +223,8 @@ def grid(run: BoardRun, *, leader: bool, key: str | None = None,
                           drill_key=drill_key(key) if key is not None else None, detail=detail, compact=compact)
 
 
-def editor(board: Board, name: str, key: str, boards: BoardStore, charts: ChartStore) -> None:
+def editor(board: Board, name: str, key: str, boards: BoardStore, charts: ChartStore,
+           wh: Warehouse | None = None) -> None:
     """The 编辑看板 expander: add/arrange tiles, settings, the YAML itself, a new board."""
 
     def save(updated: Board | None, message: str) -> None:
@@ -255,7 +260,7 @@ def editor(board: Board, name: str, key: str, boards: BoardStore, charts: ChartS
                 if c[4].button("移除", key=f"{key}__rm_{i}"):
                     save(guarded(lambda i=i: board.without_tile(i)), "已移除图块。")
         with targets_tab:
-            targets_editor(board, key, charts, save)
+            targets_editor(board, key, charts, save, wh)
         with settings_tab, st.form(f"{key}__settings"):
             title = st.text_input("标题", board.title)
             desc = st.text_area("说明", board.description)
@@ -303,7 +308,19 @@ def _kpi_title(tile: Tile, charts: ChartStore) -> str | None:
     return spec.title if spec.type == "kpi" else None
 
 
-def targets_editor(board: Board, key: str, charts: ChartStore, save: Callable[[Board | None, str], None]) -> None:
+def _targets_from_upload(wh: Warehouse, upload: Any) -> list[dict[str, Any]]:
+    """An uploaded target sheet, read in a folder of its own that is removed afterwards."""
+    folder = tempfiles.make_dir("targets-")
+    try:
+        path = folder / Path(upload.name).name
+        path.write_bytes(upload.getvalue())
+        return read_targets(wh, path, original_name=upload.name)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def targets_editor(board: Board, key: str, charts: ChartStore, save: Callable[[Board | None, str], None],
+                   wh: Warehouse | None = None) -> None:
     """The 目标 tab: a KPI card's targets per value of a board filter column, edited or pasted."""
     names = {i: title for i, t in enumerate(board.tiles) if (title := _kpi_title(t, charts)) is not None}
     kpis = list(names)
@@ -336,10 +353,18 @@ def targets_editor(board: Board, key: str, charts: ChartStore, save: Callable[[B
             save(guarded(lambda: board.with_targets(i, column, rule, rows)), "已保存目标。")
     if current is not None and b2.button("删除目标表", key=f"{key}__tg_drop_{i}"):
         save(guarded(lambda: board.with_targets(i, None, None, [])), "已删除这张指标卡的目标表。")
-    with st.popover("从表格粘贴"):
+    with st.popover("从表格粘贴或上传"):
         text = st.text_area("从 Excel/WPS 复制两列（值、目标）或三列（值、时长、目标），粘贴到这里；会替换现有目标",
                             key=f"{key}__tg_paste_{i}", height=160)
         if st.button("读取并保存", key=f"{key}__tg_paste_save_{i}"):
             rows = guarded(lambda: rows_from_sheet(text))
             if rows is not None:
                 save(guarded(lambda: board.with_targets(i, column, rule, rows)), f"已读取 {len(rows)} 行目标并保存。")
+        if wh is not None:
+            upload = st.file_uploader(f"或上传 Excel/CSV 目标表（表头：{column}、时长、目标；会替换现有目标）",
+                                      type=["xlsx", "xls", "csv"], key=f"{key}__tg_file_{i}")
+            if upload is not None and st.button("导入文件并保存", key=f"{key}__tg_file_save_{i}"):
+                loaded = guarded(lambda: _targets_from_upload(wh, upload))
+                if loaded is not None:
+                    save(guarded(lambda: board.with_targets(i, column, rule, loaded)),
+                         f"已从「{upload.name}」读取 {len(loaded)} 行目标并保存。")
