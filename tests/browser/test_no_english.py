@@ -14,7 +14,7 @@ import pytest
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e '.[dev]')")
 expect = sync_api.expect
 
-from browser_app import RunningApp  # noqa: E402
+from browser_app import FIRST_LOAD_MS, RunningApp  # noqa: E402
 
 ENGLISH = re.compile(
     r"Select all|Select \d+ matches|Choose an? options?|No options|No results|Page not found|"
@@ -59,7 +59,7 @@ def _english_on(page: Any) -> set[str]:
 @pytest.mark.parametrize("path", list(PAGES))
 def test_no_english_ui_words_on_any_page(page: Any, app_server: RunningApp, path: str) -> None:
     page.goto(f"{app_server.url}/{path}", wait_until="domcontentloaded")
-    expect(page.locator("h1", has_text=PAGES[path])).to_be_visible()
+    expect(page.locator("h1", has_text=PAGES[path])).to_be_visible(timeout=FIRST_LOAD_MS)  # a cold server
     _settled(page)
     if path.startswith("boards"):
         expect(page.locator('[data-testid="stMetric"]').first).to_be_visible()
