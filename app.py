@@ -9,7 +9,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from citybi.ui.locale import use_chinese_defaults
 from citybi.ui.state import ensure_samples
+
+use_chinese_defaults()  # Streamlit's and plotly's own words (placeholders, "None", toolbar) in Chinese
 
 # a bundled PNG: a material/emoji page icon makes the browser fetch it from a CDN, which an intranet lacks
 st.set_page_config(page_title="城市自助分析", page_icon=str(Path(__file__).parent / "citybi" / "ui" / "icon.png"),
@@ -18,7 +21,7 @@ st.set_page_config(page_title="城市自助分析", page_icon=str(Path(__file__)
 pages = {
     "数据": [
         st.Page("pages/import_data.py", title="数据导入", icon=":material/upload_file:", url_path="import"),
-        st.Page("pages/datasets.py", title="数据集", icon=":material/dataset:", url_path="datasets", default=True),
+        (datasets := st.Page("pages/datasets.py", title="数据集", icon=":material/dataset:", url_path="datasets")),
         st.Page("pages/standards.py", title="数据标准", icon=":material/rule:", url_path="standards"),
         st.Page("pages/sources.py", title="数据源", icon=":material/sync:", url_path="sources"),
     ],
@@ -31,6 +34,15 @@ pages = {
         st.Page("pages/alerts.py", title="预警", icon=":material/notifications_active:", url_path="alerts"),
     ],
 }
+
+
+def _front_door() -> None:
+    st.switch_page(datasets)
+
+
+# the default page is served at "/" only: were 数据集 the default, a shared link to /datasets
+# would open on Streamlit's English "Page not found". A hidden front door sends "/" there instead.
+pages["数据"].append(st.Page(_front_door, title="首页", url_path="home", default=True, visibility="hidden"))
 nav = st.navigation(pages)
 ensure_samples()
 nav.run()

@@ -1,6 +1,6 @@
 """Benchmark: the default 环卫运行 board (8 tiles) over a 10M-row 环卫清运 table.
 
-Why: the issue's speed bar is 8 tiles over 10M rows ≤ 1.5 s cold, ≤ 0.1 s warm, and at
+Why: the issue's speed bar is 8 tiles over 10M rows ≤ 0.5 s cold, ≤ 0.1 s warm, and at
 most 1.3x the time DuckDB itself needs for the same SQL. This prints those figures and
 asserts nothing (the machines are shared and noisy; read ratios, not single numbers).
 
@@ -9,7 +9,10 @@ its saved charts, `citybi.boards.run_board` with the page's thread count — ove
 with the sample city's 环卫清运 columns, scaled up to --rows (generated with numpy, sorted
 by date like a daily log, written through Catalog.write: the same door an import uses).
 
-    .venv/bin/python bench/board.py [--rows 10000000] [--db /tmp/board.duckdb] [--repeat 5]
+    .venv/bin/python bench/board.py [--rows 10000000] [--db /tmp/board.duckdb] [--repeat 5] [--drill 区=临江区]
+
+Each figure is measured twice: as the board opens, and with a drill step applied (a click on a
+district bar: every tile filtered to that district, 各区清运量 one level down its drill path).
 
 An existing --db with the table is reused (generation takes ~30 s for 10M rows).
 """
@@ -21,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -28,9 +32,10 @@ import polars as pl
 # run from a checkout without installing: the project root goes first on the path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from citybi.boards import BoardRun, board_store, default_chart_store, run_board
+from citybi.boards import Board, BoardRun, FilterValues, board_store, default_chart_store, run_board
 from citybi.catalog import Catalog, open_warehouse
 from citybi.charts.cache import ResultCache
+from citybi.charts.drill import DrillStep
 from citybi.samples import _generator
 from citybi.warehouse import Warehouse
 
@@ -83,6 +88,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--db", type=Path, default=None)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--drill", default="区=临江区", help="the click to measure with: 列=值 ('' to skip)")
     args = ap.parse_args()
     db = args.db or Path(tempfile.mkdtemp(prefix="citybi-bench-")) / "board.duckdb"
     wh = open_warehouse(path=db)
@@ -95,8 +101,18 @@ def main() -> None:
         print(f"生成并写入 {args.rows:,} 行：{time.perf_counter() - t:.1f} s（{db}）")
     board = board_store(wh.settings).load(BOARD)
     charts = default_chart_store(wh.settings)
+    scenarios = [("打开看板", FilterValues())]
+    if args.drill:
+        column, _, value = args.drill.partition("=")
+        scenarios.append((f"点击钻取 {column}={value}", FilterValues(drill=(DrillStep(column, value, None, column),))))
+    for name, values in scenarios:
+        measure(wh, cat, board, charts, values, name, args.repeat)
+    wh.close()
 
-    first = run_board(wh, board, charts=charts, cache=ResultCache(), workers=1)
+
+def measure(wh: Warehouse, cat: Catalog, board: Board, charts: Any, values: FilterValues, name: str,
+            repeat: int) -> None:
+    first = run_board(wh, board, charts=charts, cache=ResultCache(), workers=1, values=values)
     if first.errors:
         raise SystemExit("图块出错：" + "；".join(f"{t.title}: {t.error}" for t in first.errors))
     sqls = tile_sql(first)
@@ -106,12 +122,12 @@ def main() -> None:
 
     page_colds, serial_colds, warms, raws, doors = [], [], [], [], []
     per_tile: list[list[tuple[float, float, float, float]]] = []  # (total, door SQL, render, raw)
-    for _ in range(args.repeat):
+    for _ in range(repeat):
         cache = ResultCache()
-        page = run_board(wh, board, charts=charts, cache=cache, workers=PAGE_WORKERS)
-        warm = run_board(wh, board, charts=charts, cache=cache, workers=PAGE_WORKERS)
+        page = run_board(wh, board, charts=charts, cache=cache, workers=PAGE_WORKERS, values=values)
+        warm = run_board(wh, board, charts=charts, cache=cache, workers=PAGE_WORKERS, values=values)
         assert warm.cached, "second run should be served from the cache"
-        serial = run_board(wh, board, charts=charts, cache=ResultCache(), workers=1)
+        serial = run_board(wh, board, charts=charts, cache=ResultCache(), workers=1, values=values)
         tile_raw = [sum(raw_seconds(wh, sql) for sql in group) for group in sqls]
         page_colds.append(page.total_s)
         serial_colds.append(serial.total_s)
@@ -125,21 +141,20 @@ def main() -> None:
 
     med = statistics.median
     rows = cat.get(DATASET).row_count
-    print(f"\n看板「{BOARD}」：{len(board.tiles)} 个图块，{rows:,} 行，today={first.today}，"
-          f"重复 {args.repeat} 次取中位数")
+    print(f"\n看板「{BOARD}」【{name}】：{len(board.tiles)} 个图块，{rows:,} 行，today={first.today}，"
+          f"重复 {repeat} 次取中位数" + (f"，筛选：{'；'.join(values.describe())}" if values.describe() else ""))
     print("图块 | 查询数 | 合计 ms | 其中SQL(经查询入口) ms | 渲染 ms | 原生DuckDB ms | SQL倍数")
     for i, tile in enumerate(first.tiles):
         total, door, rend, raw = (med(t[i][k] for t in per_tile) * 1000 for k in range(4))
         print(f"{tile.title} | {len(sqls[i])} | {total:.1f} | {door:.1f} | {rend:.1f} | {raw:.1f} | "
               f"{door / raw if raw else float('nan'):.2f}")
     page_cold, serial_cold, warm, raw, door = (med(x) for x in (page_colds, serial_colds, warms, raws, doors))
-    print(f"\n整板冷启动（与页面相同，{PAGE_WORKERS} 线程）：{page_cold:.3f} s（目标 ≤ 1.5 s）")
+    print(f"\n整板冷启动（与页面相同，{PAGE_WORKERS} 线程）：{page_cold:.3f} s（目标 ≤ 0.5 s）")
     print(f"整板冷启动（逐个图块）：{serial_cold:.3f} s")
     print(f"整板缓存命中：{warm * 1000:.1f} ms（目标 ≤ 100 ms）")
     print(f"同一批 SQL 原生 DuckDB（逐条）：{raw:.3f} s")
     print(f"开销倍数：SQL 经查询入口 {door / raw:.2f}×（目标 ≤ 1.3×）；"
           f"逐个图块整板（含编译、缓存、渲染）{serial_cold / raw:.2f}×；页面并行整板 {page_cold / raw:.2f}×")
-    wh.close()
 
 
 if __name__ == "__main__":

@@ -35,6 +35,17 @@ from sqlglot import exp
 from citybi import context
 from citybi.charts.cache import ResultCache, default_cache
 from citybi.charts.compile import col, filter_condition, table_ref
+from citybi.charts.drill import (
+    DETAIL_ROWS,
+    DetailRows,
+    DrillStep,
+    detail_filters,
+    detail_rows,
+    drilled_spec,
+    up_step,
+    with_step,
+    without_step,
+)
 from citybi.charts.kpi import KpiOptions, current_period
 from citybi.charts.periods import Range, coverage_note, period_title, relative_range
 from citybi.charts.profile import date_span, effective_today
@@ -317,6 +328,17 @@ class FilterValues:
 
     date: str | tuple[dt.date, dt.date] | None = None
     dimensions: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    # clicks on the board's charts (区 = 北港区, 日期 in 2025年6月), in the order they were made:
+    # every tile takes them like a filter, and a tile's drill path level follows from them
+    drill: tuple[DrillStep, ...] = ()
+
+    def with_drill(self, step: DrillStep) -> FilterValues:
+        """These values after one more click (a click on the same level replaces that level)."""
+        return FilterValues(self.date, dict(self.dimensions), with_step(self.drill, step))
+
+    def without_drill(self, index: int) -> FilterValues:
+        """These values with one breadcrumb entry removed (a drilled chart goes back up)."""
+        return FilterValues(self.date, dict(self.dimensions), without_step(self.drill, index))
 
     def active_dimensions(self) -> dict[str, tuple[Any, ...]]:
         return {k: tuple(v) for k, v in self.dimensions.items() if v}
@@ -329,6 +351,7 @@ class FilterValues:
         elif self.date is not None:
             out.append(f"日期：{self.date[0].isoformat()} 至 {self.date[1].isoformat()}")
         out += [f"{k}：" + "、".join(str(v) for v in vals) for k, vals in self.active_dimensions().items()]
+        out += [f"钻取 {s.text}" for s in self.drill]
         return out
 
 
@@ -374,6 +397,7 @@ class AppliedFilters:
     skipped: list[str]  # filter names this tile did not take (no such column, or keeps its own period)
     keeps_period: bool = False  # the board picked a date but this tile keeps its own period
     target_note: str = ""  # a KPI card's target: where it comes from, or why there is none
+    drill_up: int | None = None  # index in FilterValues.drill whose removal takes this chart up a level
 
 
 def apply_board_filters(tile: Tile, spec: ChartSpec, info: DatasetInfo, values: FilterValues,
@@ -385,6 +409,8 @@ def apply_board_filters(tile: Tile, spec: ChartSpec, info: DatasetInfo, values: 
     keeps_period = False
     date_col = tile_date_column(tile, spec, info)
     original = spec
+    drill_up = up_step(spec, values.drill)
+    spec = drilled_spec(spec, values.drill)
     if values.date is not None:
         if date_col is None:
             skipped.append("日期")
@@ -411,6 +437,16 @@ def apply_board_filters(tile: Tile, spec: ChartSpec, info: DatasetInfo, values: 
             continue
         taken[column] = vals
         filters.append(ValueFilter(op="in", column=column, values=list(vals)))
+    for step in values.drill:
+        if info.column(step.column) is None:
+            skipped.append(step.label or step.column)
+            continue
+        drilled = step.to_filter(info)
+        filters.append(drilled)
+        if isinstance(drilled, ValueFilter):  # a clicked district's target is that district's own
+            picked = tuple(drilled.values)
+            taken[step.column] = tuple(v for v in taken[step.column] if v in picked) \
+                if step.column in taken else picked
     if filters:
         spec = with_filters(spec, filters, info)
     note = ""
@@ -420,7 +456,7 @@ def apply_board_filters(tile: Tile, spec: ChartSpec, info: DatasetInfo, values: 
         spec, note = _kpi_target(tile, original, spec, info, taken, today)
     elif tile.targets is not None:
         raise ChartSpecError(["只有指标卡可以设置目标表（targets），请删除这个图块的 targets"])
-    return AppliedFilters(spec, skipped, keeps_period, note)
+    return AppliedFilters(spec, list(dict.fromkeys(skipped)), keeps_period, note, drill_up)
 
 
 def _to_date(spec: ChartSpec, period: str) -> ChartSpec:
@@ -471,6 +507,8 @@ class TileRun:
     keeps_period: bool = False  # the board picked a date; this tile kept its own period
     target_note: str = ""  # a KPI card's target source, or why it has none
     period_note: str = ""  # the period has fewer days of data than it spans (仅 1 天数据)
+    drill_up: int | None = None  # index in the run's FilterValues.drill that "上一级" removes
+    date_column: str | None = None  # where the board's date lands for this tile (查看明细 uses it)
 
     @property
     def period_text(self) -> str:
@@ -583,7 +621,8 @@ def run_board(
         t = time.perf_counter()
         if item.error is not None or applied is None:
             return TileRun(i, tile, title, None, None, item.error, 0.0)
-        extra = {"keeps_period": applied.keeps_period, "target_note": applied.target_note}
+        extra = {"keeps_period": applied.keeps_period, "target_note": applied.target_note,
+                 "drill_up": applied.drill_up}
         try:
             res = run_chart(wh, applied.spec, info=item.info, today=today, cache=cache, render=render)
         except Exception as err:
@@ -613,6 +652,7 @@ def run_board(
         if p.applied is not None and p.info is not None:
             run.units = units_for(p.applied.spec, p.info)
             date_col = tile_date_column(p.tile, p.applied.spec, p.info)
+            run.date_column = date_col
             run.period = tile_period(run, date_col, today)
             if run.period is not None and date_col is not None and run.ok:
                 if (p.info.name, date_col) not in spans:
@@ -622,6 +662,18 @@ def run_board(
                 shown = board_period if took_board_date and board_period is not None else run.period
                 run.period_note = coverage_note(shown, spans[(p.info.name, date_col)])
     return BoardRun(board, tiles, today, values, time.perf_counter() - t0)
+
+
+def tile_detail(wh: Warehouse, tile: TileRun, today: dt.date, *, cache: ResultCache | None = None,
+                limit: int = DETAIL_ROWS) -> DetailRows:
+    """查看明细: the raw rows behind the tile's number under this run's filters and drill steps
+    (a KPI card's rows are those of its period), newest first, at most `limit`."""
+    if tile.spec is None:
+        raise UserFacingError("这个图块没有结果，无法查看明细", hint="请先处理图块上的错误提示")
+    cache = cache or default_cache()
+    info = cache.dataset_info(wh, tile.spec.dataset)
+    filters = detail_filters(tile.spec, tile.date_column, tile.period)
+    return detail_rows(wh, info, filters, today, cache=cache, limit=limit, order_by=tile.date_column)
 
 
 def _span(wh: Warehouse, dataset: str, column: str, cache: ResultCache) -> Range | None:

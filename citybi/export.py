@@ -345,6 +345,22 @@ def export_board(run: BoardRun, *, cover: bool = True, now: dt.datetime | None =
     return buf.getvalue()
 
 
+def export_rows(title: str, frame: pl.DataFrame, notes: Sequence[str] = ()) -> bytes:
+    """The rows behind a board number (查看明细) as a workbook: a title, the filters and the
+    row count as notes, then the rows typed like the board's own export (no live formulas)."""
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = sheet_names([title])[0]
+    write_cell(ws, 1, 1, title).font = TITLE_FONT
+    for r, note in enumerate(notes, start=2):
+        write_cell(ws, r, 1, note)
+    write_table(ws, frame, [str(c) for c in frame.columns], [None] * frame.width, start_row=len(notes) + 3)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
 def export_file_name(run: BoardRun) -> str:
     safe = _SHEET_BAD.sub("_", run.board.title).strip() or "看板"
     return f"{safe}_{run.today.isoformat()}.xlsx"

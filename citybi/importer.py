@@ -409,3 +409,27 @@ def options_with_edits(plan: ImportPlan, edits: list[dict[str, object]]) -> Impo
         else:
             overrides.pop(col.index, None)
     return plan.options.model_copy(update={"columns": overrides})
+
+
+def read_targets(wh: Warehouse, path: str | Path, *, original_name: str | None = None) -> list[dict[str, Any]]:
+    """A KPI card's target rows (区 / 时长 / 目标) from an uploaded Excel or CSV sheet.
+
+    Read by the same sandboxed reader as any import, every column as text (a target of
+    "3,640" or "95%" is read by the target table's own rules, and a bad cell is named by line)."""
+    from citybi.charts.targets import rows_from_columns
+    from citybi.ingest.model import ColumnOverride
+
+    options = ImportOptions(fill_labels=False, drop_totals=False)
+    prepared = prepare_file(wh, path, options, original_name=original_name, standardize="off")
+    try:
+        as_text = {c.index: ColumnOverride(type="text") for c in prepared.plan.columns}
+        prepared.discard()
+        prepared = prepare_file(wh, path, options.model_copy(update={"columns": as_text}),
+                                original_name=original_name, standardize="off")
+        frame = prepared.frame()
+    finally:
+        prepared.discard()
+    if not any("目标" in str(c) for c in frame.columns):
+        raise UserFacingError("目标表的第一行应是表头，并有一列名为「目标」",
+                              hint="例如三列：区、时长、目标（时长写 日/周/月/季/年，可留空）")
+    return rows_from_columns(frame.columns, frame.rows())

@@ -1,15 +1,19 @@
 """看板 page: open a board, filter it, read KPI cards and charts; export to Excel; edit (analysts).
 
 Thin on purpose: boards.py runs the board (cached per tile) and edits it, export.py writes the
-workbook, citybi.ui.board_view draws the filter bar, the grid and the editor. 领导视图 (toggle
-or ?view=leader in the URL) hides every editing and SQL control, so a link can be sent to a leader.
+workbook, citybi.ui.board_view draws the filter bar, the grid and the editor. 领导视图 hides the
+sidebar and every editing and SQL control: a user whose role is 领导 always gets it and cannot
+switch it off; in open mode the toggle or ?view=leader in the URL opens it, so a link can be sent.
+On a phone the filters fold into one control and the KPI values come first.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import streamlit as st
 
+from citybi import context
 from citybi.boards import Board, TileRun, board_store, board_today, run_board
 from citybi.charts.store import chart_store
 from citybi.export import export_board, export_file_name
@@ -29,8 +33,13 @@ if not names:
 
 # ---------------------------------------------------------------------------- view mode and board choice
 params = st.query_params
-if "board_leader" not in ss:
+caller = context.current()
+by_role = caller is not None and caller.role == "leader"  # a leader's view is not a choice the viewer has
+if by_role:
+    ss["board_leader"] = True
+elif "board_leader" not in ss:
     ss["board_leader"] = params.get("view") == "leader"
+phone = board_view.on_phone()
 if ss.get("_board_next") in names:  # a board just created: open it (before the widget exists)
     ss["board_pick"] = ss.pop("_board_next")
 if ss.get("board_pick") not in names:
@@ -51,26 +60,38 @@ for n in names:
     loaded = guarded(lambda n=n: boards.load(n))
     titles[n] = loaded.title if loaded is not None else f"{n}（定义有误）"
 
-head = st.columns([3, 2, 1], vertical_alignment="bottom")
-head[1].selectbox("看板", names, key="board_pick", format_func=lambda n: titles.get(n, n), on_change=_sync_url)
-head[2].toggle("领导视图", key="board_leader", on_change=_sync_url,
-               help="隐藏编辑和 SQL，只看指标；也可以在网址后加 ?view=leader")
+board_view.page_chrome(leader=ss["board_leader"], phone=phone)
+fold = None
+if phone:  # title, then one 筛选 control holding the board choice and every filter, then the numbers
+    title_slot = st.container()
+    fold = st.popover(board_view.fold_label(f"bf_{ss['board_pick']}"), icon=":material/tune:", width="stretch")
+    pick_slot = toggle_slot = fold
+else:
+    title_slot, pick_slot, toggle_slot = st.columns([3, 2, 1], vertical_alignment="bottom")
+pick_slot.selectbox("看板", names, key="board_pick", format_func=lambda n: titles.get(n, n), on_change=_sync_url)
+if not by_role:
+    toggle_slot.toggle("领导视图", key="board_leader", on_change=_sync_url,
+                       help="隐藏编辑和 SQL，只看指标；也可以在网址后加 ?view=leader")
 leader: bool = ss["board_leader"]
 name: str = ss["board_pick"]
 board: Board | None = guarded(lambda: boards.load(name))
-head[0].title(md(board.title) if board is not None else "看板")
+title_slot.title(md(board.title) if board is not None else "看板")
 show_flash()
 if board is None:
     st.stop()
-if board.description:
+if board.description and not phone:
     st.caption(md(board.description))
 
 key = f"bf_{name}"
 data_today = guarded(lambda: board_today(wh, board, charts=charts)) or dt.date.today()
-values, today = board_view.filter_bar(wh, board, key, charts, leader=leader, data_today=data_today)
+values, today = board_view.filter_bar(wh, board, key, charts, leader=leader, data_today=data_today, into=fold)
 
 
 def _run_and_show() -> None:
+    # clicks on the charts (drill steps) are part of the board's filters; read here, inside the
+    # fragment, so an auto-refreshing board's clicks take effect on its own reruns too
+    shown = dataclasses.replace(values, drill=tuple(ss.get(board_view.drill_key(key), [])))
+    board_view.breadcrumb(shown, key)
     holder = st.empty()
     with holder.status("正在计算看板…", expanded=False) as status:
         bar = st.progress(0.0)
@@ -78,11 +99,13 @@ def _run_and_show() -> None:
         def progress(done: int, total: int, tile: TileRun) -> None:
             bar.progress(done / total, text=f"已完成 {done}/{total}：{md(tile.title)}")
 
-        run = guarded(lambda: run_board(wh, board, charts=charts, values=values, today=today, progress=progress))
+        run = guarded(lambda: run_board(wh, board, charts=charts, values=shown, today=today, progress=progress))
         status.update(state="complete")
     holder.empty()
     if run is None:
         return
+    if phone:  # the numbers first; timing and export below them
+        board_view.grid(run, leader=leader, key=key, detail=board_view.detail_opener(wh, run), compact=True)
     tools = st.columns([3, 1], vertical_alignment="center")
     state = "全部来自缓存" if run.cached else f"查询 {run.query_s:.2f} 秒"
     tools[0].caption(f"{len(run.tiles)} 个图块 · 用时 {run.total_s:.2f} 秒（{state}）"
@@ -93,7 +116,8 @@ def _run_and_show() -> None:
                              icon=":material/download:", key="board_export", on_click="ignore")
     if not run.tiles:
         st.info("这个看板还没有图块。请在下方「编辑看板」中添加已保存的图表。")
-    board_view.grid(run, leader=leader)
+    if not phone:
+        board_view.grid(run, leader=leader, key=key, detail=board_view.detail_opener(wh, run))
 
 
 if board.refresh_seconds:
@@ -102,4 +126,4 @@ else:
     _run_and_show()
 
 if not leader:
-    board_view.editor(board, name, key, boards, charts)
+    board_view.editor(board, name, key, boards, charts, wh)

@@ -18,7 +18,7 @@ from citybi.charts.store import chart_store
 from citybi.errors import UserFacingError
 from citybi.ui import chart_builder as builder
 from citybi.ui.chart_view import show_output, show_sql
-from citybi.ui.state import catalog, flash, get_warehouse, guarded, show_error, show_flash, show_frame
+from citybi.ui.state import catalog, flash, get_warehouse, guarded, show_flash, show_frame
 from citybi.usertext import file_stem, md
 
 ss = st.session_state
@@ -87,7 +87,9 @@ with right:
         try:
             spec = form.to_spec(info)
         except UserFacingError as err:
-            show_error(err)
+            # still choosing: what is missing is a next step, not a failure (no red until 保存)
+            st.info("还差一步：" + (md("；".join(err.problems)) if hasattr(err, "problems") else md(err.message)),
+                    icon=":material/lightbulb:")
     if spec is not None:
         today = dataset_today(wh, info)
         geojson = guarded(load_boundaries) if spec.type == "map" else None

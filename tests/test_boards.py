@@ -126,7 +126,7 @@ def test_board_yaml_round_trip(stores: tuple[ChartStore, BoardStore]) -> None:
         ("title: x\nfilters: {date: {default: 下个月}}\n", "相对时间「下个月」无法识别"),
         ("title: x\nfilters: {dimensions: [{column: 区}, {column: 区}]}\n", "看板筛选中「区」重复出现，请只保留一个"),
         ("title: x\ntiles:\n  - spec: {title: t, dataset: 环卫清运, type: bar, dimensions: [{column: 区}],"
-         " measures: [{column: 车次, agg: total}]}\n", "第1个图块的图表定义：第1个度量的聚合方式「total」无效"),
+         " measures: [{column: 车次, agg: total}]}\n", "第1个图块的图表定义：第1个指标的聚合方式「total」无效"),
         ("title: x\ntiles:\n  - spec: {title: t, dataset: 环卫清运, type: donut}\n",
          "第1个图块的图表定义：图表类型「donut」不存在"),
         ("- a\n- b\n", "看板定义应为「键: 值」形式的设置"),

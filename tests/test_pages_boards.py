@@ -36,7 +36,8 @@ def test_board_renders_kpis_charts_and_export(db: Path) -> None:
     assert [(m.label, m.value) for m in at.metric] == [
         ("近7天清运量", "3,190 吨"), ("本月清运量", "13,494 吨"), ("近7天出车车次", "1,775 次")]
     assert at.metric[0].delta == "环比 +1.1%"
-    assert len(at.get("plotly_chart")) == 5
+    assert len(at.get("plotly_chart")) == 4  # the 街道 table is a data grid (rows can be clicked)
+    assert [d.key for d in at.dataframe if str(d.key).startswith("tile_")] == ["tile_6"]
     assert _sql_expanders(at) == 8
     assert len(at.get("download_button")) == 1
     assert not at.error and not at.warning
@@ -52,6 +53,25 @@ def test_changing_the_district_changes_the_kpi(db: Path) -> None:
     assert at.multiselect(key="bf_环卫运行__dim__街道").options == ["望江街道", "柳堤街道", "滨江街道", "码头街道"]
 
 
+def test_a_drill_step_filters_the_board_and_the_breadcrumb_removes_it(db: Path) -> None:
+    from citybi.charts.drill import DrillStep
+
+    at = AppTest.from_file(str(ROOT / "pages" / "boards.py"), default_timeout=60)
+    at.query_params["board"] = "环卫运行"
+    at.session_state["bf_环卫运行__drill"] = [DrillStep("区", "临江区", None, "区")]
+    at.run()
+    assert not at.exception
+    assert at.metric[0].value == "697 吨"  # the same as picking 临江区 in the filter
+    crumb = at.button(key="bf_环卫运行__crumb_0")
+    assert crumb.label == "区：临江区"
+    up = at.button(key="tile_3__up")  # 各区清运量 went down its path to 临江区's streets
+    assert up.label == "上一级"
+    crumb.click().run()
+    assert not at.exception and at.metric[0].value == "3,190 吨"
+    assert at.session_state["bf_环卫运行__drill"] == []
+    assert not [b for b in at.button if b.key == "tile_3__up"]
+
+
 @pytest.mark.parametrize("via", ["url", "toggle"])
 def test_leader_view_hides_sql_and_editing(db: Path, via: str) -> None:
     at = _page(board="12345热线", view="leader") if via == "url" else _page(board="12345热线")
@@ -65,6 +85,20 @@ def test_leader_view_hides_sql_and_editing(db: Path, via: str) -> None:
     assert [m.label for m in at.metric] == ["近7天工单数", "办结率", "平均满意度"]
     assert len(at.get("download_button")) == 1  # leaders may still export
     assert at.query_params["view"] == "leader"  # the URL stays shareable as the leader's link
+
+
+def test_a_leader_by_role_always_gets_the_leader_view(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from citybi import context
+
+    monkeypatch.setattr(context, "current", lambda: context.Context(user="王局长", role="leader"))
+    at = _page(board="12345热线")  # no ?view=leader: the role decides
+    assert not at.exception
+    assert not at.toggle  # nothing to switch it off with
+    assert _sql_expanders(at) == 0 and not any(e.label == "编辑看板" for e in at.expander)
+    assert any("stSidebar" in h.proto.body for h in at.get("html"))  # the page list is hidden
+    at.session_state["board_leader"] = False  # even a forged session value does not turn it off
+    at.run()
+    assert _sql_expanders(at) == 0 and not any(e.label == "编辑看板" for e in at.expander)
 
 
 def test_date_preset_applies_to_every_tile(db: Path) -> None:

@@ -79,6 +79,26 @@ def test_empty_page_explains_what_to_do(db: Path) -> None:
     assert "环卫_各区清运量" in at.selectbox(key="cb_pick").options
 
 
+@pytest.mark.parametrize(
+    ("dims", "measures", "hint"),
+    [
+        (["区"], [], "指标"),  # a dimension chosen, the number not yet: a hint, not an error
+        (["区", "街道", "垃圾类型", "日期"], ["清运量（吨）", "车次"], "还差一步"),  # too many for a pie
+    ],
+)
+def test_building_stays_calm_until_the_chart_is_complete(db: Path, dims: list[str], measures: list[str],
+                                                          hint: str) -> None:
+    at = _page()
+    at.selectbox(key="cb_ds").select("环卫清运").run()
+    at.multiselect(key="cb_ms_dims").set_value(dims).run()
+    at.multiselect(key="cb_ms_measures").set_value(measures).run()
+    if len(dims) > 2:
+        at.selectbox(key="cb_type").select("pie").run()
+    _ok(at)  # no red while still choosing
+    assert any(hint in i.value for i in at.info), [i.value for i in at.info]
+    assert not any("度量" in str(e.value) for e in [*at.info, *at.warning, *at.markdown, *at.caption])
+
+
 def test_build_bar_through_select_wells_preview_save_and_run(db: Path, totals: dict[str, float]) -> None:
     at = _page()
     at.selectbox(key="cb_ds").select("环卫清运").run()

@@ -224,4 +224,4 @@ def _sort_index(spec: ChartSpec, by: str) -> int:
     for j, m in enumerate(spec.measures):
         if m.column == by:
             return len(spec.group_dimensions) + j
-    raise ChartSpecError([f"排序字段「{by}」不是图表中的维度或度量"])
+    raise ChartSpecError([f"排序字段「{by}」不是图表中的维度或指标"])

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from citybi.charts.spec import (
+    DRILL_TYPES,
     ChartSpec,
     DateRangeFilter,
     RangeFilter,
@@ -242,12 +243,18 @@ class ChartForm(_Form):
         if self.type == "map":
             options.setdefault("region_property", "name")
         filters = [f for f in (row.to_filter() for row in self.filters) if f is not None]
+        dims = [dim(n) for n in self.dims]
+        # the loaded chart's drill path (YAML only) survives editing while it still starts at the first dimension
+        drill = base.get("drill") or []
+        keep_drill = bool(drill and dims) and self.type in DRILL_TYPES and \
+            (drill[0].get("column"), drill[0].get("grain")) == (dims[0]["column"], dims[0]["grain"])
         return {
+            **({"drill": drill} if keep_drill else {}),
             "title": self.title.strip() or self.auto_title(info) or UNTITLED,
             "description": self.description,
             "dataset": info.name,
             "type": self.type,
-            "dimensions": [dim(n) for n in self.dims],
+            "dimensions": dims,
             "series": dim(self.series) if self.series else None,
             "measures": measures,
             "filters": filters,

@@ -119,9 +119,12 @@ def format_value(value: Any, fmt: str | None, *, ratio: bool = False) -> str:
 
 def base_layout(spec: ChartSpec, ctx: RenderContext, **extra: Any) -> dict[str, Any]:
     layout: dict[str, Any] = {
-        "title": {"text": plain_text(spec.title)},
+        # the title sits on the plot area's top edge, the toolbar in the margin's top 30 px above
+        # it: however narrow the tile, the toolbar never covers the title
+        "title": {"text": plain_text(spec.title), "x": 0, "xref": "paper", "xanchor": "left",
+                  "y": 1, "yref": "paper", "yanchor": "bottom", "pad": {"b": 10}},
         "font": {"family": FONT},
-        "margin": {"l": 40, "r": 20, "t": 50, "b": 40},
+        "margin": {"l": 40, "r": 20, "t": 70, "b": 40},
         "legend": {"orientation": "h", "y": -0.15},
         "colorway": PALETTE,
     }

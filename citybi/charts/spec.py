@@ -189,9 +189,9 @@ class Measure(_Model):
         if self.column == "*" and self.agg not in ("count", "ratio"):
             raise ValueError(f"「*」（全部记录）只能计数或求占比，不能做「{AGG_LABELS[self.agg]}」，请选择一个数值列")
         if self.agg == "ratio" and not self.where:
-            raise ValueError("占比（ratio）度量需要在 where 中写出分子的条件，例如 是否超时 in [true]")
+            raise ValueError("占比（ratio）指标需要在 where 中写出分子的条件，例如 是否超时 in [true]")
         if self.agg != "ratio" and self.where:
-            raise ValueError("只有占比（ratio）度量可以设置 where 条件，请删除 where 或把聚合改为 ratio")
+            raise ValueError("只有占比（ratio）指标可以设置 where 条件，请删除 where 或把聚合改为 ratio")
         return self
 
     @property
@@ -225,6 +225,8 @@ class ChartSpec(_Model):
     sort: Sort | None = None
     top_n: int | None = Field(default=None, ge=1, le=10_000)
     options: dict[str, Any] = Field(default_factory=dict)
+    # a drill path (区 → 街道 → 社区, 日期@年 → @月 → @日): a click on a board goes one level down
+    drill: list[Dimension] = Field(default_factory=list, max_length=6)
 
     @model_validator(mode="after")
     def _type_and_shape(self) -> ChartSpec:
@@ -234,9 +236,9 @@ class ChartSpec(_Model):
             chart_type.options_model.model_validate(self.options)
         except ValidationError as err:
             problems += _translate(err, prefix=("options",))
-        problems += _output_name_clashes(self) + list(chart_type.check(self))
+        problems += _output_name_clashes(self) + list(chart_type.check(self)) + _drill_problems(self)
         if self.sort and self.sort.by not in _sortable(self):
-            problems.append(f"排序字段「{self.sort.by}」不是图表中的维度或度量，可选：" + "、".join(_sortable(self)))
+            problems.append(f"排序字段「{self.sort.by}」不是图表中的维度或指标，可选：" + "、".join(_sortable(self)))
         if problems:
             raise ValueError("；".join(problems))
         return self
@@ -252,6 +254,25 @@ class ChartSpec(_Model):
 
     def output_names(self) -> list[str]:
         return [d.name for d in self.group_dimensions] + [m.name for m in self.measures]
+
+
+DRILL_TYPES = frozenset({"bar", "line", "area", "pie", "map", "table"})  # a click names one category
+
+
+def _drill_problems(spec: ChartSpec) -> list[str]:
+    """A drill path starts at the chart's first dimension and never repeats a level."""
+    if not spec.drill:
+        return []
+    if spec.type not in DRILL_TYPES:
+        return [f"「{spec.type}」类型的图表不能设置钻取路径（drill），只有柱状图、折线图、面积图、饼图、地图和表格可以"]
+    if len(spec.drill) < 2:
+        return ["钻取路径（drill）至少需要两级，例如 区 → 街道"]
+    levels = [(d.column, d.grain) for d in spec.drill]
+    if len(set(levels)) != len(levels):
+        return ["钻取路径（drill）中有重复的层级，请每一级只写一次"]
+    if not spec.dimensions or (spec.dimensions[0].column, spec.dimensions[0].grain) != levels[0]:
+        return ["钻取路径（drill）的第一级应与图表的第一个维度相同（同一列、同一时间粒度）"]
+    return []
 
 
 def _sortable(spec: ChartSpec) -> list[str]:
@@ -332,8 +353,12 @@ def check_against(spec: ChartSpec, info: DatasetInfo) -> None:
             elif c.type != "year" and not c.is_temporal:
                 problems.append(f"{where}「{d.column}」不是日期列，不能设置时间粒度「{d.grain}」，"
                                 "请去掉 grain 或换一个日期列")
+    for i, d in enumerate(spec.drill[1:], start=2):
+        c = col(d.column, f"钻取路径第{i}级")
+        if c is not None and d.grain is not None and not (c.is_temporal or c.type == "year"):
+            problems.append(f"钻取路径第{i}级「{d.column}」不是日期列，不能设置时间粒度「{d.grain}」")
     for i, m in enumerate(spec.measures):
-        where = f"第{i + 1}个度量"
+        where = f"第{i + 1}个指标"
         if m.column != "*":
             c = col(m.column, where)
             if c is not None and m.agg in ("sum", "avg") and not c.is_numeric:
@@ -407,14 +432,14 @@ def _load_yaml(text: str | bytes, *, what: str) -> Any:
 # ---------------------------------------------------------------------------- Chinese errors
 _FIELD_LABELS: dict[str, str] = {
     "title": "标题", "description": "说明", "dataset": "数据集", "type": "图表类型", "dimensions": "维度",
-    "series": "颜色/系列", "measures": "度量", "filters": "筛选条件", "sort": "排序", "top_n": "前N名",
+    "series": "颜色/系列", "measures": "指标", "filters": "筛选条件", "sort": "排序", "top_n": "前N名",
     "options": "图表选项", "column": "列", "grain": "时间粒度", "label": "显示名称", "agg": "聚合方式",
     "unit": "单位", "format": "数字格式", "where": "占比条件", "op": "筛选方式", "values": "值列表",
     "min": "最小值", "max": "最大值", "start": "开始日期", "end": "结束日期", "period": "相对时间",
-    "by": "排序字段", "order": "排序方向", "version": "版本",
+    "by": "排序字段", "order": "排序方向", "version": "版本", "drill": "钻取路径",
 }
-_LIST_ITEMS = {"dimensions": "个维度", "measures": "个度量", "filters": "个筛选条件", "where": "个条件",
-               "values": "个值"}
+_LIST_ITEMS = {"dimensions": "个维度", "measures": "个指标", "filters": "个筛选条件", "where": "个条件",
+               "values": "个值", "drill": "级钻取路径"}
 _LITERAL_CHOICES = {
     "agg": "、".join(f"{k}（{v}）" for k, v in AGG_LABELS.items()),
     "grain": "、".join(TIME_GRAINS),

@@ -275,3 +275,34 @@ def rows_from_sheet(text: str) -> list[dict[str, Any]]:
         else:
             raise TargetSheetError([f"第{n}行有 {len(cells)} 列：请粘贴两列（值、目标）或三列（值、时长、目标）"])
     return rows_from_table(records)
+
+
+_PERIOD_HEADERS = ("时长", "周期", "期间", "时段", "period")
+
+
+def rows_from_columns(header: Sequence[str], records: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Rows from a sheet's columns (an uploaded Excel/CSV): 区 (or any value column), 时长, 目标.
+
+    Columns are found by their header — the one naming 目标 is the target, one naming 时长/周期
+    the period, the first other one the value (区, 街道…). A sheet whose header names no 目标 is
+    read by position like a paste: two columns (值、目标) or three (值、时长、目标).
+    """
+    names = [str(h or "").strip() for h in header]
+    target = next((i for i, h in enumerate(names) if "目标" in h), None)
+    if target is None:
+        if len(names) not in (2, 3):
+            raise TargetSheetError([f"表格有 {len(names)} 列：请用两列（值、目标）或三列（值、时长、目标），"
+                                    "或在表头写明哪一列是「目标」"])
+        value, period, target = 0, (1 if len(names) == 3 else None), len(names) - 1
+    else:
+        period = next((i for i, h in enumerate(names) if i != target and any(p in h for p in _PERIOD_HEADERS)), None)
+        others = [i for i in range(len(names)) if i not in (target, period)]
+        if not others:
+            raise TargetSheetError(["表格缺少「值」这一列（如 区：北港区），请在目标列前加上它"])
+        value = others[0]
+
+    def cell(row: Sequence[Any], i: int | None) -> Any:
+        return row[i] if i is not None and i < len(row) else None
+
+    return rows_from_table([{"值": cell(r, value), "时长": cell(r, period) or "", "目标": cell(r, target)}
+                            for r in records])

@@ -8,41 +8,102 @@ same way the 图表 preview draws them.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 import streamlit as st
 
+from citybi import tempfiles
 from citybi.boards import (
     Board,
     BoardRun,
     BoardStore,
     FilterValues,
     Tile,
+    TileRun,
     board_from_dict,
     dimension_options,
     dump_board,
     filter_columns,
     load_board,
+    tile_detail,
     tile_spec,
 )
 from citybi.charts.store import ChartStore
 from citybi.charts.targets import ANY_PERIOD, PERIOD_WORDS, rows_from_sheet, rows_from_table, target_table
 from citybi.errors import UserFacingError
-from citybi.ui.chart_view import show_tile
+from citybi.export import export_rows, frame_csv
+from citybi.importer import read_targets
+from citybi.ui.chart_view import drop_step, show_tile
 from citybi.ui.state import action, flash, guarded
-from citybi.usertext import md
+from citybi.usertext import file_stem, md
 from citybi.vocabulary import BOARD_DATE_PRESETS
 from citybi.warehouse import Warehouse
 
 CHART_DEFAULT, CUSTOM = "各图表默认", "自定义"
 DATE_PRESETS = [CHART_DEFAULT, *BOARD_DATE_PRESETS, CUSTOM]
+_PHONE = ("Mobi", "iPhone", "Android", "HarmonyOS")  # user-agent words of phones (iPad/desktop keep the grid)
+
+# the leader view: no page list, no way into the editing pages (a constant, no user text in it)
+HIDE_SIDEBAR_CSS = """<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"]
+  { display: none !important; }
+</style>"""
+# a phone: just below the fixed header (3.75rem) a smaller title, KPI values that fit the first screen
+PHONE_CSS = """<style>
+@media (max-width: 640px) {
+  [data-testid="stMainBlockContainer"] { padding-top: 3.75rem; padding-left: 0.75rem; padding-right: 0.75rem; }
+  h1 { font-size: 1.5rem !important; padding-top: 0.25rem !important; }
+  [data-testid="stMetricValue"] { font-size: 1.75rem; }
+}
+</style>"""
+
+
+def on_phone() -> bool:
+    """Whether the browser is a phone (the server sees no screen width; the user agent says it)."""
+    agent = st.context.headers.get("User-Agent") or ""
+    return any(word in agent for word in _PHONE)
+
+
+def page_chrome(*, leader: bool, phone: bool) -> None:
+    """The leader view hides the sidebar; a phone gets tighter spacing."""
+    if leader:
+        st.html(HIDE_SIDEBAR_CSS)
+    if phone:
+        st.html(PHONE_CSS)
 
 
 def filter_bar(wh: Warehouse, board: Board, key: str, charts: ChartStore, *, leader: bool,
-               data_today: dt.date) -> tuple[FilterValues, dt.date]:
-    """Date preset, "today" (analysts) and one multiselect per filter dimension, cascading."""
+               data_today: dt.date, into: Any | None = None) -> tuple[FilterValues, dt.date]:
+    """Date preset, "today" (analysts) and one multiselect per filter dimension, cascading.
+
+    into: a container (the phone's one folded 筛选 control) where the filters stack instead of
+    standing in a row.
+    """
+    if into is not None:
+        with into:
+            return _filter_controls(wh, board, key, charts, leader=leader, data_today=data_today, stacked=True)
+    return _filter_controls(wh, board, key, charts, leader=leader, data_today=data_today, stacked=False)
+
+
+def fold_label(key: str) -> str:
+    """The folded filter control's label, naming what it already holds (筛选（上月 · 临江区）)."""
+    ss = st.session_state
+    parts: list[str] = []
+    date = ss.get(f"{key}__date")
+    if date and date != CHART_DEFAULT:
+        parts.append(str(date))
+    for k in sorted(str(k) for k in ss.keys() if str(k).startswith(f"{key}__dim__")):
+        parts += [str(v) for v in ss.get(k) or []]
+    text = " · ".join(parts)
+    return "筛选" + (f"（{text if len(text) <= 24 else text[:23] + '…'}）" if text else "")
+
+
+def _filter_controls(wh: Warehouse, board: Board, key: str, charts: ChartStore, *, leader: bool,
+                     data_today: dt.date, stacked: bool) -> tuple[FilterValues, dt.date]:
     values_date: str | tuple[dt.date, dt.date] | None = None
     dims = list(board.filters.dimensions)
     extra: list[str] = st.session_state.get(f"{key}__extra", [])
@@ -50,7 +111,8 @@ def filter_bar(wh: Warehouse, board: Board, key: str, charts: ChartStore, *, lea
         (c, c, []) for c in extra if c not in {d.column for d in dims}]
     n_date = 1 if board.filters.date is not None else 0
     n_today = 0 if leader else 1
-    cols = st.columns(max(1, n_date + n_today + len(controls)))
+    n_cols = max(1, n_date + n_today + len(controls))
+    cols: list[Any] = [st.container() for _ in range(n_cols)] if stacked else list(st.columns(n_cols))
     if board.filters.date is not None:
         default = board.filters.date.default or CHART_DEFAULT
         presets = DATE_PRESETS if default in DATE_PRESETS else [default, *DATE_PRESETS]
@@ -81,7 +143,7 @@ def filter_bar(wh: Warehouse, board: Board, key: str, charts: ChartStore, *, lea
     values = FilterValues(date=values_date, dimensions=chosen)
 
     if not leader:
-        with st.popover("＋ 添加筛选维度"):
+        with st.container() if stacked else st.popover("＋ 添加筛选维度"):  # no popover inside the fold
             available = guarded(lambda: filter_columns(board, charts, wh)) or []
             st.multiselect("再按这些列筛选（仅本次查看；要长期保留请在「编辑看板」里加入看板筛选）",
                            [c for c in available if c not in {d.column for d in dims}], key=f"{key}__extra",
@@ -94,11 +156,58 @@ def filter_bar(wh: Warehouse, board: Board, key: str, charts: ChartStore, *, lea
     return values, today
 
 
-def grid(run: BoardRun, *, leader: bool) -> None:
+def drill_key(key: str) -> str:
+    """Where the page keeps a board's drill steps (citybi.boards.FilterValues.drill)."""
+    return f"{key}__drill"
+
+
+def breadcrumb(values: FilterValues, key: str) -> None:
+    """The clicks now filtering the board, each removed by one click (and all at once)."""
+    if not values.drill:
+        return
+    row = st.container(horizontal=True, vertical_alignment="center", gap="small", key=f"{key}__crumbs")
+    row.markdown(":material/filter_alt: 已按点击筛选：")
+    for i, step in enumerate(values.drill):
+        row.button(md(step.text), key=f"{key}__crumb_{i}", icon=":material/close:", help="点击取消这一项",
+                   on_click=drop_step, args=(drill_key(key), i))
+    if len(values.drill) > 1:
+        row.button("全部取消", key=f"{key}__crumb_all", type="tertiary", on_click=drop_step,
+                   args=(drill_key(key), None))
+
+
+def detail_opener(wh: Warehouse, run: BoardRun) -> Callable[[TileRun], None]:
+    """查看明细 for a tile of this run: the rows behind its number in a dialog, downloadable."""
+
+    @st.dialog("查看明细", width="large")
+    def show(tile: TileRun) -> None:
+        rows = guarded(lambda: tile_detail(wh, tile, run.today))
+        if rows is None:
+            return
+        notes = [f"图块：{tile.title}", *(["时间：" + tile.period_text] if tile.period_text else []),
+                 *run.values.describe(), rows.caption]
+        st.markdown(f"**{md(tile.title)}**")
+        st.caption(md(" · ".join(notes[1:])))
+        st.dataframe(rows.frame, hide_index=True, height=360)
+        c1, c2 = st.columns(2)
+        stem = file_stem(f"{tile.title}_明细", "明细", sep="_")
+        c1.download_button("导出 Excel", data=lambda: export_rows(f"{tile.title} 明细", rows.frame, notes),
+                           file_name=f"{stem}.xlsx",
+                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                           icon=":material/download:", on_click="ignore", key=f"detail_xlsx_{tile.index}")
+        c2.download_button("下载 CSV", data=lambda: frame_csv(rows.frame), file_name=f"{stem}.csv",
+                           mime="text/csv", icon=":material/download:", on_click="ignore",
+                           key=f"detail_csv_{tile.index}")
+
+    return show
+
+
+def grid(run: BoardRun, *, leader: bool, key: str | None = None,
+         detail: Callable[[TileRun], None] | None = None, compact: bool = False) -> None:
     """Tiles in rows of the 12-column grid, each in its own bordered cell.
 
     Above the grid, one line per tile that did not take a chosen filter: a leader reading
     "北港区" on the filter bar must see at once which numbers are still the whole city's.
+    With `key`, a click on a chart drills the whole board (steps kept under drill_key(key)).
     """
     not_taken = run.not_taken()
     if not_taken:
@@ -110,10 +219,12 @@ def grid(run: BoardRun, *, leader: bool) -> None:
         cells = st.columns([*widths, spare] if spare > 0 else widths)
         for (i, tile), cell in zip(row, cells, strict=False):
             with cell.container(border=True):
-                show_tile(run.tiles[i], leader=leader, height=tile.height)
+                show_tile(run.tiles[i], leader=leader, height=tile.height,
+                          drill_key=drill_key(key) if key is not None else None, detail=detail, compact=compact)
 
 
-def editor(board: Board, name: str, key: str, boards: BoardStore, charts: ChartStore) -> None:
+def editor(board: Board, name: str, key: str, boards: BoardStore, charts: ChartStore,
+           wh: Warehouse | None = None) -> None:
     """The 编辑看板 expander: add/arrange tiles, settings, the YAML itself, a new board."""
 
     def save(updated: Board | None, message: str) -> None:
@@ -149,7 +260,7 @@ def editor(board: Board, name: str, key: str, boards: BoardStore, charts: ChartS
                 if c[4].button("移除", key=f"{key}__rm_{i}"):
                     save(guarded(lambda i=i: board.without_tile(i)), "已移除图块。")
         with targets_tab:
-            targets_editor(board, key, charts, save)
+            targets_editor(board, key, charts, save, wh)
         with settings_tab, st.form(f"{key}__settings"):
             title = st.text_input("标题", board.title)
             desc = st.text_area("说明", board.description)
@@ -197,7 +308,19 @@ def _kpi_title(tile: Tile, charts: ChartStore) -> str | None:
     return spec.title if spec.type == "kpi" else None
 
 
-def targets_editor(board: Board, key: str, charts: ChartStore, save: Callable[[Board | None, str], None]) -> None:
+def _targets_from_upload(wh: Warehouse, upload: Any) -> list[dict[str, Any]]:
+    """An uploaded target sheet, read in a folder of its own that is removed afterwards."""
+    folder = tempfiles.make_dir("targets-")
+    try:
+        path = folder / Path(upload.name).name
+        path.write_bytes(upload.getvalue())
+        return read_targets(wh, path, original_name=upload.name)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def targets_editor(board: Board, key: str, charts: ChartStore, save: Callable[[Board | None, str], None],
+                   wh: Warehouse | None = None) -> None:
     """The 目标 tab: a KPI card's targets per value of a board filter column, edited or pasted."""
     names = {i: title for i, t in enumerate(board.tiles) if (title := _kpi_title(t, charts)) is not None}
     kpis = list(names)
@@ -230,10 +353,18 @@ def targets_editor(board: Board, key: str, charts: ChartStore, save: Callable[[B
             save(guarded(lambda: board.with_targets(i, column, rule, rows)), "已保存目标。")
     if current is not None and b2.button("删除目标表", key=f"{key}__tg_drop_{i}"):
         save(guarded(lambda: board.with_targets(i, None, None, [])), "已删除这张指标卡的目标表。")
-    with st.popover("从表格粘贴"):
+    with st.popover("从表格粘贴或上传"):
         text = st.text_area("从 Excel/WPS 复制两列（值、目标）或三列（值、时长、目标），粘贴到这里；会替换现有目标",
                             key=f"{key}__tg_paste_{i}", height=160)
         if st.button("读取并保存", key=f"{key}__tg_paste_save_{i}"):
             rows = guarded(lambda: rows_from_sheet(text))
             if rows is not None:
                 save(guarded(lambda: board.with_targets(i, column, rule, rows)), f"已读取 {len(rows)} 行目标并保存。")
+        if wh is not None:
+            upload = st.file_uploader(f"或上传 Excel/CSV 目标表（表头：{column}、时长、目标；会替换现有目标）",
+                                      type=["xlsx", "xls", "csv"], key=f"{key}__tg_file_{i}")
+            if upload is not None and st.button("导入文件并保存", key=f"{key}__tg_file_save_{i}"):
+                loaded = guarded(lambda: _targets_from_upload(wh, upload))
+                if loaded is not None:
+                    save(guarded(lambda: board.with_targets(i, column, rule, loaded)),
+                         f"已从「{upload.name}」读取 {len(loaded)} 行目标并保存。")

@@ -358,9 +358,11 @@ def test_shared_leader_link_on_fresh_server_goes_through_app_navigation(
     page.goto(f"{fresh_app_server.url}/boards?board={BOARD}&view=leader", wait_until="domcontentloaded")
     expect(page.locator("h1", has_text=BOARD)).to_be_visible()
     nav = page.locator('[data-testid="stSidebarNav"]')
-    # st.navigation runs before the page script, so by now the app's own navigation is there
+    # st.navigation runs before the page script, so by now the app's own navigation is there —
+    # in the page, but hidden: the leader view shows no sidebar
     for title in NAV_TITLES:
-        expect(nav.get_by_text(title, exact=True)).to_be_visible(timeout=10_000)
+        expect(nav.get_by_text(title, exact=True)).to_have_count(1, timeout=10_000)
+    expect(page.locator('[data-testid="stSidebar"]')).to_be_hidden()
     expect(nav.get_by_text("import data", exact=True)).to_have_count(0)
     expect(page.locator('[data-testid="stMetric"]').first).to_be_visible()
     expect(page.get_by_text("编辑看板")).to_have_count(0)  # leader view hides editing

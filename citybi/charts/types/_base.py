@@ -135,7 +135,7 @@ class AggregatedChart:
         n = len(spec.measures)
         if not lo <= n <= hi:
             want = f"{lo}" if lo == hi else f"{lo}～{hi}"
-            out.append(f"{self.label}需要 {want} 个度量（现在有 {n} 个），请调整度量")
+            out.append(f"{self.label}需要 {want} 个指标（现在有 {n} 个），请调整指标")
         if self.series == "none" and spec.series is not None:
             out.append(f"{self.label}不支持颜色/系列分组，请去掉 series")
         if self.series == "required" and spec.series is None:

@@ -44,7 +44,7 @@ class TableChart(AggregatedChart):
     def check(self, spec: ChartSpec) -> list[str]:
         out = super().check(spec)
         if not spec.dimensions and not spec.measures:
-            out.append("表格至少需要一个维度或一个度量")
+            out.append("表格至少需要一个维度或一个指标")
         return out
 
     def render(self, frames: dict[str, pl.DataFrame], spec: ChartSpec, ctx: RenderContext) -> Any:
