@@ -24,7 +24,8 @@ ENGLISH = re.compile(
     r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b|\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\b")
 # path → the page's title (h1); "" is the app's front door (it sends the reader on to 数据集)
 PAGES = {"datasets": "数据集", "import": "数据导入", "standards": "数据标准", "sources": "数据源",
-         "boards?board=环卫运行": "环卫运行", "charts": "图表", "ask": "问数", "map": "全市一张图", "": "数据集"}
+         "boards?board=环卫运行": "环卫运行", "charts": "图表", "ask": "问数", "map": "全市一张图",
+         "sql": "SQL 查询", "alerts": "预警", "": "数据集"}
 
 SEEN_JS = """() => {
   const texts = [document.body.innerText];
