@@ -101,9 +101,7 @@ def test_four_kinds_land_on_schedule_while_the_app_runs(page: Any, app_server: R
                                                         upstream: dict[str, Any]) -> None:
     """PostgreSQL, MariaDB, a JSON feed and an MQTT topic, defined as files the running app picks up."""
     add_rows(upstream, 1, 200)
-    # the app's schedule starts with its warehouse, i.e. with the first page anyone opens: opened here,
-    # so this test does not depend on another one having opened a page of the same app before it
-    open_page(page, app_server, "/sources", "数据源")
+    # no page is opened first: the schedule runs from the server's start (citybi/ui/serve.py), whoever visits
     folder = SourceFolder(app_server.db.with_name(app_server.db.name + ".sources"))
     defs = [source_from_dict(d) for d in definitions(upstream, every=2)]
     try:
