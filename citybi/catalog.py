@@ -520,6 +520,9 @@ class Catalog:
         frame, units, column_types, key_columns = _visible_columns(frame, units or {}, column_types or {},
                                                                    key_columns)
         columns = _columns_meta(frame, units or {}, column_types or {})
+        # a new or replacing version is written with its ENUM columns in one pass (appending
+        # unites old and new rows first, so it is encoded after, by _dictionary_encode)
+        encoded = _enum_types(frame, columns) if mode != "append" else {}
         staged = "__citybi_incoming"
         with self.wh.transaction() as cur:
             cur.register(staged, frame)
@@ -541,14 +544,14 @@ class Catalog:
                     cur.execute(f"DELETE FROM {S}.dataset_governance WHERE dataset = lower(?)", [name])
                     cur.execute(f"INSERT INTO {S}.dataset_governance VALUES (lower(?), ?, ?, ?, false, ?)",
                                 [name, context.effective().scope.department, district, street, now])
-                    source: exp.Expression = exp.select("*").from_(exp.to_table(staged, quoted=True))
+                    source: exp.Expression = _select_encoded(staged, frame.columns, encoded)
                     added, updated = frame.height, 0
                 else:
                     ds_id, name, _disp, _desc, current, *_ = self._dataset_row_cur(cur, name)
                     version = int(cur.execute(
                         f"SELECT MAX(version) + 1 FROM {S}.versions WHERE dataset_id = ?", [ds_id]).fetchall()[0][0])
                     if mode == "replace":
-                        source = exp.select("*").from_(exp.to_table(staged, quoted=True))
+                        source = _select_encoded(staged, frame.columns, encoded)
                         added, updated = frame.height, 0
                         # next month's file often lacks the unit line the first one had: keep known units
                         old_units = {c["name"]: c.get("unit") for c in json.loads(cur.execute(
@@ -573,7 +576,7 @@ class Catalog:
                 cur.execute(create.sql(dialect="duckdb"))
                 rows = int(cur.execute(exp.select(exp.Count(this=exp.Star())).from_(_physical(physical))
                                        .sql(dialect="duckdb")).fetchall()[0][0])
-                _dictionary_encode(cur, physical, columns, rows)
+                _dictionary_encode(cur, physical, columns, rows, done=set(encoded))
                 self._point_view(cur, name, physical)
                 cur.execute(
                     f"INSERT INTO {S}.versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, false)",
@@ -747,10 +750,45 @@ ENUM_MIN_ROWS = 10_000
 ENUM_MAX_VALUES = 2_000
 
 
+def _enum(values: Iterable[Any]) -> exp.DataType:
+    return exp.DataType(this=exp.DataType.Type.ENUM,
+                        expressions=[exp.Literal.string(v) for v in sorted(set(map(str, values)))])
+
+
+def _enum_types(frame: pl.DataFrame, columns: list[dict[str, Any]]) -> dict[str, exp.DataType]:
+    """The ENUM each text column of a frame gets, chosen exactly as _dictionary_encode would choose it.
+
+    Known before the write, so the version is created with them at once instead of written as
+    text and rewritten by ALTER (one pass over the rows instead of two).
+    """
+    if frame.height < ENUM_MIN_ROWS:
+        return {}
+    out: dict[str, exp.DataType] = {}
+    for c in columns:
+        s = frame.get_column(c["name"])
+        if c["type"] != "text" or s.dtype != pl.String or s.approx_n_unique() > ENUM_MAX_VALUES * 1.2:
+            continue
+        values = s.drop_nulls().unique()
+        if 0 < values.len() <= ENUM_MAX_VALUES:
+            out[c["name"]] = _enum(values.to_list())
+    return out
+
+
+def _select_encoded(staged: str, names: list[str], encoded: dict[str, exp.DataType]) -> exp.Select:
+    """SELECT every staged column, those in `encoded` cast to their ENUM."""
+    if not encoded:
+        return exp.select("*").from_(exp.to_table(staged, quoted=True))
+    return exp.select(*[
+        exp.Cast(this=exp.column(n, quoted=True), to=encoded[n]).as_(n, quoted=True) if n in encoded
+        else exp.column(n, quoted=True) for n in names
+    ]).from_(exp.to_table(staged, quoted=True))
+
+
 def _dictionary_encode(cur: duckdb.DuckDBPyConnection, physical: str, columns: list[dict[str, Any]],
-                       rows: int) -> None:
+                       rows: int, done: set[str] | None = None) -> None:
+    """Store the few-valued text columns of a written version as ENUM (those in `done` already are)."""
     table = _physical(physical)
-    texts = [c["name"] for c in columns if c["type"] == "text"]
+    texts = [c["name"] for c in columns if c["type"] == "text" and c["name"] not in (done or set())]
     if rows < ENUM_MIN_ROWS or not texts:
         return
     counts = cur.execute(exp.select(*[
@@ -764,8 +802,7 @@ def _dictionary_encode(cur: duckdb.DuckDBPyConnection, physical: str, columns: l
             .where(exp.column(name, quoted=True).is_(exp.null()).not_()).sql(dialect="duckdb")).fetchall()]
         if not values or len(values) > ENUM_MAX_VALUES:
             continue
-        enum = exp.DataType(this=exp.DataType.Type.ENUM,
-                            expressions=[exp.Literal.string(str(v)) for v in sorted(set(map(str, values)))])
+        enum = _enum(values)
         alter = exp.Alter(this=table, kind="TABLE",
                           actions=[exp.AlterColumn(this=exp.to_identifier(name, quoted=True), dtype=enum)])
         cur.execute(alter.sql(dialect="duckdb"))

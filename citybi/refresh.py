@@ -26,7 +26,7 @@ from citybi.errors import UserFacingError
 from citybi.events import dataset_changed
 from citybi.secrets import Secret, redact
 from citybi.sourcedefs import SourceDef, SourceDefError, SourceFolder
-from citybi.sources import import_source, resolve_secret
+from citybi.sources import SourcePreview, import_source, preview_source, resolve_secret
 from citybi.warehouse import Warehouse
 from connectors.source import SourceRequest
 
@@ -75,6 +75,11 @@ def check_connection(wh_path: str | Path, source: SourceDef) -> str:
     connector = source_for(source.url)
     connector.check(request)
     return connector.test(request)
+
+
+def preview(wh: Warehouse, source: SourceDef) -> SourcePreview:
+    """预览: the source's first rows as the import would type them; nothing is written."""
+    return preview_source(wh, source_request(wh.path, source))
 
 
 def refresh_source(wh: Warehouse, source: SourceDef, *, trigger: str = TRIGGER_MANUAL) -> RunOutcome:

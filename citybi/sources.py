@@ -26,6 +26,7 @@ Type mapping (what a source's column becomes in the warehouse; tests/test_source
 """
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
 import os
@@ -40,7 +41,7 @@ from citybi.catalog import Catalog, Provenance, WriteMode, WriteResult
 from citybi.errors import UserFacingError
 from citybi.secrets import Secret, SecretStore, redact
 from citybi.warehouse import Warehouse
-from connectors.source import Fetched, SourceRejected, SourceRequest, source_for
+from connectors.source import Fetched, SourceConnector, SourceRejected, SourceRequest, source_for
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 # keeps where a source stopped, inside the transaction that writes its rows (cursor, state)
@@ -103,14 +104,7 @@ def import_source(
     if mode == "create" and catalog.exists(table):
         # refused before fetching: a stream's readings must not be taken and then thrown away
         raise UserFacingError(f"数据集「{table}」已存在。", hint="请换一个名称，或使用 --mode append / replace")
-    try:
-        fetched = connector.fetch(request)
-    except UserFacingError:
-        raise
-    except Exception as err:  # a driver's surprise: its text may quote a secret, so only the scrubbed form
-        raise SourceRejected(f"读取{connector.label}时出错（{type(err).__name__}）。",
-                             hint="请检查数据源设置后重试；如果一直出现，请联系管理员",
-                             detail=redact(str(err), request.secret)[:2000]) from None
+    fetched = _fetch(connector, request)
     results: list[SourceResult] = []
     current: Fetched | None = fetched
     while current is not None:
@@ -126,6 +120,79 @@ def import_source(
             mode = "append"  # a stream's later micro-batches join the dataset the first one made
         current = current.next_batch() if current.next_batch is not None else None
     return _combined(results)
+
+
+def _fetch(connector: SourceConnector, request: SourceRequest) -> Fetched:
+    try:
+        return connector.fetch(request)
+    except UserFacingError:
+        raise
+    except Exception as err:  # a driver's surprise: its text may quote a secret, so only the scrubbed form
+        raise SourceRejected(f"读取{connector.label}时出错（{type(err).__name__}）。",
+                             hint="请检查数据源设置后重试；如果一直出现，请联系管理员",
+                             detail=redact(str(err), request.secret)[:2000]) from None
+
+
+@dataclass(frozen=True)
+class SourcePreview:
+    """A source's first rows as the import would write them, and what the import would make of them."""
+
+    summary: str  # one Chinese line
+    warnings: list[str]
+    columns: list[tuple[str, str, str]]  # name, logical type, a few example values
+    frame: pl.DataFrame
+
+
+def preview_source(wh: Warehouse, request: SourceRequest) -> SourcePreview:
+    """Read a source's first rows (nothing is written or acknowledged) and type them as the import would.
+
+    Databases read only PREVIEW_ROWS rows; an MQTT topic is listened to for at most 5 seconds
+    under a session of its own that ends with the preview (the source's own session is not
+    touched, so no reading is taken from the next import); a CSV feed goes through the file
+    importer's plan like an upload.
+    """
+    import uuid
+
+    from connectors.source import PREVIEW_ROWS
+
+    look = dataclasses.replace(request, preview=True, max_messages=PREVIEW_ROWS,
+                               seconds=min(request.seconds or 5.0, 5.0), client_id=f"citybi-preview-{uuid.uuid4().hex}")
+    connector = source_for(look.url)
+    connector.check(look)
+    fetched = _fetch(connector, look)
+    try:
+        if fetched.file is not None:
+            from citybi.importer import prepare_file, standardized_frame
+
+            prepared = prepare_file(wh, fetched.file, original_name=fetched.file_name or fetched.file.name)
+            plan = prepared.plan
+            return SourcePreview(summary=plan.summary_zh(), warnings=fetched.notes + plan.warnings,
+                                 columns=[(c.name, c.type, "、".join(c.sample[:3])) for c in plan.columns],
+                                 frame=standardized_frame(prepared).head(PREVIEW_ROWS))
+        bad = [f"{len(fetched.quarantine)} 条消息无法解析，导入时会连同原因保存到隔离区。"] \
+            if fetched.quarantine else []
+        if fetched.frame is None or fetched.frame.height == 0:
+            said = "没有读到数据行。" if fetched.frame is not None or fetched.quarantine \
+                else "没有新数据（接口内容未变，或这段时间没有收到消息）。"
+            return SourcePreview(summary=f"{connector.label}：{said}", warnings=fetched.notes + bad, columns=[],
+                                 frame=pl.DataFrame())
+        frame, types, notes = shape(fetched.frame.head(PREVIEW_ROWS), infer_text=fetched.infer_types)
+        types.update(fetched.column_types)
+        columns = [(n, types.get(n) or _logical(frame.schema[n]),
+                    "、".join(str(v) for v in frame.get_column(n).drop_nulls().head(3).to_list()))
+                   for n in frame.columns]
+        return SourcePreview(summary=f"{connector.label}：{frame.width} 列，预览前 {frame.height} 行。",
+                             warnings=fetched.notes + notes + bad, columns=columns, frame=frame)
+    finally:
+        fetched.abandon()  # nothing is acknowledged: a stream delivers these readings to the import again
+        if fetched.file is not None:
+            fetched.file.unlink(missing_ok=True)
+
+
+def _logical(dtype: pl.DataType) -> str:
+    from citybi.catalog import POLARS_TO_LOGICAL
+
+    return POLARS_TO_LOGICAL.get(type(dtype), POLARS_TO_LOGICAL.get(dtype.base_type(), "text"))
 
 
 def _combined(results: list[SourceResult]) -> SourceResult:

@@ -132,10 +132,11 @@ class MqttConnector:
         client.on_subscribe = on_subscribe
         client.on_message = on_message
         props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        # a preview's session ends when it disconnects: the broker keeps nothing for it
+        props.SessionExpiryInterval = 0 if request.preview else SESSION_EXPIRY_S
         props.ReceiveMaximum = RECEIVE_MAXIMUM
         try:
-            client.connect(host, port, keepalive=30, clean_start=False, properties=props)
+            client.connect(host, port, keepalive=30, clean_start=request.preview, properties=props)
         except OSError as err:
             raise SourceRejected(f"无法连接 MQTT 服务器 {host}:{port}。", hint="请检查主机和端口、消息服务是否已启动",
                                  detail=redact(str(err), request.secret)) from None

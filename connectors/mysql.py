@@ -25,6 +25,7 @@ from connectors.sql import (
     source_query,
     watermark_state,
     with_declared_decimals,
+    with_preview_limit,
     with_watermark,
 )
 
@@ -113,7 +114,8 @@ class MySqlConnector:
     def fetch(self, request: SourceRequest) -> Fetched:
         db = parse_db_url(request.url, 3306, LABEL)
         secret = _password(request.secret)
-        query = with_watermark(source_query(request, db, "mysql", LABEL, request.table), request, "mysql")
+        query = with_preview_limit(with_watermark(source_query(request, db, "mysql", LABEL, request.table),
+                                                  request, "mysql"), request, "mysql")
         _version, desc = self._probe(db, query, secret)
         # PyMySQL's description: (name, type, display, length, length, scale, null_ok); the
         # length counts sign and point, so it bounds the precision from above (safe to cast to)

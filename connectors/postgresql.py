@@ -22,6 +22,7 @@ from connectors.sql import (
     source_query,
     watermark_state,
     with_declared_decimals,
+    with_preview_limit,
     with_watermark,
 )
 
@@ -120,7 +121,8 @@ class PostgresConnector:
     def fetch(self, request: SourceRequest) -> Fetched:
         db = parse_db_url(request.url, 5432, LABEL)
         secret = _password(request.secret)
-        query = with_watermark(source_query(request, db, "postgres", LABEL, request.table), request, "postgres")
+        query = with_preview_limit(with_watermark(source_query(request, db, "postgres", LABEL, request.table),
+                                                  request, "postgres"), request, "postgres")
         declared = self._declared(db, query, secret)
         table = cx_fetch(cx_url("postgresql", db, secret), query, [_READ_ONLY], secret, LABEL)
         frame = with_declared_decimals(table, declared)

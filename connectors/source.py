@@ -54,6 +54,12 @@ class SourceRequest:
     # databases: an updated-at (or ever-growing id) column; only rows after the previous run's
     # maximum, kept in `state` as "watermark", are read (connectors/sql.py with_watermark)
     watermark: str | None = None
+    # a look at the first rows before importing (数据源 page): databases read only PREVIEW_ROWS rows,
+    # a stream's broker session ends with the look, and nothing is acknowledged or kept
+    preview: bool = False
+
+
+PREVIEW_ROWS = 50
 
 
 @dataclass

@@ -134,6 +134,19 @@ def with_watermark(query: str, request: SourceRequest, dialect: str) -> str:
     return exp.select("*").from_(sub).where(exp.GT(this=column, expression=value)).sql(dialect=dialect)
 
 
+def with_preview_limit(query: str, request: SourceRequest, dialect: str) -> str:
+    """A preview reads only the first rows: SELECT * FROM (query) LIMIT PREVIEW_ROWS."""
+    import sqlglot
+    from sqlglot import exp
+
+    from connectors.source import PREVIEW_ROWS
+
+    if not request.preview:
+        return query
+    sub = sqlglot.parse_one(query, read=dialect).subquery("_citybi_preview")
+    return exp.select("*").from_(sub).limit(PREVIEW_ROWS).sql(dialect=dialect)
+
+
 def watermark_state(frame: pl.DataFrame, request: SourceRequest, label: str) -> dict[str, Any]:
     """The state for the next run: the largest watermark value read (the previous one when no row came)."""
     import datetime as dt

@@ -23,7 +23,8 @@ from citybi.importer import (
 )
 from citybi.ingest.model import DROP_LABELS, TYPE_LABELS, ImportOptions
 from citybi.ingest.pipeline import list_sheets
-from citybi.ui.state import catalog, get_warehouse, guarded, show_frame
+from citybi.ui.plan_view import plan_preview, plan_summary
+from citybi.ui.state import catalog, get_warehouse, guarded
 from citybi.usertext import md
 
 st.title("数据导入")
@@ -93,9 +94,7 @@ if state.get("imp_recipe") is not None:
     st.info(f"这个文件和以前导入过的报表结构相同，已自动套用上次保存的导入方案「{md(state['imp_recipe'].name)}」。")
     for left_out in state["imp_recipe"].not_applied:
         st.warning(md(left_out))
-st.success(md(plan.summary_zh()))
-for warning in plan.warnings:
-    st.warning(md(warning))
+plan_summary(plan.summary_zh(), plan.warnings)
 if plan.preamble:
     with st.expander(f"表头上方的说明（{len(plan.preamble)} 行，已保留为元数据）"):
         st.text("\n".join(plan.preamble))
@@ -165,10 +164,7 @@ if plan.standardize:
             state.update(imp_prepared=chosen, imp_options=chosen.plan.options)
             st.rerun()
 
-st.subheader("预览")
-frame = standardized_frame(prepared)
-st.caption(f"共 {frame.height} 行，显示前 50 行")
-show_frame(frame.head(50))
+plan_preview(standardized_frame(prepared))
 
 st.subheader("写入")
 existing = guarded(catalog().names) or []

@@ -8,9 +8,10 @@ import polars as pl
 import streamlit as st
 
 from citybi.catalog import MODE_LABELS
-from citybi.refresh import check_connection
+from citybi.refresh import check_connection, preview
 from citybi.secrets import SecretStore
 from citybi.sourcedefs import KIND_LABELS, SourceDef, source_from_dict
+from citybi.ui.plan_view import PREVIEW_ROWS, plan_columns, plan_preview, plan_summary
 from citybi.ui.state import action, catalog, flash, get_warehouse, guarded, show_flash, show_frame, source_schedule
 from citybi.usertext import md
 
@@ -148,10 +149,12 @@ with tab_edit:
                                key=f"f_secret_{suffix}",
                                help="已保存的密钥：" + ("、".join(known) if known else "（还没有）"))
         paused = st.checkbox("暂停定时刷新", value=base.paused if base else False, key=f"f_paused_{suffix}")
-        b1, b2 = st.columns(2)
+        b1, b2, b3 = st.columns(3)
         test_clicked = b1.form_submit_button("测试连接", key=f"f_test_{suffix}")
-        save_clicked = b2.form_submit_button("保存", type="primary", key=f"f_save_{suffix}")
-    if test_clicked or save_clicked:
+        preview_clicked = b2.form_submit_button(
+            "预览", key=f"f_preview_{suffix}", help=f"读取前 {PREVIEW_ROWS} 行，按导入时的方式识别类型；不写入")
+        save_clicked = b3.form_submit_button("保存", type="primary", key=f"f_save_{suffix}")
+    if test_clicked or save_clicked or preview_clicked:
         values = {
             "name": name, "url": url, "table": table, "source_table": source_table, "query": query,
             "record_path": record_path, "max_messages": int(max_messages) or None, "seconds": float(seconds) or None,
@@ -165,6 +168,14 @@ with tab_edit:
             said = guarded(lambda: check_connection(wh_path, made))
             if said:
                 st.success(md(said))
+        if made is not None and preview_clicked:
+            with st.spinner("正在读取前几行…"):
+                looked = guarded(lambda: preview(get_warehouse(), made))
+            if looked is not None:
+                plan_summary(looked.summary, looked.warnings)
+                if looked.columns:
+                    plan_columns(looked.columns)
+                    plan_preview(looked.frame)
         if made is not None and save_clicked:
             if action(lambda: schedule.save(made, overwrite=base is not None)):
                 flash(f"已保存数据源「{made.name}」（{made.describe_schedule()}）。")

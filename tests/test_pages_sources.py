@@ -120,3 +120,67 @@ def test_a_bad_definition_is_explained_not_saved(db: Path, field: str, value: st
     assert any(words in e for e in errors) and not any("hunter2" in e for e in errors)
     assert SourceFolder(load_settings(db).sources_dir).names() == []
 
+
+
+@pytest.fixture
+def air_feed() -> Iterator[str]:
+    """A JSON feed whose records sit under data.records, texts to be typed like a file's cells."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    records = [{"站点": f"站{i % 7}", "日期": f"2024-03-{1 + i % 28:02d}", "AQI": 40 + i} for i in range(80)]
+    body = json.dumps({"data": {"records": records}}, ensure_ascii=False).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/air.json"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(("kind", "summary", "columns", "first"), [
+    ("postgresql", "PostgreSQL：3 列，预览前 50 行", [("id", "整数"), ("区", "文本"), ("清运量（吨）", "数值")],
+     {"id": 1, "区": "南湖区"}),
+    ("json-feed", "HTTP 数据接口：3 列，预览前 50 行", [("站点", "文本"), ("日期", "日期"), ("AQI", "整数")],
+     {"站点": "站0", "AQI": 40}),
+], ids=["postgresql", "json-feed"])
+def test_preview_shows_the_first_rows_through_the_import_plan_view(
+        db: Path, request: pytest.FixtureRequest, kind: str, summary: str, columns: list[tuple[str, str]],
+        first: dict[str, Any]) -> None:
+    at = _page().run()
+    at.text_input(key="f_name_new").input("看看")
+    at.text_input(key="f_table_new").input("预览表")
+    at.radio(key="f_mode_new").set_value("replace")
+    if kind == "postgresql":
+        at.text_input(key="f_url_new").input(PG)
+        at.text_input(key="f_stable_new").input(request.getfixturevalue("pg_table"))
+    else:
+        at.text_input(key="f_url_new").input(request.getfixturevalue("air_feed"))
+        at.text_input(key="f_rpath_new").input("data.records")
+    at.button(key="f_preview_new").click().run()
+    assert not at.exception and not _texts(at, "error")
+    assert any(summary in s for s in _texts(at, "success")), _texts(at, "success")
+    plan = next(d.value for d in at.dataframe if "列名" in d.value.columns)
+    assert list(zip(plan["列名"], plan["类型"], strict=True)) == columns
+    rows = next(d.value for d in at.dataframe if columns[0][0] in d.value.columns)
+    assert len(rows) == 50 and {k: rows[k].iloc[0] for k in first} == first
+    assert any(h.value == "预览" for h in at.subheader)
+    # a look, not an import: nothing is written and nothing is saved
+    wh = open_warehouse(path=db)
+    try:
+        assert wh.cursor().execute("SELECT count(*) FROM _citybi.datasets").fetchall() == [(0,)]
+    finally:
+        wh.close()
+    assert SourceFolder(load_settings(db).sources_dir).names() == []

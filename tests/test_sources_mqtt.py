@@ -149,3 +149,26 @@ def test_micro_batches_each_committed_then_acknowledged(topic: str, wh: Warehous
     assert Catalog(wh).get("空气").version == 4 and _count(wh, "空气") == (35, 35)
     again = import_source(wh, SourceRequest(url=url, table="空气", seconds=1), table="空气", mode="append")
     assert again.received == 0
+
+
+def test_a_preview_takes_nothing_from_the_sources_session(topic: str, wh: Warehouse) -> None:
+    import threading
+
+    from citybi.sources import preview_source
+
+    url = f"mqtt://127.0.0.1:1883/{topic}"
+    source_for(url).test(SourceRequest(url=url, table="空气"))
+    looked: list[Any] = []
+    looker = threading.Thread(target=lambda: looked.append(
+        preview_source(wh, SourceRequest(url=url, table="空气", seconds=4))))
+    looker.start()
+    time.sleep(1.5)  # the preview's own session subscribes first
+    publish(topic, [reading("南湖", m, m) for m in range(30)])
+    looker.join()
+    seen = looked[0]
+    assert seen.frame.height == 30 and [c[:2] for c in seen.columns] == [
+        ("station", "text"), ("time", "timestamp"), ("PM2.5", "number"), ("AQI", "integer")]
+    assert Catalog(wh).names() == []  # a look writes nothing
+    res = import_source(wh, SourceRequest(url=url, table="空气", max_messages=30, seconds=20), table="空气",
+                        mode="append")
+    assert res.received == 30 and _count(wh, "空气") == (30, 30)  # every reading still came to the source

@@ -131,7 +131,7 @@ def test_delete_removes_view_and_versions(wh: Warehouse) -> None:
     left = wh.cursor().execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema IN ('main', '_citybi') "
         "AND table_name NOT IN ('datasets', 'versions', 'source_quarantine', 'dictionaries', 'dataset_rules',"
-        " 'source_runs', 'source_state', 'dataset_governance')"
+        " 'source_runs', 'source_state', 'dataset_governance', 'alert_firings', 'alert_state', 'alert_checks')"
     ).fetchone()[0]
     assert left == 0
 
@@ -194,6 +194,47 @@ def test_timeout_interrupts_long_query(wh: Warehouse) -> None:
     Catalog(wh).write(T, _frame([float(i) for i in range(1, 29)], days=list(range(1, 29))), mode="replace")
     with pytest.raises(QueryRejected, match="秒"):
         wh.run(cross, timeout_s=0.3)
+
+
+def _physical_types(wh: Warehouse, name: str) -> list[tuple[str, str]]:
+    cur = wh.cursor()
+    try:
+        return cur.execute(
+            "SELECT c.column_name, c.data_type FROM information_schema.columns c JOIN _citybi.versions v "
+            "ON c.table_schema = '_citybi' AND c.table_name = v.physical JOIN _citybi.datasets d "
+            "ON d.id = v.dataset_id AND d.current_version = v.version WHERE d.name = ? ORDER BY c.ordinal_position",
+            [name]).fetchall()
+    finally:
+        cur.close()
+
+
+_N = 12_000
+
+
+@pytest.mark.parametrize(("column", "stored"), [
+    (["南湖区", "秀洲区", "O'Brien区", None] * (_N // 4), "ENUM('O''Brien区', '南湖区', '秀洲区')"),
+    ([f"类{i % 2000}" for i in range(_N)], "ENUM"),  # 2,000 values: still few enough
+    ([f"类{i % 2001}" for i in range(_N)], "VARCHAR"),  # one more: stays text
+    ([None] * _N, "VARCHAR"),
+    (["", "空白前"] * (_N // 2), "ENUM('', '空白前')"),
+], ids=["nulls-and-quote", "2000-values", "2001-values", "all-null", "empty-string"])
+def test_a_new_version_is_encoded_at_once_as_encoding_after_would(wh: Warehouse, column: list[str | None],
+                                                                   stored: str) -> None:
+    frame = pl.DataFrame({"值": list(range(_N)), "类别": pl.Series(column, dtype=pl.String)})
+    cat = Catalog(wh)
+    cat.write("一次写成", frame)  # created: its ENUMs chosen from the frame, written in one pass
+    cat.write("追加写成", frame.head(0))  # appended: the ENUMs chosen after, from the written rows
+    cat.write("追加写成", frame, mode="append")
+    cat.write("替换写成", frame.head(10))
+    cat.write("替换写成", frame, mode="replace")
+    once = _physical_types(wh, "一次写成")
+    assert once == _physical_types(wh, "追加写成") == _physical_types(wh, "替换写成")
+    assert once[1][1].startswith(stored)
+    cur = wh.cursor()
+    rows = [cur.execute(f'SELECT "值", "类别"::VARCHAR FROM "{n}" ORDER BY "值"').fetchall()
+            for n in ("一次写成", "追加写成", "替换写成")]
+    cur.close()
+    assert rows[0] == rows[1] == rows[2] and [r[1] for r in rows[0]] == column
 
 
 def test_big_low_cardinality_text_is_dictionary_encoded_and_appends_new_values(wh: Warehouse) -> None:

@@ -101,6 +101,7 @@ def test_four_kinds_land_on_schedule_while_the_app_runs(page: Any, app_server: R
                                                         upstream: dict[str, Any]) -> None:
     """PostgreSQL, MariaDB, a JSON feed and an MQTT topic, defined as files the running app picks up."""
     add_rows(upstream, 1, 200)
+    # no page is opened first: the schedule runs from the server's start (citybi/ui/serve.py), whoever visits
     folder = SourceFolder(app_server.db.with_name(app_server.db.name + ".sources"))
     defs = [source_from_dict(d) for d in definitions(upstream, every=2)]
     try:
@@ -118,12 +119,18 @@ def test_four_kinds_land_on_schedule_while_the_app_runs(page: Any, app_server: R
         for name in expected:
             assert not [r["message"] for r in _history(app_server, name) if r["status"] == "failed"]
 
+        # the datasets hold exactly those rows: the 数据集 page reads them from the warehouse the schedule writes
+        open_page(page, app_server, "/datasets", "数据集")
+        sizes = {r["数据集"]: r["行数"] for r in grid_rows(page, "行数", "清运PG")}
+        assert {d.table: sizes.get(d.table) for d in defs} == {"清运PG": "230", "清运MY": "230", "空气站": "230",
+                                                               "传感器": "70"}
+
         open_page(page, app_server, "/sources", "数据源")
         overview = {r["名称"]: r for r in grid_rows(page, "刷新计划", "环卫PG")}
         for d in defs:
             row = overview[d.name]
             assert (row["类型"], row["数据集"], row["刷新计划"]) == (d.kind_label, d.table, "每 2 秒")
-            assert row["状态"] in ("成功", "刷新中")
+            assert row["状态"] in ("成功", "刷新中") and row["隔离数据"] == "0"
         page.get_by_role("tab", name="运行记录").click()
         pick(page, "查看哪个数据源的记录", "传感器")
         # the history redraws for the chosen source after the rerun the choice starts
