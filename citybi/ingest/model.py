@@ -101,6 +101,8 @@ class ColumnPlan(_Strict):
     failed_samples: list[str] = Field(default_factory=list)
     forward_filled: int = 0
     sample: list[str] = Field(default_factory=list)
+    # other names the sheet gives the column: its English code from a bilingual header ("date")
+    aliases: list[str] = Field(default_factory=list)
 
 
 class WideInfo(_Strict):

@@ -18,6 +18,7 @@ from citybi.ingest.cells import cell_text, shorten
 from citybi.ingest.header import HeaderBlock, detect_header
 from citybi.ingest.model import ColumnPlan, DroppedRow, ImportOptions, ImportPlan, WideInfo
 from citybi.ingest.rows import ROW, classify, fill_merged, implicit_fill
+from citybi.ingest.suspect import flag_suspect_values
 from citybi.ingest.types import POLARS_TYPES, Converted, convert
 from citybi.ingest.wide import period_columns, unpivot
 from connectors.base import RawSheet
@@ -83,7 +84,9 @@ def build_plan(
     warnings: list[str] = []
 
     body, merge_filled = fill_merged(body, cols, raw.merged, hb.body_start)
-    header_texts = {f"c{i}": (hb.raw_levels[i][-1] if hb.raw_levels and hb.raw_levels[i] else "")
+    # the last level that names the column (an English code row below it is an alias)
+    named_depth = len(hb.header_rows) - len(hb.code_rows)
+    header_texts = {f"c{i}": (hb.raw_levels[i][named_depth - 1] if hb.raw_levels and named_depth > 0 else "")
                     for i in range(raw.n_cols)}
     verdict = classify(body, cols, header_texts, options.drop_totals)
     data = body.filter(verdict.keep)
@@ -129,6 +132,9 @@ def build_plan(
             "第 " + "、".join(str(i + 1) for i in unnamed) + " 列没有表头，已暂时命名为「"
             + "」「".join(names[i] for i in unnamed) + "」，请在下方为它们改名。"
         )
+    if hb.code_rows:
+        shown = "、".join(f"{names[i]} / {hb.codes[i]}" for i in keep_idx if i in hb.codes)
+        warnings.append(f"第 {hb.code_rows[0] + 1} 行是各列的英文代码（{shown}），已作为列的别名记录，不作为数据导入。")
     plans: list[ColumnPlan] = []
     out_cols: list[pl.Series] = []
     for i in keep_idx:
@@ -144,7 +150,7 @@ def build_plan(
             index=i, name=name, header=list(hb.raw_levels[i]) if hb.raw_levels else [],
             type=cv.type, unit=unit, flags=hb.flags.get(i, []), null_count=cv.null_count,
             failed_count=cv.failed_count, failed_samples=cv.failed_samples, forward_filled=ff,
-            sample=_samples(cv.series),
+            sample=_samples(cv.series), aliases=[hb.codes[i]] if i in hb.codes else [],
         ))
         out_cols.append(cv.series.alias(name))
         nonnull = len(cv.series) - cv.null_count + cv.failed_count
@@ -161,6 +167,7 @@ def build_plan(
         if ff:
             warnings.append(f"列「{name}」有 {ff} 个空单元格按上方的分组标签（合并单元格）补齐，请核对。")
     frame = pl.DataFrame(out_cols) if out_cols else pl.DataFrame()
+    warnings += flag_suspect_values(frame, plans, data.get_column(ROW))
 
     # totals right under the header or at the very end are the classic silent error
     dropped = [DroppedRow(row=r, reason=reason, text=text) for r, reason, text in verdict.dropped]  # type: ignore[arg-type]
