@@ -89,6 +89,18 @@ if prepared is None:
     state.update(imp_prepared=prepared, imp_options=prepared.plan.options)
 plan = prepared.plan
 
+if plan.tables:
+    # several tables on one sheet: each is its own dataset, one at a time
+    labels = {t.index: f"第 {t.index} 张：{t.title}（第 {t.first_row}–{t.last_row} 行）" for t in plan.tables}
+    current = plan.options.sheet_table or 1
+    picked = st.selectbox("这个工作表里有几张表，选择要导入的一张", list(labels), index=list(labels).index(current),
+                          format_func=lambda k: labels[k])
+    if picked != current:
+        prepared.discard()
+        state.update(imp_options=plan.options.model_copy(update={"sheet_table": picked, "columns": {}}),
+                     imp_prepared=None)
+        st.rerun()
+
 if state.get("imp_recipe") is not None:
     st.info(f"这个文件和以前导入过的报表结构相同，已自动套用上次保存的导入方案「{md(state['imp_recipe'].name)}」。")
     for left_out in state["imp_recipe"].not_applied:

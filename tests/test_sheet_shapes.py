@@ -129,3 +129,47 @@ def test_unit_line_by_column_name(line: str, units: dict[str, str | None]) -> No
                      ["嘉兴学院", 56, 38.0, 61.0, 0.6], ["南湖区站", 48, 31.0, 50.0, 0.5]])
     got = {c.name: c.unit for c in plan.columns}
     assert {k: got[k] for k in units} == units
+
+
+@pytest.mark.parametrize(
+    ("pick", "names", "rows", "header_rows"),
+    [
+        (None, ["区", "清运量（吨）", "车次"], [("南湖区", 120.5, 30), ("秀洲区", 95.0, 25)], [2]),
+        (1, ["区", "清运量（吨）", "车次"], [("南湖区", 120.5, 30), ("秀洲区", 95.0, 25)], [2]),
+        (2, ["区", "街道", "公厕（座）", "保洁人员（人）"],
+         [("南湖区", "建设街道", 12, 30), ("南湖区", "新兴街道", 8, 21), ("秀洲区", "新城街道", 15, 40)], [9]),
+    ],
+)
+def test_several_tables_on_one_sheet(tmp_path: Path, pick: int | None, names: list[str],
+                                     rows: list[tuple[Any, ...]], header_rows: list[int]) -> None:
+    plan, got, columns = read(ff.xlsx_two_tables(tmp_path / "two.xlsx"), ImportOptions(sheet_table=pick))
+    assert [(t.index, t.title, t.first_row, t.last_row) for t in plan.tables] == [
+        (1, "表1 各区垃圾清运量", 2, 5), (2, "表2 各街道公厕数量", 8, 14)]
+    assert (columns, got, plan.header_rows) == (names, rows, header_rows)
+    assert any("有 2 张表" in w and f"现在导入的是第 {pick or 1} 张" in w for w in plan.warnings)
+    # the other table's rows are neither data nor listed as dropped
+    own = range(1, 6) if pick in (None, 1) else range(8, 15)
+    assert all(d.row in own for d in plan.dropped_rows)
+
+
+def test_sheet_table_out_of_range_refused(tmp_path: Path) -> None:
+    from citybi.errors import ImportRejected
+
+    with pytest.raises(ImportRejected, match="只有 2 张表，没有第 3 张"):
+        read(ff.xlsx_two_tables(tmp_path / "two.xlsx"), ImportOptions(sheet_table=3))
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        # a header repeated after a page break is the same table going on
+        [["区", "量"], ["甲", 1], ["乙", 2], [None, None], ["区", "量"], ["丙", 3]],
+        # a blank row, then the total and a signature line: one table
+        [["区", "量"], ["甲", 1], ["乙", 2], [None, None], ["合计", 3], [None, None], ["填报人：张三", "审核人：李四"]],
+    ],
+)
+def test_one_table_is_one_table(rows: list[list[Any]]) -> None:
+    from test_ingest import shape
+
+    plan, _ = shape(rows)
+    assert plan.tables == []

@@ -81,6 +81,8 @@ class ImportOptions(_Strict):
     # mapped to itself is one the clerk keeps as it is (citybi.dictionaries.settle). Saved in the
     # recipe, so next month's file gets the same mappings
     value_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # several tables on one sheet (ImportPlan.tables): which one to import, 1-based; None = the first
+    sheet_table: int | None = Field(default=None, ge=1)
 
 
 class DroppedRow(_Strict):
@@ -113,6 +115,16 @@ class WideInfo(_Strict):
     grain: Literal["year", "month", "quarter", "day", "other"]
 
 
+class SheetTable(_Strict):
+    """One of several tables found on the sheet; each can be imported as its own dataset."""
+
+    index: int  # 1-based, what ImportOptions.sheet_table takes
+    title: str  # its title row, or its column names
+    first_row: int  # 1-based sheet rows, title/header to last data row
+    last_row: int
+    columns: list[str] = Field(default_factory=list)
+
+
 class RecipeUse(_Strict):
     """Which saved recipe shaped this plan, and what of it did not fit this file."""
 
@@ -137,6 +149,8 @@ class ImportPlan(_Strict):
     dropped_columns: list[int] = Field(default_factory=list)  # blank spacer columns (0-based)
     warnings: list[str] = Field(default_factory=list)  # Chinese, shown to the clerk
     wide: WideInfo | None = None
+    # every table on the sheet when there are several (empty: one); options.sheet_table picks
+    tables: list[SheetTable] = Field(default_factory=list)
     row_count: int
     options: ImportOptions
     # the report layout id (citybi.ingest.recipe.sheet_fingerprint), set by the reader; "" = unknown
