@@ -83,6 +83,9 @@ class ImportOptions(_Strict):
     value_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
     # several tables on one sheet (ImportPlan.tables): which one to import, 1-based; None = the first
     sheet_table: int | None = Field(default=None, ge=1)
+    # the dataset this report is appended to; with the column overrides (names/types mapped onto
+    # the dataset's) it is saved in the recipe, so next month's file is offered the same append
+    append_to: str | None = None
 
 
 class DroppedRow(_Strict):
@@ -125,6 +128,39 @@ class SheetTable(_Strict):
     columns: list[str] = Field(default_factory=list)
 
 
+MatchHow = Literal["name", "base", "synonym", "alias", "chosen"]
+MATCH_LABELS: dict[str, str] = {
+    "name": "列名相同", "base": "去掉上级表头和单位后相同", "synonym": "同义词", "alias": "英文代码",
+    "chosen": "手工指定",
+}
+
+
+class ColumnMatch(_Strict):
+    """Where one column of an existing dataset comes from in this file."""
+
+    target: str  # the dataset's column
+    target_type: ColumnType
+    target_unit: str | None = None
+    source: int | None = None  # ColumnPlan.index of the file's column; None = no column found
+    source_name: str = ""  # that column's name in this plan
+    how: MatchHow | None = None
+
+
+class AppendTarget(_Strict):
+    """An existing dataset this file can be appended to, and how its columns map onto it."""
+
+    dataset: str
+    by_recipe: bool = False  # this report's saved recipe was made for the dataset
+    matches: list[ColumnMatch] = Field(default_factory=list)
+    extra: list[str] = Field(default_factory=list)  # the file's columns the dataset has no place for
+    problems: list[str] = Field(default_factory=list)  # Chinese: what stops a faithful append
+
+    @property
+    def applied(self) -> bool:
+        """The plan's columns are already named and typed as the dataset's (nothing to re-read)."""
+        return not self.extra and all(m.source is not None and m.source_name == m.target for m in self.matches)
+
+
 class RecipeUse(_Strict):
     """Which saved recipe shaped this plan, and what of it did not fit this file."""
 
@@ -162,6 +198,8 @@ class ImportPlan(_Strict):
     # value dictionary proposals per text column, set by the importer (not the reader: the
     # dictionaries live in the catalog); `accepted` mappings are applied at commit
     standardize: list[ColumnProposal] = Field(default_factory=list)
+    # existing datasets whose columns this file matches, best first, set by the importer
+    append_targets: list[AppendTarget] = Field(default_factory=list)
 
     def summary_zh(self) -> str:
         """One line for the CLI and the status box."""
