@@ -64,6 +64,13 @@ def show_error(err: Exception) -> None:
         st.error("操作没有完成：程序遇到了意外的问题。请重试；如果反复出现，请把所用文件交给管理员。")
 
 
+def dataset_link(name: str) -> str:
+    """The relative URL of the 数据集 page opened on dataset `name` (pages/datasets.py reads ?ds=)."""
+    from urllib.parse import quote
+
+    return "datasets?ds=" + quote(name, safe="")
+
+
 def guarded(fn: Callable[[], T]) -> T | None:
     """Run a core call; show its error as a message and return None instead of raising."""
     try:
