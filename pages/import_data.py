@@ -254,11 +254,11 @@ if done:
     else:
         result = done["result"]
         w = result.write
-        st.success(f"已写入数据集「{md(w.dataset)}」第 {w.version} 版（{MODE_LABELS.get(w.mode, w.mode)}）：共 "
-                   f"{w.rows_written} 行（新增 {w.rows_added}，更新 {w.rows_updated}）。")
+        st.success(f"已写入数据集「{md(w.dataset)}」第 {w.version} 版：{w.rows_written} 行"
+                   f"（{MODE_LABELS.get(w.mode, w.mode)}，新增 {w.rows_added}，更新 {w.rows_updated}）。")
         if result.recipe_saved:
             st.caption(f"已保存导入方案「{md(result.recipe_saved)}」，下次同一报表会自动套用。")
         if result.recipe_error:
             st.warning(md(result.recipe_error))
     if done["dataset"] in (guarded(catalog().names) or []):
-        st.markdown(f"[查看数据集「{md(done['dataset'])}」]({dataset_link(done['dataset'])})")
+        dataset_link(done["dataset"])

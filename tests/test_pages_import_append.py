@@ -56,7 +56,7 @@ def test_department_report_is_offered_mapped_and_appended(tmp_path: Path, db: Pa
     assert at.data_editor[0].value["列名"].to_list() == ["区", "街道", "清运量（吨）", "车次"]
     _button(at, "导入").click().run()
     assert not at.exception
-    done = "已写入数据集「清运」第 2 版（追加）：共 5 行（新增 3，更新 0）。"
+    done = "已写入数据集「清运」第 2 版：5 行（追加，新增 3，更新 0）。"
     assert any(done in s.value for s in at.success), [s.value for s in at.success]
     assert any("datasets?ds=" in m.value for m in at.markdown)
     at.run()  # any later interaction: the outcome is still shown

@@ -13,7 +13,6 @@ Pure: the importer hands in the datasets (citybi.schema.DatasetInfo) it read fro
 """
 from __future__ import annotations
 
-import math
 import re
 
 from citybi.ingest.cells import split_footnote
@@ -107,9 +106,10 @@ def _zh(t: str) -> str:
 def offers(plan: ImportPlan, datasets: list[DatasetInfo], recipe_dataset: str | None = None) -> list[AppendTarget]:
     """The datasets this file can be appended to, best first (at most MAX_OFFERS).
 
-    Offered: the dataset this report's recipe was saved for, and any dataset most of whose
-    columns (at least 2, and 60%) are found in the file. An offer may carry problems: the
-    clerk then sees why it cannot be appended as it is.
+    Offered: the dataset this report's recipe was saved for, and any dataset all of whose
+    columns (at least 2) are found in the file, covering at least half of the file's columns.
+    An offer may carry problems (a unit that differs): the clerk then sees why it cannot be
+    appended as it is.
     """
     out: list[tuple[tuple[int, int, int], AppendTarget]] = []
     n_src = len(_sources(plan))
@@ -117,7 +117,8 @@ def offers(plan: ImportPlan, datasets: list[DatasetInfo], recipe_dataset: str | 
         by_recipe = recipe_dataset is not None and ds.name.lower() == recipe_dataset.lower()
         target = match_dataset(plan, ds, by_recipe=by_recipe)
         matched = sum(1 for m in target.matches if m.source is not None)
-        enough = matched >= max(2, math.ceil(0.6 * len(ds.columns))) and matched >= 0.5 * n_src
+        # every dataset column found (区 and 日期 alone are in half the city's tables), and most of the file used
+        enough = matched == len(ds.columns) >= 2 and matched >= 0.5 * n_src
         if by_recipe or enough:
             out.append(((0 if not target.problems else 1, 0 if by_recipe else 1, -matched), target))
     out.sort(key=lambda t: t[0])
