@@ -4,7 +4,8 @@ Why: a department's report arrives with its own layout — 清运作业 merged o
 no units — while the dataset was made from a clean file with 清运量（吨）. Appending by exact
 name fails, and "替换" silently breaks every chart on the dataset. So the plan offers the
 datasets this file fits, maps columns by name, by name without parent headers and unit, by
-the dataset's synonyms and the file's English codes, checks units, and types each mapped
+the dataset's synonyms and the file's English codes, and at last by unit (the one numeric
+column left with the dataset column's unit); it checks units, and types each mapped
 column as the dataset's. The mapping becomes ordinary column overrides (rename, type, skip)
 plus `append_to`: re-read with them, the file's columns are the dataset's, and saved in the
 recipe they are applied to next month's file before shaping.
@@ -78,6 +79,8 @@ def match_dataset(plan: ImportPlan, ds: DatasetInfo, *, by_recipe: bool = False,
     take(lambda t, c: base_name(c.name) in {base_name(s) for s in t.synonyms}, "synonym")
     take(lambda t, c: bool({a.lower() for a in c.aliases} & {t.name.lower(), *(s.lower() for s in t.synonyms)}),
          "alias")
+    # last: the one numeric column left with the same unit (重量（吨） for 清运量（吨）)
+    take(lambda t, c: bool(t.unit) and c.unit == t.unit and c.type in _NUMERIC and t.type in _NUMERIC, "unit")
     matches: list[ColumnMatch] = []
     for t in ds.columns:
         hit = found.get(t.name)

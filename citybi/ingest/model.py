@@ -128,10 +128,10 @@ class SheetTable(_Strict):
     columns: list[str] = Field(default_factory=list)
 
 
-MatchHow = Literal["name", "base", "synonym", "alias", "chosen"]
+MatchHow = Literal["name", "base", "synonym", "alias", "unit", "chosen"]
 MATCH_LABELS: dict[str, str] = {
     "name": "列名相同", "base": "去掉上级表头和单位后相同", "synonym": "同义词", "alias": "英文代码",
-    "chosen": "手工指定",
+    "unit": "唯一一个单位和类型都相同的列", "chosen": "手工指定",
 }
 
 
