@@ -113,13 +113,6 @@ def _report_ingest(args: argparse.Namespace, outcome: dict[str, Any]) -> None:
     for w in outcome.get("warnings", []):
         print(f"  注意：{w}")
     _report_standardized(outcome)
-    from citybi.ingest.model import MATCH_LABELS
-
-    for m in outcome.get("column_map") or []:
-        if m["source"] != m["target"]:
-            print(f"  列对应：文件的「{m['source']}」→ 数据集的「{m['target']}」（{MATCH_LABELS.get(m['how'], '')}）")
-    for skipped in outcome.get("skipped_columns") or []:
-        print(f"  未导入：文件的列「{skipped}」在数据集中没有对应的列")
     for f in outcome.get("rule_failures") or []:
         print(f"  不符合校验规则：{f['rule']}（{f['rows']} 行，例如 {'；'.join(f['samples'][:3]) or '—'}）")
     dups = outcome.get("duplicates") or {}

@@ -25,7 +25,7 @@ from citybi import dictionaries, validation
 from citybi.catalog import Catalog, Provenance, WriteMode, WriteResult
 from citybi.errors import UserFacingError, storage_error
 from citybi.ingest import mapping, recipe
-from citybi.ingest.model import AppendTarget, ImportOptions, ImportPlan
+from citybi.ingest.model import MATCH_LABELS, AppendTarget, ImportOptions, ImportPlan
 from citybi.ingest.pipeline import Prepared, prepare
 from citybi.usertext import check_visible
 from citybi.warehouse import Warehouse
@@ -414,7 +414,12 @@ def ingest_file(
                 prepared.discard()
                 prepared = prepare_file(wh, path, again, original_name=original_name, recipes=False,
                                         standardize=standardize)
-                prepared = dataclasses.replace(prepared, plan=prepared.plan.model_copy(update={"recipe": used}))
+                said = [f"已按列对应追加：文件的「{m.source_name}」→ 数据集的「{m.target}」（{MATCH_LABELS[m.how]}）"
+                        for m in target.matches if m.how is not None and m.source_name != m.target]
+                said += [f"文件的列「{x}」在数据集「{table}」中没有对应的列，未导入。" for x in target.extra]
+                plan = prepared.plan
+                prepared = dataclasses.replace(prepared, plan=plan.model_copy(
+                    update={"recipe": used, "warnings": [*said, *plan.warnings]}))
                 mapped = target
         dups = find_duplicates(wh, prepared, table=table, key_columns=key_columns) if mode == "append" else None
         if dups is not None and dups.whole_file_repeated and not key_columns and not allow_repeat:

@@ -177,3 +177,18 @@ def test_commit_refuses_an_unmapped_append(tmp_path: Path, db: Path) -> None:
             commit(wh, prepared, table="清运", mode="append")
         prepared.discard()
         assert Catalog(wh).get("清运").version == 1
+
+
+def test_ingest_file_maps_by_itself_and_says_so(tmp_path: Path, db: Path) -> None:
+    """`citybi ingest --mode append`, the inbox and CSV feeds: mapped, re-read, and every step named."""
+    with open_warehouse(path=db) as wh:
+        result = ingest_file(wh, ff.xlsx_dept_report(tmp_path / "4月.xlsx", 4), table="清运", mode="append")
+    assert result.write.rows_added == 3
+    assert result.plan.warnings[:3] == [
+        "已按列对应追加：文件的「清运作业/清运量」→ 数据集的「清运量（吨）」（去掉上级表头和单位后相同）",
+        "已按列对应追加：文件的「清运作业/车次」→ 数据集的「车次」（去掉上级表头和单位后相同）",
+        "文件的列「备注」在数据集「清运」中没有对应的列，未导入。",
+    ]
+    out = result.outcome()
+    assert out["column_map"][2] == {"target": "清运量（吨）", "source": "清运作业/清运量", "how": "base"}
+    assert out["skipped_columns"] == ["备注"]
