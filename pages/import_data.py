@@ -209,8 +209,10 @@ if mode == "append":
     if target is not None:
         st.markdown(f"**列对应**：文件中的列 → 数据集「{md(name)}」的列")
         file_cols = [""] + [c.name for c in plan.columns if c.index >= 0]
+        # keyed by the file's current columns too: after a re-read the old edits do not apply
+        map_key = "map_" + hashlib.sha256("\x1f".join([digest, name, *file_cols]).encode()).hexdigest()[:16]
         map_edited = st.data_editor(
-            pl.DataFrame(column_map_rows(target)), hide_index=True, width="stretch", key=f"map_{digest}_{name}",
+            pl.DataFrame(column_map_rows(target)), hide_index=True, width="stretch", key=map_key,
             disabled=["数据集的列", "类型", "单位", "依据"],
             column_config={"文件中的列": st.column_config.SelectboxColumn("文件中的列", options=file_cols)},
         )
