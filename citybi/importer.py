@@ -340,6 +340,13 @@ def commit(
         table, frame, mode=mode, units=units, column_types=types, key_columns=key_columns,
         provenance=prov, display_name=display_name, description=description,
     )
+    if result.mode == "create":
+        # a bilingual header's English codes (日期 / date) become the new dataset's column synonyms:
+        # 问数 understands them, and a later file headed by the codes alone maps onto the dataset
+        cat = Catalog(wh)
+        for c in plan.columns:
+            if c.aliases and c.name in frame.columns:
+                cat.set_synonyms(result.dataset, c.aliases, column=c.name)
     if save_recipe is False:
         return IngestResult(plan=plan, write=result)
     name = table if save_recipe is True else save_recipe

@@ -192,3 +192,17 @@ def test_ingest_file_maps_by_itself_and_says_so(tmp_path: Path, db: Path) -> Non
     out = result.outcome()
     assert out["column_map"][2] == {"target": "清运量（吨）", "source": "清运作业/清运量", "how": "base"}
     assert out["skipped_columns"] == ["备注"]
+
+
+def test_english_codes_become_synonyms_and_map_a_later_file(tmp_path: Path) -> None:
+    with open_warehouse(path=tmp_path / "w.duckdb") as wh:
+        ingest_file(wh, ff.xlsx_code_header(tmp_path / "双语.xlsx"), table="双语清运")
+        info = Catalog(wh).get("双语清运")
+        assert [c.synonyms for c in info.columns] == [("date",), ("district",), ("street",), ("tonnage",), ("trips",)]
+        codes_only = ff.csv_text(tmp_path / "codes.csv", "date,district,street,tonnage,trips\n"
+                                                         "2024-03-04,南湖区,建设街道,7.5,2\n")
+        result = ingest_file(wh, codes_only, table="双语清运", mode="append")
+        assert (result.write.rows_added, result.write.rows_written) == (1, 4)
+        assert [(m.source_name, m.how) for m in result.mapped.matches] == [  # type: ignore[union-attr]
+            ("date", "synonym"), ("district", "synonym"), ("street", "synonym"), ("tonnage", "synonym"),
+            ("trips", "synonym")]
