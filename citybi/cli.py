@@ -65,7 +65,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from citybi.ingest.model import ImportOptions
 
     options = ImportOptions(
-        sheet=args.sheet, header_row=args.header_row, unpivot=args.unpivot, union_sheets=args.union_sheets
+        sheet=args.sheet, header_row=args.header_row, unpivot=args.unpivot, union_sheets=args.union_sheets,
+        sheet_table=args.sheet_table,
     )
     try:
         wh = _warehouse(args.db)
@@ -594,6 +595,8 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--mode", choices=["create", "replace", "append"], default="create")
     ing.add_argument("--key", action="append", help="追加时的主键列（可重复），相同主键的行被更新而不是重复")
     ing.add_argument("--header-row", type=int, help="表头所在行（从 1 开始；默认自动识别）")
+    ing.add_argument("--sheet-table", type=int, metavar="N",
+                     help="工作表中有几张表时，导入第 N 张（从 1 开始；默认第 1 张，导入计划会列出各张表）")
     ing.add_argument("--unpivot", action="store_true", help="把年份/月份列转换为行")
     ing.add_argument("--union-sheets", action="store_true", help="合并结构相同的多个工作表")
     ing.add_argument("--no-recipe", action="store_true",

@@ -25,8 +25,8 @@ from citybi import dictionaries, validation
 from citybi.catalog import Catalog, Provenance, WriteMode, WriteResult
 from citybi.errors import UserFacingError, storage_error
 from citybi.events import dataset_changed
-from citybi.ingest import recipe
-from citybi.ingest.model import ImportOptions, ImportPlan
+from citybi.ingest import mapping, recipe
+from citybi.ingest.model import MATCH_LABELS, AppendTarget, ImportOptions, ImportPlan
 from citybi.ingest.pipeline import Prepared, prepare
 from citybi.usertext import check_visible
 from citybi.warehouse import Warehouse
@@ -115,6 +115,7 @@ class IngestResult:
     recipe_error: str | None = None  # why they could not be saved (the data is written all the same)
     duplicates: Duplicates | None = None  # checked before an append
     rule_failures: list[validation.Failure] = field(default_factory=list)  # the dataset's rules this file breaks
+    mapped: AppendTarget | None = None  # how the file's columns were mapped onto the dataset appended to
 
     def outcome(self) -> dict[str, Any]:
         """The JSON the CLI prints and the inbox hands back (one shape for both)."""
@@ -128,6 +129,9 @@ class IngestResult:
             "standardized": mapping_rows(plan), "unknown_values": unknown_rows(plan),
             "duplicates": self.duplicates.to_json() if self.duplicates is not None else None,
             "rule_failures": [f.model_dump() for f in self.rule_failures],
+            "column_map": [{"target": m.target, "source": m.source_name, "how": m.how}
+                           for m in self.mapped.matches] if self.mapped is not None else [],
+            "skipped_columns": self.mapped.extra if self.mapped is not None else [],
             "plan": json.loads(plan.model_dump_json()),
         }
 
@@ -173,13 +177,68 @@ def prepare_file(
         saved = recipe.load_recipes(recipes_dir(wh) if recipes is True else Path(recipes))
     prepared = prepare(Path(path), options or ImportOptions(), wh.settings.limits, original_name=original_name,
                        recipes=saved)
-    if standardize == "off":
-        return prepared
     try:
+        prepared = _with_append_targets(wh, prepared)
+        if standardize == "off":
+            return prepared
         return choose_values(wh, prepared, prepared.plan.options.value_maps, auto=standardize == "auto")
     except BaseException:
         prepared.discard()
         raise
+
+
+def _with_append_targets(wh: Warehouse, prepared: Prepared) -> Prepared:
+    """The prepared import with the datasets it can be appended to listed in its plan."""
+    plan = prepared.plan
+    recipe_ds = plan.options.append_to or (plan.recipe.name if plan.recipe is not None else None)
+    offers = mapping.offers(plan, Catalog(wh).datasets(), recipe_ds)
+    return dataclasses.replace(prepared, plan=plan.model_copy(update={"append_targets": offers}))
+
+
+def append_target(wh: Warehouse, plan: ImportPlan, table: str,
+                  chosen: dict[str, int | None] | None = None) -> AppendTarget:
+    """How this plan's columns map onto dataset `table` (the clerk's `chosen` picks first)."""
+    recipe_ds = plan.options.append_to or (plan.recipe.name if plan.recipe is not None else None)
+    by_recipe = recipe_ds is not None and recipe_ds.lower() == table.lower()
+    return mapping.match_dataset(plan, Catalog(wh).get(table), by_recipe=by_recipe, chosen=chosen)
+
+
+def append_options(wh: Warehouse, plan: ImportPlan, table: str,
+                   chosen: dict[str, int | None] | None = None) -> ImportOptions:
+    """Options that read the file with its columns as dataset `table`'s; refused when they cannot fit."""
+    target = append_target(wh, plan, table, chosen)
+    if target.problems:
+        raise append_refused(target)
+    return mapping.mapping_options(plan, target)
+
+
+def append_refused(target: AppendTarget) -> UserFacingError:
+    """The Chinese refusal of an append whose columns do not fit the dataset."""
+    return UserFacingError(
+        f"没有追加：文件的列与数据集「{target.dataset}」对不上，写入会把数据放错列。"
+        + "；".join(target.problems) + "。",
+        hint="请在「数据导入」页的列对应表中为这些列选择文件中的列，或检查是否选错了文件/数据集",
+    )
+
+
+def column_map_rows(target: AppendTarget) -> list[dict[str, Any]]:
+    """The 列对应 table of the 数据导入 page: one row per dataset column (keys 数据集的列, 类型, 单位,
+    文件中的列, 依据); 文件中的列 is the file column's name or "" (none)."""
+    from citybi.ingest.model import MATCH_LABELS, TYPE_LABELS
+
+    return [{"数据集的列": m.target, "类型": TYPE_LABELS.get(m.target_type, m.target_type),
+             "单位": m.target_unit or "", "文件中的列": m.source_name if m.source is not None else "",
+             "依据": MATCH_LABELS[m.how] if m.how else "未找到"} for m in target.matches]
+
+
+def chosen_from_rows(plan: ImportPlan, rows: list[dict[str, Any]]) -> dict[str, int | None]:
+    """The clerk's picks from the edited 列对应 table: dataset column → file column index (None: none)."""
+    by_name = {c.name: c.index for c in plan.columns if c.index >= 0}
+    chosen: dict[str, int | None] = {}
+    for r in rows:
+        picked = str(r.get("文件中的列") or "")
+        chosen[str(r["数据集的列"])] = by_name.get(picked) if picked else None
+    return chosen
 
 
 def choose_values(wh: Warehouse, prepared: Prepared, chosen: dict[str, dict[str, str]], *, auto: bool = False
@@ -261,6 +320,10 @@ def commit(
     the write; `recipe_error` says why.
     """
     plan = prepared.plan
+    if mode == "append" and Catalog(wh).exists(table):
+        _check_append(wh, plan, table)
+        # remembered with the recipe: next month's file of this report is offered the same append
+        plan = plan.model_copy(update={"options": plan.options.model_copy(update={"append_to": table})})
     # accepted mappings only; the plan (kept as the version's provenance) lists each with its
     # original value and row count
     frame = standardized_frame(prepared)
@@ -278,12 +341,34 @@ def commit(
         table, frame, mode=mode, units=units, column_types=types, key_columns=key_columns,
         provenance=prov, display_name=display_name, description=description,
     )
+    if result.mode == "create":
+        # a bilingual header's English codes (日期 / date) become the new dataset's column synonyms:
+        # 问数 understands them, and a later file headed by the codes alone maps onto the dataset
+        cat = Catalog(wh)
+        for c in plan.columns:
+            if c.aliases and c.name in frame.columns:
+                cat.set_synonyms(result.dataset, c.aliases, column=c.name)
     dataset_changed(wh.path, result.dataset)  # e.g. alert rules on this dataset check again (citybi.events)
     if save_recipe is False:
         return IngestResult(plan=plan, write=result)
     name = table if save_recipe is True else save_recipe
     error = _save_recipe(wh, plan, name)
     return IngestResult(plan=plan, write=result, recipe_saved=None if error else name, recipe_error=error)
+
+
+def _check_append(wh: Warehouse, plan: ImportPlan, table: str) -> None:
+    """Refuse an append whose columns are not the dataset's (never write a mismatched append)."""
+    target = append_target(wh, plan, table)
+    if target.problems:
+        raise append_refused(target)
+    if not target.applied:
+        pairs = "、".join(f"{m.source_name} → {m.target}" for m in target.matches if m.source_name != m.target)
+        extra = "、".join(target.extra)
+        raise UserFacingError(
+            f"没有追加：文件的列还没有对应到数据集「{table}」的列"
+            + (f"（{pairs}）" if pairs else "") + (f"，文件多出的列：{extra}" if extra else "") + "。",
+            hint="在「数据导入」页点「按列对应调整」后再导入；命令行 citybi ingest --mode append 会自动对应",
+        )
 
 
 def _save_recipe(wh: Warehouse, plan: ImportPlan, name: str) -> str | None:
@@ -323,7 +408,28 @@ def ingest_file(
     refuses an append whose every row is in the dataset already (the same file imported twice)."""
     prepared = prepare_file(wh, path, options, original_name=original_name, recipes=recipes,
                             standardize=standardize)
+    mapped: AppendTarget | None = None
     try:
+        if Catalog(wh).exists(table) and mode in ("append", "create"):
+            target = append_target(wh, prepared.plan, table)
+            if mode == "create" and not target.problems:
+                raise UserFacingError(f"数据集「{table}」已存在，这个文件的列与它一致，可以追加。",
+                                      hint="加 --mode append 追加到该数据集；要整体替换请用 --mode replace")
+            if mode == "append" and target.problems:
+                raise append_refused(target)
+            if mode == "append" and not target.applied:  # read again with the file's columns as the dataset's
+                used = prepared.plan.recipe
+                again = mapping.mapping_options(prepared.plan, target)
+                prepared.discard()
+                prepared = prepare_file(wh, path, again, original_name=original_name, recipes=False,
+                                        standardize=standardize)
+                said = [f"已按列对应追加：文件的「{m.source_name}」→ 数据集的「{m.target}」（{MATCH_LABELS[m.how]}）"
+                        for m in target.matches if m.how is not None and m.source_name != m.target]
+                said += [f"文件的列「{x}」在数据集「{table}」中没有对应的列，未导入。" for x in target.extra]
+                plan = prepared.plan
+                prepared = dataclasses.replace(prepared, plan=plan.model_copy(
+                    update={"recipe": used, "warnings": [*said, *plan.warnings]}))
+                mapped = target
         dups = find_duplicates(wh, prepared, table=table, key_columns=key_columns) if mode == "append" else None
         if dups is not None and dups.whole_file_repeated and not key_columns and not allow_repeat:
             raise UserFacingError(
@@ -332,7 +438,7 @@ def ingest_file(
         failures = find_rule_failures(wh, prepared, table) if mode != "create" else []
         result = commit(wh, prepared, table=table, mode=mode, key_columns=key_columns, who=who,
                         display_name=display_name, description=description, save_recipe=save_recipe)
-        return dataclasses.replace(result, duplicates=dups, rule_failures=failures)
+        return dataclasses.replace(result, duplicates=dups, rule_failures=failures, mapped=mapped)
     finally:
         prepared.discard()
 

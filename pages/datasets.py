@@ -30,7 +30,9 @@ overview = pl.DataFrame({
 st.dataframe(overview, hide_index=True, width="stretch")
 
 names = [d.name for d in infos]
-chosen = st.selectbox("查看数据集", names, key="ds_pick")
+# opened from a link (数据导入's result: datasets?ds=<name>) on that dataset
+wanted = st.query_params.get("ds")
+chosen = st.selectbox("查看数据集", names, key="ds_pick", index=names.index(wanted) if wanted in names else 0)
 info = next(d for d in infos if d.name == chosen)
 if info.description:
     st.caption(md(info.description))

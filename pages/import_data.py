@@ -11,8 +11,12 @@ import streamlit as st
 from citybi import tempfiles
 from citybi.catalog import MODE_LABELS
 from citybi.importer import (
+    append_options,
+    append_target,
     choices_from_rows,
     choose_values,
+    chosen_from_rows,
+    column_map_rows,
     commit,
     find_duplicates,
     find_rule_failures,
@@ -24,7 +28,7 @@ from citybi.importer import (
 from citybi.ingest.model import DROP_LABELS, TYPE_LABELS, ImportOptions
 from citybi.ingest.pipeline import list_sheets
 from citybi.ui.plan_view import plan_preview, plan_summary
-from citybi.ui.state import catalog, get_warehouse, guarded
+from citybi.ui.state import catalog, dataset_link, get_warehouse, guarded, show_error
 from citybi.usertext import md
 
 st.title("数据导入")
@@ -89,6 +93,18 @@ if prepared is None:
         status.update(label="分析完成", state="complete")
     state.update(imp_prepared=prepared, imp_options=prepared.plan.options)
 plan = prepared.plan
+
+if plan.tables:
+    # several tables on one sheet: each is its own dataset, one at a time
+    labels = {t.index: f"第 {t.index} 张：{t.title}（第 {t.first_row}–{t.last_row} 行）" for t in plan.tables}
+    current = plan.options.sheet_table or 1
+    picked = st.selectbox("这个工作表里有几张表，选择要导入的一张", list(labels), index=list(labels).index(current),
+                          format_func=lambda k: labels[k])
+    if picked != current:
+        prepared.discard()
+        state.update(imp_options=plan.options.model_copy(update={"sheet_table": picked, "columns": {}}),
+                     imp_prepared=None)
+        st.rerun()
 
 if state.get("imp_recipe") is not None:
     st.info(f"这个文件和以前导入过的报表结构相同，已自动套用上次保存的导入方案「{md(state['imp_recipe'].name)}」。")
@@ -168,14 +184,45 @@ plan_preview(standardized_frame(prepared))
 
 st.subheader("写入")
 existing = guarded(catalog().names) or []
+offered = plan.append_targets
 default_name = Path(upload.name).stem if not plan.sheet or plan.sheet.lower().startswith("sheet") else plan.sheet
+if offered:
+    best = offered[0]
+    why = "上次这份报表追加到了这个数据集" if best.by_recipe else "文件的列与它的列对得上"
+    st.info(f"建议「追加到数据集 {md(best.dataset)}」：{why}。" + (
+        "" if not best.problems else "但还有列对不上，请在下面的列对应表中检查。"))
+    default_name = best.dataset
 c1, c2 = st.columns(2)
 name = c1.text_input("数据集名称", value=state.get("imp_table") or default_name)
 modes = ["create", "replace", "append"] if name in existing else ["create"]
-mode = c2.radio("方式", modes, format_func=lambda m: MODE_LABELS[m], horizontal=True,
-                help="替换会保留旧版本，可在「数据集」页恢复；追加要求表头与原数据集一致")
+suggest = "append" if any(t.dataset == name for t in offered) else modes[0]
+mode = c2.radio("方式", modes, index=modes.index(suggest), format_func=lambda m: MODE_LABELS[m], horizontal=True,
+                help="替换会保留旧版本，可在「数据集」页恢复；追加时文件的列按下面的对应表写入数据集的列")
 keys: list[str] = []
 if mode == "append":
+    # which file column goes into which dataset column: proposed, editable, checked before writing
+    target = guarded(lambda: append_target(wh, plan, name))
+    if target is not None:
+        st.markdown(f"**列对应**：文件中的列 → 数据集「{md(name)}」的列")
+        file_cols = [""] + [c.name for c in plan.columns if c.index >= 0]
+        # keyed by the file's current columns too: after a re-read the old edits do not apply
+        map_key = "map_" + hashlib.sha256("\x1f".join([digest, name, *file_cols]).encode()).hexdigest()[:16]
+        map_edited = st.data_editor(
+            pl.DataFrame(column_map_rows(target)), hide_index=True, width="stretch", key=map_key,
+            disabled=["数据集的列", "类型", "单位", "依据"],
+            column_config={"文件中的列": st.column_config.SelectboxColumn("文件中的列", options=file_cols)},
+        )
+        for problem in target.problems:
+            st.warning(md(problem))
+        if target.extra:
+            st.caption("文件中这些列在数据集中没有对应的列，追加时不导入：" + md("、".join(target.extra)))
+        if st.button("按列对应调整", disabled=target.applied and not target.problems,
+                     help="按上表把文件的列改名、改类型为数据集的列后重新读取文件；对应关系随导入方案保存"):
+            mapped = guarded(lambda: append_options(wh, plan, name, chosen_from_rows(plan, map_edited.to_dicts())))
+            if mapped is not None:
+                prepared.discard()
+                state.update(imp_options=mapped, imp_prepared=None, imp_table=name)
+                st.rerun()
     keys = st.multiselect("主键列（可选）：主键相同的行会被更新，而不是重复", [c.name for c in plan.columns])
 # repeated rows, before writing: within the file, and (追加) rows the dataset has already
 duplicates = guarded(lambda: find_duplicates(wh, prepared, table=name if mode == "append" else None,
@@ -189,16 +236,27 @@ for failure in failures:
                   f"{'；'.join(failure.samples[:3]) or '—'}）"))
 save_recipe = st.checkbox("保存导入方案，下次同一报表一键导入", value=True)
 if st.button("导入", type="primary"):
-    with st.status("正在写入数据仓库…") as status:
-        result = guarded(lambda: commit(wh, prepared, table=name, mode=mode, key_columns=keys,
-                                        save_recipe=save_recipe))
-        if result is None:
-            status.update(label="写入失败，数据仓库保持原样", state="error")
-        else:
-            if result.recipe_error:
-                st.warning(md(result.recipe_error))
-            status.update(label="写入完成", state="complete")
-            state["imp_table"] = name
-            w = result.write
-            st.success(f"已写入数据集「{md(w.dataset)}」第 {w.version} 版：{w.rows_written} 行"
-                       f"（新增 {w.rows_added}，更新 {w.rows_updated}）。")
+    with st.spinner("正在写入数据仓库…"):
+        try:
+            result = commit(wh, prepared, table=name, mode=mode, key_columns=keys, save_recipe=save_recipe)
+            state.update(imp_done={"dataset": result.write.dataset, "result": result}, imp_table=name)
+        except Exception as err:  # shown below, and kept there: the warehouse is as it was
+            state.update(imp_done={"dataset": name, "error": err})
+
+# the outcome of 导入 stays on the page (until another file is chosen), with the way to the dataset
+done = state.get("imp_done")
+if done:
+    if "error" in done:
+        st.error("写入失败，数据仓库保持原样。")
+        show_error(done["error"])
+    else:
+        result = done["result"]
+        w = result.write
+        st.success(f"已写入数据集「{md(w.dataset)}」第 {w.version} 版：{w.rows_written} 行"
+                   f"（{MODE_LABELS.get(w.mode, w.mode)}，新增 {w.rows_added}，更新 {w.rows_updated}）。")
+        if result.recipe_saved:
+            st.caption(f"已保存导入方案「{md(result.recipe_saved)}」，下次同一报表会自动套用。")
+        if result.recipe_error:
+            st.warning(md(result.recipe_error))
+    if done["dataset"] in (guarded(catalog().names) or []):
+        dataset_link(done["dataset"])

@@ -366,3 +366,178 @@ def naive_build_plan(raw: Any, options: Any, **kw: Any) -> tuple[Any, pl.DataFra
         warnings=[f"{raw.name} 读取完成"],
     )
     return plan, body
+
+
+# ---------------------------------------------------------------------------------------
+# sheet shapes of issue 13 item 6 (and the monthly append of item 7)
+
+FORM_ROWS = [  # (街道, 社区, 厨余, 其他, 可回收, 有害, 车次)
+    (f"街道{i // 6 + 1}", f"社区{i + 1}", 10.0 + i, 20.5 + i, 3 + i % 4, 0.25, 2 + i % 3) for i in range(36)
+]
+
+
+def xlsx_three_level_form(path: Path, *, empty_rows: int = 400) -> Path:
+    """A filled-in form: title, a three-level merged header, 36 data rows, then `empty_rows`
+    rows that carry borders and a number format but no value (what a template leaves behind)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Border, Side
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "分类收运"
+    ws["A1"] = "2024年3月生活垃圾分类收运情况表"
+    ws.merge_cells("A1:G1")
+    # level 1: 街道 | 社区 | 收运量（吨） over D..F … | 车次
+    ws["A2"] = "街道"
+    ws.merge_cells("A2:A4")
+    ws["B2"] = "社区"
+    ws.merge_cells("B2:B4")
+    ws["C2"] = "收运量（吨）"
+    ws.merge_cells("C2:F2")
+    ws["C3"] = "干湿分类"
+    ws.merge_cells("C3:D3")
+    ws["E3"] = "其他分类"
+    ws.merge_cells("E3:F3")
+    ws["C4"], ws["D4"], ws["E4"], ws["F4"] = "厨余", "其他", "可回收", "有害"
+    ws["G2"] = "车次"
+    ws.merge_cells("G2:G4")
+    for r, row in enumerate(FORM_ROWS, start=5):
+        for c, v in enumerate(row, start=1):
+            ws.cell(row=r, column=c, value=v)
+    thin = Side(style="thin")
+    box = Border(left=thin, right=thin, top=thin, bottom=thin)
+    for r in range(5 + len(FORM_ROWS), 5 + len(FORM_ROWS) + empty_rows):
+        for c in range(1, 8):
+            cell = ws.cell(row=r, column=c)
+            cell.border = box
+            cell.number_format = "0.00"
+    wb.save(path)
+    return path
+
+
+CODE_HEADER_ROWS = [
+    (dt.datetime(2024, 3, 1), "南湖区", "建设街道", 12.5, 3),
+    (dt.datetime(2024, 3, 2), "南湖区", "新兴街道", 8.0, 2),
+    (dt.datetime(2024, 3, 3), "秀洲区", "新城街道", 20.25, 5),
+]
+
+
+def xlsx_code_header(path: Path) -> Path:
+    """Two header rows: the names in Chinese, then the same columns as short English codes."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "清运"
+    ws.append(["日期", "区", "街道", "清运量（吨）", "车次"])
+    ws.append(["date", "district", "street", "tonnage", "trips"])
+    for r in CODE_HEADER_ROWS:
+        ws.append(list(r))
+    wb.save(path)
+    return path
+
+
+def xlsx_two_tables(path: Path) -> Path:
+    """One sheet, two tables one under the other, each with its own title and header."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "月报"
+    ws.append(["表1 各区垃圾清运量"])
+    ws.merge_cells("A1:C1")
+    ws.append(["区", "清运量（吨）", "车次"])
+    ws.append(["南湖区", 120.5, 30])
+    ws.append(["秀洲区", 95.0, 25])
+    ws.append(["合计", 215.5, 55])
+    ws.append([])
+    ws.append([])
+    ws.append(["表2 各街道公厕数量"])
+    ws.merge_cells("A8:D8")
+    ws.append(["区", "街道", "公厕（座）", "保洁人员（人）"])
+    ws.append(["南湖区", "建设街道", 12, 30])
+    ws.append(["南湖区", "新兴街道", 8, 21])
+    ws.append(["秀洲区", "新城街道", 15, 40])
+    ws.append([])
+    ws.append(["注：数据为快报数。"])
+    wb.save(path)
+    return path
+
+
+def xlsx_unit_line(path: Path) -> Path:
+    """An air-quality sheet whose unit line names its columns: "浓度单位：微克/立方米" above
+    the pollutant columns (merged over them), "CO单位：毫克/立方米" above CO; AQI has no unit."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "空气质量"
+    ws.append(["2024年3月各站点空气质量"])
+    ws.merge_cells("A1:G1")
+    ws.append([None, None, None, "浓度单位：微克/立方米", None, None, "CO单位：毫克/立方米"])
+    ws.merge_cells("D2:F2")
+    ws.append(["日期", "站点", "AQI", "PM2.5", "PM10", "NO2", "CO"])
+    ws.append([dt.datetime(2024, 3, 1), "嘉兴学院", 56, 38.0, 61.0, 22.0, 0.6])
+    ws.append([dt.datetime(2024, 3, 1), "南湖区站", 48, 31.0, 50.0, 19.0, 0.5])
+    wb.save(path)
+    return path
+
+
+def xlsx_sensor_mdd(path: Path) -> Path:
+    """Sensor readings with M.DD float dates (3.01 … 3.1 is March 10th or 1st?) and two rows
+    where a station reported nothing and every reading is 0."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "监测"
+    ws.append(["日期", "站点", "PM2.5", "PM10", "NO2"])
+    ws.append([3.01, "嘉兴学院", 38, 61, 22])
+    ws.append([3.02, "嘉兴学院", 0, 0, 0])
+    ws.append([3.1, "嘉兴学院", 41, 66, 25])
+    ws.append([3.01, "南湖区站", 31, 50, 19])
+    ws.append([3.02, "南湖区站", 35, 0, 18])
+    ws.append([3.1, "南湖区站", 0, 0, 0])
+    wb.save(path)
+    return path
+
+
+DEPT_ROWS = [("南湖区", "建设街道", 120.5, 30), ("南湖区", "新兴街道", 80.25, 20), ("秀洲区", "新城街道", 95.0, 25)]
+
+
+def xlsx_dept_report(path: Path, month: int) -> Path:
+    """A department's monthly 清运 report as the clerk gets it: a title, a 填报单位 line, a
+    two-level header (清运作业 merged over 清运量 and 车次, no units), a 合计 row and a signature
+    line. Its columns come out as 清运作业/清运量 and 清运作业/车次."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = f"{month}月"
+    ws["A1"] = f"2024年{month}月各街道垃圾清运情况"
+    ws.merge_cells("A1:E1")
+    ws["A2"] = "填报单位：市环境卫生管理处"
+    ws["A3"], ws["B3"], ws["C3"], ws["E3"] = "区", "街道", "清运作业", "备注"
+    ws.merge_cells("A3:A4")
+    ws.merge_cells("B3:B4")
+    ws.merge_cells("C3:D3")
+    ws.merge_cells("E3:E4")
+    ws["C4"], ws["D4"] = "清运量", "车次"
+    for i, (d, s, t, n) in enumerate(DEPT_ROWS, start=5):
+        ws.cell(row=i, column=1, value=d)
+        ws.cell(row=i, column=2, value=s)
+        ws.cell(row=i, column=3, value=t + month)
+        ws.cell(row=i, column=4, value=n + month)
+    last = 5 + len(DEPT_ROWS)
+    ws.cell(row=last, column=1, value="合计")
+    ws.cell(row=last, column=3, value=sum(r[2] + month for r in DEPT_ROWS))
+    ws.cell(row=last, column=4, value=sum(r[3] + month for r in DEPT_ROWS))
+    ws.cell(row=last + 2, column=1, value="填报人：王五")
+    wb.save(path)
+    return path
+
+
+def text_as_xlsx(path: Path) -> Path:
+    """A plain-text note saved with an .xlsx name (what a clerk sends by mistake)."""
+    path.write_text("各位同事：\n本月清运报表请于 5 日前报送。\n谢谢！\n", encoding="utf-8")
+    return path

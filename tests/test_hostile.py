@@ -154,3 +154,25 @@ def test_memory_cap_leaves_room_for_real_reading(tmp_path: Path) -> None:
     p = ff.xlsx_mixed(tmp_path / "m.xlsx")
     infos = list_sheets(p, Limits(reader_memory_bytes=2 * 1024 * MB))
     assert [(i.name, i.n_rows, i.n_cols) for i in infos] == [("数据", 13, 3)]
+
+
+@pytest.mark.parametrize(
+    ("build", "name", "refused"),
+    [
+        (ff.text_as_xlsx, "通知.xlsx", True),  # prose saved as .xlsx: refused, not "1 列，0 行数据"
+        (ff.text_as_xlsx, "通知.xls", True),
+        (lambda p: ff.csv_text(p, "区,人数\n南湖区,3\n"), "renamed.xlsx", False),  # a real table: content decides
+        (ff.text_as_xlsx, "通知.txt", False),  # a .txt is the text reader's own: read as it is
+    ],
+    ids=["text-xlsx", "text-xls", "csv-table-xlsx", "text-txt"],
+)
+def test_text_renamed_as_spreadsheet(tmp_path: Path, build: Callable[[Path], Path], name: str, refused: bool) -> None:
+    p = build(tmp_path / name)
+    if refused:
+        with pytest.raises(ImportRejected, match="不是电子表格，而是一段纯文本") as ei:
+            prepare(p, ImportOptions(), L)
+        assert "扩展名改为 .csv" in ei.value.message
+    else:
+        prepared = prepare(p, ImportOptions(), L)
+        assert prepared.plan.file_kind == "csv"
+        prepared.discard()

@@ -169,6 +169,26 @@ def unit_of_cell(text: str) -> str | None:
     return None
 
 
+# "浓度单位：微克/立方米", "CO单位：毫克/立方米": a unit line that names the columns it is for.
+_SCOPED_UNIT_RE = re.compile(
+    r"(?:^|(?<=[；;，,\s]))([^；;，,\s：:]{1,8}?)(?:计量)?单位\s*[：:]\s*([^；;，,\s]{1,12})"
+)
+# 填报单位：市环卫处 names who filled in the form, not a unit
+_NOT_A_SCOPE = re.compile(r"填报|报送|制表|填表|统计|主管|管理|责任|归口|实施|牵头|工作|所在|承办|申报|建设|使用")
+_INSTITUTION = re.compile(r"[局处委办厅院所站队部会司]|中心|公司|街道|社区|政府")
+
+
+def scoped_units(text: str) -> list[tuple[str, str]]:
+    """(scope, unit) pairs of a unit line naming its columns; [] when the text is not one."""
+    out = []
+    for m in _SCOPED_UNIT_RE.finditer(text.strip()):
+        scope, unit = m.group(1), m.group(2).strip()
+        if _NOT_A_SCOPE.search(scope) or _INSTITUTION.search(unit) or not valid_unit(unit):
+            continue
+        out.append((scope, unit))
+    return out
+
+
 def unit_of_indicator(text: str) -> str | None:
     """The NBS preamble '指标：地区生产总值(亿元)' → '亿元'."""
     m = _INDICATOR_RE.match(text.strip())

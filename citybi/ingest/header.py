@@ -7,6 +7,8 @@ and decides which rows are preamble, which are header levels, and which unit row
 """
 from __future__ import annotations
 
+import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +18,7 @@ from citybi.ingest.cells import (
     is_empty,
     is_null_marker,
     looks_numeric,
+    scoped_units,
     split_footnote,
     unit_of_cell,
     unit_of_indicator,
@@ -25,6 +28,10 @@ from citybi.ingest.cells import (
 )
 from connectors.base import MergedRange, RawSheet
 
+# A short English column code (date, street_name, PM2.5, CO_1h): the second name row of
+# bilingual templates ("日期 / date"), a name and never data.
+_CODE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,30}$")
+_CJK_RE = re.compile(r"[\u3400-\u9fff]")
 # How many leading rows may be preamble before we give up and take the first non-blank row.
 _MAX_PREAMBLE = 30
 _MAX_DEPTH = 4
@@ -43,6 +50,8 @@ class HeaderBlock:
     flags: dict[int, list[str]] = field(default_factory=dict)  # per column footnote markers
     table_unit: str | None = None  # from 单位：X / 指标：…(X), for numeric columns without one
     unit_rows: list[int] = field(default_factory=list)  # 0-based rows holding only units
+    code_rows: list[int] = field(default_factory=list)  # 0-based header rows of English column codes
+    codes: dict[int, str] = field(default_factory=dict)  # per column its English code (an alias)
 
 
 def _value(raw: RawSheet, r: int, c: int) -> Any:
@@ -107,7 +116,37 @@ def _is_header_text(v: Any) -> bool:
 
 def _is_unit_row(raw: RawSheet, r: int) -> bool:
     cells = _row_cells(raw, r)
-    return bool(cells) and all(isinstance(v, str) and unit_of_cell(clean_label(v)) for _, v in cells)
+    return bool(cells) and all(
+        isinstance(v, str) and (unit_of_cell(clean_label(v)) or scoped_units(clean_label(v))) for _, v in cells
+    )
+
+
+def _is_code_row(raw: RawSheet, h: int, nxt: int) -> bool:
+    """Row `nxt` repeats the header above it as short English codes (日期 / date, 街道 / street).
+
+    Every cell is a code, under a Chinese header cell, covering most named columns; and some
+    of those columns hold numbers or dates below, where a word could only be a name.
+    """
+    cells = _row_cells(raw, nxt)
+    if len(cells) < 2 or not all(isinstance(v, str) and _CODE_RE.match(v.strip()) for _, v in cells):
+        return False
+    named = [c for c in range(raw.n_cols) if any(_level_text(raw, r, c) for r in range(h, nxt))]
+    if not all(c in named for c, _ in cells) or len(cells) < 0.6 * len(named):
+        return False
+    chinese = sum(1 for c, _ in cells if any(_CJK_RE.search(_level_text(raw, r, c)) for r in range(h, nxt)))
+    if chinese < 0.6 * len(cells):
+        return False
+    below = [r for r in range(nxt + 1, min(nxt + 21, len(raw.top))) if _row_cells(raw, r)]
+    codes = {v.strip().lower() for _, v in cells}
+    if any(isinstance(v, str) and v.strip().lower() in codes for r in below for _, v in _row_cells(raw, r)):
+        return False  # the same words again below: data (ids, categories), not names
+    return any(_body_typed(raw, c, below) for c, _ in cells)
+
+
+def _body_typed(raw: RawSheet, col: int, rows: list[int]) -> bool:
+    vals = [_value(raw, r, col) for r in rows]
+    vals = [v for v in vals if not is_empty(v) and not is_null_marker(v)]
+    return bool(vals) and all(looks_numeric(v) or isinstance(v, (dt.date, dt.datetime)) for v in vals)
 
 
 def _depth(raw: RawSheet, h: int) -> int:
@@ -116,6 +155,9 @@ def _depth(raw: RawSheet, h: int) -> int:
     while depth < _MAX_DEPTH:
         nxt = h + depth
         if nxt >= len(raw.top) or _is_unit_row(raw, nxt):
+            break
+        if _is_code_row(raw, h, nxt):  # the codes close the header block
+            depth += 1
             break
         # a vertical merge from a header row into the next row extends the block
         if any(h <= m.first_row < nxt <= m.last_row for m in raw.merged):
@@ -187,7 +229,7 @@ def detect_header(raw: RawSheet, header_row: int | None = None, header_depth: in
         else:
             for c, v in cells:
                 u = unit_of_cell(clean_label(v))
-                if u:
+                if u:  # a scoped line ("浓度单位：…") is placed after the names are known
                     units[c] = u
         unit_rows.append(r)
         r += 1
@@ -195,8 +237,40 @@ def detect_header(raw: RawSheet, header_row: int | None = None, header_depth: in
 
     block = HeaderBlock(header_rows=rows, body_start=body_start, preamble=preamble, table_unit=table_unit,
                         unit_rows=unit_rows)
+    if depth >= 2 and _is_code_row(raw, h, h + depth - 1):
+        block.code_rows = [h + depth - 1]
     _build_names(raw, block, units)
+    _place_scoped_units(raw, block, [r for r in range(min(h, n_top))] + unit_rows)
     return block
+
+
+def _place_scoped_units(raw: RawSheet, block: HeaderBlock, rows: list[int]) -> None:
+    """Attach each "浓度单位：微克/立方米" to the columns it names, or else to the columns under it.
+
+    Named: a column whose header contains the scope word (浓度, CO). Under it: the columns the
+    cell is merged across. A column whose own header carries a unit keeps it; a scope that fits
+    no column is left alone (it stays in the preamble the clerk sees).
+    """
+    for r in rows:
+        for c, v in _row_cells(raw, r):
+            if not isinstance(v, str):
+                continue
+            for scope, unit in scoped_units(clean_label(v)):
+                targets = [i for i, name in enumerate(block.names) if name and _names_scope(name, scope)]
+                if not targets:
+                    m = _merge_at(raw.merged, r, c)
+                    if m is None or m.last_col == m.first_col:
+                        continue
+                    targets = [i for i in range(m.first_col, m.last_col + 1) if block.names[i]]
+                for i in targets:
+                    block.units.setdefault(i, unit)
+
+
+def _names_scope(name: str, scope: str) -> bool:
+    """浓度 in PM2.5浓度 or 浓度/PM2.5; an ASCII code (CO) only as a whole word (not CODcr)."""
+    if re.search(r"[\u3400-\u9fff]", scope):
+        return scope in name
+    return any(re.fullmatch(re.escape(scope) + r"(?:[^A-Za-z0-9].*)?", part, re.I) for part in name.split("/"))
 
 
 def _level_text(raw: RawSheet, r: int, c: int) -> str:
@@ -212,7 +286,18 @@ def _level_text(raw: RawSheet, r: int, c: int) -> str:
 
 def _build_names(raw: RawSheet, block: HeaderBlock, units: dict[int, str]) -> None:
     n_cols = raw.n_cols
-    rows = block.header_rows
+    for r in block.code_rows:
+        for c, v in _row_cells(raw, r):
+            block.codes[c] = clean_label(v)
+    name_rows = [r for r in block.header_rows if r not in block.code_rows]
+    _build_levels(raw, block, units, name_rows)
+    if block.code_rows:  # the plan shows every header cell, the codes included
+        codes = [clean_label(_value(raw, block.code_rows[0], c)) for c in range(n_cols)]
+        block.raw_levels = [[*lv, codes[c]] for c, lv in enumerate(block.raw_levels)]
+
+
+def _build_levels(raw: RawSheet, block: HeaderBlock, units: dict[int, str], rows: list[int]) -> None:
+    n_cols = raw.n_cols
     grid = [[_level_text(raw, r, c) for c in range(n_cols)] for r in rows]
     raw_grid = [[clean_label(_value(raw, r, c)) for c in range(n_cols)] for r in rows]
     # CSV-style parents without merges: '成人,,,儿童,,' over '男,女,合计,…' — the blank upper

@@ -81,6 +81,11 @@ class ImportOptions(_Strict):
     # mapped to itself is one the clerk keeps as it is (citybi.dictionaries.settle). Saved in the
     # recipe, so next month's file gets the same mappings
     value_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # several tables on one sheet (ImportPlan.tables): which one to import, 1-based; None = the first
+    sheet_table: int | None = Field(default=None, ge=1)
+    # the dataset this report is appended to; with the column overrides (names/types mapped onto
+    # the dataset's) it is saved in the recipe, so next month's file is offered the same append
+    append_to: str | None = None
 
 
 class DroppedRow(_Strict):
@@ -101,6 +106,8 @@ class ColumnPlan(_Strict):
     failed_samples: list[str] = Field(default_factory=list)
     forward_filled: int = 0
     sample: list[str] = Field(default_factory=list)
+    # other names the sheet gives the column: its English code from a bilingual header ("date")
+    aliases: list[str] = Field(default_factory=list)
 
 
 class WideInfo(_Strict):
@@ -109,6 +116,49 @@ class WideInfo(_Strict):
     period_columns: list[str]
     id_columns: list[str]
     grain: Literal["year", "month", "quarter", "day", "other"]
+
+
+class SheetTable(_Strict):
+    """One of several tables found on the sheet; each can be imported as its own dataset."""
+
+    index: int  # 1-based, what ImportOptions.sheet_table takes
+    title: str  # its title row, or its column names
+    first_row: int  # 1-based sheet rows, title/header to last data row
+    last_row: int
+    columns: list[str] = Field(default_factory=list)
+
+
+MatchHow = Literal["name", "base", "synonym", "alias", "unit", "chosen"]
+MATCH_LABELS: dict[str, str] = {
+    "name": "列名相同", "base": "去掉上级表头和单位后相同", "synonym": "同义词", "alias": "英文代码",
+    "unit": "唯一一个单位和类型都相同的列", "chosen": "手工指定",
+}
+
+
+class ColumnMatch(_Strict):
+    """Where one column of an existing dataset comes from in this file."""
+
+    target: str  # the dataset's column
+    target_type: ColumnType
+    target_unit: str | None = None
+    source: int | None = None  # ColumnPlan.index of the file's column; None = no column found
+    source_name: str = ""  # that column's name in this plan
+    how: MatchHow | None = None
+
+
+class AppendTarget(_Strict):
+    """An existing dataset this file can be appended to, and how its columns map onto it."""
+
+    dataset: str
+    by_recipe: bool = False  # this report's saved recipe was made for the dataset
+    matches: list[ColumnMatch] = Field(default_factory=list)
+    extra: list[str] = Field(default_factory=list)  # the file's columns the dataset has no place for
+    problems: list[str] = Field(default_factory=list)  # Chinese: what stops a faithful append
+
+    @property
+    def applied(self) -> bool:
+        """The plan's columns are already named and typed as the dataset's (nothing to re-read)."""
+        return not self.extra and all(m.source is not None and m.source_name == m.target for m in self.matches)
 
 
 class RecipeUse(_Strict):
@@ -135,6 +185,8 @@ class ImportPlan(_Strict):
     dropped_columns: list[int] = Field(default_factory=list)  # blank spacer columns (0-based)
     warnings: list[str] = Field(default_factory=list)  # Chinese, shown to the clerk
     wide: WideInfo | None = None
+    # every table on the sheet when there are several (empty: one); options.sheet_table picks
+    tables: list[SheetTable] = Field(default_factory=list)
     row_count: int
     options: ImportOptions
     # the report layout id (citybi.ingest.recipe.sheet_fingerprint), set by the reader; "" = unknown
@@ -146,6 +198,8 @@ class ImportPlan(_Strict):
     # value dictionary proposals per text column, set by the importer (not the reader: the
     # dictionaries live in the catalog); `accepted` mappings are applied at commit
     standardize: list[ColumnProposal] = Field(default_factory=list)
+    # existing datasets whose columns this file matches, best first, set by the importer
+    append_targets: list[AppendTarget] = Field(default_factory=list)
 
     def summary_zh(self) -> str:
         """One line for the CLI and the status box."""

@@ -29,6 +29,11 @@ class RowVerdict:
     kept_totals: int = 0  # total rows kept because the user turned drop_totals off
 
 
+def empty_expr(name: str, dtype: pl.DataType) -> pl.Expr:
+    """True where column `name` (of `dtype`) holds no value: null, NaN or only white space."""
+    return _empty_expr(name, dtype)
+
+
 def _empty_expr(name: str, dtype: pl.DataType) -> pl.Expr:
     c = pl.col(name)
     if dtype == pl.String:

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import polars as pl
 
+from citybi.errors import ImportRejected
 from citybi.ingest.cells import cell_text, shorten
 from citybi.ingest.header import HeaderBlock, detect_header
-from citybi.ingest.model import ColumnPlan, DroppedRow, ImportOptions, ImportPlan, WideInfo
+from citybi.ingest.model import ColumnPlan, DroppedRow, ImportOptions, ImportPlan, SheetTable, WideInfo
 from citybi.ingest.rows import ROW, classify, fill_merged, implicit_fill
+from citybi.ingest.suspect import flag_suspect_values
+from citybi.ingest.tables import ROW_OFFSET, cut, find_tables, row_offset
 from citybi.ingest.types import POLARS_TYPES, Converted, convert
 from citybi.ingest.wide import period_columns, unpivot
 from connectors.base import RawSheet
@@ -38,7 +41,7 @@ def _load_body(raw: RawSheet, start: int) -> pl.DataFrame:
     for i in range(raw.n_cols):
         if f"c{i}" not in body.columns:
             body = body.with_columns(pl.lit(None, dtype=pl.String).alias(f"c{i}"))
-    return body.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + start + 1).alias(ROW))
+    return body.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + start + 1 + row_offset(raw)).alias(ROW))
 
 
 def _unique_names(names: dict[int, str]) -> dict[int, str]:
@@ -82,8 +85,35 @@ def build_plan(
     cols = [f"c{i}" for i in range(raw.n_cols)]
     warnings: list[str] = []
 
+    # several tables on the sheet: each is its own dataset (see citybi.ingest.tables)
+    offset = row_offset(raw)
+    tables: list[SheetTable] = []
+    if ROW_OFFSET not in raw.meta:
+        first_title = hb.preamble[-1] if hb.preamble else "、".join(n for n in hb.names if n)
+        found = find_tables(body, cols, hb.body_start, hb.names, first_title)
+        if len(found) > 1:
+            tables = [SheetTable(index=k + 1, title=f.title, first_row=(hb.header_rows[0] if k == 0 else f.first) + 1,
+                                 last_row=f.last + 1, columns=[n for n in f.names if n])
+                      for k, f in enumerate(found)]
+        pick = options.sheet_table or 1
+        if pick > len(found):
+            raise ImportRejected(f"工作表「{raw.name}」中只有 {len(found)} 张表，没有第 {pick} 张。")
+        if pick > 1:
+            part = cut(raw, body, cols, hb.body_start, found[pick - 1])
+            inner = options.model_copy(update={"sheet_table": None, "header_row": None, "header_depth": None})
+            plan, frame = build_plan(part, inner, file_name=file_name, sha256=sha256, file_kind=file_kind,
+                                     sheets=sheets, skipped_sheets=skipped_sheets, encoding=encoding)
+            note = _tables_note(tables, pick)
+            return plan.model_copy(update={"tables": tables, "options": options,
+                                           "warnings": [note, *plan.warnings]}), frame
+        if tables:
+            body = body.slice(0, found[0].last - hb.body_start + 1)
+            warnings.append(_tables_note(tables, 1))
+
     body, merge_filled = fill_merged(body, cols, raw.merged, hb.body_start)
-    header_texts = {f"c{i}": (hb.raw_levels[i][-1] if hb.raw_levels and hb.raw_levels[i] else "")
+    # the last level that names the column (an English code row below it is an alias)
+    named_depth = len(hb.header_rows) - len(hb.code_rows)
+    header_texts = {f"c{i}": (hb.raw_levels[i][named_depth - 1] if hb.raw_levels and named_depth > 0 else "")
                     for i in range(raw.n_cols)}
     verdict = classify(body, cols, header_texts, options.drop_totals)
     data = body.filter(verdict.keep)
@@ -129,6 +159,9 @@ def build_plan(
             "第 " + "、".join(str(i + 1) for i in unnamed) + " 列没有表头，已暂时命名为「"
             + "」「".join(names[i] for i in unnamed) + "」，请在下方为它们改名。"
         )
+    if hb.code_rows:
+        shown = "、".join(f"{names[i]} / {hb.codes[i]}" for i in keep_idx if i in hb.codes)
+        warnings.append(f"第 {hb.code_rows[0] + 1} 行是各列的英文代码（{shown}），已作为列的别名记录，不作为数据导入。")
     plans: list[ColumnPlan] = []
     out_cols: list[pl.Series] = []
     for i in keep_idx:
@@ -144,7 +177,7 @@ def build_plan(
             index=i, name=name, header=list(hb.raw_levels[i]) if hb.raw_levels else [],
             type=cv.type, unit=unit, flags=hb.flags.get(i, []), null_count=cv.null_count,
             failed_count=cv.failed_count, failed_samples=cv.failed_samples, forward_filled=ff,
-            sample=_samples(cv.series),
+            sample=_samples(cv.series), aliases=[hb.codes[i]] if i in hb.codes else [],
         ))
         out_cols.append(cv.series.alias(name))
         nonnull = len(cv.series) - cv.null_count + cv.failed_count
@@ -161,6 +194,7 @@ def build_plan(
         if ff:
             warnings.append(f"列「{name}」有 {ff} 个空单元格按上方的分组标签（合并单元格）补齐，请核对。")
     frame = pl.DataFrame(out_cols) if out_cols else pl.DataFrame()
+    warnings += flag_suspect_values(frame, plans, data.get_column(ROW))
 
     # totals right under the header or at the very end are the classic silent error
     dropped = [DroppedRow(row=r, reason=reason, text=text) for r, reason, text in verdict.dropped]  # type: ignore[arg-type]
@@ -213,11 +247,18 @@ def build_plan(
     plan = ImportPlan(
         file_name=file_name, sha256=sha256, file_kind=file_kind, sheet=raw.name, sheets=sheets,
         skipped_sheets=skipped_sheets, encoding=encoding,
-        header_rows=[r + 1 for r in hb.header_rows], preamble=hb.preamble, notes=verdict.notes,
+        header_rows=[r + 1 + offset for r in hb.header_rows], preamble=hb.preamble, notes=verdict.notes,
         columns=plans, dropped_rows=dropped, dropped_columns=dropped_columns, warnings=warnings,
-        wide=wide, row_count=frame.height, options=options,
+        wide=wide, row_count=frame.height, options=options, tables=tables,
     )
     return plan, frame
+
+
+def _tables_note(tables: list[SheetTable], pick: int) -> str:
+    listed = "；".join(f"第 {t.index} 张「{t.title}」（第 {t.first_row}–{t.last_row} 行）" for t in tables)
+    others = "、".join(str(t.index) for t in tables if t.index != pick)
+    return (f"这个工作表里有 {len(tables)} 张表：{listed}。现在导入的是第 {pick} 张；"
+            f"第 {others} 张请另选后分别导入为数据集（命令行用 --sheet-table 序号）。")
 
 
 __all__ = ["POLARS_TYPES", "build_plan"]

@@ -132,9 +132,29 @@ def _open(req: dict[str, Any]) -> tuple[Path, Any, Any, str, list[Any]]:
     limits = _limits(req)
     conn, kind = admit(path, limits)
     infos = conn.sheets(path, limits)
+    _refuse_renamed_text(req, path, conn, kind, infos)
     if kind == "csv" and req.get("original_name"):
         infos = [replace(i, name=Path(req["original_name"]).stem) for i in infos]
     return path, limits, conn, kind, infos
+
+
+def _refuse_renamed_text(req: dict[str, Any], path: Path, conn: Any, kind: str, infos: list[Any]) -> None:
+    """A plain-text note saved under a spreadsheet name is refused, not planned as "1 列，0 行数据".
+
+    A real CSV table named .xlsx still imports (the content decides, see connectors.base); what
+    is refused is text without columns under a name the text reader does not own.
+    """
+    from citybi.errors import ImportRejected
+
+    suffix = Path(req.get("original_name") or path.name).suffix.lower()
+    if kind != "csv" or not suffix or suffix in conn.extensions:
+        return
+    if all(i.empty or i.n_cols <= 1 for i in infos):
+        raise ImportRejected(
+            f"文件的扩展名是 {suffix}，但内容不是电子表格，而是一段纯文本（没有可以分列的表格）。"
+            "请上传原始的 Excel 文件；如果它其实是 CSV 表格，请把扩展名改为 .csv 后再上传。",
+            detail=f"text file named {suffix}: {infos}",
+        )
 
 
 def _list_sheets(req: dict[str, Any]) -> list[dict[str, Any]]:

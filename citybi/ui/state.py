@@ -79,6 +79,23 @@ def show_error(err: Exception) -> None:
         st.error("操作没有完成：程序遇到了意外的问题。请重试；如果反复出现，请把所用文件交给管理员。")
 
 
+def dataset_link(name: str) -> None:
+    """A link to the 数据集 page opened on dataset `name` (pages/datasets.py reads ?ds=).
+
+    In the app it is an in-app page link; a page script run on its own (AppTest, `streamlit run
+    pages/x.py`) has no navigation to link into, so it gets a plain relative link instead.
+    """
+    from urllib.parse import quote
+
+    from streamlit.errors import StreamlitPageNotFoundError
+
+    label = f"查看数据集「{name}」"
+    try:
+        st.page_link("pages/datasets.py", label=label, icon=":material/dataset:", query_params={"ds": name})
+    except StreamlitPageNotFoundError:
+        st.markdown(f"[{md(label)}](datasets?ds={quote(name, safe='')})")
+
+
 def guarded(fn: Callable[[], T]) -> T | None:
     """Run a core call; show its error as a message and return None instead of raising."""
     try:
