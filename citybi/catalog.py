@@ -72,6 +72,22 @@ _SCHEMA_SQL = (
     # transaction as the rows it describes, so the two never disagree
     f"""CREATE TABLE IF NOT EXISTS {S}.source_state (
         source VARCHAR PRIMARY KEY, state_json VARCHAR, updated_at TIMESTAMP)""",
+    # accounts (citybi.accounts): no row = open mode (a local operator); argon2 hashes only.
+    # valid_after: tokens issued before it stop working (password changed, reset, disabled)
+    f"""CREATE TABLE IF NOT EXISTS {S}.users (
+        name VARCHAR PRIMARY KEY, role VARCHAR NOT NULL, department VARCHAR, districts_json VARCHAR,
+        streets_json VARCHAR, password_hash VARCHAR NOT NULL, disabled BOOLEAN DEFAULT false,
+        failed_count INTEGER DEFAULT 0, locked_until TIMESTAMP, must_change BOOLEAN DEFAULT false,
+        valid_after TIMESTAMP, created_at TIMESTAMP, updated_at TIMESTAMP, last_login TIMESTAMP)""",
+    # one row per login (the token's per-login id): idle expiry, logout, "signed in recently"
+    f"""CREATE TABLE IF NOT EXISTS {S}.sessions (
+        sid VARCHAR PRIMARY KEY, user_name VARCHAR NOT NULL, created_at TIMESTAMP, last_seen TIMESTAMP,
+        ended_at TIMESTAMP, address VARCHAR)""",
+    # the audit log (citybi.audit): append-only, each entry's hash chained to the previous one
+    f"""CREATE TABLE IF NOT EXISTS {S}.audit (
+        seq BIGINT PRIMARY KEY, logged_at TIMESTAMP NOT NULL, user_name VARCHAR, role VARCHAR, address VARCHAR,
+        action VARCHAR NOT NULL, target VARCHAR, detail VARCHAR, prev_hash VARCHAR, hash VARCHAR NOT NULL)""",
+    f"CREATE TABLE IF NOT EXISTS {S}.audit_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
 )
 RUN_STATUSES = {"running": "运行中", "ok": "成功", "failed": "失败", "skipped": "已跳过"}
 
