@@ -33,6 +33,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -183,6 +184,16 @@ def record(wh: Warehouse, action: str, target: str = "", detail: dict[str, Any] 
         _write_anchor(wh, {"seq": seq, "hash": h, "base_seq": int(base[0]) if base[0] else 0,
                            "base_hash": base[1] or GENESIS})
     return Entry(seq, at, name, role, address, action, target[:1000], text_detail[:8000], prev, h)
+
+
+def record_done(wh: Warehouse, action: str, target: str = "", detail: dict[str, Any] | str | None = None) -> None:
+    """`record` for an action that already committed: a failure to log is logged, not raised.
+
+    Raising here would tell the user their import failed when its rows are in fact written."""
+    try:
+        record(wh, action, target, detail)
+    except Exception:
+        logging.getLogger(__name__).exception("audit entry not written: %s %s", action, target)
 
 
 def entries(wh: Warehouse, *, user: str | None = None, action: str | None = None,

@@ -26,6 +26,8 @@ import duckdb
 import polars as pl
 from sqlglot import exp
 
+from citybi import audit
+from citybi.access import require
 from citybi.config import Settings
 from citybi.dictionaries import ValueDictionary
 from citybi.errors import NotFound, UserFacingError
@@ -255,6 +257,7 @@ class Catalog:
     # ------------------------------------------------------------------ value dictionaries (数据标准)
     def save_dictionary(self, d: ValueDictionary) -> None:
         """Create or replace a dictionary (by name, case-insensitively), in one transaction."""
+        require("standards.manage")
         name = check_visible(d.name, "字典名称")
         with self.wh.transaction() as cur:
             cur.execute(f"DELETE FROM {S}.dictionaries WHERE lower(name) = lower(?)", [name])
@@ -273,6 +276,7 @@ class Catalog:
         return ValueDictionary.model_validate_json(rows[0][0])
 
     def delete_dictionary(self, name: str) -> bool:
+        require("standards.manage")
         with self.wh.transaction() as cur:
             gone = cur.execute(f"DELETE FROM {S}.dictionaries WHERE lower(name) = lower(?) RETURNING name",
                                [name]).fetchall()
@@ -280,6 +284,7 @@ class Catalog:
 
     def set_rules(self, name: str, rules: Rules) -> None:
         """Replace a dataset's validation rules (empty rules remove them)."""
+        require("standards.manage")
         real = self._dataset_row(name)[1]
         with self.wh.transaction() as cur:
             cur.execute(f"DELETE FROM {S}.dataset_rules WHERE dataset = lower(?)", [real])
@@ -397,6 +402,12 @@ class Catalog:
         """Every dataset's current version, keyed by its lower-cased name (what caches key on)."""
         return {r[0]: int(r[1]) for r in self._rows(f"SELECT lower(name), current_version FROM {S}.datasets")}
 
+    def department_of(self, name: str) -> str | None:
+        """The department a dataset belongs to, for role checks (科员 write only their own).
+
+        None (unknown) until datasets carry an owner: then only the role is checked."""
+        return None
+
     def exists(self, name: str) -> bool:
         return bool(self._rows(f"SELECT 1 FROM {S}.datasets WHERE lower(name) = lower(?)", [name]))
 
@@ -483,6 +494,9 @@ class Catalog:
             if mode == "append":
                 raise NotFound(f"数据集「{name}」不存在，无法追加。", hint="请先新建该数据集")
             mode = "create"
+        # a new dataset is checked as an upload, a new version of an existing one as a replace
+        require("datasets.upload" if mode == "create" else "datasets.replace",
+                department=None if mode == "create" else self.department_of(name))
         if frame.width == 0:
             raise UserFacingError("没有可写入的列。")
         frame, units, column_types, key_columns = _visible_columns(frame, units or {}, column_types or {},
@@ -555,6 +569,8 @@ class Catalog:
                 # that second error must not replace the first (e.g. "No space left on device")
                 with contextlib.suppress(duckdb.Error):
                     cur.unregister(staged)
+        audit.record_done(self.wh, f"datasets.{mode}", name,
+                     {"version": version, "rows": rows, "file": prov.source_file, "sha256": prov.sha256})
         return WriteResult(dataset=name, version=version, mode=mode, rows_written=rows,
                            rows_added=added, rows_updated=updated)
 
@@ -588,6 +604,7 @@ class Catalog:
 
     def restore(self, name: str, version: int) -> None:
         """Make an earlier version current again (the newer versions stay in the history)."""
+        require("datasets.restore", department=self.department_of(name))
         with self.wh.transaction() as cur:
             ds_id, real, *_ = self._dataset_row_cur(cur, name)
             row = cur.execute(
@@ -598,9 +615,11 @@ class Catalog:
             self._point_view(cur, real, row[0][0])
             cur.execute(f"UPDATE {S}.datasets SET current_version = ?, updated_at = ? WHERE id = ?",
                         [version, dt.datetime.now(), ds_id])
+        audit.record_done(self.wh, "datasets.restore", real, {"version": version})
 
     def delete(self, name: str) -> None:
         """Remove a dataset and every version of it."""
+        require("datasets.delete", department=self.department_of(name))
         with self.wh.transaction() as cur:
             ds_id, real, *_ = self._dataset_row_cur(cur, name)
             cur.execute(exp.Drop(tables=[_user_table(real)], kind="VIEW", exists=True).sql(dialect="duckdb"))
@@ -610,6 +629,7 @@ class Catalog:
             cur.execute(f"DELETE FROM {S}.versions WHERE dataset_id = ?", [ds_id])
             cur.execute(f"DELETE FROM {S}.datasets WHERE id = ?", [ds_id])
             cur.execute(f"DELETE FROM {S}.dataset_rules WHERE dataset = lower(?)", [real])
+        audit.record_done(self.wh, "datasets.delete", real)
 
     def set_synonyms(self, name: str, synonyms: list[str], column: str | None = None) -> None:
         """Words users say for a dataset or a column (问数 matches them)."""
