@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from citybi.ui.auth import gate, may, sidebar
 from citybi.ui.state import ensure_samples
 
 # a bundled PNG: a material/emoji page icon makes the browser fetch it from a CDN, which an intranet lacks
@@ -29,6 +30,17 @@ pages = {
         st.Page("pages/map.py", title="全市一张图", icon=":material/map:", url_path="map"),
     ],
 }
-nav = st.navigation(pages)
+# who is asking: the login form alone until someone signs in (open mode: the local operator)
+ctx = gate(app=True)
+pages["管理"] = [
+    st.Page("pages/account.py", title="账户", icon=":material/person:", url_path="account"),
+    st.Page("pages/users.py", title="用户管理", icon=":material/group:", url_path="users"),
+    st.Page("pages/audit_log.py", title="审计日志", icon=":material/history:", url_path="audit"),
+    st.Page("pages/system.py", title="系统状态", icon=":material/monitor_heart:", url_path="system"),
+]
+# the navigation lists what the role may use; each page and the core check again
+pages = {group: [p for p in group_pages if may(ctx, p.url_path)] for group, group_pages in pages.items()}
+nav = st.navigation({group: group_pages for group, group_pages in pages.items() if group_pages})
+sidebar(ctx)
 ensure_samples()
 nav.run()

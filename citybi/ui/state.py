@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
 import polars as pl
 import streamlit as st
 
-from citybi import tempfiles
+from citybi import audit, tempfiles
 from citybi.catalog import Catalog, open_warehouse
 from citybi.config import load_settings
+from citybi.context import effective, use
 from citybi.errors import UserFacingError
 from citybi.export import csv_file_name, frame_csv
 from citybi.inbox import start_worker
@@ -25,6 +27,9 @@ T = TypeVar("T")
 def _warehouse_for(db_path: str) -> Warehouse:
     # app start: remove what killed CityBI processes left in the temp folder (citybi.tempfiles)
     tempfiles.startup()
+    from citybi.ui.admin import error_buffer
+
+    error_buffer()  # 系统状态 lists the errors logged from here on
     wh = open_warehouse(load_settings(db_path))
     # the app holds the file, so `citybi ingest` hands its jobs to this process (citybi.inbox)
     start_worker(wh)
@@ -61,7 +66,11 @@ def show_error(err: Exception) -> None:
     if isinstance(err, UserFacingError):
         st.error(md(err.message) + (f"\n\n建议：{md(err.hint)}" if err.hint else ""))
     else:
-        st.error("操作没有完成：程序遇到了意外的问题。请重试；如果反复出现，请把所用文件交给管理员。")
+        # the details go to the log under an id the user can quote (系统状态 lists the latest)
+        error_id = uuid.uuid4().hex[:8]
+        logging.getLogger("citybi.ui").error("页面错误 %s：%s", error_id, type(err).__name__, exc_info=err)
+        st.error("操作没有完成：程序遇到了意外的问题。请重试；如果反复出现，请把所用文件交给管理员"
+                 f"（错误编号 {error_id}）。")
 
 
 def guarded(fn: Callable[[], T]) -> T | None:
@@ -130,11 +139,27 @@ def show_frame(frame: pl.DataFrame, *, download: str | None = None, download_key
         csv_download(frame, download, key=download_key)
 
 
+def audited(make: Callable[[], bytes], target: str, fmt: str, rows: int | None = None) -> Callable[[], bytes]:
+    """A download's bytes, made when the user clicks, with an audit entry (导出) as this run's user.
+
+    The click is served outside this script run, so the context is captured now."""
+    ctx = effective()
+
+    def run() -> bytes:
+        with use(ctx):
+            data = make()
+            audit.record_done(get_warehouse(), "export", target, {"format": fmt, "rows": rows})
+        return data
+
+    return run
+
+
 def csv_download(frame: pl.DataFrame, title: str, *, key: str | None = None) -> None:
     """Download the rows as CSV for Excel.
 
     Streamlit's toolbar download is off (client.disableDataExport in .streamlit/config.toml): it
     wrote "=cmd|…" cells raw. This one neutralises them like the Excel export, with a BOM for Chinese.
     """
-    st.download_button("下载 CSV", data=lambda: frame_csv(frame), file_name=csv_file_name(title), mime="text/csv",
+    st.download_button("下载 CSV", data=audited(lambda: frame_csv(frame), title, "csv", frame.height),
+                       file_name=csv_file_name(title), mime="text/csv",
                        icon=":material/download:", key=key, on_click="ignore")
