@@ -30,14 +30,14 @@ pages = {
         st.Page("pages/map.py", title="全市一张图", icon=":material/map:", url_path="map"),
     ],
 }
-# who is asking: the login form alone until someone signs in (open mode: the local operator)
-ctx = gate(app=True)
 pages["管理"] = [
     st.Page("pages/account.py", title="账户", icon=":material/person:", url_path="account"),
     st.Page("pages/users.py", title="用户管理", icon=":material/group:", url_path="users"),
     st.Page("pages/audit_log.py", title="审计日志", icon=":material/history:", url_path="audit"),
     st.Page("pages/system.py", title="系统状态", icon=":material/monitor_heart:", url_path="system"),
 ]
+# who is asking: the login form alone until someone signs in (open mode: the local operator)
+ctx = gate(app_pages=pages)
 # the navigation lists what the role may use; each page and the core check again
 pages = {group: [p for p in group_pages if may(ctx, p.url_path)] for group, group_pages in pages.items()}
 nav = st.navigation({group: group_pages for group, group_pages in pages.items() if group_pages})

@@ -15,6 +15,7 @@ working at logout, idle expiry, a password change or when the user is disabled.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 
@@ -87,23 +88,27 @@ def current_session() -> Session | None:
     return None if open_mode() else _session()
 
 
-def _only(render: Callable[[], None], app: bool) -> None:
-    """Show `render` as the whole app and stop this run.
+def _only(render: Callable[[], None], app_pages: dict[str, list[Any]] | None) -> None:
+    """Show `render` instead of any page and stop this run.
 
-    From app.py it becomes the one page of the navigation: a run of app.py that never called
-    st.navigation would list the pages/ folder instead."""
-    if app:
-        st.navigation([st.Page(render, title="登录", url_path="login")], position="hidden").run()
+    From app.py it goes through st.navigation under each of the app's addresses: a run of app.py
+    that never called st.navigation would list the pages/ folder, and one that declared only a
+    login page would answer a bookmarked /boards with Streamlit's "page not found" dialog."""
+    if app_pages is not None:
+        # every address of the app answers with `render` (a login keeps the address asked for)
+        stand_ins = [st.Page(render, title="登录", url_path=p.url_path or "login", default=not p.url_path)
+                     for group in app_pages.values() for p in group]
+        st.navigation(stand_ins, position="hidden").run()
     else:
         render()
     st.stop()
 
 
-def gate(action: str | None = None, *, app: bool = False) -> Context:
+def gate(action: str | None = None, *, app_pages: dict[str, list[Any]] | None = None) -> Context:
     """Who is asking, set for this run; shows the login form (and stops the run) when nobody is.
 
     With `action`, a user whose role may not take it sees a Chinese refusal and the run stops.
-    `app=True` from app.py (before st.navigation)."""
+    app.py passes its pages (`app_pages`), before it builds the navigation."""
     if open_mode():
         ctx = _local_operator()
         set_for_run(ctx)
@@ -111,7 +116,7 @@ def gate(action: str | None = None, *, app: bool = False) -> Context:
     session = _session()
     if session is None:
         set_for_run(Context(user="", role="anonymous", address=_address()))  # no rights if anything runs
-        _only(login_form, app)
+        _only(login_form, app_pages)
     ctx = session.user.context(_address())
     set_for_run(ctx)
     if session.user.must_change:
@@ -120,7 +125,7 @@ def gate(action: str | None = None, *, app: bool = False) -> Context:
             st.warning("管理员重置了您的密码，请先设置一个新密码。")
             password_form(session)
 
-        _only(must_change, app)
+        _only(must_change, app_pages)
     if action is not None:
         try:
             require(action, ctx)

@@ -12,7 +12,7 @@ import streamlit as st
 from citybi import audit, tempfiles
 from citybi.catalog import Catalog, open_warehouse
 from citybi.config import load_settings
-from citybi.context import effective, use
+from citybi.context import SYSTEM, effective, use
 from citybi.errors import UserFacingError
 from citybi.export import csv_file_name, frame_csv
 from citybi.inbox import start_worker
@@ -98,7 +98,8 @@ def ensure_samples() -> None:
             status.write(msg)
             bar.progress(min(1.0, max(0.0, fraction)))
 
-        loaded = guarded(lambda: load_samples(wh, progress=progress))
+        with use(SYSTEM):  # the app's own first-start setup, whoever's visit happens to trigger it
+            loaded = guarded(lambda: load_samples(wh, progress=progress))
         done = len(loaded or [])
         status.update(label=f"已载入 {done} 个示例数据集" if done else "示例数据已就绪", state="complete",
                       expanded=False)

@@ -38,7 +38,7 @@ def _sign_in(tab: Any, name: str, password: str) -> None:
 
 def test_clerk_signs_in_sees_datasets_and_signs_out(tab: Any, accounts_app_server: RunningApp) -> None:
     app = accounts_app_server
-    tab.goto(app.url + "/datasets", wait_until="domcontentloaded")
+    tab.goto(app.url + "/", wait_until="domcontentloaded")  # 数据集 is the default page
     expect(tab.locator("h1", has_text="登录")).to_be_visible()
     expect(tab.locator("h1", has_text="数据集")).to_have_count(0)
 
