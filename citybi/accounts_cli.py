@@ -118,10 +118,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
                 print(f"  {p}")
             return 1
         if args.audit_command == "prune":
-            if args.days < 1:
+            days = wh.settings.audit_retention_days if args.days is None else args.days
+            if days < 1:
                 raise UserFacingError("--days 至少为 1 天。", hint="等保要求审计记录至少保留 6 个月，默认 180 天")
-            n = audit.prune(wh, retention_days=args.days)
-            print(f"已清理 {n} 条超过 {args.days} 天的审计记录；其余记录仍可校验。")
+            n = audit.prune(wh, retention_days=days)
+            print(f"已清理 {n} 条超过 {days} 天的审计记录；其余记录仍可校验。")
             return 0
         since = _day(args.since, "--since")
         until = _day(args.until, "--until")
@@ -190,7 +191,7 @@ def register(sub: Any) -> None:
     al.add_argument("--limit", type=int, default=200)
     al.add_argument("--json", action="store_true")
     pr = au_sub.add_parser("prune", help="删除超过保留期的审计记录（默认 180 天）")
-    pr.add_argument("--days", type=int, default=audit.DEFAULT_RETENTION_DAYS)
+    pr.add_argument("--days", type=int, help="保留天数（默认取 CITYBI_AUDIT_RETENTION_DAYS，未设置为 180）")
     for p in (ve, al, pr):
         p.add_argument("--db", help="数据仓库文件（默认 data/citybi.duckdb）")
     au.set_defaults(func=cmd_audit)

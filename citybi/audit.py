@@ -271,10 +271,13 @@ def verify(wh: Warehouse) -> Verdict:
                    problems=tuple(problems), notes=tuple(notes))
 
 
-def prune(wh: Warehouse, *, retention_days: int = DEFAULT_RETENTION_DAYS, now: dt.datetime | None = None) -> int:
-    """Remove entries older than `retention_days`; the last removed one becomes the chain's base.
+def prune(wh: Warehouse, *, retention_days: int | None = None, now: dt.datetime | None = None) -> int:
+    """Remove entries older than `retention_days` (default: the setting, CITYBI_AUDIT_RETENTION_DAYS,
+    180 days); the last removed one becomes the chain's base.
 
     Returns how many were removed (also recorded as an entry, so a prune is itself audited)."""
+    if retention_days is None:
+        retention_days = wh.settings.audit_retention_days
     if retention_days < 1:
         raise ValueError("retention_days must be at least 1")
     cutoff = (now or dt.datetime.now()) - dt.timedelta(days=retention_days)

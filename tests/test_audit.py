@@ -90,3 +90,14 @@ def test_filters(wh: Warehouse) -> None:
     assert [e.seq for e in audit.entries(wh, action="export", since=T0 + dt.timedelta(days=3))] == [5, 4]
     assert [e.seq for e in audit.entries(wh, until=T0 + dt.timedelta(days=1))] == [1]
     assert audit.entries(wh, user="nobody") == []
+
+
+def test_retention_comes_from_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from citybi.config import load_settings
+
+    monkeypatch.setenv("CITYBI_AUDIT_RETENTION_DAYS", "3")
+    with open_warehouse(load_settings(tmp_path / "set.duckdb")) as w:
+        for i in range(5):
+            audit.record(w, "export", f"表{i}", now=T0 + dt.timedelta(days=i))
+        assert audit.prune(w, now=T0 + dt.timedelta(days=5, hours=1)) == 3  # days 0–2 are > 3 days old
+        assert audit.verify(w).ok

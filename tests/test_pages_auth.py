@@ -164,3 +164,23 @@ def test_account_page_changes_the_password_and_signs_out(accounts: Accounts) -> 
     assert [t.value for t in at.title] == ["登录"]
     assert any("密码已修改" in s.value for s in at.success)
     assert accounts.login("li", "Changed#2027").user.name == "li"
+
+
+def test_a_reset_password_must_be_changed_first(accounts: Accounts) -> None:
+    accounts.reset("li", "Temporary#99")
+    at = _signed_in("app.py", accounts, "li", "Temporary#99").run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["修改密码"]
+    assert any("管理员重置了您的密码" in w.value for w in at.warning)
+    assert [x.label for x in at.text_input] == ["原密码", "新密码", "再次输入新密码"]
+
+
+def test_a_csv_download_is_audited_as_the_user(accounts: Accounts, wh: Warehouse) -> None:
+    from citybi.context import use
+    from citybi.ui.state import audited
+
+    with use(accounts.context_for("li")):
+        make = audited(lambda: b"csv", "环卫清运", "csv", 1)
+    assert make() == b"csv"  # called later, outside the run, as the click is served
+    entry = audit.entries(wh, action="export")[0]
+    assert (entry.user, entry.target) == ("li", "环卫清运")

@@ -33,6 +33,10 @@ def _warehouse_for(db_path: str) -> Warehouse:
     wh = open_warehouse(load_settings(db_path))
     # the app holds the file, so `citybi ingest` hands its jobs to this process (citybi.inbox)
     start_worker(wh)
+    try:  # audit entries past the retention setting go at start (the rest still verifies)
+        audit.prune(wh)
+    except Exception:  # the pages must open even when pruning fails; it is retried at the next start
+        logging.getLogger(__name__).exception("audit log not pruned")
     # ... and it is the one writer, so data sources refresh here, on their schedules (citybi.refresh):
     # once per process, as this function is cached; never once per rerun or session
     settings = load_settings(db_path)
