@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -61,8 +62,15 @@ GENERIC_FAILURE = "用户名或密码不正确。"
 LOCKED_MESSAGE = f"登录失败次数过多，账户已被临时锁定，请 {LOCK_MINUTES} 分钟后再试。"
 
 _hasher = PasswordHasher()
-# a real hash of a random password: an unknown name is verified against it (same cost as a real one)
-_DUMMY_HASH = _hasher.hash(pysecrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A real hash of a random password: an unknown name is verified against it (same cost as a real
+    one). Made on first need, not at import: one hash costs ~0.6 s here and every CLI run imports us."""
+    return _hasher.hash(pysecrets.token_urlsafe(16))
+
+
 _unknown_failures: dict[tuple[str, str], tuple[int, dt.datetime | None]] = {}
 _unknown_lock = threading.Lock()
 
@@ -292,7 +300,7 @@ class Accounts:
             raise LoginFailed(GENERIC_FAILURE)
         pw_hash, disabled, failed, locked_until = rows[0]
         if locked_until is not None and locked_until > at:
-            _verify(_DUMMY_HASH, password)
+            _verify(_dummy_hash(), password)
             audit.record(self.wh, "login.failed", clean, {"reason": "locked"}, ctx=who, now=at)
             raise LoginFailed(LOCKED_MESSAGE)
         if not _verify(pw_hash, password):
@@ -320,7 +328,7 @@ class Accounts:
         return Session(user=user, sid=sid, issued_at=at, token=self._sign(clean, at, sid))
 
     def _unknown_failure(self, name: str, at: dt.datetime, password: str) -> None:
-        _verify(_DUMMY_HASH, password)  # the same cost as a real account
+        _verify(_dummy_hash(), password)  # the same cost as a real account
         key = (str(self.wh.path), name)
         with _unknown_lock:
             count, until = _unknown_failures.get(key, (0, None))

@@ -22,18 +22,22 @@ import argparse
 import datetime as dt
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from citybi import audit
-from citybi.accounts import Accounts
-from citybi.catalog import open_warehouse
-from citybi.config import load_settings
-from citybi.context import Context
 from citybi.errors import UserFacingError
-from citybi.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from citybi.context import Context
+    from citybi.warehouse import Warehouse
+
+# the commands import what they use when they run: building the parser (every `citybi …` run)
+# must not load argon2, DuckDB or the catalog
 
 
 def _open(db: str | None) -> Warehouse:
+    from citybi.catalog import open_warehouse
+    from citybi.config import load_settings
+
     return open_warehouse(load_settings(db))
 
 
@@ -53,6 +57,8 @@ def _scope_text(values: tuple[str, ...] | None) -> str:
 
 
 def cmd_users(args: argparse.Namespace) -> int:
+    from citybi.accounts import Accounts
+
     with _open(args.db) as wh:
         acc = Accounts(wh)
         action = args.users_command
@@ -104,6 +110,8 @@ def _day(text: str | None, what: str) -> dt.datetime | None:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    from citybi import audit
+
     with _open(args.db) as wh:
         if args.audit_command == "verify":
             v = audit.verify(wh)
@@ -143,6 +151,8 @@ def context_for(wh: Warehouse, name: str | None) -> Context | None:
     """The context `--as NAME` asks with (None without --as); unknown or disabled users are refused."""
     if not name:
         return None
+    from citybi.accounts import Accounts
+
     acc = Accounts(wh)
     if acc.find(name) is None:
         raise UserFacingError(f"用户「{name}」不存在，无法以其身份提问。", hint="可用 citybi users list 查看已有的用户")
