@@ -15,13 +15,13 @@ working at logout, idle expiry, a password change or when the user is disabled.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import streamlit as st
 
 from citybi.access import AccessDenied, allowed, require
 from citybi.accounts import AccountError, Accounts, LoginFailed, Session
-from citybi.context import Context, set_for_run
+from citybi.context import Context, Scope, set_for_run
 from citybi.ui.state import get_warehouse, show_error, show_flash
 
 TOKEN_PARAM = "t"
@@ -88,7 +88,7 @@ def current_session() -> Session | None:
     return None if open_mode() else _session()
 
 
-def _only(render: Callable[[], None], app_pages: dict[str, list[Any]] | None) -> None:
+def _only(render: Callable[[], None], app_pages: dict[str, list[Any]] | None) -> NoReturn:
     """Show `render` instead of any page and stop this run.
 
     From app.py it goes through st.navigation under each of the app's addresses: a run of app.py
@@ -115,7 +115,9 @@ def gate(action: str | None = None, *, app_pages: dict[str, list[Any]] | None = 
         return ctx
     session = _session()
     if session is None:
-        set_for_run(Context(user="", role="anonymous", address=_address()))  # no rights if anything runs
+        # no rights and no rows, should anything run before the stop
+        set_for_run(Context(user="", role="anonymous", address=_address(),
+                            scope=Scope(districts=frozenset(), streets=frozenset())))
         _only(login_form, app_pages)
     ctx = session.user.context(_address())
     set_for_run(ctx)
