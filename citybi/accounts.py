@@ -51,7 +51,6 @@ MIN_LENGTH = 10
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
 IDLE_MINUTES = 30
-ABSOLUTE_HOURS = 12
 TOUCH_EVERY_S = 60  # last_seen is written at most this often per login (a write per page run is waste)
 KEY_NAME = "citybi-session-key"
 
@@ -354,9 +353,13 @@ class Accounts:
         audit.record(self.wh, "logout", payload["u"], ctx=user.context() if user else None)
 
     def resume(self, token: str, *, address: str | None = None, now: dt.datetime | None = None,
-               idle_minutes: int = IDLE_MINUTES, absolute_hours: int = ABSOLUTE_HOURS) -> Session | None:
-        """The session a token stands for, or None when it is forged, expired, ended or its user changed."""
+               idle_minutes: int | None = None, absolute_hours: int | None = None) -> Session | None:
+        """The session a token stands for, or None when it is forged, expired, ended or its user changed.
+
+        The limits default to the settings (CITYBI_SESSION_IDLE_MINUTES = 30, CITYBI_SESSION_MAX_HOURS = 12)."""
         at = now or dt.datetime.now()
+        idle_minutes = idle_minutes or self.wh.settings.session_idle_minutes
+        absolute_hours = absolute_hours or self.wh.settings.session_max_hours
         payload = self._payload(token)
         if payload is None:
             return None

@@ -242,3 +242,15 @@ def test_account_events_are_audited(acc: Accounts, wh: Warehouse) -> None:
     failed = next(e for e in audit.entries(wh) if e.action == "login.failed")
     assert failed.address == "10.0.0.8" and "bad-Password1" not in failed.detail
     assert audit.verify(wh).ok
+
+
+def test_session_limits_come_from_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from citybi.config import load_settings
+
+    monkeypatch.setenv("CITYBI_SESSION_IDLE_MINUTES", "5")
+    with open_warehouse(load_settings(tmp_path / "short.duckdb")) as w:
+        a = Accounts(w)
+        a.add("zhang", "leader", PW, now=T0)
+        s = a.login("zhang", PW, now=T0)
+        assert a.resume(s.token, now=T0 + dt.timedelta(minutes=4)) is not None
+        assert a.resume(s.token, now=T0 + dt.timedelta(minutes=10)) is None

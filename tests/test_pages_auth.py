@@ -124,8 +124,22 @@ def test_a_clerk_is_refused_admin_pages(accounts: Accounts, path: str) -> None:
     assert not at.dataframe
 
 
-def test_navigation_lists_only_what_the_role_may_use(accounts: Accounts) -> None:
+NAV = [
+    ("li", CLERK_PW, ["import", "", "boards", "ask", "map", "account"]),  # "": 数据集, the default page
+    ("sun", "Leader#pass2026", ["", "boards", "ask", "map", "account"]),
+    ("zhao", "Analyst#pass2026", ["", "boards", "charts", "ask", "map", "account"]),
+    ("wang", ADMIN_PW, ["import", "", "standards", "sources", "boards", "charts", "ask", "map", "account", "users",
+                        "audit", "system"]),
+]
+
+
+@pytest.mark.parametrize(("name", "password", "listed"), NAV, ids=[n[0] for n in NAV])
+def test_navigation_lists_only_what_the_role_may_use(accounts: Accounts, name: str, password: str,
+                                                     listed: list[str]) -> None:
     import streamlit as st
+
+    accounts.add("sun", "领导", "Leader#pass2026")
+    accounts.add("zhao", "分析员", "Analyst#pass2026")
 
     seen: dict[str, list[str]] = {}
     real = st.navigation
@@ -137,9 +151,9 @@ def test_navigation_lists_only_what_the_role_may_use(accounts: Accounts) -> None
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(st, "navigation", spy)
-        at = _signed_in("app.py", accounts, "li", CLERK_PW).run()
+        at = _signed_in("app.py", accounts, name, password).run()
     assert not at.exception
-    assert seen["pages"] == ["import", "", "boards", "ask", "map", "account"]  # "": 数据集, the default page
+    assert seen["pages"] == listed
 
 
 def test_admin_adds_a_user_on_the_page(accounts: Accounts, wh: Warehouse) -> None:
