@@ -28,6 +28,8 @@ pages = {
         st.Page("pages/charts.py", title="图表", icon=":material/bar_chart:", url_path="charts"),
         st.Page("pages/ask.py", title="问数", icon=":material/forum:", url_path="ask"),
         st.Page("pages/map.py", title="全市一张图", icon=":material/map:", url_path="map"),
+        st.Page("pages/sql.py", title="SQL 查询", icon=":material/terminal:", url_path="sql"),
+        st.Page("pages/alerts.py", title="预警", icon=":material/notifications_active:", url_path="alerts"),
     ],
 }
 pages["管理"] = [

@@ -32,6 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlglot import exp
 
+from citybi import context
 from citybi.charts.cache import ResultCache, default_cache
 from citybi.charts.compile import col, filter_condition, table_ref
 from citybi.charts.kpi import KpiOptions, current_period
@@ -55,7 +56,6 @@ from citybi.charts.spec import (
 from citybi.charts.store import ChartStore, YamlStore, chart_store, user_dir
 from citybi.charts.targets import KpiTargets, resolve_target
 from citybi.config import QUERIES_DIR, Settings
-from citybi.context import in_pool
 from citybi.errors import UserFacingError
 from citybi.vocabulary import (
     RELATIVE_PERIOD_GRAINS,
@@ -595,8 +595,9 @@ def run_board(
     tiles: list[TileRun] = []
     if workers > 1 and len(prepared) > 1:
         with ThreadPoolExecutor(max_workers=min(workers, len(prepared))) as pool:
-            # pool threads start with no context: each tile runs as the caller (row rules, cache scope)
-            futures = [pool.submit(in_pool(one), p) for p in prepared]
+            # pool threads start with no context: each tile runs as the caller (scope, row rules)
+            as_caller = context.in_pool(one)
+            futures = [pool.submit(as_caller, p) for p in prepared]
             # progress is reported from the calling thread (a page may only draw from its own)
             for done, fut in enumerate(as_completed(futures), start=1):
                 if progress is not None:

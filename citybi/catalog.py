@@ -26,11 +26,13 @@ import duckdb
 import polars as pl
 from sqlglot import exp
 
-from citybi import audit
+from citybi import audit, context
 from citybi.access import require
 from citybi.config import Settings
 from citybi.dictionaries import ValueDictionary
 from citybi.errors import NotFound, UserFacingError
+from citybi.querydoor import fold
+from citybi.rowrules import Governance, detect_by_values, detect_columns
 from citybi.schema import ColumnInfo, DatasetInfo
 from citybi.usertext import check_visible
 from citybi.validation import Rules
@@ -90,6 +92,24 @@ _SCHEMA_SQL = (
         seq BIGINT PRIMARY KEY, logged_at TIMESTAMP NOT NULL, user_name VARCHAR, role VARCHAR, address VARCHAR,
         action VARCHAR NOT NULL, target VARCHAR, detail VARCHAR, prev_hash VARCHAR, hash VARCHAR NOT NULL)""",
     f"CREATE TABLE IF NOT EXISTS {S}.audit_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+    # who owns a dataset and which columns carry its rows' district/street (citybi.rowrules), by
+    # the dataset's lower-cased name; set at import from the column names, changed by `datasets govern`
+    f"""CREATE TABLE IF NOT EXISTS {S}.dataset_governance (
+        dataset VARCHAR PRIMARY KEY, department VARCHAR, district_column VARCHAR, street_column VARCHAR,
+        public BOOLEAN DEFAULT false, updated_at TIMESTAMP)""",
+    # 预警 (citybi.alerts.history): every firing with its value, the rule as it was and the rows behind
+    # it, and the delivery to each channel; the state per (rule, group) that keeps alerts from storming
+    f"CREATE SEQUENCE IF NOT EXISTS {S}.alert_firing_ids",
+    f"""CREATE TABLE IF NOT EXISTS {S}.alert_firings (
+        id BIGINT PRIMARY KEY, rule VARCHAR NOT NULL, grp VARCHAR, event VARCHAR, fired_at TIMESTAMP, value DOUBLE,
+        title VARCHAR, message VARCHAR, rule_yaml VARCHAR, rows_json VARCHAR, status VARCHAR,
+        deliveries_json VARCHAR, sent_at TIMESTAMP, link VARCHAR)""",
+    f"""CREATE TABLE IF NOT EXISTS {S}.alert_state (
+        rule VARCHAR, grp VARCHAR, firing BOOLEAN, since TIMESTAMP, last_sent_at TIMESTAMP, value DOUBLE,
+        updated_at TIMESTAMP, PRIMARY KEY (rule, grp))""",
+    f"""CREATE TABLE IF NOT EXISTS {S}.alert_checks (
+        rule VARCHAR PRIMARY KEY, checked_at TIMESTAMP, ok BOOLEAN, groups INTEGER, holding INTEGER,
+        message VARCHAR, seconds DOUBLE)""",
 )
 RUN_STATUSES = {"running": "运行中", "ok": "成功", "failed": "失败", "skipped": "已跳过"}
 
@@ -119,18 +139,45 @@ class CatalogDirectory:
 
     def setup(self, cur: duckdb.DuckDBPyConnection) -> None:
         ensure_schema(cur)
+        _backfill_governance(cur)
 
     def names(self, cur: duckdb.DuckDBPyConnection) -> list[str]:
         return [r[0] for r in cur.execute(f"SELECT name FROM {S}.datasets").fetchall()]
 
+    def governance(self, cur: duckdb.DuckDBPyConnection) -> dict[str, Governance]:
+        return _governance_rows(cur)
 
-def open_warehouse(settings: Settings | None = None, *, path: str | Path | None = None) -> Warehouse:
+
+def _backfill_governance(cur: duckdb.DuckDBPyConnection) -> None:
+    """Datasets imported before governance existed get their 区/街道 columns from their names
+    (no department: only an admin can give them one), so a restricted user can still read them."""
+    rows = cur.execute(
+        f"SELECT d.name, v.columns_json FROM {S}.datasets d JOIN {S}.versions v "
+        f"ON v.dataset_id = d.id AND v.version = d.current_version "
+        f"WHERE lower(d.name) NOT IN (SELECT dataset FROM {S}.dataset_governance)").fetchall()
+    for name, columns_json in rows:
+        district, street = detect_columns([c["name"] for c in json.loads(columns_json or "[]")])
+        cur.execute(f"INSERT INTO {S}.dataset_governance VALUES (lower(?), NULL, ?, ?, false, ?)",
+                    [name, district, street, dt.datetime.now()])
+
+
+def _governance_rows(cur: duckdb.DuckDBPyConnection) -> dict[str, Governance]:
+    # keyed the way the door folds names (ASCII-only lower case), from the dataset's real name
+    rows = cur.execute(f"SELECT d.name, g.department, g.district_column, g.street_column, g.public "
+                       f"FROM {S}.dataset_governance g JOIN {S}.datasets d ON lower(d.name) = g.dataset").fetchall()
+    return {fold(r[0]): Governance(department=r[1], district_column=r[2], street_column=r[3], public=bool(r[4]))
+            for r in rows}
+
+
+def open_warehouse(settings: Settings | None = None, *, path: str | Path | None = None,
+                   require_context: bool = False) -> Warehouse:
     """The warehouse file with its catalog: what the app, the CLI and tests open.
 
     The catalog's tables are created on first open, and the query door knows exactly the
     datasets the catalog lists (Warehouse itself never reads catalog tables).
+    `require_context`: the web app's door refuses a query that arrives with no caller.
     """
-    return Warehouse(settings, path=path, directory=CatalogDirectory())
+    return Warehouse(settings, path=path, directory=CatalogDirectory(), require_context=require_context)
 
 
 @dataclass(frozen=True)
@@ -405,8 +452,8 @@ class Catalog:
     def department_of(self, name: str) -> str | None:
         """The department a dataset belongs to, for role checks (科员 write only their own).
 
-        None (unknown) until datasets carry an owner: then only the role is checked."""
-        return None
+        None when it has no owner (set one with `citybi datasets govern`): then only the role is checked."""
+        return self.governance(name).department
 
     def exists(self, name: str) -> bool:
         return bool(self._rows(f"SELECT 1 FROM {S}.datasets WHERE lower(name) = lower(?)", [name]))
@@ -514,6 +561,15 @@ class Catalog:
                         f"INSERT INTO {S}.datasets VALUES (?, ?, ?, ?, NULL, '[]', '{{}}', ?, ?)",
                         [ds_id, name, display_name or name, description or "", now, now],
                     )
+                    # a new dataset belongs to the importer's department; its place columns by name,
+                    # else by values (the 行政区划 dictionary's 区/街道 names)
+                    district, street = detect_columns(list(frame.columns))
+                    if district is None or street is None:
+                        by_value = _place_columns_by_value(cur, frame)
+                        district, street = district or by_value[0], street or by_value[1]
+                    cur.execute(f"DELETE FROM {S}.dataset_governance WHERE dataset = lower(?)", [name])
+                    cur.execute(f"INSERT INTO {S}.dataset_governance VALUES (lower(?), ?, ?, ?, false, ?)",
+                                [name, context.effective().scope.department, district, street, now])
                     source: exp.Expression = exp.select("*").from_(exp.to_table(staged, quoted=True))
                     added, updated = frame.height, 0
                 else:
@@ -629,6 +685,7 @@ class Catalog:
             cur.execute(f"DELETE FROM {S}.versions WHERE dataset_id = ?", [ds_id])
             cur.execute(f"DELETE FROM {S}.datasets WHERE id = ?", [ds_id])
             cur.execute(f"DELETE FROM {S}.dataset_rules WHERE dataset = lower(?)", [real])
+            cur.execute(f"DELETE FROM {S}.dataset_governance WHERE dataset = lower(?)", [real])
         audit.record_done(self.wh, "datasets.delete", real)
 
     def set_synonyms(self, name: str, synonyms: list[str], column: str | None = None) -> None:
@@ -660,11 +717,54 @@ class Catalog:
             cur.execute(f"UPDATE {S}.datasets SET column_notes = ? WHERE id = ?",
                         [json.dumps(notes, ensure_ascii=False), ds_id])
 
+    def governance(self, name: str) -> Governance:
+        """Who owns dataset `name` and which columns carry its district/street (unset: all None)."""
+        real = self._dataset_row(name)[1]
+        rows = self._rows(f"SELECT department, district_column, street_column, public FROM {S}.dataset_governance "
+                          f"WHERE dataset = lower(?)", [real])
+        if not rows:
+            return Governance()
+        r = rows[0]
+        return Governance(department=r[0], district_column=r[1], street_column=r[2], public=bool(r[3]))
+
+    def set_governance(self, name: str, gov: Governance) -> Governance:
+        """Replace a dataset's governance; the district/street columns must be columns of it."""
+        info = self.get(name)
+        names = {c.name for c in info.columns}
+        for label, column in (("区列", gov.district_column), ("街道列", gov.street_column)):
+            if column is not None and column not in names:
+                raise UserFacingError(f"数据集「{info.name}」没有名为「{column}」的列，不能设为{label}。",
+                                      hint="可用的列：" + "、".join(c.name for c in info.columns))
+        if gov.department is not None:
+            check_visible(gov.department, "部门名称")
+        with self.wh.transaction() as cur:
+            cur.execute(f"DELETE FROM {S}.dataset_governance WHERE dataset = lower(?)", [info.name])
+            cur.execute(f"INSERT INTO {S}.dataset_governance VALUES (lower(?), ?, ?, ?, ?, ?)",
+                        [info.name, gov.department, gov.district_column, gov.street_column, gov.public,
+                         dt.datetime.now()])
+        return gov
+
     def preview(self, name: str, limit: int = 100) -> pl.DataFrame:
         """The first rows of a dataset, through the query door like any user query."""
         info = self.get(name)
         tree = exp.select("*").from_(_user_table(info.name)).limit(limit)
         return self.wh.run(tree, max_rows=limit).frame
+
+
+def _place_columns_by_value(cur: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> tuple[str | None, str | None]:
+    """District/street columns whose values are 行政区划 names (when the dictionary exists)."""
+    rows = cur.execute(f"SELECT body_json FROM {S}.dictionaries WHERE name = '行政区划'").fetchall()
+    if not rows:
+        return None, None
+    d = ValueDictionary.model_validate_json(rows[0][0])
+    levels = {level: set(d.values(level)) for level in ("区", "街道")}
+    values: dict[str, set[str]] = {}
+    for name, dtype in frame.schema.items():
+        if dtype == pl.String:
+            distinct = frame.get_column(name).drop_nulls().unique()
+            if 0 < distinct.len() <= 2000:  # coded columns only, not free text
+                values[name] = set(distinct.to_list())
+    return detect_by_values(values, levels)
 
 
 def _source_run(r: tuple[Any, ...]) -> SourceRun:

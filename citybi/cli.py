@@ -650,6 +650,9 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--db")
     ds.add_argument("--json", action="store_true")
     ds.set_defaults(func=cmd_datasets)
+    from citybi import govern  # `datasets govern`: ownership and row-rule columns (citybi/govern.py)
+
+    govern.add_parser(ds.add_subparsers(dest="datasets_command"))
 
     ve = sub.add_parser("versions", help="数据集的版本历史")
     ve.add_argument("table")
@@ -747,6 +750,10 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("name", nargs="?")
     sc.add_argument("--db")
     sc.set_defaults(func=cmd_secrets)
+
+    from citybi.alerts.command import add_parser as add_alerts  # 预警: list | check | history
+
+    add_alerts(sub)
 
     se = sub.add_parser("serve", help="启动网页应用")
     se.add_argument("--port", type=int, default=int(os.environ.get("CITYBI_PORT", "8501")))

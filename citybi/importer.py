@@ -25,6 +25,7 @@ from citybi import dictionaries, validation
 from citybi.catalog import Catalog, Provenance, WriteMode, WriteResult
 from citybi.context import current
 from citybi.errors import UserFacingError, storage_error
+from citybi.events import dataset_changed
 from citybi.ingest import recipe
 from citybi.ingest.model import ImportOptions, ImportPlan
 from citybi.ingest.pipeline import Prepared, prepare
@@ -278,6 +279,7 @@ def commit(
         table, frame, mode=mode, units=units, column_types=types, key_columns=key_columns,
         provenance=prov, display_name=display_name, description=description,
     )
+    dataset_changed(wh.path, result.dataset)  # e.g. alert rules on this dataset check again (citybi.events)
     if save_recipe is False:
         return IngestResult(plan=plan, write=result)
     name = table if save_recipe is True else save_recipe

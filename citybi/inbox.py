@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, Valida
 
 from citybi.context import SYSTEM, use
 from citybi.errors import UserFacingError
+from citybi.events import dataset_changed
 from citybi.ingest.model import ImportOptions
 
 POLL_S = 1.0
@@ -276,7 +277,10 @@ def _run_source_job(wh: Any, spec: JobSpec, source: SourceJob) -> dict[str, Any]
     request = SourceRequest(url=source.url, query=source.query, record_path=source.record_path, table=spec.table,
                             max_messages=source.max_messages, seconds=source.seconds,
                             secret=resolve_secret(wh.path, source.secret))
-    return import_source(wh, request, table=spec.table, mode=spec.mode, key_columns=spec.key_columns or None).outcome()
+    result = import_source(wh, request, table=spec.table, mode=spec.mode, key_columns=spec.key_columns or None)
+    if result.write is not None:  # e.g. alert rules on this dataset check again (citybi.events)
+        dataset_changed(wh.path, result.write.dataset)
+    return result.outcome()
 
 
 def run_source_job(wh: Any, run: SourceRunJob) -> dict[str, Any]:

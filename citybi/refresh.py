@@ -23,6 +23,7 @@ from pathlib import Path
 
 from citybi.catalog import Catalog, SourceRun
 from citybi.errors import UserFacingError
+from citybi.events import dataset_changed
 from citybi.secrets import Secret, redact
 from citybi.sourcedefs import SourceDef, SourceDefError, SourceFolder
 from citybi.sources import import_source, resolve_secret
@@ -111,6 +112,8 @@ def refresh_source(wh: Warehouse, source: SourceDef, *, trigger: str = TRIGGER_M
         log.exception("refresh of source %s failed", source.name)
         message = f"刷新失败：程序遇到了意外的问题（{type(err).__name__}）。请重试；如果一直出现，请联系管理员。"
     message = redact(message, secret)
+    if version is not None:  # rows were written: e.g. alert rules on this dataset check again (citybi.events)
+        dataset_changed(wh.path, source.table)
     duration = time.monotonic() - started
     try:
         catalog.finish_source_run(run_id, status=status, rows_added=added, rows_updated=updated, version=version,

@@ -10,6 +10,7 @@ import importlib.util
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
@@ -93,6 +94,11 @@ def sample_rules() -> dict[str, Rules]:
     }
 
 
+# the sample city's owners; the 区/街道 columns are found at import from their names
+SAMPLE_DEPARTMENTS = {"环卫清运": "城管局", "网格事件": "城管局", "热线工单": "政务服务中心",
+                      "空气质量": "生态环境局", "区县概况": "统计局"}
+
+
 def load_samples(wh: Warehouse, *, progress: Progress | None = None, force: bool = False) -> list[str]:
     """Import every sample table into an empty warehouse; returns the names loaded.
 
@@ -125,6 +131,9 @@ def _load(wh: Warehouse, *, progress: Progress | None, force: bool) -> list[str]
             cat.set_column_note(name, col.name, description=col.description, unit=col.unit)
         if name in sample_rules():
             cat.set_rules(name, sample_rules()[name])
+        if name in SAMPLE_DEPARTMENTS:
+            gov = cat.governance(name)
+            cat.set_governance(name, replace(gov, department=SAMPLE_DEPARTMENTS[name]))
         loaded.append(name)
     report("示例数据已就绪", 1.0)
     return loaded

@@ -9,7 +9,9 @@ Why it looks like this (measurements: docs/ARCHITECTURE.md § DuckDB):
   `register()`, which still works, so nothing we need is lost.
 - Every user-driven query (questions, charts, boards, exports) goes through `run(tree)`:
   it takes a sqlglot tree, checks it is a read-only SELECT over catalog datasets, applies the
-  row limit and the time-out. Later, row-level rules belong here too.
+  row limit and the time-out. For a caller with a restricted scope (citybi.context) it then
+  rewrites every dataset reference to that caller's rows (citybi.rowrules) and checks the
+  rewritten query through the door again.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,8 +28,10 @@ from typing import Any, Protocol
 import duckdb
 import polars as pl
 import pyarrow as pa
+import sqlglot
 from sqlglot import exp
 
+from citybi import context, rowrules
 from citybi.config import Settings, load_settings
 from citybi.errors import QueryRejected, UserFacingError, WarehouseBusy, storage_error
 from citybi.querydoor import KEYWORD_FUNCTIONS, checked_sql, fold
@@ -48,6 +53,10 @@ class DatasetDirectory(Protocol):
         """Every dataset name a query may read."""
         ...
 
+    def governance(self, cur: duckdb.DuckDBPyConnection) -> Mapping[str, rowrules.Governance]:
+        """Owner and district/street columns per dataset, keyed by folded name (row rules)."""
+        ...
+
 
 class NoDatasets:
     """The directory of a warehouse nobody catalogued: no datasets, nothing to set up."""
@@ -57,6 +66,9 @@ class NoDatasets:
 
     def names(self, cur: duckdb.DuckDBPyConnection) -> Iterable[str]:
         return ()
+
+    def governance(self, cur: duckdb.DuckDBPyConnection) -> Mapping[str, rowrules.Governance]:
+        return {}
 
 @dataclass
 class QueryResult:
@@ -68,6 +80,8 @@ class QueryResult:
     truncated: bool = False
     params: list[Any] = field(default_factory=list)
     _sql: str | None = field(default=None, repr=False)
+    # "按您的数据权限，只包含：临江区" when the row rule narrowed the query (citybi.rowrules), else ""
+    scope_note: str = ""
 
     @property
     def sql(self) -> str:
@@ -103,8 +117,10 @@ class Warehouse:
     """The DuckDB file behind CityBI. Create one per process and share it."""
 
     def __init__(self, settings: Settings | None = None, *, path: str | Path | None = None,
-                 directory: DatasetDirectory | None = None) -> None:
+                 directory: DatasetDirectory | None = None, require_context: bool = False) -> None:
         self.directory: DatasetDirectory = directory or NoDatasets()
+        # the web app's door: a query arriving with no context (a thread that lost it) is refused
+        self.require_context = require_context
         self.settings = settings or load_settings(path)
         if path is not None:
             self.settings = self.settings.with_db(path)
@@ -143,6 +159,11 @@ class Warehouse:
         self._generation = 0
         self._dataset_names: tuple[int, frozenset[str]] | None = None
         self._door_cache: tuple[int, frozenset[str], frozenset[str]] | None = None
+        self._governance: tuple[int, Mapping[str, rowrules.Governance]] | None = None
+        # rewritten SQL per (generation, caller's scope key, accepted SQL): a board re-runs the same
+        # queries for the same users, and the rewrite (parse + rewrite + re-check) costs ~2-10 ms
+        self._rewrites: OrderedDict[tuple[int, str, str], tuple[str, bool]] = OrderedDict()
+        self._rewrites_lock = threading.Lock()  # not self._lock: a long import must not block reads
         try:
             self._lock_down()
             with self.transaction() as cur:
@@ -264,6 +285,27 @@ class Warehouse:
         self._door_cache = (self._generation, names, keyword)
         return names, keyword
 
+    def governance(self) -> Mapping[str, rowrules.Governance]:
+        """Each dataset's owner and district/street columns (folded name → Governance), per generation."""
+        cached = self._governance
+        if cached and cached[0] == self._generation:
+            return cached[1]
+        cur = self.cursor()
+        try:
+            gov = dict(self.directory.governance(cur))
+        finally:
+            cur.close()
+        self._governance = (self._generation, gov)
+        return gov
+
+    def caller(self) -> context.Context:
+        """Who the running query is for: the context set, else SYSTEM — or a refusal in the app."""
+        ctx = context.current()
+        if ctx is None and self.require_context:
+            raise QueryRejected("请先登录，再查看数据。", hint="登录已失效或页面未完成登录，请刷新页面后重新登录",
+                                detail="no context in a require_context warehouse")
+        return ctx or context.SYSTEM
+
     def run(
         self,
         tree: exp.Expression,
@@ -275,9 +317,15 @@ class Warehouse:
         """Run a user-driven query. The only place such queries reach DuckDB."""
         if not isinstance(tree, exp.Query):  # before the LIMIT wrapper would hide what it was
             raise QueryRejected("只能执行查询（SELECT）语句。", detail=type(tree).__name__)
+        ctx = self.caller()
         limit = max_rows or self.settings.query.max_rows
         # the door judges exactly the text DuckDB is given, LIMIT included
-        sql = checked_sql(_apply_limit(tree, limit + 1), *self._door_names())
+        names, keywords = self._door_names()
+        sql = checked_sql(_apply_limit(tree, limit + 1), names, keywords)
+        note = ""
+        if rowrules.restricted(ctx):
+            sql, narrowed = self._with_row_rules(sql, ctx, names, keywords)
+            note = rowrules.scope_note(ctx) if narrowed else ""
         cur = self.cursor()
         timeout = timeout_s or self.settings.query.timeout_s
         timer = threading.Timer(timeout, cur.interrupt)
@@ -300,7 +348,31 @@ class Warehouse:
         if truncated:
             frame = frame.head(limit)
         return QueryResult(frame=frame, tree=tree, elapsed_s=elapsed, truncated=truncated,
-                           params=list(params or []))
+                           params=list(params or []), scope_note=note)
+
+    def _with_row_rules(self, sql: str, ctx: context.Context, names: frozenset[str], keywords: frozenset[str]
+                        ) -> tuple[str, bool]:
+        """The accepted text re-parsed, every dataset reference narrowed to `ctx`'s rows, and the
+        result judged by the door again (what runs is what was checked)."""
+        # the rewrite depends only on the text, the scope key (role, department, scope) and the
+        # governance, which changes only with the generation
+        key = (self._generation, ctx.scope_key(), sql)
+        with self._rewrites_lock:
+            hit = self._rewrites.get(key)
+            if hit is not None:
+                self._rewrites.move_to_end(key)
+                return hit
+        parsed = sqlglot.parse_one(sql, dialect="duckdb")  # the door parsed this very text already
+        folded = frozenset(fold(n) for n in names)
+        rewritten, narrowed = rowrules.apply(parsed, ctx, folded, self.governance())
+        if not isinstance(rewritten, exp.Query):
+            raise QueryRejected("只能执行查询（SELECT）语句。", detail=type(rewritten).__name__)
+        done = (checked_sql(rewritten, names, keywords), narrowed)
+        with self._rewrites_lock:
+            self._rewrites[key] = done
+            while len(self._rewrites) > 1024:
+                self._rewrites.popitem(last=False)
+        return done
 
 
 def _unshowable(dtype: pa.DataType) -> str | None:

@@ -36,6 +36,9 @@ chosen = st.selectbox("查看数据集", names, key="ds_pick")
 info = next(d for d in infos if d.name == chosen)
 if info.description:
     st.caption(md(info.description))
+governance = guarded(lambda: cat.governance(info.name))
+if governance is not None:  # owner and row-rule columns (citybi.rowrules); `citybi datasets govern` changes them
+    st.caption("数据权限：" + md(governance.describe()))
 
 tab_schema, tab_preview, tab_versions, tab_rules, tab_delete = st.tabs(["结构", "预览", "版本历史", "校验规则", "删除"])
 

@@ -127,9 +127,9 @@ def test_a_clerk_is_refused_admin_pages(accounts: Accounts, path: str) -> None:
 NAV = [
     ("li", CLERK_PW, ["import", "", "boards", "ask", "map", "account"]),  # "": 数据集, the default page
     ("sun", "Leader#pass2026", ["", "boards", "ask", "map", "account"]),
-    ("zhao", "Analyst#pass2026", ["", "boards", "charts", "ask", "map", "account"]),
-    ("wang", ADMIN_PW, ["import", "", "standards", "sources", "boards", "charts", "ask", "map", "account", "users",
-                        "audit", "system"]),
+    ("zhao", "Analyst#pass2026", ["", "boards", "charts", "ask", "map", "sql", "alerts", "account"]),
+    ("wang", ADMIN_PW, ["import", "", "standards", "sources", "boards", "charts", "ask", "map", "sql", "alerts",
+                        "account", "users", "audit", "system"]),
 ]
 
 

@@ -5,7 +5,9 @@ and it knows nothing about our data versions. Chart results are small aggregates
 plain dict of polars frames (immutable, shared without copying) answers a warm board in
 microseconds.
 
-Key and validity: the key is (warehouse file, SQL text, parameters, row cap). Relative
+Key and validity: the key is (warehouse file, caller's scope, SQL text, parameters, row cap):
+the door narrows a query to the caller's rows (citybi.rowrules), so the same SQL text answers
+differently per scope and one user's entry must never answer another scope's question. Relative
 dates are resolved into the SQL before keying, so "本月" tomorrow is a different entry.
 Each entry remembers the warehouse generation it was made at and the catalog version of
 every dataset its query reads. Same generation → hit with no database work. A different
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from citybi.schema import DatasetInfo
     from citybi.warehouse import Warehouse
 
-Key = tuple[str, str, tuple[Any, ...], int | None]
+Key = tuple[str, str, str, tuple[Any, ...], int | None]
 
 
 @dataclass
@@ -98,7 +100,8 @@ class ResultCache:
     # ------------------------------------------------------------------ lookups
     @staticmethod
     def key(wh: Warehouse, sql: str, params: list[Any] | None, max_rows: int | None) -> Key:
-        return (str(wh.path), sql, tuple(params or ()), max_rows)
+        # wh.caller() is the context the door will run as (it refuses here when the app lost it)
+        return (str(wh.path), wh.caller().scope_key(), sql, tuple(params or ()), max_rows)
 
     def get(self, wh: Warehouse, key: Key) -> QueryResult | None:
         with self._lock:

@@ -97,6 +97,7 @@ def run_chart(
     query_s = 0.0
     all_cached = True
     warnings: list[str] = []
+    narrowed = ""  # the row rule's note when any query was narrowed to the caller's scope
     for name, (tree, text) in compiled.items():
         result, hit = cache.run(wh, tree, sql=text, max_rows=max_rows, timeout_s=timeout_s)
         frames[name] = result.frame
@@ -106,6 +107,12 @@ def run_chart(
             all_cached = False
         if result.truncated:
             warnings.append(f"结果超过 {max_rows:,} 行，只显示前 {max_rows:,} 行；请增加筛选条件或设置前N名")
+        narrowed = narrowed or result.scope_note
+    if narrowed and spec.type == "kpi" and spec.options.get("target") is not None:
+        # the door narrowed the rows to the caller's scope, but the card's target was set for the
+        # rows the chart's author saw: say so rather than show a silently wrong 完成率
+        warnings.append(f"{narrowed}；卡片上的目标值 {spec.options['target']:g} 不一定是按这个范围设定的，"
+                        "完成情况仅供参考")
     output = None
     t_render = time.perf_counter()
     if render:

@@ -148,14 +148,20 @@ def _finish(ctx: ParseContext, tree: exp.Select | None, datasets: Sequence[Datas
         truncated = True
         notes.append(f"明细最多列出 {LIST_CAP:,} 行，这里只列出了前 {len(rows):,} 行，可能还有更多；"
                      "请增加筛选条件缩小范围。")
+    scope = getattr(result, "scope_note", "")  # the door narrowed the rows to the asker's scope: say so
+    if scope and spec.unused:
+        # values outside the scope were never learned, so 北港区 asked by a 临江区 user ends up unused
+        words = "、".join(f"「{w}」" for w in spec.unused)
+        notes.append(f"问题里的{words}不在您可见的数据中，没有用作条件；{scope}。")
     partial = _partial_period(spec, ctx.dataset, execute, today)
     if partial:
         notes.append(partial)
     message = "；".join(notes) if notes else ""
     if not rows:
         message = ("没有符合条件的数据。" + message).rstrip("；")
-    return Answer(status="ok", message=message, reading=reading(spec), table=spec.table, sql=sql,
-                  columns=columns, rows=rows, chart=chart_kind(spec, rows, columns), alternatives=alternatives,
+    return Answer(status="ok", message=message, reading=reading(spec) + (f"；{scope}" if scope else ""),
+                  table=spec.table, sql=sql, columns=columns, rows=rows, chart=chart_kind(spec, rows, columns),
+                  alternatives=alternatives,
                   spec=spec.to_dict(), notes=notes, truncated=truncated,
                   percent_columns=[c for c in columns if c.endswith(RATIO_LABELS)], inherited=inherited)
 

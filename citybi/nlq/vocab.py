@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from citybi import context
 from citybi.schema import ColumnInfo, DatasetInfo
 
 from .lexicon import (
@@ -202,8 +203,10 @@ _LOCK = threading.Lock()
 
 
 def learn_values(ds: DatasetInfo, col: ColumnInfo, execute: Callable[[exp.Expression], Any]) -> list[Any]:
-    """Distinct values of one text column over the whole column (cached per data version)."""
-    key = (ds.name, col.name, ds.version, ds.row_count)
+    """Distinct values of one text column over the whole column (cached per data version and per
+    caller's scope: the door narrows the query to the caller's rows, so a 临江区 user learns only
+    临江区's values and never receives another scope's cached list)."""
+    key = (ds.name, col.name, ds.version, ds.row_count, context.effective().scope_key())
     with _LOCK:
         cached = _CACHE.get(key)
         if cached is not None:
@@ -223,7 +226,7 @@ def learn_values(ds: DatasetInfo, col: ColumnInfo, execute: Callable[[exp.Expres
 
 def build_vocabulary(ds: DatasetInfo, execute: Callable[[exp.Expression], Any]) -> Vocabulary:
     sig = (*tuple((c.name, c.type, c.synonyms) for c in ds.columns), ds.synonyms)
-    key = (ds.name, ds.version, ds.row_count, sig)
+    key = (ds.name, ds.version, ds.row_count, sig, context.effective().scope_key())  # values differ per scope
     with _LOCK:
         cached_vocab = _VOCAB_CACHE.get(key)
         if cached_vocab is not None:

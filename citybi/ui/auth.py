@@ -39,6 +39,8 @@ PAGE_ACTIONS: dict[str, str | None] = {
     "charts": "charts.edit",
     "ask": "ask",
     "map": "datasets.read",
+    "sql": "sql.run",
+    "alerts": "alerts.manage",
     "account": None,
     "users": "users.manage",
     "audit": "audit.read",

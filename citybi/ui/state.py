@@ -10,6 +10,7 @@ import polars as pl
 import streamlit as st
 
 from citybi import audit, tempfiles
+from citybi.alerts.service import AlertService, start_app_alerts
 from citybi.catalog import Catalog, open_warehouse
 from citybi.config import load_settings
 from citybi.context import SYSTEM, effective, use
@@ -30,7 +31,9 @@ def _warehouse_for(db_path: str) -> Warehouse:
     from citybi.ui.admin import error_buffer
 
     error_buffer()  # 系统状态 lists the errors logged from here on
-    wh = open_warehouse(load_settings(db_path))
+    # require_context: a page query must arrive with the signed-in user's context (set by the login
+    # gate at the top of every run); one that lost it is refused, never run with full rights
+    wh = open_warehouse(load_settings(db_path), require_context=True)
     # the app holds the file, so `citybi ingest` hands its jobs to this process (citybi.inbox)
     start_worker(wh)
     try:  # audit entries past the retention setting go at start (the rest still verifies)
@@ -41,9 +44,15 @@ def _warehouse_for(db_path: str) -> Warehouse:
     # once per process, as this function is cached; never once per rerun or session
     settings = load_settings(db_path)
     try:
-        start_app_schedule(wh, settings.sources_dir)
+        schedule = start_app_schedule(wh, settings.sources_dir)
     except Exception:  # the pages must open even when the schedule cannot start (the 数据源 page says why)
         logging.getLogger(__name__).exception("data-source schedule not started")
+    else:
+        # alert rules are checked on the same scheduler (one per process), never a second one
+        try:
+            start_app_alerts(wh, schedule.scheduler)
+        except Exception:  # the 预警 page says why
+            logging.getLogger(__name__).exception("alert checks not started")
     return wh
 
 
@@ -56,6 +65,12 @@ def source_schedule() -> SourceSchedule:
     """The app's data-source schedule for the open warehouse (started with it; see _warehouse_for)."""
     wh = get_warehouse()
     return start_app_schedule(wh, load_settings().sources_dir)
+
+
+def alert_service() -> AlertService:
+    """The app's alert checks for the open warehouse (on the data sources' scheduler; see _warehouse_for)."""
+    wh = get_warehouse()
+    return start_app_alerts(wh, source_schedule().scheduler)
 
 
 def catalog() -> Catalog:
