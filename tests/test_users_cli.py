@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from citybi.catalog import Catalog, open_warehouse
+from citybi.rowrules import Governance
 
 CLI = str(Path(sys.executable).with_name("citybi"))
 PW = "Harbor#2026x"
@@ -26,6 +27,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
     with open_warehouse(path=path) as wh:
         Catalog(wh).write("环卫清运", pl.DataFrame({
             "日期": [dt.date(2026, 11, 1), dt.date(2026, 11, 1)], "区": ["临江区", "云湖区"], "清运量": [3.0, 4.0]}))
+        Catalog(wh).set_governance("环卫清运", Governance("环卫处", "区"))
     assert run("users", "add", "li", "--role", "科员", "--department", "环卫处", "--districts", "临江区",
                "--password-stdin", "--db", str(path), stdin=PW + "\n").returncode == 0
     return str(path)
@@ -56,8 +58,11 @@ def test_list_shows_scope_and_never_a_hash(db: str) -> None:
 
 
 def test_ask_as_a_user_and_refusals(db: str) -> None:
-    ok = run("ask", "各区清运量", "--db", db, "--as", "li", "--today", "2026-11-30")
+    ok = run("ask", "各区清运量", "--db", db, "--as", "li", "--today", "2026-11-30", "--json")
     assert ok.returncode == 0, ok.stderr
+    assert [r[0] for r in json.loads(ok.stdout)["rows"]] == ["临江区"]  # li's district only (the row rules)
+    everyone = run("ask", "各区清运量", "--db", db, "--today", "2026-11-30", "--json")
+    assert sorted(r[0] for r in json.loads(everyone.stdout)["rows"]) == ["临江区", "云湖区"]  # the operator
     unknown = run("ask", "各区清运量", "--db", db, "--as", "ghost")
     assert unknown.returncode == 2 and "用户「ghost」不存在" in unknown.stderr
     assert run("users", "add", "gone", "--role", "leader", "--password-stdin", "--db", db,
@@ -67,7 +72,8 @@ def test_ask_as_a_user_and_refusals(db: str) -> None:
     assert disabled.returncode == 2 and "已停用" in disabled.stderr
     listed = run("audit", "list", "--action", "ask", "--json", "--db", db)
     asked = [json.loads(x) for x in listed.stdout.splitlines()]
-    assert [(a["user"], a["role"], a["target"]) for a in asked] == [("li", "clerk", "各区清运量")]
+    assert [(a["user"], a["role"], a["target"]) for a in asked] == [("system", "system", "各区清运量"),
+                                                                     ("li", "clerk", "各区清运量")]
 
 
 def test_audit_verify_detects_an_edit_and_a_deleted_last_entry(db: str, tmp_path: Path) -> None:
