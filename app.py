@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from citybi.ui.auth import gate, may, sidebar
 from citybi.ui.locale import use_chinese_defaults
 from citybi.ui.state import ensure_samples
 
@@ -34,6 +35,12 @@ pages = {
         st.Page("pages/alerts.py", title="预警", icon=":material/notifications_active:", url_path="alerts"),
     ],
 }
+pages["管理"] = [
+    st.Page("pages/account.py", title="账户", icon=":material/person:", url_path="account"),
+    st.Page("pages/users.py", title="用户管理", icon=":material/group:", url_path="users"),
+    st.Page("pages/audit_log.py", title="审计日志", icon=":material/history:", url_path="audit"),
+    st.Page("pages/system.py", title="系统状态", icon=":material/monitor_heart:", url_path="system"),
+]
 
 
 def _front_door() -> None:
@@ -43,6 +50,11 @@ def _front_door() -> None:
 # the default page is served at "/" only: were 数据集 the default, a shared link to /datasets
 # would open on Streamlit's English "Page not found". A hidden front door sends "/" there instead.
 pages["数据"].append(st.Page(_front_door, title="首页", url_path="home", default=True, visibility="hidden"))
-nav = st.navigation(pages)
+# who is asking: the login form alone until someone signs in (open mode: the local operator)
+ctx = gate(app_pages=pages)
+# the navigation lists what the role may use; each page and the core check again
+pages = {group: [p for p in group_pages if may(ctx, p.url_path)] for group, group_pages in pages.items()}
+nav = st.navigation({group: group_pages for group, group_pages in pages.items() if group_pages})
+sidebar(ctx)
 ensure_samples()
 nav.run()

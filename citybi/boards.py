@@ -307,6 +307,7 @@ class BoardStore(YamlStore[Board]):
     """Saved boards: `queries/boards` ships defaults; the user folder holds edited ones."""
 
     what = "看板"
+    action = "boards.edit"
 
     def __init__(self, folder: Path, defaults: Sequence[Path] = ()) -> None:
         super().__init__(folder, defaults, parse=load_board, dump=dump_board)

@@ -26,7 +26,8 @@ import duckdb
 import polars as pl
 from sqlglot import exp
 
-from citybi import context
+from citybi import audit, context
+from citybi.access import require
 from citybi.config import Settings
 from citybi.dictionaries import ValueDictionary
 from citybi.errors import NotFound, UserFacingError
@@ -75,6 +76,22 @@ _SCHEMA_SQL = (
     # transaction as the rows it describes, so the two never disagree
     f"""CREATE TABLE IF NOT EXISTS {S}.source_state (
         source VARCHAR PRIMARY KEY, state_json VARCHAR, updated_at TIMESTAMP)""",
+    # accounts (citybi.accounts): no row = open mode (a local operator); argon2 hashes only.
+    # valid_after: tokens issued before it stop working (password changed, reset, disabled)
+    f"""CREATE TABLE IF NOT EXISTS {S}.users (
+        name VARCHAR PRIMARY KEY, role VARCHAR NOT NULL, department VARCHAR, districts_json VARCHAR,
+        streets_json VARCHAR, password_hash VARCHAR NOT NULL, disabled BOOLEAN DEFAULT false,
+        failed_count INTEGER DEFAULT 0, locked_until TIMESTAMP, must_change BOOLEAN DEFAULT false,
+        valid_after TIMESTAMP, created_at TIMESTAMP, updated_at TIMESTAMP, last_login TIMESTAMP)""",
+    # one row per login (the token's per-login id): idle expiry, logout, "signed in recently"
+    f"""CREATE TABLE IF NOT EXISTS {S}.sessions (
+        sid VARCHAR PRIMARY KEY, user_name VARCHAR NOT NULL, created_at TIMESTAMP, last_seen TIMESTAMP,
+        ended_at TIMESTAMP, address VARCHAR)""",
+    # the audit log (citybi.audit): append-only, each entry's hash chained to the previous one
+    f"""CREATE TABLE IF NOT EXISTS {S}.audit (
+        seq BIGINT PRIMARY KEY, logged_at TIMESTAMP NOT NULL, user_name VARCHAR, role VARCHAR, address VARCHAR,
+        action VARCHAR NOT NULL, target VARCHAR, detail VARCHAR, prev_hash VARCHAR, hash VARCHAR NOT NULL)""",
+    f"CREATE TABLE IF NOT EXISTS {S}.audit_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
     # who owns a dataset and which columns carry its rows' district/street (citybi.rowrules), by
     # the dataset's lower-cased name; set at import from the column names, changed by `datasets govern`
     f"""CREATE TABLE IF NOT EXISTS {S}.dataset_governance (
@@ -287,6 +304,7 @@ class Catalog:
     # ------------------------------------------------------------------ value dictionaries (数据标准)
     def save_dictionary(self, d: ValueDictionary) -> None:
         """Create or replace a dictionary (by name, case-insensitively), in one transaction."""
+        require("standards.manage")
         name = check_visible(d.name, "字典名称")
         with self.wh.transaction() as cur:
             cur.execute(f"DELETE FROM {S}.dictionaries WHERE lower(name) = lower(?)", [name])
@@ -305,6 +323,7 @@ class Catalog:
         return ValueDictionary.model_validate_json(rows[0][0])
 
     def delete_dictionary(self, name: str) -> bool:
+        require("standards.manage")
         with self.wh.transaction() as cur:
             gone = cur.execute(f"DELETE FROM {S}.dictionaries WHERE lower(name) = lower(?) RETURNING name",
                                [name]).fetchall()
@@ -312,6 +331,7 @@ class Catalog:
 
     def set_rules(self, name: str, rules: Rules) -> None:
         """Replace a dataset's validation rules (empty rules remove them)."""
+        require("standards.manage")
         real = self._dataset_row(name)[1]
         with self.wh.transaction() as cur:
             cur.execute(f"DELETE FROM {S}.dataset_rules WHERE dataset = lower(?)", [real])
@@ -429,6 +449,12 @@ class Catalog:
         """Every dataset's current version, keyed by its lower-cased name (what caches key on)."""
         return {r[0]: int(r[1]) for r in self._rows(f"SELECT lower(name), current_version FROM {S}.datasets")}
 
+    def department_of(self, name: str) -> str | None:
+        """The department a dataset belongs to, for role checks (科员 write only their own).
+
+        None when it has no owner (set one with `citybi datasets govern`): then only the role is checked."""
+        return self.governance(name).department
+
     def exists(self, name: str) -> bool:
         return bool(self._rows(f"SELECT 1 FROM {S}.datasets WHERE lower(name) = lower(?)", [name]))
 
@@ -515,6 +541,9 @@ class Catalog:
             if mode == "append":
                 raise NotFound(f"数据集「{name}」不存在，无法追加。", hint="请先新建该数据集")
             mode = "create"
+        # a new dataset is checked as an upload, a new version of an existing one as a replace
+        require("datasets.upload" if mode == "create" else "datasets.replace",
+                department=None if mode == "create" else self.department_of(name))
         if frame.width == 0:
             raise UserFacingError("没有可写入的列。")
         frame, units, column_types, key_columns = _visible_columns(frame, units or {}, column_types or {},
@@ -599,6 +628,8 @@ class Catalog:
                 # that second error must not replace the first (e.g. "No space left on device")
                 with contextlib.suppress(duckdb.Error):
                     cur.unregister(staged)
+        audit.record_done(self.wh, f"datasets.{mode}", name,
+                     {"version": version, "rows": rows, "file": prov.source_file, "sha256": prov.sha256})
         return WriteResult(dataset=name, version=version, mode=mode, rows_written=rows,
                            rows_added=added, rows_updated=updated)
 
@@ -632,6 +663,7 @@ class Catalog:
 
     def restore(self, name: str, version: int) -> None:
         """Make an earlier version current again (the newer versions stay in the history)."""
+        require("datasets.restore", department=self.department_of(name))
         with self.wh.transaction() as cur:
             ds_id, real, *_ = self._dataset_row_cur(cur, name)
             row = cur.execute(
@@ -642,9 +674,11 @@ class Catalog:
             self._point_view(cur, real, row[0][0])
             cur.execute(f"UPDATE {S}.datasets SET current_version = ?, updated_at = ? WHERE id = ?",
                         [version, dt.datetime.now(), ds_id])
+        audit.record_done(self.wh, "datasets.restore", real, {"version": version})
 
     def delete(self, name: str) -> None:
         """Remove a dataset and every version of it."""
+        require("datasets.delete", department=self.department_of(name))
         with self.wh.transaction() as cur:
             ds_id, real, *_ = self._dataset_row_cur(cur, name)
             cur.execute(exp.Drop(tables=[_user_table(real)], kind="VIEW", exists=True).sql(dialect="duckdb"))
@@ -655,6 +689,7 @@ class Catalog:
             cur.execute(f"DELETE FROM {S}.datasets WHERE id = ?", [ds_id])
             cur.execute(f"DELETE FROM {S}.dataset_rules WHERE dataset = lower(?)", [real])
             cur.execute(f"DELETE FROM {S}.dataset_governance WHERE dataset = lower(?)", [real])
+        audit.record_done(self.wh, "datasets.delete", real)
 
     def set_synonyms(self, name: str, synonyms: list[str], column: str | None = None) -> None:
         """Words users say for a dataset or a column (问数 matches them)."""

@@ -9,7 +9,7 @@
     citybi sheets FILE
     citybi datasets --db PATH [--json]
     citybi versions TABLE --db PATH | citybi restore TABLE VERSION --db PATH
-    citybi ask QUESTION --db PATH [--table NAME] [--today YYYY-MM-DD] [--json]
+    citybi ask QUESTION --db PATH [--table NAME] [--today YYYY-MM-DD] [--json] [--as NAME]
     citybi ask --db PATH [--today YYYY-MM-DD] --batch FILE.jsonl
                   (lines {"id", "question", "table"?, "after"?}: "after": ID continues that line's conversation)
     citybi samples --db PATH        (load the bundled sample city data into an empty warehouse)
@@ -25,6 +25,8 @@
     citybi secrets set NAME [--db PATH]   (the value is read from standard input, never an argument)
     citybi secrets list|remove [NAME] [--db PATH]
     citybi serve [--port N] [--db PATH]
+    citybi users add|list|disable|enable|reset|set-role …, citybi audit verify|list|prune …
+                  (citybi/accounts_cli.py)
 
 The ingest and ask --batch formats are a contract: outside scorers and import checkers drive
 the product through them (one JSON object per line, statuses ok | unsupported | ambiguous |
@@ -520,16 +522,22 @@ def cmd_ask(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UserFacingError(f"--today 的日期「{args.today}」不是有效的日期。",
                               hint="格式为 年-月-日，例如 2024-06-15", detail=str(err)) from err
-    with _warehouse(args.db) as wh:
+    from citybi import audit
+    from citybi.accounts_cli import context_for
+    from citybi.context import SYSTEM, use
+
+    with _warehouse(args.db) as wh, use(context_for(wh, getattr(args, "as_user", None)) or SYSTEM):
         datasets = Catalog(wh).datasets()
         if args.batch:
             lines = [json.loads(x) for x in Path(args.batch).read_text(encoding="utf-8").splitlines() if x.strip()]
+            audit.record(wh, "ask", Path(args.batch).name, {"questions": len(lines)})
             for out in ask_batch(lines, datasets, wh.run, today):
                 _print_json(out)
                 sys.stdout.flush()
             return 0
         if not args.question:
             raise UserFacingError("请输入要问的问题。", hint='例如：citybi ask "上个月各区的清运量"')
+        audit.record(wh, "ask", args.question[:500], {"table": args.table or ""})
         try:
             ans = answer(args.question, datasets, wh.run, today=today, table=args.table)
         except UserFacingError:
@@ -672,7 +680,13 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--batch", help="JSONL 文件：每行 {id, question, table?, after?}；after 为前面某行的 id，"
                                      "表示接着那一问追问（如「那这个月呢」）")
     ask.add_argument("--json", action="store_true")
+    ask.add_argument("--as", dest="as_user", metavar="NAME",
+                     help="以该用户的身份和数据范围回答（管理员核对用户能看到什么）")
     ask.set_defaults(func=cmd_ask)
+
+    from citybi.accounts_cli import register as register_accounts
+
+    register_accounts(sub)  # citybi users …, citybi audit …
 
     src = sub.add_parser("sources", help="数据源：数据库、数据接口、物联网消息")
     src_sub = src.add_subparsers(dest="sources_command", required=True)

@@ -114,6 +114,11 @@ class Settings:
     keep_versions: int = 10
     duckdb_threads: int = 0  # 0 = DuckDB's default (all cores)
     duckdb_memory_limit: str = ""  # "" = DuckDB's default (80% of RAM)
+    # audit entries older than this are pruned (citybi.audit; 等保 2.0 asks for at least 6 months)
+    audit_retention_days: int = 180
+    # a login ends after this long without activity, and after this long in all (citybi.accounts)
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
 
     def with_db(self, path: str | Path) -> Settings:
         return replace(self, db_path=Path(path))
@@ -148,4 +153,7 @@ def load_settings(db: str | Path | None = None) -> Settings:
         timeout_s=_env_float("CITYBI_QUERY_TIMEOUT_S", QueryLimits.timeout_s),
     )
     path = Path(db) if db else Path(os.environ.get("CITYBI_DB", str(DEFAULT_DB)))
-    return Settings(db_path=path, limits=lim, query=q, yaml=yaml_limits(), render=render_limits())
+    return Settings(db_path=path, limits=lim, query=q, yaml=yaml_limits(), render=render_limits(),
+                    audit_retention_days=max(1, _env_int("CITYBI_AUDIT_RETENTION_DAYS", 180)),
+                    session_idle_minutes=max(1, _env_int("CITYBI_SESSION_IDLE_MINUTES", 30)),
+                    session_max_hours=max(1, _env_int("CITYBI_SESSION_MAX_HOURS", 12)))

@@ -23,6 +23,7 @@ import polars as pl
 
 from citybi import dictionaries, validation
 from citybi.catalog import Catalog, Provenance, WriteMode, WriteResult
+from citybi.context import current
 from citybi.errors import UserFacingError, storage_error
 from citybi.events import dataset_changed
 from citybi.ingest import mapping, recipe
@@ -480,6 +481,9 @@ def save_dictionary_table(wh: Warehouse, name: str, rows: list[dict[str, Any]], 
 
 
 def _current_user() -> str:
+    ctx = current()
+    if ctx is not None and not ctx.is_system:
+        return ctx.user  # the signed-in user, not the account the server runs as
     try:
         return getpass.getuser()
     except Exception:  # no login name in some containers

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, model_validator
 
+from citybi.context import SYSTEM, use
 from citybi.errors import UserFacingError
 from citybi.events import dataset_changed
 from citybi.ingest.model import ImportOptions
@@ -358,7 +359,8 @@ def start_worker(wh: Any, interval_s: float = 2.0) -> threading.Thread:
 
     def loop() -> None:
         while True:
-            with contextlib.suppress(Exception):
+            # an entry point of its own: jobs the operator queued with `citybi ingest` run as SYSTEM
+            with contextlib.suppress(Exception), use(SYSTEM):
                 process_pending(wh)
             time.sleep(interval_s)
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from citybi.context import SYSTEM, use
 from citybi.errors import UserFacingError
 
 log = logging.getLogger(__name__)
@@ -268,7 +269,8 @@ class Scheduler:
             self._skipped(job, name)
             return
         try:
-            (fn or job.fn)()
+            with use(SYSTEM):  # scheduled work is the operator's (a thread of its own: set, not inherited)
+                (fn or job.fn)()
         except Exception:  # a job reports its own failures; the scheduler thread must go on
             log.exception("scheduled job %s failed", name)
         finally:

@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from citybi.access import require
 from citybi.config import Settings
 from citybi.errors import NotFound, UserFacingError
 from citybi.safe_yaml import YamlRejected, load_user_yaml
@@ -299,6 +300,7 @@ class SourceFolder:
 
     def save(self, source: SourceDef, *, overwrite: bool = True) -> Path:
         """Write `<name>.yaml` atomically; what is written is read back first (never a file we cannot load)."""
+        require("sources.manage")
         target = self.path(source.name)
         if not overwrite and target.exists():
             raise SourceDefError([f"已有名为「{source.name}」的数据源"], hint="请换一个名称，或编辑已有的数据源")
@@ -308,6 +310,7 @@ class SourceFolder:
         return replace_text(target, text, suffix=SUFFIX)
 
     def delete(self, name: str) -> bool:
+        require("sources.manage")
         p = self.path(name)
         if not p.is_file():
             return False

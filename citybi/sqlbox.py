@@ -24,7 +24,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from citybi import access
+from citybi import access, audit
 from citybi.charts.runner import run_chart
 from citybi.charts.spec import ChartSpec, Dimension, Measure, Sort, ValueFilter
 from citybi.errors import QueryRejected, UserFacingError
@@ -67,7 +67,9 @@ def run_sql(wh: Warehouse, text: str, *, max_rows: int | None = None) -> QueryRe
     access.require("sql.run")
     tree = parse_sql(text)
     limits = wh.settings.query
-    return wh.run(tree, max_rows=min(max_rows or limits.max_rows, limits.max_rows), timeout_s=limits.timeout_s)
+    result = wh.run(tree, max_rows=min(max_rows or limits.max_rows, limits.max_rows), timeout_s=limits.timeout_s)
+    audit.record_done(wh, "sql.run", text[:1000], {"rows": result.frame.height, "truncated": result.truncated})
+    return result
 
 
 # ------------------------------------------------------------------ SQL → chart spec

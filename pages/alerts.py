@@ -9,9 +9,11 @@ import streamlit as st
 from citybi.alerts.authoring import watchables
 from citybi.alerts.rules import CHANNEL_LABELS, KIND_LABELS, channel_from_dict, load_rule, rule_from_dict
 from citybi.secrets import SecretStore
+from citybi.ui.auth import gate
 from citybi.ui.state import action, alert_service, flash, get_warehouse, guarded, show_flash, show_frame
 from citybi.usertext import md
 
+gate("alerts.manage")  # who is asking, for this run (and the login form when nobody is)
 st.title("预警")
 st.caption("盯住看板上的指标卡和图表：超过阈值、同比/环比变化过大、到期未达目标或出现异常波动时，推送到企业微信、钉钉、"
            "飞书、邮件或其他系统。同一情况只提醒一次，恢复正常时再告知；机器人地址和密钥只按名称引用。")

@@ -11,15 +11,18 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
+from citybi import audit
 from citybi.charts.profile import dataset_today
 from citybi.charts.spec import spec_from_dict
 from citybi.charts.store import chart_store
 from citybi.nlq import MAX_QUESTION_CHARS, answer, examples
 from citybi.nlq.present import figure, scalar
 from citybi.nlq.to_chart import answer_to_chart
+from citybi.ui.auth import gate
 from citybi.ui.state import action, catalog, get_warehouse, guarded, show_frame
 from citybi.usertext import file_stem, md
 
+gate("ask")  # who is asking, for this run (and the login form when nobody is)
 st.title("问数")
 st.caption("用中文提问，例如「上个月各区的清运量」「这周哪个区的工单最多」。"
            "每个回答都会显示系统如何理解问题以及执行的 SQL。")
@@ -66,6 +69,7 @@ if clicked:
     question, asked = clicked, True
 if asked and question.strip():
     prior = next((e["answer"].spec for e in reversed(conversation) if e["answer"].status == "ok"), None)
+    audit.record_done(wh, "ask", question[:500], {"table": table or ""})
     ans = guarded(lambda: answer(question, datasets, wh.run, today=today, table=table, after=prior))
     if ans is not None:
         entry = {"question": question, "answer": ans}

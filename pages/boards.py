@@ -14,13 +14,16 @@ import datetime as dt
 import streamlit as st
 
 from citybi import context
+from citybi.access import allowed
 from citybi.boards import Board, TileRun, board_store, board_today, run_board
 from citybi.charts.store import chart_store
 from citybi.export import export_board, export_file_name
 from citybi.ui import board_view
-from citybi.ui.state import get_warehouse, guarded, show_flash
+from citybi.ui.auth import gate
+from citybi.ui.state import audited, get_warehouse, guarded, show_flash
 from citybi.usertext import md
 
+ctx = gate("boards.view")  # who is asking, for this run (and the login form when nobody is)
 ss = st.session_state
 wh = get_warehouse()
 boards = board_store(wh.settings)
@@ -88,6 +91,7 @@ values, today = board_view.filter_bar(wh, board, key, charts, leader=leader, dat
 
 
 def _run_and_show() -> None:
+    gate("boards.view")  # a fragment rerun runs only this function: set who is asking again
     # clicks on the charts (drill steps) are part of the board's filters; read here, inside the
     # fragment, so an auto-refreshing board's clicks take effect on its own reruns too
     shown = dataclasses.replace(values, drill=tuple(ss.get(board_view.drill_key(key), [])))
@@ -111,7 +115,8 @@ def _run_and_show() -> None:
     tools[0].caption(f"{len(run.tiles)} 个图块 · 用时 {run.total_s:.2f} 秒（{state}）"
                      + (f" · 每 {board.refresh_seconds} 秒自动刷新" if board.refresh_seconds else "")
                      + (f" · {len(run.errors)} 个图块出错" if run.errors else ""))
-    tools[1].download_button("导出 Excel", data=lambda: export_board(run), file_name=export_file_name(run),
+    tools[1].download_button("导出 Excel", data=audited(lambda: export_board(run), board.title, "xlsx"),
+                             file_name=export_file_name(run),
                              mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                              icon=":material/download:", key="board_export", on_click="ignore")
     if not run.tiles:
@@ -125,5 +130,5 @@ if board.refresh_seconds:
 else:
     _run_and_show()
 
-if not leader:
+if not leader and allowed(ctx, "boards.edit"):
     board_view.editor(board, name, key, boards, charts, wh)

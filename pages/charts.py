@@ -17,10 +17,12 @@ from citybi.charts.spec import ChartSpec, dump_spec
 from citybi.charts.store import chart_store
 from citybi.errors import UserFacingError
 from citybi.ui import chart_builder as builder
+from citybi.ui.auth import gate
 from citybi.ui.chart_view import show_output, show_sql
 from citybi.ui.state import catalog, flash, get_warehouse, guarded, show_flash, show_frame
 from citybi.usertext import file_stem, md
 
+gate("charts.edit")  # who is asking, for this run (and the login form when nobody is)
 ss = st.session_state
 st.title("图表")
 st.caption("不写 SQL 也能做图：选数据集，把字段放进「维度」「指标」「颜色/系列」，设置筛选和图表类型，"

@@ -7,10 +7,12 @@ import streamlit as st
 from citybi.catalog import MODE_LABELS
 from citybi.importer import save_rules_table
 from citybi.ingest.model import TYPE_LABELS
+from citybi.ui.auth import gate
 from citybi.ui.state import action, catalog, flash, get_warehouse, guarded, show_flash, show_frame
 from citybi.usertext import md
 from citybi.validation import rules_table
 
+gate("datasets.read")  # who is asking, for this run (and the login form when nobody is)
 st.title("数据集")
 show_flash()
 cat = catalog()

@@ -27,10 +27,12 @@ from citybi.importer import (
 )
 from citybi.ingest.model import DROP_LABELS, TYPE_LABELS, ImportOptions
 from citybi.ingest.pipeline import list_sheets
+from citybi.ui.auth import gate
 from citybi.ui.plan_view import plan_preview, plan_summary
 from citybi.ui.state import catalog, dataset_link, get_warehouse, guarded, show_error
 from citybi.usertext import md
 
+gate("datasets.upload")  # who is asking, for this run (and the login form when nobody is)
 st.title("数据导入")
 st.caption("支持 .xlsx / .xls / .csv / .tsv。自动识别标题行、多级表头、单位、小计/合计行和表尾，导入前可以检查和修改。")
 

@@ -32,10 +32,12 @@ from citybi.charts.render import RenderContext, measure_label, units_for
 from citybi.charts.runner import run_chart
 from citybi.charts.spec import spec_from_dict
 from citybi.schema import DatasetInfo
+from citybi.ui.auth import gate
 from citybi.ui.state import catalog, get_warehouse, guarded, show_frame
 from citybi.usertext import md
 from citybi.vocabulary import AGG_LABELS
 
+gate("datasets.read")  # who is asking, for this run (and the login form when nobody is)
 ss = st.session_state
 COUNT = "记录数"
 NONE = "（无）"

@@ -11,10 +11,12 @@ from citybi.catalog import MODE_LABELS
 from citybi.refresh import check_connection, preview
 from citybi.secrets import SecretStore
 from citybi.sourcedefs import KIND_LABELS, SourceDef, source_from_dict
+from citybi.ui.auth import gate
 from citybi.ui.plan_view import PREVIEW_ROWS, plan_columns, plan_preview, plan_summary
 from citybi.ui.state import action, catalog, flash, get_warehouse, guarded, show_flash, show_frame, source_schedule
 from citybi.usertext import md
 
+gate("sources.manage")  # who is asking, for this run (and the login form when nobody is)
 st.title("数据源")
 st.caption("部门数据库（PostgreSQL、MySQL/MariaDB）、HTTP 数据接口和物联网 MQTT 消息，按计划自动刷新为数据集。"
            "密码和令牌不写在这里：用下方「保存密码或令牌」按名称保存，定义中只写名称。")
@@ -32,6 +34,7 @@ def _when(value: object) -> str:
 
 
 def _overview() -> None:
+    gate("sources.manage")  # a fragment rerun runs only this function: set who is asking again
     statuses = guarded(schedule.statuses) or []
     if not statuses:
         st.info("还没有数据源。在下方「添加 / 编辑」中添加一个，或用命令 citybi sources add。")

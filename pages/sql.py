@@ -9,9 +9,11 @@ import streamlit as st
 
 from citybi import access
 from citybi.sqlbox import run_sql, save_query_as_chart
+from citybi.ui.auth import gate
 from citybi.ui.state import action, catalog, get_warehouse, guarded, show_frame
 from citybi.usertext import md
 
+gate("sql.run")  # who is asking, for this run (and the login form when nobody is)
 st.title("SQL 查询")
 st.caption("用 DuckDB SQL 查询已导入的数据集：只能执行一条 SELECT，只能读取数据集，结果受您的数据权限限制。"
            "中文表名和列名请用双引号括起来。")

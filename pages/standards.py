@@ -9,9 +9,11 @@ import streamlit as st
 from citybi import tempfiles
 from citybi.dictionaries import to_frame
 from citybi.importer import import_dictionary, save_dictionary_table
+from citybi.ui.auth import gate
 from citybi.ui.state import action, catalog, flash, get_warehouse, guarded, show_flash
 from citybi.usertext import md
 
+gate("standards.manage")  # who is asking, for this run (and the login form when nobody is)
 st.title("数据标准")
 st.caption("各部门写法不一的取值（南湖、南湖区、嘉兴市南湖区……）在导入时按这里的字典统一为标准值；"
            "导入页会列出每条建议和影响的行数，确认后才改写。")

@@ -25,14 +25,23 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def _as(role: str, department: str, page: str) -> None:
-    import runpy
+PW = "Harbor#2026x"
 
-    from citybi import context
-    from citybi.context import Context, Scope
 
-    context.set_for_run(Context("测试用户", role, Scope(department, frozenset({"临江区"}))))
-    runpy.run_path(page, run_name="__main__")
+def _signed_in(page: str, role: str, department: str, districts: tuple[str, ...] | None) -> AppTest:
+    """The page as a real signed-in user of that role and scope (an account made for it, its token
+    in the session: what the login gate reads)."""
+    import os
+
+    from citybi.accounts import Accounts
+
+    acc = Accounts(open_warehouse(path=os.environ["CITYBI_DB"]))
+    name = f"u_{role}_{department}_{'-'.join(districts or ())}"
+    if acc.find(name) is None:
+        acc.add(name, role, PW, department=department, districts=list(districts) if districts else None)
+    at = AppTest.from_file(page, default_timeout=60)
+    at.session_state["_citybi_token"] = acc.login(name, PW).token
+    return at
 
 
 @pytest.mark.parametrize(("department", "rows", "error"), [
@@ -40,7 +49,7 @@ def _as(role: str, department: str, page: str) -> None:
     ("环保局", None, "属于“城管局”"),
 ])
 def test_preview_under_row_rules(db: Path, department: str, rows: list[str] | None, error: str | None) -> None:
-    at = AppTest.from_function(_as, args=("clerk", department, PAGE), default_timeout=60).run()
+    at = _signed_in(PAGE, "clerk", department, ("临江区",)).run()
     assert not at.exception
     assert any("数据权限：归属部门：城管局；区列：区" in c.value for c in at.caption), [c.value for c in at.caption]
     previews = [d.value for d in at.dataframe if "清运量（吨）" in d.value.columns]

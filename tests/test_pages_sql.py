@@ -32,21 +32,27 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def _as(role: str, districts: tuple[str, ...] | None, page: str) -> None:
-    # runs inside the AppTest script thread: the context a login gate would set, then the page
-    import runpy
+PW = "Harbor#2026x"
 
-    from citybi import context
-    from citybi.context import Context, Scope
 
-    scope = Scope("城管局", None if districts is None else frozenset(districts))
-    context.set_for_run(Context("测试用户", role, scope))
-    runpy.run_path(page, run_name="__main__")
+def _signed_in(page: str, role: str, department: str, districts: tuple[str, ...] | None) -> AppTest:
+    """The page as a real signed-in user of that role and scope (an account made for it, its token
+    in the session: what the login gate reads)."""
+    import os
+
+    from citybi.accounts import Accounts
+
+    acc = Accounts(open_warehouse(path=os.environ["CITYBI_DB"]))
+    name = f"u_{role}_{department}_{'-'.join(districts or ())}"
+    if acc.find(name) is None:
+        acc.add(name, role, PW, department=department, districts=list(districts) if districts else None)
+    at = AppTest.from_file(page, default_timeout=60)
+    at.session_state["_citybi_token"] = acc.login(name, PW).token
+    return at
 
 
 def _page(role: str = "analyst", districts: tuple[str, ...] | None = None) -> AppTest:
-    # the app's warehouse refuses queries with no signed-in caller (require_context)
-    return AppTest.from_function(_as, args=(role, districts, PAGE), default_timeout=60)
+    return _signed_in(PAGE, role, "城管局", districts)
 
 
 def _run(at: AppTest, sql: str) -> AppTest:
@@ -86,9 +92,10 @@ def test_simple_query_becomes_a_saved_table_chart(db: Path) -> None:
 
 
 def test_no_signed_in_caller_reads_nothing(db: Path) -> None:
-    at = _run(AppTest.from_file(PAGE, default_timeout=60).run(), "SELECT 1 AS x")
-    assert not at.exception and not at.dataframe
-    assert any("请先登录" in e.value for e in at.error), [e.value for e in at.error]
+    _page("analyst")  # an account exists: every page needs a login
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception and not at.dataframe and not at.text_area
+    assert [t.value for t in at.title] == ["登录"]
 
 
 def test_clerk_is_refused(db: Path) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from citybi.access import require
 from citybi.charts.spec import ChartSpec, ChartSpecError, dump_spec, load_spec
 from citybi.config import QUERIES_DIR, Settings, load_settings
 from citybi.errors import NotFound, UserFacingError
@@ -64,6 +65,7 @@ class YamlStore(Generic[T]):
     """Named YAML documents: one writable folder first, then read-only default folders."""
 
     what = "文件"
+    action = "charts.edit"  # what a save or delete needs (citybi.access)
 
     def __init__(self, folder: Path, defaults: Sequence[Path] = (), *,
                  parse: Callable[[bytes], T], dump: Callable[[T], str]) -> None:
@@ -147,6 +149,7 @@ class YamlStore(Generic[T]):
     # ------------------------------------------------------------------ writes
     def save(self, name: str, item: T, *, overwrite: bool = True) -> Path:
         """Write the user copy atomically (a half-written YAML would break the board)."""
+        require(self.action)
         name = check_name(name, what=f"{self.what}名称")
         target = self.folder / f"{name}{SUFFIX}"
         if not overwrite and self.exists(name):
@@ -158,6 +161,7 @@ class YamlStore(Generic[T]):
 
     def delete(self, name: str) -> bool:
         """Remove the user copy; True if a shipped default of the same name remains."""
+        require(self.action)
         name = check_name(name, what=f"{self.what}名称")
         user = self.folder / f"{name}{SUFFIX}"
         if not user.is_file():

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
 import polars as pl
 import streamlit as st
 
-from citybi import tempfiles
+from citybi import audit, tempfiles
 from citybi.alerts.service import AlertService, start_app_alerts
 from citybi.catalog import Catalog, open_warehouse
 from citybi.config import load_settings
+from citybi.context import SYSTEM, effective, use
 from citybi.errors import UserFacingError
 from citybi.export import csv_file_name, frame_csv
 from citybi.inbox import start_worker
@@ -26,11 +28,18 @@ T = TypeVar("T")
 def _warehouse_for(db_path: str) -> Warehouse:
     # app start: remove what killed CityBI processes left in the temp folder (citybi.tempfiles)
     tempfiles.startup()
+    from citybi.ui.admin import error_buffer
+
+    error_buffer()  # 系统状态 lists the errors logged from here on
     # require_context: a page query must arrive with the signed-in user's context (set by the login
     # gate at the top of every run); one that lost it is refused, never run with full rights
     wh = open_warehouse(load_settings(db_path), require_context=True)
     # the app holds the file, so `citybi ingest` hands its jobs to this process (citybi.inbox)
     start_worker(wh)
+    try:  # audit entries past the retention setting go at start (the rest still verifies)
+        audit.prune(wh)
+    except Exception:  # the pages must open even when pruning fails; it is retried at the next start
+        logging.getLogger(__name__).exception("audit log not pruned")
     # ... and it is the one writer, so data sources refresh here, on their schedules (citybi.refresh):
     # once per process, as this function is cached; never once per rerun or session
     settings = load_settings(db_path)
@@ -76,7 +85,11 @@ def show_error(err: Exception) -> None:
     if isinstance(err, UserFacingError):
         st.error(md(err.message) + (f"\n\n建议：{md(err.hint)}" if err.hint else ""))
     else:
-        st.error("操作没有完成：程序遇到了意外的问题。请重试；如果反复出现，请把所用文件交给管理员。")
+        # the details go to the log under an id the user can quote (系统状态 lists the latest)
+        error_id = uuid.uuid4().hex[:8]
+        logging.getLogger("citybi.ui").error("页面错误 %s：%s", error_id, type(err).__name__, exc_info=err)
+        st.error("操作没有完成：程序遇到了意外的问题。请重试；如果反复出现，请把所用文件交给管理员"
+                 f"（错误编号 {error_id}）。")
 
 
 def dataset_link(name: str) -> None:
@@ -121,7 +134,8 @@ def ensure_samples() -> None:
             status.write(msg)
             bar.progress(min(1.0, max(0.0, fraction)))
 
-        loaded = guarded(lambda: load_samples(wh, progress=progress))
+        with use(SYSTEM):  # the app's own first-start setup, whoever's visit happens to trigger it
+            loaded = guarded(lambda: load_samples(wh, progress=progress))
         done = len(loaded or [])
         status.update(label=f"已载入 {done} 个示例数据集" if done else "示例数据已就绪", state="complete",
                       expanded=False)
@@ -162,11 +176,27 @@ def show_frame(frame: pl.DataFrame, *, download: str | None = None, download_key
         csv_download(frame, download, key=download_key)
 
 
+def audited(make: Callable[[], bytes], target: str, fmt: str, rows: int | None = None) -> Callable[[], bytes]:
+    """A download's bytes, made when the user clicks, with an audit entry (导出) as this run's user.
+
+    The click is served outside this script run, so the context is captured now."""
+    ctx = effective()
+
+    def run() -> bytes:
+        with use(ctx):
+            data = make()
+            audit.record_done(get_warehouse(), "export", target, {"format": fmt, "rows": rows})
+        return data
+
+    return run
+
+
 def csv_download(frame: pl.DataFrame, title: str, *, key: str | None = None) -> None:
     """Download the rows as CSV for Excel.
 
     Streamlit's toolbar download is off (client.disableDataExport in .streamlit/config.toml): it
     wrote "=cmd|…" cells raw. This one neutralises them like the Excel export, with a BOM for Chinese.
     """
-    st.download_button("下载 CSV", data=lambda: frame_csv(frame), file_name=csv_file_name(title), mime="text/csv",
+    st.download_button("下载 CSV", data=audited(lambda: frame_csv(frame), title, "csv", frame.height),
+                       file_name=csv_file_name(title), mime="text/csv",
                        icon=":material/download:", key=key, on_click="ignore")

@@ -233,3 +233,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.sections.append(("screenshot", str(target)))
     except Exception as err:  # a dead page must not hide the real failure
         report.sections.append(("screenshot", f"could not take a screenshot: {err}"))
+
+
+CLERK = ("li", "Harbor#2026x")  # a 临江区 科员 of 环卫处, made through the CLI like an operator would
+
+
+@pytest.fixture
+def accounts_app_server(sample_warehouse: tuple[Path, SampleFacts], tmp_path: Path) -> Iterator[RunningApp]:
+    """A server whose warehouse has an account (so every page needs a login), on its own copy."""
+    pristine, facts = sample_warehouse
+    db = tmp_path / "citybi.duckdb"
+    shutil.copyfile(pristine, db)
+    proc = subprocess.run([*_citybi_command(), "users", "add", CLERK[0], "--role", "科员", "--department", "环卫处",
+                           "--districts", "临江区", "--password-stdin", "--db", str(db)],
+                          input=CLERK[1] + "\n", capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    with serve(db, facts) as app:
+        yield app
