@@ -29,6 +29,7 @@ from sqlglot import exp
 from citybi.config import Settings
 from citybi.dictionaries import ValueDictionary
 from citybi.errors import NotFound, UserFacingError
+from citybi.metrics import Metric, MetricError, check, references
 from citybi.schema import ColumnInfo, DatasetInfo
 from citybi.usertext import check_visible
 from citybi.validation import Rules
@@ -72,6 +73,9 @@ _SCHEMA_SQL = (
     # transaction as the rows it describes, so the two never disagree
     f"""CREATE TABLE IF NOT EXISTS {S}.source_state (
         source VARCHAR PRIMARY KEY, state_json VARCHAR, updated_at TIMESTAMP)""",
+    # named measures (citybi.metrics): one validated JSON definition each, by name
+    f"""CREATE TABLE IF NOT EXISTS {S}.metrics (
+        name VARCHAR PRIMARY KEY, dataset VARCHAR, body_json VARCHAR, updated_at TIMESTAMP)""",
 )
 RUN_STATUSES = {"running": "运行中", "ok": "成功", "failed": "失败", "skipped": "已跳过"}
 
@@ -262,6 +266,38 @@ class Catalog:
                                [name]).fetchall()
         return bool(gone)
 
+    # ------------------------------------------------------------------ metrics (指标, citybi.metrics)
+    def metrics(self, dataset: str | None = None) -> list[Metric]:
+        """All metrics, or one dataset's (a per-X metric belongs to the dataset of its numerator)."""
+        rows = self._rows(f"SELECT body_json FROM {S}.metrics ORDER BY dataset, name") if dataset is None else \
+            self._rows(f"SELECT body_json FROM {S}.metrics WHERE lower(dataset) = lower(?) ORDER BY name", [dataset])
+        return [Metric.model_validate_json(r[0]) for r in rows]
+
+    def save_metrics(self, metrics: list[Metric], *, replace: str | None = None) -> None:
+        """Check metrics against the datasets and the other metrics, then save them in one transaction
+        (an existing metric of the same name is replaced; `replace` renames the one being edited)."""
+        known = {m.name: m for m in self.metrics() if m.name != replace}
+        known.update({m.name: m for m in metrics})
+        infos = {n: self.get(n) for n in self.names()}
+        for m in metrics:
+            check(m, infos, known)
+        with self.wh.transaction() as cur:
+            if replace is not None:
+                cur.execute(f"DELETE FROM {S}.metrics WHERE name = ?", [replace])
+            for m in metrics:
+                cur.execute(f"DELETE FROM {S}.metrics WHERE name = ?", [m.name])
+                cur.execute(f"INSERT INTO {S}.metrics VALUES (?, ?, ?, ?)",
+                            [check_visible(m.name, "指标名称"), m.dataset, m.model_dump_json(), dt.datetime.now()])
+
+    def delete_metric(self, name: str) -> bool:
+        """Remove a metric; refused while another metric is built on it."""
+        users = [m.name for m in self.metrics() if name in references(m)]
+        if users:
+            raise MetricError(f"指标「{name}」被「{'、'.join(users)}」引用，请先删除或修改它们。")
+        with self.wh.transaction() as cur:
+            gone = cur.execute(f"DELETE FROM {S}.metrics WHERE name = ? RETURNING name", [name]).fetchall()
+        return bool(gone)
+
     def set_rules(self, name: str, rules: Rules) -> None:
         """Replace a dataset's validation rules (empty rules remove them)."""
         real = self._dataset_row(name)[1]
@@ -412,7 +448,7 @@ class Catalog:
         return DatasetInfo(
             name=real, display_name=display or real, description=desc or "", columns=tuple(cols),
             row_count=int(vrow[0]), version=int(current), synonyms=tuple(json.loads(syn or "[]")),
-            updated_at=updated, source_file=vrow[2] or "",
+            updated_at=updated, source_file=vrow[2] or "", metrics=tuple(self.metrics(real)),
         )
 
     def datasets(self) -> list[DatasetInfo]:

@@ -17,6 +17,7 @@ from citybi.catalog import Catalog
 from citybi.config import SAMPLE_DIR
 from citybi.dictionaries import Entry, ValueDictionary
 from citybi.importer import ingest_file
+from citybi.metrics import Metric, load_yaml
 from citybi.validation import Allowed, Range, Rules
 from citybi.warehouse import Warehouse
 
@@ -93,6 +94,11 @@ def sample_rules() -> dict[str, Rules]:
     }
 
 
+def sample_metrics() -> list[Metric]:
+    """The sample city's metrics (工单数, 办结率, 人口密度, 每万人工单数 …), from datasets/metrics.yaml."""
+    return load_yaml((SAMPLE_DIR / "metrics.yaml").read_bytes())
+
+
 def load_samples(wh: Warehouse, *, progress: Progress | None = None, force: bool = False) -> list[str]:
     """Import every sample table into an empty warehouse; returns the names loaded.
 
@@ -126,5 +132,9 @@ def _load(wh: Warehouse, *, progress: Progress | None, force: bool) -> list[str]
         if name in sample_rules():
             cat.set_rules(name, sample_rules()[name])
         loaded.append(name)
+    have_metrics = {m.name for m in cat.metrics()}
+    mine = [m for m in sample_metrics() if m.name not in have_metrics]  # a city's own metric is never overwritten
+    if mine and all(cat.exists(m.dataset) for m in mine):
+        cat.save_metrics(mine)
     report("示例数据已就绪", 1.0)
     return loaded
