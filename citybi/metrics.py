@@ -366,8 +366,6 @@ def formula_text(m: Metric) -> str:
             text += "（" + "，".join(c.text() for c in f.where) + "）"
     if m.multiplier != 1:
         text = f"({text}) × {m.multiplier:g}"
-    if m.format == "percent":
-        text += "，以百分比显示"
     return text
 
 
@@ -412,3 +410,63 @@ def find_words(text: str, metrics: Iterable[Metric]) -> list[tuple[int, int, Met
                 for i in range(s, e):
                     taken[i] = True
     return sorted(hits, key=lambda t: t[0])
+
+
+# ---------------------------------------------------------------------------- form / command-line input
+_COND = re.compile(r"^\s*(?P<col>.+?)\s*(?P<op>>=|<=|!=|≠|≥|≤|=|>|<|\s(?:in|not_in|属于|不属于)\s)\s*(?P<val>.+?)\s*$")
+_OP_WORDS = {"≠": "!=", "≥": ">=", "≤": "<=", "属于": "in", "不属于": "not_in"}
+
+
+def parse_condition(text: str, info: DatasetInfo | None = None) -> Condition:
+    """「办结状态=已办结」, 「空气质量等级 in 优、良」, 「处理时长（小时）>24」 → a Condition; values of a
+    numeric column become numbers."""
+    m = _COND.match(text or "")
+    if m is None:
+        raise MetricError(f"条件「{text}」看不懂。", hint="写成 列=取值、列>数值 或 列 in 取值1、取值2")
+    column, op = m["col"].strip(), m["op"].strip()
+    op = _OP_WORDS.get(op, op)
+    c = info.column(column) if info is not None else None
+    if info is not None and c is None:
+        raise MetricError(f"条件「{text}」里的列「{column}」不在数据集「{info.name}」中。")
+
+    def typed(v: str) -> Scalar:
+        v = v.strip()
+        if c is not None and c.is_numeric:
+            try:
+                return int(v) if re.fullmatch(r"-?\d+", v) else float(v)
+            except ValueError as err:
+                raise MetricError(f"条件「{text}」：列「{column}」是数值列，「{v}」不是数字。") from err
+        return v
+
+    raw = m["val"]
+    value: Scalar | list[Scalar] = [typed(v) for v in re.split(r"[、,，]", raw) if v.strip()] \
+        if op in ("in", "not_in") else typed(raw)
+    return parse_metric_part(Condition, {"column": column, "op": op, "value": value})
+
+
+def parse_metric_part(model: type[_Model], data: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise MetricError("；".join(translate(err)), detail=str(err)) from err
+
+
+def from_fields(*, name: str, dataset: str, kind: str, column: str = "", where: Iterable[str] = (),
+                numerator: str = "", denominator: str = "", by_dataset: str = "", key: str = "", by_key: str = "",
+                multiplier: float = 1.0, unit: str = "", percent: bool = False, decimals: int = 2,
+                synonyms: Iterable[str] = (), description: str = "", info: DatasetInfo | None = None) -> Metric:
+    """A metric from the flat fields a form or the command line collects (empty fields left out)."""
+    formula: dict[str, Any] = {"kind": kind}
+    if kind in ("count", "count_distinct", "sum", "avg", "min", "max"):
+        if kind != "count":
+            formula["column"] = column
+        formula["where"] = [parse_condition(w, info).model_dump() for w in where if w.strip()]
+    elif kind == "ratio":
+        formula.update(numerator=numerator, denominator=denominator)
+    elif kind == "per":
+        formula.update(numerator=numerator, column=column)
+        if by_dataset and by_dataset != dataset:
+            formula.update(dataset=by_dataset, key=key or None, by_key=by_key or key or None)
+    return parse_metric({"name": name, "dataset": dataset, "formula": formula, "multiplier": multiplier,
+                         "unit": unit, "format": "percent" if percent else "number", "decimals": decimals,
+                         "synonyms": [s for s in synonyms if s.strip()], "description": description})

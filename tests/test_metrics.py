@@ -1,0 +1,279 @@
+"""The metrics layer as tables: a definition → its value on a small fixture of our own (not the
+sample city: other table and column names), definitions that must be refused (→ the Chinese
+reason), YAML and CLI round trips, and 问数 questions over the metrics.
+
+Expected values come from plain Python over the fixture rows, never from the code under test.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from sqlglot import exp
+
+from citybi.catalog import Catalog, open_warehouse
+from citybi.errors import UserFacingError
+from citybi.metrics import MetricError, aggregate_expr, dump_yaml, from_fields, load_yaml, parse_metric
+from citybi.nlq import answer
+
+TODAY = dt.date(2024, 6, 15)
+# 投诉件: 所属区县 / 处理结果 / 耗时（天）; 片区信息: 区县 / 人口（人） / 占地（平方公里）
+COMPLAINTS = [
+    ("TS01", dt.date(2024, 5, 3), "甲县", "噪声", "已处理", 2.0),
+    ("TS02", dt.date(2024, 5, 9), "甲县", "占道", "已处理", 4.0),
+    ("TS03", dt.date(2024, 5, 20), "乙县", "噪声", "处理中", None),
+    ("TS04", dt.date(2024, 5, 28), "丙县", "油烟", "已处理", 1.0),
+    ("TS05", dt.date(2024, 6, 2), "甲县", "油烟", "处理中", None),
+    ("TS06", dt.date(2024, 6, 4), "乙县", "占道", "已处理", 3.0),
+    ("TS07", dt.date(2024, 6, 5), "乙县", "噪声", "已处理", 5.0),
+    ("TS08", dt.date(2024, 6, 8), "丙县", "噪声", "处理中", None),
+    ("TS09", dt.date(2024, 6, 10), "甲县", "占道", "已处理", 6.0),
+    ("TS10", dt.date(2024, 6, 12), "丙县", "油烟", "已处理", 2.0),
+]
+COMPLAINT_COLUMNS = ["件号", "登记日期", "所属区县", "类别", "处理结果", "耗时（天）"]
+AREAS = [("甲县", 200_000, 50.0), ("乙县", 100_000, 80.0), ("丙县", 50_000, 25.0)]
+
+METRICS_YAML = """
+metrics:
+  - {name: 投诉数, dataset: 投诉件, formula: {kind: count}, unit: 件, decimals: 0, synonyms: [投诉量]}
+  - name: 已处理数
+    dataset: 投诉件
+    formula: {kind: count, where: [{column: 处理结果, op: "=", value: 已处理}]}
+  - {name: 处理率, dataset: 投诉件, formula: {kind: ratio, numerator: 已处理数, denominator: 投诉数},
+     format: percent, decimals: 1}
+  - {name: 平均耗时, dataset: 投诉件, formula: {kind: avg, column: 耗时（天）}, unit: 天}
+  - {name: 涉及区县数, dataset: 投诉件, formula: {kind: count_distinct, column: 所属区县}}
+  - name: 噪声耗时合计
+    dataset: 投诉件
+    formula: {kind: sum, column: 耗时（天）, where: [{column: 类别, op: in, value: [噪声]}]}
+  - name: 每万人投诉数
+    dataset: 投诉件
+    formula: {kind: per, numerator: 投诉数, dataset: 片区信息, column: 人口（人）, key: 所属区县, by_key: 区县}
+    multiplier: 10000
+    unit: 件/万人
+  - {name: 总人口, dataset: 片区信息, formula: {kind: sum, column: 人口（人）}, unit: 人}
+  - {name: 人口密度, dataset: 片区信息, formula: {kind: per, numerator: 总人口, column: 占地（平方公里）},
+     unit: 人/平方公里}
+"""
+
+
+def _rows(district: str | None = None, month: int | None = None) -> list[tuple]:
+    return [r for r in COMPLAINTS if (district is None or r[2] == district) and (month is None or r[1].month == month)]
+
+
+def _done(rows: list[tuple]) -> float:
+    return sum(r[4] == "已处理" for r in rows) / len(rows)
+
+
+def _per10k(district: str) -> float:
+    pop = next(p for d, p, _a in AREAS if d == district)
+    return len(_rows(district)) / pop * 10_000
+
+
+@pytest.fixture(scope="module")
+def wh(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    path = tmp_path_factory.mktemp("metrics") / "w.duckdb"
+    w = open_warehouse(path=path)
+    cat = Catalog(w)
+    cat.write("投诉件", pl.DataFrame(COMPLAINTS, schema=COMPLAINT_COLUMNS, orient="row"), units={"耗时（天）": "天"})
+    cat.write("片区信息", pl.DataFrame(AREAS, schema=["区县", "人口（人）", "占地（平方公里）"], orient="row"),
+              units={"人口（人）": "人", "占地（平方公里）": "平方公里"})
+    cat.save_metrics(load_yaml(METRICS_YAML))
+    yield w
+    w.close()
+
+
+def _value(wh: Any, name: str) -> Any:
+    cat = Catalog(wh)
+    ms = {m.name: m for m in cat.metrics()}
+    m = ms[name]
+    tree = exp.select(aggregate_expr(m, ms).as_("v", quoted=True)).from_(exp.to_table(m.dataset, quoted=True))
+    return wh.run(tree).frame.item()
+
+
+@pytest.mark.parametrize(("metric", "expected"), [
+    ("投诉数", 10),
+    ("已处理数", 7),
+    ("处理率", 0.7),
+    ("平均耗时", (2 + 4 + 1 + 3 + 5 + 6 + 2) / 7),
+    ("涉及区县数", 3),
+    ("噪声耗时合计", sum(r[5] or 0 for r in COMPLAINTS if r[3] == "噪声")),
+    ("总人口", 350_000),
+    ("人口密度", 350_000 / 155.0),
+])
+def test_metric_value(wh: Any, metric: str, expected: float) -> None:
+    assert _value(wh, metric) == pytest.approx(expected)
+
+
+def test_cross_table_metric_is_not_a_single_aggregate(wh: Any) -> None:
+    with pytest.raises(MetricError, match="另一个数据集「片区信息」"):
+        _value(wh, "每万人投诉数")
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"kind": "sum", "column": "类别"}, "不是数值列"),
+    ({"kind": "avg", "column": "时长"}, "没有列「时长」"),
+    ({"kind": "count", "where": ["状态=已处理"]}, "没有列「状态」"),
+    ({"kind": "ratio", "numerator": "已处理数", "denominator": "不存在的"}, "引用的指标「不存在的」不存在"),
+    ({"kind": "ratio", "numerator": "已处理数", "denominator": "总人口"}, "必须和本指标同一个数据集"),
+    ({"kind": "per", "numerator": "投诉数", "column": "人口（人）", "by_dataset": "片区信息", "key": "区"},
+     "没有列「区」"),
+    ({"kind": "per", "numerator": "投诉数", "column": "人口", "by_dataset": "无此表", "key": "所属区县"},
+     "数据集「无此表」不存在"),
+])
+def test_bad_definition_is_refused_in_chinese(wh: Any, fields: dict[str, Any], message: str) -> None:
+    cat = Catalog(wh)
+    with pytest.raises(MetricError, match=message):
+        info = cat.get("投诉件")
+        where = fields.pop("where", [])
+        m = from_fields(name="新指标", dataset="投诉件", where=where,
+                        info=info if not where else None, **fields)
+        cat.save_metrics([m])
+    assert "新指标" not in {m.name for m in cat.metrics()}
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"name": "x", "dataset": "投诉件", "formula": {"kind": "median", "column": "耗时（天）"}}, "公式类型只能是"),
+    ({"name": "x", "dataset": "投诉件", "formula": {"kind": "count"}, "colour": "红"}, "不认识的字段"),
+    ({"name": "x", "dataset": "投诉件", "formula": {"kind": "count", "where": [
+        {"column": "类别", "op": "in", "value": "噪声"}]}}, "需要一组取值"),
+    ({"name": "x", "dataset": "投诉件", "formula": {"kind": "per", "numerator": "投诉数", "column": "人口（人）",
+                                                   "dataset": "片区信息"}}, "键列"),
+    ({"name": "x", "dataset": "投诉件", "formula": {"kind": "count"}, "multiplier": 0}, "倍数"),
+])
+def test_malformed_definition(data: dict[str, Any], message: str) -> None:
+    with pytest.raises(MetricError, match=message):
+        parse_metric(data)
+
+
+def test_cycle_and_delete_of_a_used_metric_are_refused(wh: Any) -> None:
+    cat = Catalog(wh)
+    with pytest.raises(MetricError, match="被「处理率、每万人投诉数」引用"):
+        cat.delete_metric("投诉数")
+    a = parse_metric({"name": "甲", "dataset": "投诉件", "formula": {"kind": "ratio", "numerator": "乙",
+                                                                    "denominator": "投诉数"}})
+    b = parse_metric({"name": "乙", "dataset": "投诉件", "formula": {"kind": "ratio", "numerator": "甲",
+                                                                    "denominator": "投诉数"}})
+    with pytest.raises(MetricError, match="循环引用"):
+        cat.save_metrics([a, b])
+
+
+def test_yaml_round_trip(wh: Any) -> None:
+    metrics = Catalog(wh).metrics()
+    assert load_yaml(dump_yaml(metrics)) == metrics
+    with pytest.raises(MetricError, match="重名"):
+        load_yaml("metrics:\n- {name: a, dataset: t, formula: {kind: count}}\n"
+                  "- {name: a, dataset: t, formula: {kind: count}}\n")
+    with pytest.raises(UserFacingError, match="类型标签"):
+        load_yaml("!!python/object:os.system {}")
+
+
+def _ask(wh: Any, q: str, after: Any = None) -> Any:
+    cat = Catalog(wh)
+    return answer(q, cat.datasets(), lambda t: _Result(wh.run(t).frame), today=TODAY, after=after)
+
+
+class _Result:
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.columns = frame.columns
+        self.rows = frame.rows()
+        self.truncated = False
+
+
+# question → (the metric column, {group: value} or a single value); other column names than the sample city
+QUESTIONS: list[tuple[str, str, Any]] = [
+    ("处理率是多少", "处理率", 0.7),
+    ("各区县的处理率", "处理率", {d: _done(_rows(d)) for d, *_ in AREAS}),
+    ("处理率最高的区县", "处理率", dict([max(((d, _done(_rows(d))) for d, *_ in AREAS), key=lambda t: t[1])])),
+    ("甲县的处理率", "处理率", _done(_rows("甲县"))),
+    ("各区县投诉量", "投诉数", {d: len(_rows(d)) for d, *_ in AREAS}),
+    ("各区县每万人投诉数", "每万人投诉数", {d: _per10k(d) for d, *_ in AREAS}),
+    ("每万人投诉数最高的区县", "每万人投诉数", {"丙县": _per10k("丙县")}),
+    ("全部的每万人投诉数", "每万人投诉数", 10 / 350_000 * 10_000),
+    ("各区县人口密度", "人口密度", {d: p / a for d, p, a in AREAS}),
+    ("本月平均耗时", "平均耗时", (3 + 5 + 6 + 2) / 4),
+]
+
+
+@pytest.mark.parametrize(("question", "column", "expected"), QUESTIONS)
+def test_questions_over_metrics(wh: Any, question: str, column: str, expected: Any) -> None:
+    a = _ask(wh, question)
+    assert a.status == "ok", a.message
+    assert column in a.columns, (a.columns, a.reading)
+    assert f"指标：{column} = " in a.reading  # the reading names the metric and its formula
+    i = a.columns.index(column)
+    if isinstance(expected, dict):
+        got = {r[0]: r[i] for r in a.rows}
+        assert got == pytest.approx(expected)
+    else:
+        assert len(a.rows) == 1 and a.rows[0][i] == pytest.approx(expected)
+
+
+def test_reading_units_and_percent(wh: Any) -> None:
+    a = _ask(wh, "各区县处理率")
+    assert "处理率" in a.percent_columns and "已处理数 ÷ 投诉数" in a.reading and "单位：%" in a.reading
+    b = _ask(wh, "各区县人口密度")
+    assert "单位：人/平方公里" in b.reading
+    c = _ask(wh, "各区县每万人投诉数")
+    assert "片区信息" in c.message and "按「所属区县」汇总" in c.message
+
+
+def test_period_comparison_of_a_rate_in_points(wh: Any) -> None:
+    a = _ask(wh, "上个月的处理率比这个月高多少")
+    assert a.status == "ok", a.message
+    may, june = _done(_rows(month=5)), _done(_rows(month=6))
+    row = dict(zip(a.columns, a.rows[0], strict=True))
+    assert row["上个月处理率"] == pytest.approx(may) and row["这个月处理率"] == pytest.approx(june)
+    assert row["变化（上个月−这个月，百分点）"] == pytest.approx((may - june) * 100)
+
+
+def test_follow_up_keeps_the_metric(wh: Any) -> None:
+    first = _ask(wh, "上个月各区县的处理率")
+    nxt = _ask(wh, "那这个月呢", after=first.spec)
+    assert nxt.status == "ok" and "处理率" in nxt.columns
+    got = {r[0]: r[nxt.columns.index("处理率")] for r in nxt.rows}
+    assert got == pytest.approx({d: _done(_rows(d, 6)) for d, *_ in AREAS})
+
+
+def test_cross_metric_by_another_grouping_is_refused(wh: Any) -> None:
+    a = _ask(wh, "各类别每万人投诉数")
+    assert a.status != "ok" and "所属区县" in a.message and not a.rows
+
+
+def test_cli_round_trip(wh: Any, tmp_path: Path) -> None:
+    db = tmp_path / "cli.duckdb"
+    w = open_warehouse(path=db)
+    cat = Catalog(w)
+    cat.write("投诉件", pl.DataFrame(COMPLAINTS, schema=COMPLAINT_COLUMNS, orient="row"))
+    w.close()
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "citybi", "metrics", *args, "--db", str(db)],
+                              capture_output=True, text=True, timeout=120)
+
+    add = cli("add", "--name", "投诉数", "--dataset", "投诉件", "--kind", "count", "--unit", "件")
+    assert add.returncode == 0, add.stderr
+    add = cli("add", "--name", "已处理数", "--dataset", "投诉件", "--kind", "count", "--where", "处理结果=已处理")
+    assert add.returncode == 0, add.stderr
+    add = cli("add", "--name", "处理率", "--dataset", "投诉件", "--kind", "ratio", "--numerator", "已处理数",
+              "--denominator", "投诉数", "--percent")
+    assert add.returncode == 0, add.stderr
+    bad = cli("add", "--name", "错", "--dataset", "投诉件", "--kind", "sum", "--column", "类别")
+    assert bad.returncode != 0 and "不是数值列" in bad.stderr + bad.stdout and "Traceback" not in bad.stderr
+    listed = cli("list")
+    assert "处理率\t= 已处理数 ÷ 投诉数\t（%）" in listed.stdout
+    out = tmp_path / "m.yaml"
+    assert cli("export", str(out)).returncode == 0
+    assert [m.name for m in load_yaml(out.read_bytes())] == ["处理率", "已处理数", "投诉数"]
+    assert cli("remove", "--name", "处理率").returncode == 0
+    assert "处理率" not in cli("list").stdout
+    imported = cli("import", str(out))
+    assert imported.returncode == 0, imported.stderr
+    assert "处理率" in cli("list").stdout
+    assert json.loads(json.dumps(out.read_text(encoding="utf-8")))  # plain text, reviewable
