@@ -277,3 +277,50 @@ def test_cli_round_trip(wh: Any, tmp_path: Path) -> None:
     assert imported.returncode == 0, imported.stderr
     assert "处理率" in cli("list").stdout
     assert json.loads(json.dumps(out.read_text(encoding="utf-8")))  # plain text, reviewable
+
+
+# ---------------------------------------------------------------------------- charts and KPI cards
+def test_chart_builder_offers_metrics_and_the_chart_computes_them(wh: Any) -> None:
+    from citybi.charts.form import ChartForm, metric_field
+    from citybi.charts.runner import run_chart
+
+    info = Catalog(wh).get("投诉件")
+    form = ChartForm(dataset="投诉件", dims=["所属区县"], measures=[metric_field("处理率"), metric_field("投诉数")])
+    assert metric_field("处理率") in form.fields(info)
+    assert metric_field("每万人投诉数") not in form.fields(info)  # needs a second dataset: 问数 only
+    spec = form.to_spec(info)
+    assert [(m.agg, m.metric, m.format, m.unit) for m in spec.measures] == [
+        ("metric", "处理率", ".1%", "%"), ("metric", "投诉数", ",.0f", "件")]
+    assert spec.measures[0].is_ratio and not spec.measures[1].is_ratio
+    frame = run_chart(wh, spec, info=info, today=TODAY, render=False).frame
+    got = {r["所属区县"]: (r["处理率"], r["投诉数"]) for r in frame.iter_rows(named=True)}
+    assert got == {d: (pytest.approx(_done(_rows(d))), len(_rows(d))) for d, *_ in AREAS}
+    assert ChartForm.from_spec(spec, info).measures == form.measures  # a saved chart opens with its metrics
+
+
+@pytest.mark.parametrize(("measure", "message"), [
+    ({"agg": "metric", "metric": "不存在"}, "不是数据集「投诉件」的指标"),
+    ({"agg": "metric", "metric": "每万人投诉数"}, "图表里暂不能用"),
+])
+def test_chart_with_an_unknown_or_cross_table_metric_is_refused(wh: Any, measure: dict, message: str) -> None:
+    from citybi.charts.spec import ChartSpecError, check_against, spec_from_dict
+
+    spec = spec_from_dict({"title": "t", "dataset": "投诉件", "type": "bar", "dimensions": [{"column": "所属区县"}],
+                           "measures": [measure]})
+    with pytest.raises(ChartSpecError, match=message):
+        check_against(spec, Catalog(wh).get("投诉件"))
+
+
+def test_kpi_card_on_a_rate_metric_in_percent_and_points(wh: Any) -> None:
+    from citybi.charts.runner import run_chart
+    from citybi.charts.spec import spec_from_dict
+
+    spec = spec_from_dict({"title": "处理率", "dataset": "投诉件", "type": "kpi",
+                           "measures": [{"agg": "metric", "metric": "处理率", "format": ".1%"}],
+                           "options": {"date_column": "登记日期", "grain": "月", "sparkline": 0}})
+    k = run_chart(wh, spec, info=Catalog(wh).get("投诉件"), today=TODAY).output
+    june, may = _done(_rows(month=6)), _done(_rows(month=5))
+    assert k.value == pytest.approx(june) and k.value_text == f"{june:.1%}"
+    mom = k.comparison("环比")
+    assert mom is not None and mom.delta == pytest.approx(june - may)
+    assert k.change_text(mom) == f"{(june - may) * 100:+.1f} 个百分点"
