@@ -470,3 +470,30 @@ def from_fields(*, name: str, dataset: str, kind: str, column: str = "", where: 
     return parse_metric({"name": name, "dataset": dataset, "formula": formula, "multiplier": multiplier,
                          "unit": unit, "format": "percent" if percent else "number", "decimals": decimals,
                          "synonyms": [s for s in synonyms if s.strip()], "description": description})
+
+
+KIND_LABELS = {"count": "计数（记录数，可加条件）", "count_distinct": "去重计数（某列不同值的个数）",
+               "sum": "合计", "avg": "平均", "min": "最小", "max": "最大",
+               "ratio": "比率（分子指标 ÷ 分母指标）", "per": "每X（分子指标 ÷ 某列合计，可跨表）"}
+
+
+def table_rows(metrics: Iterable[Metric]) -> list[dict[str, str]]:
+    """The 数据集 page's list of metrics: one row each, in words."""
+    return [{"指标": m.name, "公式": formula_text(m), "单位": unit_text(m),
+             "显示": "百分比" if m.format == "percent" else f"数值（{m.decimals} 位小数）",
+             "同义词": "、".join(m.synonyms), "说明": m.description} for m in metrics]
+
+
+def to_fields(m: Metric) -> dict[str, Any]:
+    """The flat fields of a metric (what `from_fields` takes back): the edit form's starting values."""
+    f = m.formula
+    where = getattr(f, "where", [])
+    return {"name": m.name, "kind": f.kind, "column": getattr(f, "column", "") or "",
+            "where": [c.text().replace(" 属于 ", " in ").replace(" 不属于 ", " not_in ").replace(" ≠ ", "!=")
+                      .replace(" ≥ ", ">=").replace(" ≤ ", "<=").replace(" = ", "=").replace(" > ", ">")
+                      .replace(" < ", "<") for c in where],
+            "numerator": getattr(f, "numerator", "") or "", "denominator": getattr(f, "denominator", "") or "",
+            "by_dataset": getattr(f, "dataset", "") or "", "key": getattr(f, "key", "") or "",
+            "by_key": getattr(f, "by_key", "") or "", "multiplier": m.multiplier, "unit": m.unit,
+            "percent": m.format == "percent", "decimals": m.decimals, "synonyms": list(m.synonyms),
+            "description": m.description}
