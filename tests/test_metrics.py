@@ -324,3 +324,53 @@ def test_kpi_card_on_a_rate_metric_in_percent_and_points(wh: Any) -> None:
     mom = k.comparison("环比")
     assert mom is not None and mom.delta == pytest.approx(june - may)
     assert k.change_text(mom) == f"{(june - may) * 100:+.1f} 个百分点"
+
+
+def test_a_metric_answer_saves_as_a_chart_computing_the_same(wh: Any) -> None:
+    from citybi.charts.runner import run_chart
+    from citybi.nlq.to_chart import answer_to_chart
+
+    a = _ask(wh, "各区县处理率")
+    spec, reason = answer_to_chart(a, title="各区县处理率", info=Catalog(wh).get("投诉件"))
+    assert spec is not None, reason
+    assert [(m.agg, m.metric, m.format) for m in spec.measures] == [("metric", "处理率", ".1%")]
+    frame = run_chart(wh, spec, info=Catalog(wh).get("投诉件"), today=TODAY, render=False).frame
+    assert dict(frame.rows()) == pytest.approx(dict(a.rows))
+
+
+# ---------------------------------------------------------------------------- the sample city's metrics
+def test_sample_city_metrics_fit_the_sample_tables(sample_copy: Any) -> None:
+    wh = open_warehouse(path=sample_copy("metrics_sample"))
+    try:
+        cat = Catalog(wh)
+        ms = {m.name: m for m in cat.metrics()}
+        from citybi.samples import sample_metrics
+
+        assert set(ms) == {m.name for m in sample_metrics()}
+
+        def sql(q: str) -> Any:
+            return wh.run(exp.maybe_parse(q, dialect="duckdb")).frame.item()
+
+        # each metric against a plain query written here over the sample tables
+        plain = {
+            "办结率": """SELECT AVG(CASE WHEN "办结状态" = '已办结' THEN 1.0 ELSE 0 END) FROM "热线工单" """,
+            "平均办理时长": 'SELECT AVG("处理时长（小时）") FROM "热线工单"',
+            "清运量": 'SELECT SUM("清运量（吨）") FROM "环卫清运"',
+            "人口密度": 'SELECT SUM("常住人口（万人）") * 10000 / SUM("面积（平方公里）") FROM "区县概况"',
+            "站日优良率": 'SELECT AVG(CASE WHEN "AQI" <= 100 THEN 1.0 ELSE 0 END) FROM "空气质量"',
+            "结案率": """SELECT AVG(CASE WHEN "处置状态" = '已结案' THEN 1.0 ELSE 0 END) FROM "网格事件" """,
+        }
+        for name, q in plain.items():
+            m = ms[name]
+            tree = exp.select(aggregate_expr(m, ms).as_("v")).from_(exp.to_table(m.dataset, quoted=True))
+            assert wh.run(tree).frame.item() == pytest.approx(sql(q)), name
+        infos = cat.datasets()
+        per = answer("各区每万人工单数", infos, lambda t: _Result(wh.run(t).frame), today=TODAY)
+        expect = wh.run(exp.maybe_parse(
+            'SELECT a."区", a.n / b.p FROM (SELECT "区", COUNT(*) AS n FROM "热线工单" GROUP BY 1) a '
+            'JOIN (SELECT "区", SUM("常住人口（万人）") AS p FROM "区县概况" GROUP BY 1) b ON a."区" = b."区"',
+            dialect="duckdb")).frame.rows()
+        i = per.columns.index("每万人工单数")
+        assert {r[0]: r[i] for r in per.rows} == pytest.approx(dict(expect))
+    finally:
+        wh.close()
