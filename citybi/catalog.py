@@ -630,6 +630,7 @@ class Catalog:
             cur.execute(f"DELETE FROM {S}.versions WHERE dataset_id = ?", [ds_id])
             cur.execute(f"DELETE FROM {S}.datasets WHERE id = ?", [ds_id])
             cur.execute(f"DELETE FROM {S}.dataset_rules WHERE dataset = lower(?)", [real])
+            cur.execute(f"DELETE FROM {S}.metrics WHERE lower(dataset) = lower(?)", [real])  # its metrics go too
 
     def set_synonyms(self, name: str, synonyms: list[str], column: str | None = None) -> None:
         """Words users say for a dataset or a column (问数 matches them)."""
