@@ -372,5 +372,17 @@ def test_sample_city_metrics_fit_the_sample_tables(sample_copy: Any) -> None:
             dialect="duckdb")).frame.rows()
         i = per.columns.index("每万人工单数")
         assert {r[0]: r[i] for r in per.rows} == pytest.approx(dict(expect))
+
+        def ask(q: str) -> Any:
+            return answer(q, infos, lambda t: _Result(wh.run(t).frame), today=TODAY)
+
+        # a metric word never cuts a value in two: 厨余|垃圾清运量 is 清运量 of 厨余垃圾, not all waste
+        kitchen = ask("厨余垃圾清运量最多的区")
+        assert "垃圾类型 = 厨余垃圾" in kitchen.reading and kitchen.rows == wh.run(exp.maybe_parse(
+            """SELECT "区", SUM("清运量（吨）") FROM "环卫清运" WHERE "垃圾类型" = '厨余垃圾' GROUP BY 1
+               ORDER BY 2 DESC LIMIT 1""", dialect="duckdb")).frame.rows()
+        # 环卫工人人均清运量 is per worker (rules/per.py), not the metric 人均清运量 per resident
+        worker = ask("各区环卫工人人均清运量")
+        assert "环卫工人数" in worker.reading and "吨/人" in worker.reading, worker.reading
     finally:
         wh.close()

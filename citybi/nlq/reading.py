@@ -71,8 +71,10 @@ def reading(spec: QuerySpec) -> str:
                 ms.append("日均记录数" if m.agg == "per_day" else "记录数")
             else:
                 ms.append(f"{m.column}{AGG_LABEL[m.agg]}")
-        if spec.per and spec.measures and not spec.metric:
+        if spec.per and spec.measures and not spec.per.get("label"):  # a cross-table metric says its own formula
             per = spec.per
+            if spec.measures[0].agg == "metric":  # 环卫工人人均 + the metric 清运量: the metric by name
+                ms = [spec.measures[0].column or ""]
             scale = per["scale"]
             den = per["column"] + (f" × {scale:g}" if scale != 1 else "")
             src = f"（表「{per['table']}」）" if per.get("table") else ""

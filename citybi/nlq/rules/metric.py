@@ -10,11 +10,18 @@ key first), set up after the shape rule has fixed the grouping.
 """
 from __future__ import annotations
 
-from citybi.metrics import Metric, Per, closure, find_words, formula_text, is_cross, unit_text
+import re
+
+from citybi.metrics import Metric, Per, closure, formula_text, is_cross, unit_text
 
 from ..context import ParseContext
 from ..model import Measure
+from ..text import norm
+from ..vocab import PARTIAL
 from . import register
+
+# the words before 人均/每万人 that may name another divisor (环卫工人人均清运量: per worker, not per resident)
+NAMED_DIVISOR_SPAN = 8
 
 
 def metric_of(spec_metric: dict) -> Metric:
@@ -35,13 +42,14 @@ class MetricRule:
         metrics: list[Metric] = [m for m in ctx.dataset.metrics if isinstance(m, Metric)]
         if not metrics:
             return
-        hits = find_words(ctx.leftover(), metrics)
+        hits = self._hits(ctx, metrics)
         if not hits:
             return
         spec = ctx.spec
         assert spec is not None
         start, end, m = hits[0]
-        ctx.take(start, end)
+        for s, e, _m in hits:  # the others are named in a note, not left over as unknown words
+            ctx.take(s, e)
         ctx.cues.setdefault("metric", start)
         ctx.coverage += end - start
         known = {x.name: x for x in metrics}
@@ -53,6 +61,61 @@ class MetricRule:
             if other.name != m.name:
                 ctx.notes.append(f"问题里提到了多个指标，这里只计算第一个「{m.name}」（「{other.name}」请另外提问）。")
                 break
+
+    @staticmethod
+    def _hits(ctx: ParseContext, metrics: list[Metric]) -> list[tuple[int, int, Metric]]:
+        """Metric words in the question's free text, longest first, not overlapping, in question order.
+
+        A word is not a metric where it would cut a value of the table in two (厨余|垃圾清运量: the
+        value 厨余垃圾 is a filter, the metric is 清运量), nor a per-X metric whose divisor the words
+        right before it name differently (环卫工人人均清运量 is per worker, left to rules/per.py)."""
+        text = ctx.leftover()
+        found = []
+        for m in metrics:
+            for w in m.words:
+                for hit in re.finditer(re.escape(norm(w)), text):
+                    s, e = hit.start(), hit.end()
+                    if not _cuts_value(ctx, s, e) and not _other_divisor_before(ctx, s, m):
+                        found.append((s, e, m))
+        found.sort(key=lambda t: (-(t[1] - t[0]), t[0]))
+        used = [False] * len(text)
+        out = []
+        for s, e, m in found:
+            if not any(used[s:e]):
+                used[s:e] = [True] * (e - s)
+                out.append((s, e, m))
+        return sorted(out, key=lambda t: t[0])
+
+
+def _cuts_value(ctx: ParseContext, s: int, e: int) -> bool:
+    q, n = ctx.q, len(ctx.q)
+    for edge in (s, e):
+        for i in range(max(0, edge - 6), edge):
+            for j in range(edge + 1, min(n, edge + 6) + 1):
+                if i < s and j > e:
+                    continue  # a value around the whole word is another matter (the longer word wins)
+                entries = ctx.vocab.words.get(q[i:j], [])
+                if any(x.kind == "value" and x.strength > PARTIAL for x in entries) and ctx.free(i, j):
+                    return True
+    return False
+
+
+def _other_divisor_before(ctx: ParseContext, s: int, m: Metric) -> bool:
+    f = m.formula
+    if not isinstance(f, Per):
+        return False
+    before = ctx.q[max(0, s - NAMED_DIVISOR_SPAN):s]
+    for i in range(len(before) - 1):
+        piece = before[i:]
+        if not ctx.free(s - len(piece), s):
+            continue
+        for ds, vocab in [(ctx.dataset, ctx.vocab), *ctx.other_tables()]:
+            for x in vocab.words.get(piece, []):
+                info = ds.column(x.column or "")
+                if x.kind == "column" and info is not None and info.is_numeric and x.strength > PARTIAL \
+                        and info.name != f.column:
+                    return True
+    return False
 
 
 @register
@@ -67,6 +130,8 @@ class MetricJoin:
         if spec is None or not spec.metric or spec.kind != "aggregate":
             return
         m = metric_of(spec.metric)
+        if spec.per and not spec.per.get("label") and spec.per.get("per_unit") and unit_text(m):
+            spec.per["unit"] = f"{unit_text(m)}/{spec.per['per_unit']}"  # 环卫工人人均清运量: 吨/人
         if not is_cross(m):
             return
         f = m.formula
