@@ -198,6 +198,14 @@ QUESTIONS: list[tuple[str, str, Any]] = [
     ("全部的每万人投诉数", "每万人投诉数", 10 / 350_000 * 10_000),
     ("各区县人口密度", "人口密度", {d: p / a for d, p, a in AREAS}),
     ("本月平均耗时", "平均耗时", (3 + 5 + 6 + 2) / 4),
+    ("投诉量最多的区县", "投诉数", {"甲县": 4}),
+    ("5月的处理率", "处理率", _done(_rows(month=5))),
+    ("噪声的处理率", "处理率", _done([r for r in COMPLAINTS if r[3] == "噪声"])),
+    ("各类别的平均耗时", "平均耗时", {k: sum(r[5] for r in COMPLAINTS if r[3] == k and r[5]) /
+                                   sum(1 for r in COMPLAINTS if r[3] == k and r[5]) for k in ("噪声", "占道", "油烟")}),
+    ("每月的投诉数", "投诉数", {dt.date(2024, 5, 1): len(_rows(month=5)), dt.date(2024, 6, 1): len(_rows(month=6))}),
+    ("涉及区县数是多少", "涉及区县数", 3),
+    ("甲县的每万人投诉数", "每万人投诉数", _per10k("甲县")),
 ]
 
 
@@ -222,6 +230,13 @@ def test_reading_units_and_percent(wh: Any) -> None:
     assert "单位：人/平方公里" in b.reading
     c = _ask(wh, "各区县每万人投诉数")
     assert "片区信息" in c.message and "按「所属区县」汇总" in c.message
+
+
+def test_share_of_a_count_metric(wh: Any) -> None:
+    a = _ask(wh, "各区县投诉数占比")
+    assert a.status == "ok" and "投诉数占比" in a.percent_columns
+    i = a.columns.index("投诉数占比")
+    assert {r[0]: r[i] for r in a.rows} == pytest.approx({d: len(_rows(d)) / 10 for d, *_ in AREAS})
 
 
 def test_period_comparison_of_a_rate_in_points(wh: Any) -> None:
