@@ -232,6 +232,23 @@ def test_reading_units_and_percent(wh: Any) -> None:
     assert "片区信息" in c.message and "按「所属区县」汇总" in c.message
 
 
+def test_two_metrics_side_by_side(wh: Any) -> None:
+    a = _ask(wh, "各区县处理率和平均耗时")
+    assert a.status == "ok", a.message
+    assert a.columns == ["所属区县", "处理率", "平均耗时"] and a.percent_columns == ["处理率"]
+    assert "处理率 = 已处理数 ÷ 投诉数" in a.reading and "平均耗时 = 耗时（天）平均（单位：天）" in a.reading
+
+    def avg_days(d: str) -> float:
+        days = [r[5] for r in _rows(d) if r[5] is not None]
+        return sum(days) / len(days)
+
+    assert {r[0]: (r[1], r[2]) for r in a.rows} == {
+        d: (pytest.approx(_done(_rows(d))), pytest.approx(avg_days(d))) for d, *_ in AREAS}
+    # a two-table metric is a join of its own: asked with another, only the first is computed, and said so
+    b = _ask(wh, "各区县每万人投诉数和处理率")
+    assert b.status == "ok" and "处理率" not in b.columns and "只计算第一个「每万人投诉数」" in b.message
+
+
 def test_share_of_a_count_metric(wh: Any) -> None:
     a = _ask(wh, "各区县投诉数占比")
     assert a.status == "ok" and "投诉数占比" in a.percent_columns

@@ -157,9 +157,15 @@ def _finish(ctx: ParseContext, tree: exp.Select | None, datasets: Sequence[Datas
     return Answer(status="ok", message=message, reading=reading(spec), table=spec.table, sql=sql,
                   columns=columns, rows=rows, chart=chart_kind(spec, rows, columns), alternatives=alternatives,
                   spec=spec.to_dict(), notes=notes, truncated=truncated,
-                  percent_columns=[c for c in columns if c.endswith(RATIO_LABELS) or (
-                      percent_metric(spec) and spec.metric is not None and c.endswith(spec.metric["name"]))],
+                  percent_columns=[c for c in columns if c.endswith(RATIO_LABELS) or any(
+                      c.endswith(n) and percent_metric(spec, n) for n in _metric_names(spec))],
                   inherited=inherited)
+
+
+def _metric_names(spec: QuerySpec) -> list[str]:
+    if not spec.metric:
+        return []
+    return list(spec.metric.get("names") or [spec.metric["name"]])
 
 
 def _partial_period(spec: QuerySpec, ds: DatasetInfo, execute: Execute, today: dt.date) -> str:

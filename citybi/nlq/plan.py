@@ -78,12 +78,13 @@ def bucket(spec: QuerySpec) -> exp.Expression:
     return exp.Cast(this=trunc, to=exp.DataType.build("DATE"))
 
 
-def metric_expr(spec: QuerySpec, within: exp.Expression | None = None) -> exp.Expression:
-    """The spec's named metric by its own formula (citybi.metrics), optionally only over rows matching
-    `within`; a metric whose divisor lives in another table gives its numerator here (_per joins)."""
+def metric_expr(spec: QuerySpec, within: exp.Expression | None = None, name: str | None = None) -> exp.Expression:
+    """A named metric of the spec (the first by default) by its own formula (citybi.metrics), optionally
+    only over rows matching `within`; a metric whose divisor lives in another table gives its numerator
+    here (_per joins)."""
     assert spec.metric
     defs = {n: metric_layer.Metric.model_validate(d) for n, d in spec.metric["defs"].items()}
-    m = defs[spec.metric["name"]]
+    m = defs[name or spec.metric["name"]]
     if metric_layer.is_cross(m):
         m = defs[m.formula.numerator]  # type: ignore[union-attr]
     return metric_layer.aggregate_expr(m, defs, within)
@@ -92,17 +93,21 @@ def metric_expr(spec: QuerySpec, within: exp.Expression | None = None) -> exp.Ex
 def _within(m: Measure, spec: QuerySpec, cond: exp.Expression) -> exp.Expression:
     """A measure over only the rows matching cond (one period of a comparison)."""
     if m.agg == "metric":
-        return metric_expr(spec, cond)
+        return metric_expr(spec, cond, m.column)
     return exp.Filter(this=measure_expr(m, spec), expression=exp.Where(this=cond))
 
 
-def percent_metric(spec: QuerySpec) -> bool:
-    return bool(spec.metric and spec.metric.get("format") == "percent")
+def percent_metric(spec: QuerySpec, name: str | None = None) -> bool:
+    """The spec's (first, or the named) metric is a rate shown as a percentage."""
+    if not spec.metric:
+        return False
+    info = (spec.metric.get("info") or {}).get(name or spec.metric["name"]) or spec.metric
+    return info.get("format") == "percent"
 
 
 def measure_expr(m: Measure, spec: QuerySpec) -> exp.Expression:
     if m.agg == "metric":
-        return metric_expr(spec)
+        return metric_expr(spec, name=m.column)
     c = col(m.column) if m.column else None
     if m.agg == "count":
         return exp.Count(this=exp.Star())

@@ -65,8 +65,9 @@ def reading(spec: QuerySpec) -> str:
         ms = []
         for m in spec.measures:
             if m.agg == "metric" and spec.metric:
-                unit = f"（单位：{spec.metric['unit']}）" if spec.metric.get("unit") else ""
-                ms.append(f"{m.column} = {spec.metric['formula']}{unit}")
+                info = (spec.metric.get("info") or {}).get(m.column) or spec.metric
+                unit = f"（单位：{info['unit']}）" if info.get("unit") else ""
+                ms.append(f"{m.column} = {info['formula']}{unit}")
             elif m.column is None:
                 ms.append("日均记录数" if m.agg == "per_day" else "记录数")
             else:

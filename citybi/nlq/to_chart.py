@@ -114,7 +114,7 @@ def _convert(spec: dict[str, Any], chart: str, title: str, description: str, inf
         for m in spec.get("measures") or []:
             agg = m.get("agg")
             if agg == "metric" and spec.get("metric"):  # a named metric: the chart computes it the same way
-                sm = spec["metric"]
+                sm = (spec["metric"].get("info") or {}).get(m["column"]) or spec["metric"]
                 fmt = f".{sm.get('decimals', 2)}%" if sm.get("format") == "percent" else f",.{sm.get('decimals', 2)}f"
                 measures.append(Measure(agg="metric", metric=m["column"], unit=sm.get("unit") or None, format=fmt))
                 continue

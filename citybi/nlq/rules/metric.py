@@ -53,14 +53,22 @@ class MetricRule:
         ctx.cues.setdefault("metric", start)
         ctx.coverage += end - start
         known = {x.name: x for x in metrics}
-        spec.metric = {"name": m.name, "formula": formula_text(m), "unit": unit_text(m), "format": m.format,
-                       "decimals": m.decimals,
-                       "defs": {n: d.model_dump(mode="json") for n, d in closure(m, known).items()}}
-        spec.measures = [Measure(m.name, "metric")]
-        for _s, _e, other in hits[1:]:
-            if other.name != m.name:
+        # several metrics side by side (各区办结率和平均办理时长) when each is one aggregate of this table;
+        # a two-table metric is a join of its own and is asked alone
+        named = list({x.name: x for _s, _e, x in hits}.values())
+        together = named if not any(is_cross(x) for x in named) else [m]
+        for other in named:
+            if other not in together:
                 ctx.notes.append(f"问题里提到了多个指标，这里只计算第一个「{m.name}」（「{other.name}」请另外提问）。")
-                break
+        defs: dict[str, Metric] = {}
+        for x in together:
+            defs.update(closure(x, known))
+        spec.metric = {"name": m.name, "formula": formula_text(m), "unit": unit_text(m), "format": m.format,
+                       "decimals": m.decimals, "names": [x.name for x in together],
+                       "info": {x.name: {"formula": formula_text(x), "unit": unit_text(x), "format": x.format,
+                                         "decimals": x.decimals} for x in together},
+                       "defs": {n: d.model_dump(mode="json") for n, d in defs.items()}}
+        spec.measures = [Measure(x.name, "metric") for x in together]
 
     @staticmethod
     def _hits(ctx: ParseContext, metrics: list[Metric]) -> list[tuple[int, int, Metric]]:

@@ -149,7 +149,11 @@ class ShapeRule:
             spec.kind = "aggregate"
             spec.group_by = groups
             spec.share = share and spec.metric.get("format") != "percent"  # a share of a rate means nothing
-            spec.measures = [Measure(spec.metric["name"], "metric")]
+            names = list(spec.metric.get("names") or [spec.metric["name"]])
+            if spec.compare and len(names) > 1:  # two periods side by side: one measure at a time
+                ctx.notes.append(f"时期对比一次只算一个指标，这里只计算「{names[0]}」。")
+                names = names[:1]
+            spec.measures = [Measure(n, "metric") for n in names]
             self._rank(ctx, groups)
             return
 
