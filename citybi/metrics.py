@@ -158,12 +158,15 @@ _FIELD_ZH = {"name": "名称", "dataset": "数据集", "formula": "公式", "kin
              "description": "说明", "where": "条件", "op": "运算", "value": "取值", "metrics": "指标列表"}
 
 
+_KINDS = {"count", "count_distinct", "sum", "avg", "min", "max", "ratio", "per"}
+
+
 def translate(err: ValidationError) -> list[str]:
     """Pydantic's English errors as one Chinese line each (where + what)."""
     out = []
     for e in err.errors():
-        where = "·".join(_FIELD_ZH.get(str(p), str(p)) for p in e["loc"] if not str(p).startswith(("Count", "Agg",
-                                                                                                      "Ratio", "Per")))
+        # a discriminated union puts the formula's kind in the path (formula.per.column): not a field
+        where = "·".join(_FIELD_ZH.get(str(p), str(p)) for p in e["loc"] if str(p) not in _KINDS)
         kind = e["type"]
         if kind == "extra_forbidden":
             what = "是不认识的字段（请检查拼写）"
@@ -396,20 +399,6 @@ def load_yaml(text: str | bytes) -> list[Metric]:
         raise MetricError(f"指标文件里有重名的指标：{'、'.join(dup)}。")
     return list(parsed.metrics)
 
-
-def find_words(text: str, metrics: Iterable[Metric]) -> list[tuple[int, int, Metric]]:
-    """Where a metric's name or synonym occurs in text, longest first, not overlapping."""
-    hits: list[tuple[int, int, Metric]] = []
-    words = sorted(((w, m) for m in metrics for w in m.words), key=lambda t: -len(t[0]))
-    taken = [False] * len(text)
-    for w, m in words:
-        for found in re.finditer(re.escape(w.upper()), text):
-            s, e = found.start(), found.end()
-            if not any(taken[s:e]):
-                hits.append((s, e, m))
-                for i in range(s, e):
-                    taken[i] = True
-    return sorted(hits, key=lambda t: t[0])
 
 
 # ---------------------------------------------------------------------------- form / command-line input
