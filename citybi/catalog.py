@@ -277,6 +277,10 @@ class Catalog:
         """Check metrics against the datasets and the other metrics, then save them in one transaction
         (an existing metric of the same name is replaced; `replace` renames the one being edited)."""
         known = {m.name: m for m in self.metrics() if m.name != replace}
+        if replace is not None and replace not in {m.name for m in metrics}:  # a rename
+            users = [m.name for m in known.values() if replace in references(m)]
+            if users:
+                raise MetricError(f"指标「{replace}」被「{'、'.join(users)}」引用，不能改名；请先修改引用它的指标。")
         known.update({m.name: m for m in metrics})
         infos = {n: self.get(n) for n in self.names()}
         for m in metrics:

@@ -162,6 +162,10 @@ def test_cycle_and_delete_of_a_used_metric_are_refused(wh: Any) -> None:
                                                                     "denominator": "投诉数"}})
     with pytest.raises(MetricError, match="循环引用"):
         cat.save_metrics([a, b])
+    renamed = parse_metric({"name": "记录数", "dataset": "投诉件", "formula": {"kind": "count"}})
+    with pytest.raises(MetricError, match="不能改名"):
+        cat.save_metrics([renamed], replace="投诉数")
+    assert "投诉数" in {m.name for m in cat.metrics()}
 
 
 def test_yaml_round_trip(wh: Any) -> None:
