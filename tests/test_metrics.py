@@ -57,7 +57,7 @@ metrics:
     formula: {kind: per, numerator: 投诉数, dataset: 片区信息, column: 人口（人）, key: 所属区县, by_key: 区县}
     multiplier: 10000
     unit: 件/万人
-  - {name: 总人口, dataset: 片区信息, formula: {kind: sum, column: 人口（人）}, unit: 人}
+  - {name: 总人口, dataset: 片区信息, formula: {kind: sum, column: 人口（人）}, unit: 人, synonyms: [人口]}
   - {name: 人口密度, dataset: 片区信息, formula: {kind: per, numerator: 总人口, column: 占地（平方公里）},
      unit: 人/平方公里}
 """
@@ -234,6 +234,20 @@ def test_reading_units_and_percent(wh: Any) -> None:
     assert "单位：人/平方公里" in b.reading
     c = _ask(wh, "各区县每万人投诉数")
     assert "片区信息" in c.message and "按「所属区县」汇总" in c.message
+
+
+def test_a_metric_word_before_a_comparison_is_a_row_condition(wh: Any) -> None:
+    # 人口超过10万 (人口 is a synonym of the metric 总人口): a condition on the rows' 人口（人）, not the measure
+    a = _ask(wh, "人口超过10万的区县有哪些")
+    assert a.status == "ok", a.message
+    assert [r[0] for r in a.rows] == [d for d, p, _a in AREAS if p > 100_000]
+
+
+def test_ranking_a_metric_over_an_unnamed_group(wh: Any) -> None:
+    a = _ask(wh, "投诉数排名前2的区县")
+    assert a.status == "ok", a.message
+    counts = sorted((len(_rows(d)) for d, *_ in AREAS), reverse=True)[:2]
+    assert [r[a.columns.index("投诉数")] for r in a.rows] == counts and a.rows[0][0] == "甲县"
 
 
 def test_two_metrics_side_by_side(wh: Any) -> None:

@@ -19,6 +19,12 @@ from ..model import Measure
 from ..text import norm
 from ..vocab import PARTIAL
 from . import register
+from .compare import NUMBER, OPS, UNIT
+
+# a comparison right after the word (常住人口超过70万, 清运量在100吨以上): a condition on rows, read by the
+# comparison rule on the column, not the measure asked for
+CONDITION_AFTER = re.compile(r"^的?(?:(?:" + "|".join(v for k, v in OPS.items() if k != "=") + r")" + NUMBER
+                             + r"|在?" + NUMBER + UNIT + r"(?:以上|及以上|之上|以下|及以下|以内))")
 
 # the words before 人均/每万人 that may name another divisor (环卫工人人均清运量: per worker, not per resident)
 NAMED_DIVISOR_SPAN = 8
@@ -83,7 +89,8 @@ class MetricRule:
             for w in m.words:
                 for hit in re.finditer(re.escape(norm(w)), text):
                     s, e = hit.start(), hit.end()
-                    if not _cuts_value(ctx, s, e) and not _other_divisor_before(ctx, s, m):
+                    if not _cuts_value(ctx, s, e) and not _other_divisor_before(ctx, s, m) \
+                            and not CONDITION_AFTER.match(ctx.q[e:]):
                         found.append((s, e, m))
         found.sort(key=lambda t: (-(t[1] - t[0]), t[0]))
         used = [False] * len(text)

@@ -140,7 +140,7 @@ class ShapeRule:
         # superlative over an unnamed group: 面积最小的区, 清运量排名前3的街道
         if superlative and not groups:
             text_attrs = [a for a in attrs if cols[a].type == "text"]
-            if text_attrs and (measures or "max" in cues or "min" in cues):
+            if text_attrs and (measures or spec.metric or "max" in cues or "min" in cues):
                 groups = [text_attrs[0]]
                 attrs.remove(text_attrs[0])
 
