@@ -26,6 +26,7 @@ ACTIONS: dict[str, str] = {
     "sources.manage": "管理数据源",
     "standards.manage": "管理数据标准",
     "alerts.manage": "管理预警",
+    "metrics.manage": "定义和修改指标",
     "users.manage": "管理用户",
     "audit.read": "查看审计日志",
     "system.status": "查看系统状态",
@@ -34,7 +35,8 @@ ACTIONS: dict[str, str] = {
 _READ = {"datasets.read", "boards.view", "ask", "export"}
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "admin": frozenset(ACTIONS),
-    "analyst": frozenset(_READ | {"boards.edit", "charts.edit", "sql.run", "alerts.manage"}),
+    "analyst": frozenset(_READ | {"boards.edit", "charts.edit", "sql.run", "alerts.manage",
+                                    "metrics.manage"}),
     "clerk": frozenset(_READ | {"datasets.upload", "datasets.replace", "datasets.restore"}),
     "leader": frozenset({"boards.view", "ask", "export", "datasets.read"}),
 }

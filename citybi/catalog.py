@@ -31,6 +31,7 @@ from citybi.access import require
 from citybi.config import Settings
 from citybi.dictionaries import ValueDictionary
 from citybi.errors import NotFound, UserFacingError
+from citybi.metrics import Metric, MetricError, check, references
 from citybi.querydoor import fold
 from citybi.rowrules import Governance, detect_by_values, detect_columns
 from citybi.schema import ColumnInfo, DatasetInfo
@@ -110,6 +111,9 @@ _SCHEMA_SQL = (
     f"""CREATE TABLE IF NOT EXISTS {S}.alert_checks (
         rule VARCHAR PRIMARY KEY, checked_at TIMESTAMP, ok BOOLEAN, groups INTEGER, holding INTEGER,
         message VARCHAR, seconds DOUBLE)""",
+    # named measures (citybi.metrics): one validated JSON definition each, by name
+    f"""CREATE TABLE IF NOT EXISTS {S}.metrics (
+        name VARCHAR PRIMARY KEY, dataset VARCHAR, body_json VARCHAR, updated_at TIMESTAMP)""",
 )
 RUN_STATUSES = {"running": "运行中", "ok": "成功", "failed": "失败", "skipped": "已跳过"}
 
@@ -329,6 +333,44 @@ class Catalog:
                                [name]).fetchall()
         return bool(gone)
 
+    # ------------------------------------------------------------------ metrics (指标, citybi.metrics)
+    def metrics(self, dataset: str | None = None) -> list[Metric]:
+        """All metrics, or one dataset's (a per-X metric belongs to the dataset of its numerator)."""
+        rows = self._rows(f"SELECT body_json FROM {S}.metrics ORDER BY dataset, name") if dataset is None else \
+            self._rows(f"SELECT body_json FROM {S}.metrics WHERE lower(dataset) = lower(?) ORDER BY name", [dataset])
+        return [Metric.model_validate_json(r[0]) for r in rows]
+
+    def save_metrics(self, metrics: list[Metric], *, replace: str | None = None) -> None:
+        """Check metrics against the datasets and the other metrics, then save them in one transaction
+        (an existing metric of the same name is replaced; `replace` renames the one being edited)."""
+        require("metrics.manage")
+        known = {m.name: m for m in self.metrics() if m.name != replace}
+        if replace is not None and replace not in {m.name for m in metrics}:  # a rename
+            users = [m.name for m in known.values() if replace in references(m)]
+            if users:
+                raise MetricError(f"指标「{replace}」被「{'、'.join(users)}」引用，不能改名；请先修改引用它的指标。")
+        known.update({m.name: m for m in metrics})
+        infos = {n: self.get(n) for n in self.names()}
+        for m in metrics:
+            check(m, infos, known)
+        with self.wh.transaction() as cur:
+            if replace is not None:
+                cur.execute(f"DELETE FROM {S}.metrics WHERE name = ?", [replace])
+            for m in metrics:
+                cur.execute(f"DELETE FROM {S}.metrics WHERE name = ?", [m.name])
+                cur.execute(f"INSERT INTO {S}.metrics VALUES (?, ?, ?, ?)",
+                            [check_visible(m.name, "指标名称"), m.dataset, m.model_dump_json(), dt.datetime.now()])
+
+    def delete_metric(self, name: str) -> bool:
+        """Remove a metric; refused while another metric is built on it."""
+        require("metrics.manage")
+        users = [m.name for m in self.metrics() if name in references(m)]
+        if users:
+            raise MetricError(f"指标「{name}」被「{'、'.join(users)}」引用，请先删除或修改它们。")
+        with self.wh.transaction() as cur:
+            gone = cur.execute(f"DELETE FROM {S}.metrics WHERE name = ? RETURNING name", [name]).fetchall()
+        return bool(gone)
+
     def set_rules(self, name: str, rules: Rules) -> None:
         """Replace a dataset's validation rules (empty rules remove them)."""
         require("standards.manage")
@@ -486,7 +528,7 @@ class Catalog:
         return DatasetInfo(
             name=real, display_name=display or real, description=desc or "", columns=tuple(cols),
             row_count=int(vrow[0]), version=int(current), synonyms=tuple(json.loads(syn or "[]")),
-            updated_at=updated, source_file=vrow[2] or "",
+            updated_at=updated, source_file=vrow[2] or "", metrics=tuple(self.metrics(real)),
         )
 
     def datasets(self) -> list[DatasetInfo]:
@@ -689,6 +731,7 @@ class Catalog:
             cur.execute(f"DELETE FROM {S}.datasets WHERE id = ?", [ds_id])
             cur.execute(f"DELETE FROM {S}.dataset_rules WHERE dataset = lower(?)", [real])
             cur.execute(f"DELETE FROM {S}.dataset_governance WHERE dataset = lower(?)", [real])
+            cur.execute(f"DELETE FROM {S}.metrics WHERE lower(dataset) = lower(?)", [real])  # its metrics go too
         audit.record_done(self.wh, "datasets.delete", real)
 
     def set_synonyms(self, name: str, synonyms: list[str], column: str | None = None) -> None:

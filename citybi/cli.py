@@ -672,6 +672,10 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--db")
     sa.set_defaults(func=cmd_samples)
 
+    from citybi import metrics_cli
+
+    metrics_cli.register(sub)  # citybi metrics list|add|remove|export|import
+
     ask = sub.add_parser("ask", help="用中文提问")
     ask.add_argument("question", nargs="?")
     ask.add_argument("--db")

@@ -18,6 +18,7 @@ from citybi.catalog import Catalog
 from citybi.config import SAMPLE_DIR
 from citybi.dictionaries import Entry, ValueDictionary
 from citybi.importer import ingest_file
+from citybi.metrics import Metric, load_yaml
 from citybi.validation import Allowed, Range, Rules
 from citybi.warehouse import Warehouse
 
@@ -99,6 +100,11 @@ SAMPLE_DEPARTMENTS = {"环卫清运": "城管局", "网格事件": "城管局", 
                       "空气质量": "生态环境局", "区县概况": "统计局"}
 
 
+def sample_metrics() -> list[Metric]:
+    """The sample city's metrics (工单数, 办结率, 人口密度, 每万人工单数 …), from datasets/metrics.yaml."""
+    return load_yaml((SAMPLE_DIR / "metrics.yaml").read_bytes())
+
+
 def load_samples(wh: Warehouse, *, progress: Progress | None = None, force: bool = False) -> list[str]:
     """Import every sample table into an empty warehouse; returns the names loaded.
 
@@ -135,5 +141,9 @@ def _load(wh: Warehouse, *, progress: Progress | None, force: bool) -> list[str]
             gov = cat.governance(name)
             cat.set_governance(name, replace(gov, department=SAMPLE_DEPARTMENTS[name]))
         loaded.append(name)
+    have_metrics = {m.name for m in cat.metrics()}
+    mine = [m for m in sample_metrics() if m.name not in have_metrics]  # a city's own metric is never overwritten
+    if mine and all(cat.exists(m.dataset) for m in mine):
+        cat.save_metrics(mine)
     report("示例数据已就绪", 1.0)
     return loaded

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class DatasetInfo:
     updated_at: dt.datetime | None = None
     source_file: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    # the dataset's named measures (citybi.metrics.Metric), attached by Catalog.get so 问数, charts and
+    # KPI cards find them with the columns; typed loosely because schema sits below the metrics layer
+    metrics: tuple[Any, ...] = ()
 
     def column(self, name: str) -> ColumnInfo | None:
         return next((c for c in self.columns if c.name == name), None)

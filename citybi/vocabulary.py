@@ -80,7 +80,7 @@ def relative_periods_text() -> str:
 # reading ("清运量合计"). The question layer's extra kinds (日均, 原值) are here too.
 AGG_LABELS: dict[str, str] = {
     "sum": "合计", "avg": "平均", "count": "计数", "count_distinct": "去重计数",
-    "max": "最大", "min": "最小", "ratio": "占比",
+    "max": "最大", "min": "最小", "ratio": "占比", "metric": "按指标公式",
 }
 NLQ_AGG_LABELS: dict[str, str] = {
     "sum": AGG_LABELS["sum"], "avg": AGG_LABELS["avg"], "max": AGG_LABELS["max"], "min": AGG_LABELS["min"],

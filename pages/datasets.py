@@ -1,4 +1,5 @@
-"""数据集 page: what is in the warehouse — schema with units, preview, versions, restore, delete."""
+"""数据集 page: what is in the warehouse — schema with units, preview, versions, restore, delete, and
+the dataset's metrics (指标: defined once, used by 问数, charts and KPI cards)."""
 from __future__ import annotations
 
 import polars as pl
@@ -7,6 +8,7 @@ import streamlit as st
 from citybi.catalog import MODE_LABELS
 from citybi.importer import save_rules_table
 from citybi.ingest.model import TYPE_LABELS
+from citybi.metrics import KIND_LABELS, dump_yaml, from_fields, table_rows, to_fields
 from citybi.ui.auth import gate
 from citybi.ui.state import action, catalog, flash, get_warehouse, guarded, show_flash, show_frame
 from citybi.usertext import md
@@ -42,7 +44,8 @@ governance = guarded(lambda: cat.governance(info.name))
 if governance is not None:  # owner and row-rule columns (citybi.rowrules); `citybi datasets govern` changes them
     st.caption("数据权限：" + md(governance.describe()))
 
-tab_schema, tab_preview, tab_versions, tab_rules, tab_delete = st.tabs(["结构", "预览", "版本历史", "校验规则", "删除"])
+tab_schema, tab_preview, tab_versions, tab_rules, tab_metrics, tab_delete = st.tabs(
+    ["结构", "预览", "版本历史", "校验规则", "指标", "删除"])
 
 with tab_schema:
     schema = pl.DataFrame({
@@ -97,6 +100,54 @@ with tab_rules:
                 lambda: save_rules_table(get_warehouse(), info.name, rule_rows.to_dicts(), key_cols)):
             flash(f"已保存数据集「{info.name}」的校验规则。")
             st.rerun()
+
+with tab_metrics:
+    st.caption("指标只定义一次（例如 办结率 = 已办结工单数 ÷ 工单数），问数、图表和指标卡都按同一个公式计算。")
+    mine = guarded(lambda: cat.metrics(info.name)) or []
+    if mine:
+        st.dataframe(pl.DataFrame(table_rows(mine)), hide_index=True, width="stretch")
+        st.download_button("导出为 YAML", dump_yaml(mine), file_name=f"{info.name}_指标.yaml", key="metrics_yaml")
+    else:
+        st.info("这个数据集还没有指标。")
+    NEW = "（新建指标）"
+    picked = st.selectbox("新建或修改", [NEW, *[m.name for m in mine]], key=f"metric_pick_{info.name}")
+    old = next((m for m in mine if m.name == picked), None)
+    v = to_fields(old) if old else {}
+    kinds = list(KIND_LABELS)
+    with st.form(f"metric_form_{info.name}_{picked}"):
+        c1, c2 = st.columns(2)
+        name = c1.text_input("指标名称", value=v.get("name", ""))
+        kind = c2.selectbox("公式", kinds, index=kinds.index(v.get("kind", "count")), format_func=KIND_LABELS.get)
+        column = st.text_input("列（合计/平均/去重计数的列；每X 的除数列）", value=v.get("column", ""),
+                               help="可用的列：" + "、".join(c.name for c in info.columns))
+        where = st.text_area("条件（每行一个，例如 办结状态=已办结、空气质量等级 in 优、良）",
+                             value="\n".join(v.get("where", [])))
+        c3, c4 = st.columns(2)
+        numerator = c3.text_input("分子指标（比率、每X）", value=v.get("numerator", ""))
+        denominator = c4.text_input("分母指标（比率）", value=v.get("denominator", ""))
+        c5, c6, c7 = st.columns(3)
+        by_dataset = c5.text_input("除数所在的数据集（每X 跨表时）", value=v.get("by_dataset", ""))
+        key = c6.text_input("本表键列（例如 区）", value=v.get("key", ""))
+        by_key = c7.text_input("对方键列（默认同本表）", value=v.get("by_key", ""))
+        c8, c9, c10 = st.columns(3)
+        multiplier = c8.number_input("结果乘以", value=float(v.get("multiplier", 1.0)), min_value=1e-9, format="%g")
+        unit = c9.text_input("单位（例如 人/平方公里）", value=v.get("unit", ""))
+        decimals = c10.number_input("小数位数", value=int(v.get("decimals", 2)), min_value=0, max_value=6, step=1)
+        percent = st.checkbox("以百分比显示（比率）", value=bool(v.get("percent", False)))
+        synonyms = st.text_input("同义词（用顿号分隔）", value="、".join(v.get("synonyms", [])))
+        description = st.text_input("说明", value=v.get("description", ""))
+        if st.form_submit_button("保存指标") and action(lambda: cat.save_metrics([from_fields(
+                name=name, dataset=info.name, kind=kind, column=column.strip(), where=where.splitlines(),
+                numerator=numerator.strip(), denominator=denominator.strip(), by_dataset=by_dataset.strip(),
+                key=key.strip(), by_key=by_key.strip(), multiplier=float(multiplier), unit=unit.strip(),
+                percent=percent, decimals=int(decimals), synonyms=synonyms.replace(",", "、").split("、"),
+                description=description, info=info)], replace=old.name if old else None)):
+            flash(f"已保存指标「{name.strip()}」。")
+            st.rerun()
+    if old is not None and st.button(f"删除指标「{old.name}」", key="metric_delete") and action(
+            lambda: cat.delete_metric(old.name)):
+        flash(f"已删除指标「{old.name}」。")
+        st.rerun()
 
 with tab_delete:
     st.warning("删除会移除该数据集及其全部历史版本，无法撤销。")

@@ -264,8 +264,9 @@ def test_ask_page_saves_a_good_answer_as_a_chart(db: Path) -> None:
     assert any("已保存为图表「问数：各区清运量」" in s.value for s in at.success)
     assert at.session_state["cb_open"] == "问数：各区清运量"
     spec = load_spec((_charts_dir(db) / "问数：各区清运量.yaml").read_bytes())
-    assert (spec.type, spec.dataset, [d.column for d in spec.dimensions], [m.column for m in spec.measures]) == (
-        "bar", "环卫清运", ["区"], ["清运量（吨）"])
+    # 清运量 is one of the sample city's metrics (SUM of 清运量（吨）): the chart measures the metric
+    assert (spec.type, spec.dataset, [d.column for d in spec.dimensions],
+            [(m.agg, m.metric) for m in spec.measures]) == ("bar", "环卫清运", ["区"], [("metric", "清运量")])
 
 
 # every registered chart type renders in the 图表 page from wells a clerk would fill

@@ -19,6 +19,7 @@ from citybi.charts.store import ChartStore
 from citybi.config import QUERIES_DIR
 from citybi.context import SYSTEM, Context, Scope, use
 from citybi.dictionaries import Entry, ValueDictionary
+from citybi.metrics import Metric
 from citybi.sourcedefs import SourceFolder, load_source
 from citybi.validation import Rules
 from citybi.warehouse import Warehouse
@@ -60,6 +61,8 @@ ACTIONS: dict[str, Callable[[Warehouse, Path], object]] = {
     "chart save": lambda _w, t: _chart_store(t).save(
         "我的图表", _chart_store(t).load(_chart_store(t).names()[0])),
     "board save": lambda _w, t: BoardStore(t / "boards").save("我的看板", _board()),
+    "metric save": lambda wh, _t: Catalog(wh).save_metrics([Metric.model_validate(
+        {"name": "清运总量", "dataset": "环卫清运", "formula": {"kind": "sum", "column": "清运量"}, "unit": "吨"})]),
     "source save": lambda _w, t: SourceFolder(t / "src").save(load_source(
         "name: 空气站\nurl: http://127.0.0.1:8000/air.json\ntable: 空气质量\nmode: replace\nevery: 60\n")),
 }
@@ -75,6 +78,7 @@ ALLOWED: dict[str, set[str]] = {
     "rules": {"admin"},
     "chart save": {"admin", "analyst"},
     "board save": {"admin", "analyst"},
+    "metric save": {"admin", "analyst"},
     "source save": {"admin"},
 }
 CASES = [(a, r) for a in ACTIONS for r in USERS]

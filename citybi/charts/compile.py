@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from citybi import metrics as metric_layer
 from citybi.charts.periods import relative_range
 from citybi.charts.spec import (
     ChartSpec,
@@ -151,6 +152,11 @@ def _filtered(agg: exp.Expression, cond: exp.Expression | None) -> exp.Expressio
 
 def measure_expr(m: Measure, info: DatasetInfo, today: dt.date, within: exp.Expression | None = None) -> exp.Expression:
     """The aggregate for a measure, optionally restricted to rows matching `within`."""
+    if m.agg == "metric":  # a named metric: its own formula, the same SQL 问数 and KPI cards use
+        defs = {x.name: x for x in info.metrics}
+        if m.metric not in defs:
+            raise ChartSpecError([f"指标「{m.metric}」不是数据集「{info.name}」的指标"])
+        return metric_layer.aggregate_expr(defs[m.metric], defs, within)
     base = _base_aggregate(m, info)
     if m.agg != "ratio":
         return _filtered(base, within)

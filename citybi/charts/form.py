@@ -30,6 +30,8 @@ from citybi.charts.spec import (
     spec_from_dict,
 )
 from citybi.errors import UserFacingError
+from citybi.metrics import is_cross
+from citybi.metrics import unit_text as metric_unit
 from citybi.schema import ColumnInfo, DatasetInfo
 from citybi.vocabulary import TIME_GRAINS
 
@@ -41,6 +43,24 @@ FieldKind = Literal["count", "数值", "日期", "文字"]
 def count_field(info: DatasetInfo) -> str:
     """The pseudo-field's name in this dataset (renamed when a real column is called 记录数)."""
     return COUNT if info.column(COUNT) is None else f"{COUNT}（全部行）"
+
+
+# a named metric of the dataset (citybi.metrics) offered as a measure field: 指标·办结率
+METRIC_PREFIX = "指标·"
+
+
+def metric_field(name: str) -> str:
+    return f"{METRIC_PREFIX}{name}"
+
+
+def metric_of_field(name: str) -> str | None:
+    """The metric's name when the field is a metric, else None."""
+    return name[len(METRIC_PREFIX):] if name.startswith(METRIC_PREFIX) else None
+
+
+def metric_fields(info: DatasetInfo) -> list[str]:
+    """The dataset's metrics a chart can compute (not the ones needing a second dataset)."""
+    return [metric_field(m.name) for m in info.metrics if not is_cross(m)]
 
 
 def field_kind(column: ColumnInfo | None) -> FieldKind:
@@ -156,7 +176,8 @@ class ChartForm(_Form):
     def from_spec(cls, spec: ChartSpec, info: DatasetInfo | None = None) -> ChartForm:
         """Open a saved chart in the builder."""
         count = count_field(info) if info is not None else COUNT
-        measures = [count if m.column == "*" else m.column for m in spec.measures]
+        measures = [metric_field(m.metric) if m.metric else count if m.column == "*" else m.column
+                    for m in spec.measures]
         ratios: dict[str, RatioCondition] = {}
         for name, m in zip(measures, spec.measures, strict=True):
             if m.agg == "ratio" and m.where and isinstance(m.where[0], ValueFilter):
@@ -182,10 +203,12 @@ class ChartForm(_Form):
 
     # ------------------------------------------------------------------ choices the page offers
     def fields(self, info: DatasetInfo) -> list[str]:
-        return [count_field(info), *(c.name for c in info.columns)]
+        return [count_field(info), *(c.name for c in info.columns), *metric_fields(info)]
 
     def agg_of(self, info: DatasetInfo, name: str) -> str:
         """The measure's aggregation: the one chosen if allowed for this field, else the default."""
+        if metric_of_field(name):
+            return "metric"
         choices = agg_choices(info.column(name))
         chosen = self.aggs.get(name)
         return chosen if chosen in choices else choices[0]
@@ -203,7 +226,7 @@ class ChartForm(_Form):
         """The title a chart gets when the clerk leaves it empty: 各区清运量."""
         if not self.measures:
             return ""
-        name = re.sub(r"（[^）]*）$", "", self.measures[0])
+        name = re.sub(r"（[^）]*）$", "", metric_of_field(self.measures[0]) or self.measures[0])
         return (f"各{self.dims[0]}" if self.dims else "") + name
 
     def is_empty(self) -> bool:
@@ -226,11 +249,17 @@ class ChartForm(_Form):
             return d
 
         measures: list[dict[str, Any]] = []
+        metrics = {x.name: x for x in info.metrics}
         for name in self.measures:
-            column = "*" if name == count else name
+            mname = metric_of_field(name)
+            column = "*" if name == count or mname else name
             agg = self.agg_of(info, name)
             m: dict[str, Any] = {"column": column, "agg": agg}
-            kept = kept_measures.get((column, agg))
+            if mname:  # the metric's unit and format travel with it (办结率 → .1%)
+                m["metric"] = mname
+                if mname in metrics:
+                    m.update(unit=metric_unit(metrics[mname]) or None, format=metrics[mname].d3_format)
+            kept = kept_measures.get((column, agg)) if not mname else None
             if kept:  # label, unit, format and ratio condition survive editing
                 m.update({k: v for k, v in kept.items() if k in ("label", "unit", "format", "where") and v})
             ratio = self.ratios.get(name)

@@ -300,9 +300,9 @@ def kpi_value(frames: dict[str, pl.DataFrame], spec: ChartSpec, *, today: dt.dat
     _cur, grain = current_period(opts, today)
     return KpiValue(
         label=m.name, unit=unit or m.unit, value=value,
-        value_text=format_value(value, m.format, ratio=m.agg == "ratio"), period=periods[CURRENT], grain=grain,
+        value_text=format_value(value, m.format, ratio=m.is_ratio), period=periods[CURRENT], grain=grain,
         target=target, pct_of_target=pct_target, target_met=met, higher_is_better=opts.higher_is_better,
-        comparisons=tuple(comps), sparkline=spark, fmt=m.format, ratio=m.agg == "ratio",
+        comparisons=tuple(comps), sparkline=spark, fmt=m.format, ratio=m.is_ratio,
     )
 
 

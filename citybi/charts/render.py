@@ -95,7 +95,7 @@ def ratio_format(fmt: str | None) -> str:
 
 def d3_format(m: Measure) -> str:
     """The measure's number format for plotly templates (ratios always as a percentage)."""
-    if m.agg == "ratio":
+    if m.is_ratio:
         return ratio_format(m.format)
     return m.format or ",.4~g"
 

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator
 
 from citybi.errors import UserFacingError
 from citybi.safe_yaml import YamlRejected, load_user_yaml
@@ -55,7 +55,8 @@ MAX_LABEL = 100
 MAX_DESCRIPTION = 2_000
 
 TimeGrain = Literal["日", "周", "月", "季", "年"]
-Aggregation = Literal["sum", "avg", "count", "count_distinct", "max", "min", "ratio"]
+# metric: the measure is a named metric of the dataset (citybi.metrics), computed by its own formula
+Aggregation = Literal["sum", "avg", "count", "count_distinct", "max", "min", "ratio", "metric"]
 # a d3-format subset that Python's format() reads the same way (plotly and KPI cards agree)
 _FORMAT = re.compile(r"^,?(\.\d{1,2})?[fde%]?$")
 
@@ -176,6 +177,7 @@ class Measure(_Model):
     unit: str | None = Field(default=None, max_length=MAX_LABEL)
     format: str | None = None
     where: list[Filter] = Field(default_factory=list, max_length=MAX_WHERE)  # ratio numerator condition
+    metric: str | None = Field(default=None, min_length=1, max_length=MAX_NAME)  # agg "metric": its name
 
     @field_validator("format")
     @classmethod
@@ -186,6 +188,12 @@ class Measure(_Model):
 
     @model_validator(mode="after")
     def _shape(self) -> Measure:
+        if (self.agg == "metric") != (self.metric is not None):
+            raise ValueError("指标度量要同时写 agg: metric 和 metric: 指标名称（例如 办结率）")
+        if self.agg == "metric":
+            if self.where or self.column != "*":
+                raise ValueError(f"指标「{self.metric}」自带公式，不能再设置列或 where 条件")
+            return self
         if self.column == "*" and self.agg not in ("count", "ratio"):
             raise ValueError(f"「*」（全部记录）只能计数或求占比，不能做「{AGG_LABELS[self.agg]}」，请选择一个数值列")
         if self.agg == "ratio" and not self.where:
@@ -194,10 +202,25 @@ class Measure(_Model):
             raise ValueError("只有占比（ratio）指标可以设置 where 条件，请删除 where 或把聚合改为 ratio")
         return self
 
+    @model_serializer(mode="wrap")
+    def _without_unused_metric(self, handler: Any) -> Any:
+        # charts saved before metrics existed keep exactly their YAML: no `metric: null` on every measure
+        data = handler(self)
+        if isinstance(data, dict) and data.get("metric") is None:
+            data.pop("metric", None)
+        return data
+
+    @property
+    def is_ratio(self) -> bool:
+        """A share or rate (0..1): shown as a percentage, changed by 百分点 (占比, or a percent metric)."""
+        return self.agg == "ratio" or (self.agg == "metric" and (self.format or "").endswith("%"))
+
     @property
     def name(self) -> str:
         if self.label:
             return self.label
+        if self.metric:
+            return self.metric
         if self.column == "*":
             return "记录数" if self.agg == "count" else "占比"
         if self.agg == "sum":
@@ -357,8 +380,17 @@ def check_against(spec: ChartSpec, info: DatasetInfo) -> None:
         c = col(d.column, f"钻取路径第{i}级")
         if c is not None and d.grain is not None and not (c.is_temporal or c.type == "year"):
             problems.append(f"钻取路径第{i}级「{d.column}」不是日期列，不能设置时间粒度「{d.grain}」")
+    metrics = {x.name: x for x in info.metrics}
     for i, m in enumerate(spec.measures):
         where = f"第{i + 1}个指标"
+        if m.metric is not None:
+            found = metrics.get(m.metric)
+            if found is None:
+                problems.append(f"{where}「{m.metric}」不是数据集「{info.name}」的指标"
+                                + (f"，可用的指标：{'、'.join(metrics)}" if metrics else "（这个数据集还没有指标）"))
+            elif getattr(found.formula, "dataset", None) not in (None, info.name):
+                problems.append(f"{where}「{m.metric}」要和数据集「{found.formula.dataset}」关联计算，"
+                                "图表里暂不能用；请在「问数」里按两表共有的列提问")
         if m.column != "*":
             c = col(m.column, where)
             if c is not None and m.agg in ("sum", "avg") and not c.is_numeric:

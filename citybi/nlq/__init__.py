@@ -17,7 +17,7 @@ from citybi.schema import DatasetInfo
 
 from .context import ParseContext, Stop
 from .model import Answer, QuerySpec
-from .plan import LIST_CAP, RATIO_LABELS, build, days_with_data
+from .plan import LIST_CAP, RATIO_LABELS, build, days_with_data, percent_metric
 from .reading import chart_kind, reading, suggestions
 from .route import pick
 from .rules import all_rules
@@ -163,7 +163,15 @@ def _finish(ctx: ParseContext, tree: exp.Select | None, datasets: Sequence[Datas
                   table=spec.table, sql=sql, columns=columns, rows=rows, chart=chart_kind(spec, rows, columns),
                   alternatives=alternatives,
                   spec=spec.to_dict(), notes=notes, truncated=truncated,
-                  percent_columns=[c for c in columns if c.endswith(RATIO_LABELS)], inherited=inherited)
+                  percent_columns=[c for c in columns if c.endswith(RATIO_LABELS) or any(
+                      c.endswith(n) and percent_metric(spec, n) for n in _metric_names(spec))],
+                  inherited=inherited)
+
+
+def _metric_names(spec: QuerySpec) -> list[str]:
+    if not spec.metric:
+        return []
+    return list(spec.metric.get("names") or [spec.metric["name"]])
 
 
 def _partial_period(spec: QuerySpec, ds: DatasetInfo, execute: Execute, today: dt.date) -> str:

@@ -12,7 +12,8 @@ from typing import Any
 from citybi.jsonable import json_safe
 from citybi.vocabulary import NLQ_AGG_LABELS
 
-AGG_LABEL = NLQ_AGG_LABELS  # one word per aggregation, shared with charts (citybi.vocabulary)
+# one word per aggregation, shared with charts (citybi.vocabulary); a named metric says its own name
+AGG_LABEL = {**NLQ_AGG_LABELS, "metric": ""}
 
 
 @dataclass
@@ -26,7 +27,7 @@ class Filter:
 @dataclass
 class Measure:
     column: str | None  # None = rows (COUNT(*))
-    agg: str  # sum | avg | max | min | count | distinct | per_day | none
+    agg: str  # sum | avg | max | min | count | distinct | per_day | none | metric (column = the metric's name)
 
 
 @dataclass
@@ -59,6 +60,9 @@ class QuerySpec:
     # conditions on another table sharing a key (rules/across.py): each {"table", "key": [this column,
     # that column], "column", "op", "values", "text"} keeps only the keys whose row there satisfies it
     via: list[dict[str, Any]] = field(default_factory=list)
+    # a named metric (citybi.metrics; rules/metric.py): {"name", "formula", "unit", "format", "decimals",
+    # "defs": {name: definition}} — the measure is Measure(name, "metric"), computed by the metric's formula
+    metric: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QuerySpec:

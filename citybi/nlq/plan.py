@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from citybi import metrics as metric_layer
 from citybi.schema import DatasetInfo
 from citybi.vocabulary import GRAIN_BY_CODE
 
@@ -77,7 +78,36 @@ def bucket(spec: QuerySpec) -> exp.Expression:
     return exp.Cast(this=trunc, to=exp.DataType.build("DATE"))
 
 
+def metric_expr(spec: QuerySpec, within: exp.Expression | None = None, name: str | None = None) -> exp.Expression:
+    """A named metric of the spec (the first by default) by its own formula (citybi.metrics), optionally
+    only over rows matching `within`; a metric whose divisor lives in another table gives its numerator
+    here (_per joins)."""
+    assert spec.metric
+    defs = {n: metric_layer.Metric.model_validate(d) for n, d in spec.metric["defs"].items()}
+    m = defs[name or spec.metric["name"]]
+    if metric_layer.is_cross(m):
+        m = defs[m.formula.numerator]  # type: ignore[union-attr]
+    return metric_layer.aggregate_expr(m, defs, within)
+
+
+def _within(m: Measure, spec: QuerySpec, cond: exp.Expression) -> exp.Expression:
+    """A measure over only the rows matching cond (one period of a comparison)."""
+    if m.agg == "metric":
+        return metric_expr(spec, cond, m.column)
+    return exp.Filter(this=measure_expr(m, spec), expression=exp.Where(this=cond))
+
+
+def percent_metric(spec: QuerySpec, name: str | None = None) -> bool:
+    """The spec's (first, or the named) metric is a rate shown as a percentage."""
+    if not spec.metric:
+        return False
+    info = (spec.metric.get("info") or {}).get(name or spec.metric["name"]) or spec.metric
+    return info.get("format") == "percent"
+
+
 def measure_expr(m: Measure, spec: QuerySpec) -> exp.Expression:
+    if m.agg == "metric":
+        return metric_expr(spec, name=m.column)
     c = col(m.column) if m.column else None
     if m.agg == "count":
         return exp.Count(this=exp.Star())
@@ -102,6 +132,8 @@ def measure_label(m: Measure) -> str:
         return "日均数量" if m.agg == "per_day" else "数量"
     if m.agg == "days":
         return "天数"
+    if m.agg == "metric":
+        return m.column
     return f"{m.column}{AGG_LABEL[m.agg]}" if m.agg != "none" else m.column
 
 
@@ -137,15 +169,19 @@ def _compare(spec: QuerySpec, ds: DatasetInfo) -> exp.Select:
     if t1 == t2:
         t1, t2 = f"{t1}（{lo1}起）", f"{t2}（{lo2}起）"
     label = measure_label(m)
-    cur = exp.Filter(this=measure_expr(m, spec), expression=exp.Where(this=_between(spec, ds, lo1, hi1)))
-    prev = exp.Filter(this=measure_expr(m, spec), expression=exp.Where(this=_between(spec, ds, lo2, hi2)))
-    change = exp.Sub(this=cur.copy(), expression=prev.copy())
+    cur = _within(m, spec, _between(spec, ds, lo1, hi1))
+    prev = _within(m, spec, _between(spec, ds, lo2, hi2))
+    change: exp.Expression = exp.Sub(this=cur.copy(), expression=prev.copy())
+    change_label = f"变化（{t1}−{t2}）"
+    if percent_metric(spec):  # two rates differ by percentage points, not by a rate
+        change = exp.Mul(this=exp.Paren(this=change), expression=exp.Literal.number(100))
+        change_label = f"变化（{t1}−{t2}，百分点）"
     rate = exp.Sub(this=exp.Div(this=exp.Cast(this=cur.copy(), to=exp.DataType.build("DOUBLE")),
                                 expression=exp.Nullif(this=prev.copy(), expression=exp.Literal.number(0))),
                    expression=exp.Literal.number(1))
     keys = [col(g) for g in spec.group_by]
     q = exp.select(*keys, exp.alias_(cur, f"{t1}{label}", quoted=True), exp.alias_(prev, f"{t2}{label}", quoted=True),
-                   exp.alias_(change, f"变化（{t1}−{t2}）", quoted=True),
+                   exp.alias_(change, change_label, quoted=True),
                    exp.alias_(rate, "增长率", quoted=True)).from_(table_node(spec.table))
     for f in spec.filters:
         q = q.where(filter_expr(f))
@@ -164,6 +200,8 @@ def _compare(spec: QuerySpec, ds: DatasetInfo) -> exp.Select:
 
 def per_label(spec: QuerySpec) -> str:
     assert spec.per
+    if spec.per.get("label"):  # a named metric says its own name
+        return str(spec.per["label"])
     m = spec.measures[0]
     what = "数量" if m.column is None else core_name(m.column)
     word = spec.per["word"]
@@ -178,7 +216,7 @@ def _per(spec: QuerySpec, ds: DatasetInfo) -> exp.Select:
     m = spec.measures[0]
     num = measure_expr(m, spec)
     label = per_label(spec)
-    num_label, den_label = measure_label(m), f"{per['column']}{AGG_LABEL['sum']}"
+    num_label, den_label = per.get("num_label") or measure_label(m), f"{per['column']}{AGG_LABEL['sum']}"
 
     def ratio(n: exp.Expression, d: exp.Expression) -> exp.Expression:
         scaled = exp.Mul(this=d, expression=exp.Literal.number(per["scale"])) if per["scale"] != 1 else d

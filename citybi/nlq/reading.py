@@ -64,12 +64,18 @@ def reading(spec: QuerySpec) -> str:
     else:
         ms = []
         for m in spec.measures:
-            if m.column is None:
+            if m.agg == "metric" and spec.metric:
+                info = (spec.metric.get("info") or {}).get(m.column) or spec.metric
+                unit = f"（单位：{info['unit']}）" if info.get("unit") else ""
+                ms.append(f"{m.column} = {info['formula']}{unit}")
+            elif m.column is None:
                 ms.append("日均记录数" if m.agg == "per_day" else "记录数")
             else:
                 ms.append(f"{m.column}{AGG_LABEL[m.agg]}")
-        if spec.per and spec.measures:
+        if spec.per and spec.measures and not spec.per.get("label"):  # a cross-table metric says its own formula
             per = spec.per
+            if spec.measures[0].agg == "metric":  # 环卫工人人均 + the metric 清运量: the metric by name
+                ms = [spec.measures[0].column or ""]
             scale = per["scale"]
             den = per["column"] + (f" × {scale:g}" if scale != 1 else "")
             src = f"（表「{per['table']}」）" if per.get("table") else ""
@@ -79,7 +85,8 @@ def reading(spec: QuerySpec) -> str:
         if spec.compare:
             parts.append("变化 = 前者 − 后者；增长率 = 前者 ÷ 后者 − 1")
         if spec.share:
-            parts.append(f"占比 = 每组的{ms[0]} ÷ 所有组合计（同样的筛选条件）")
+            what = spec.metric["name"] if spec.metric else ms[0]
+            parts.append(f"占比 = 每组的{what} ÷ 所有组合计（同样的筛选条件）")
     if spec.order:
         word = "最大" if spec.order == "desc" else "最小"
         parts.append(f"取{word}的 {spec.limit} 个" if spec.limit else

@@ -113,6 +113,11 @@ def _convert(spec: dict[str, Any], chart: str, title: str, description: str, inf
     else:
         for m in spec.get("measures") or []:
             agg = m.get("agg")
+            if agg == "metric" and spec.get("metric"):  # a named metric: the chart computes it the same way
+                sm = (spec["metric"].get("info") or {}).get(m["column"]) or spec["metric"]
+                fmt = f".{sm.get('decimals', 2)}%" if sm.get("format") == "percent" else f",.{sm.get('decimals', 2)}f"
+                measures.append(Measure(agg="metric", metric=m["column"], unit=sm.get("unit") or None, format=fmt))
+                continue
             if agg == "per_day":
                 return None, "「日均」是总量除以有数据的天数，图表暂不支持这种计算；可以改问总量或平均值后保存"
             if agg not in _AGG:

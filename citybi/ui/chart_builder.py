@@ -27,6 +27,8 @@ from citybi.charts.form import (
     count_field,
     field_kind,
     grain_choices,
+    metric_fields,
+    metric_of_field,
     option_fields,
     ratio_columns,
 )
@@ -131,6 +133,8 @@ def open_form(form: ChartForm, name: str | None) -> None:
 
 # ---------------------------------------------------------------------------- widgets
 def _label(info: DatasetInfo, name: str) -> str:
+    if metric_of_field(name):
+        return name
     kind = field_kind(info.column(name))
     return f"{name}（{kind}）" if kind != "count" else f"{name}（行数）"
 
@@ -177,7 +181,7 @@ def wells_editor(info: DatasetInfo) -> dict[str, list[str]]:
         ss["cb_wells_ds"] = info.name
         _set_wells({})
     columns = [c.name for c in info.columns]
-    fields = [count_field(info), *columns]
+    fields = [count_field(info), *columns, *metric_fields(info)]
     if sort_items is not None:
         _drag_wells(info, fields)
     with st.expander("用下拉框放置字段", expanded=sort_items is None):
@@ -204,6 +208,9 @@ def field_settings(info: DatasetInfo, wells: dict[str, list[str]]) -> dict[str, 
     aggs: dict[str, str] = {}
     ratios: dict[str, RatioCondition] = {}
     for name in wells["指标"]:
+        if metric_of_field(name):  # a metric carries its own formula: nothing to choose
+            aggs[name] = "metric"
+            continue
         choices = agg_choices(info.column(name))
         key = f"cb_agg::{name}"
         if ss.get(key) not in choices:

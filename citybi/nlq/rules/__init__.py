@@ -22,7 +22,7 @@ class Rule(Protocol):
 _RULES: dict[str, Rule] = {}
 
 BUILTIN = ("followup", "intent", "periods", "timewords", "ranking", "mentions", "yesno", "compare", "across",
-           "aggwords", "grouping", "per", "shape")  # per also registers per_join (after shape)
+           "aggwords", "grouping", "per", "shape", "metric")  # per and metric also register their joins (after shape)
 
 
 def register(cls: type) -> type:

@@ -26,7 +26,7 @@ ONLY = r"只看|只要|仅看|只统计|只算|只查|只需要|仅统计|仅限
 SWITCH = r"换成|改成|换为|改为|改看|换看|变成"
 DROP = r"去掉|去除|不看|不要|排除|除去|取消|不分|不限"
 # cues that name a measure of the turn's own (a bare 多少 does not: 秀洲区有多少 keeps the measure)
-MEASURE_CUES = ("count", "days", "distinct", "ratio", "per_day", "per", "share", "compare")
+MEASURE_CUES = ("count", "days", "distinct", "ratio", "per_day", "per", "share", "compare", "metric")
 
 
 @register
@@ -164,5 +164,6 @@ def inherit_shape(ctx: ParseContext) -> bool:
     spec.share = prior.share
     spec.compare = dict(prior.compare) if prior.compare else None
     spec.per = dict(prior.per) if prior.per else None
+    spec.metric = dict(prior.metric) if prior.metric else None
     return bool(spec.measures)
 

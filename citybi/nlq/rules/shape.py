@@ -70,7 +70,7 @@ class ShapeRule:
         strong = [m for m in numeric_mentions if m.strength > PARTIAL]
         measure_mentions = strong or numeric_mentions
         measures = _dedupe([m.column for m in measure_mentions] + ctx.extra_measures)
-        self._unsupported_words(ctx, unused, bool(measures) or "days" in cues)
+        self._unsupported_words(ctx, unused, bool(measures) or "days" in cues or bool(spec.metric))
         attr_mentions = [m for m in ctx.mentions if m.kind == "column" and not cols[m.column].is_numeric
                          and m.column not in ctx.group_positions and m.column not in ctx.value_columns
                          and m.strength > PARTIAL]
@@ -94,7 +94,7 @@ class ShapeRule:
             return
 
         # ---- difference between two named rows
-        if "diff" in cues:
+        if "diff" in cues and not spec.metric:
             pair = [f for f in spec.filters if f.op == "in" and len(f.values) == 2]
             if not measures or not pair:
                 ctx.refuse("要算差距，需要问题里同时有两个对象（例如两家企业）和一个数值列。")
@@ -109,7 +109,7 @@ class ShapeRule:
         share = "ratio" in cues and bool(groups) and "rate" not in cues and not any(
             f.column in ctx.value_columns and f.op == "=" and f.column not in groups for f in spec.filters)
         # ---- ratio: a filtered count (or measure) over all rows
-        if "ratio" in cues and not share:
+        if "ratio" in cues and not share and not spec.metric:
             num = self._ratio_numerator(ctx)
             if num is None:
                 ctx.refuse("没看出占比/比率的条件。请说明要算哪一类占全部的比例，例如「来源渠道为APP的工单占比」。")
@@ -140,9 +140,22 @@ class ShapeRule:
         # superlative over an unnamed group: 面积最小的区, 清运量排名前3的街道
         if superlative and not groups:
             text_attrs = [a for a in attrs if cols[a].type == "text"]
-            if text_attrs and (measures or "max" in cues or "min" in cues):
+            if text_attrs and (measures or spec.metric or "max" in cues or "min" in cues):
                 groups = [text_attrs[0]]
                 attrs.remove(text_attrs[0])
+
+        # ---- a named metric (rules/metric.py): its own formula is the measure, whatever else was said
+        if spec.metric:
+            spec.kind = "aggregate"
+            spec.group_by = groups
+            spec.share = share and spec.metric.get("format") != "percent"  # a share of a rate means nothing
+            names = list(spec.metric.get("names") or [spec.metric["name"]])
+            if spec.compare and len(names) > 1:  # two periods side by side: one measure at a time
+                ctx.notes.append(f"时期对比一次只算一个指标，这里只计算「{names[0]}」。")
+                names = names[:1]
+            spec.measures = [Measure(n, "metric") for n in names]
+            self._rank(ctx, groups)
+            return
 
         # ---- nested: 销量排名前十的小区里，哪个小区的平均售价最高
         if ctx.rank_n and "top" in cues and any(k in cues for k in ("max", "min", "more", "less")) \
