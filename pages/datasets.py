@@ -119,7 +119,7 @@ with tab_metrics:
         name = c1.text_input("指标名称", value=v.get("name", ""))
         kind = c2.selectbox("公式", kinds, index=kinds.index(v.get("kind", "count")), format_func=KIND_LABELS.get)
         column = st.text_input("列（合计/平均/去重计数的列；每X 的除数列）", value=v.get("column", ""),
-                               help="可用的列：" + "、".join(c.name for c in info.columns))
+                               help="可用的列：" + md("、".join(c.name for c in info.columns)))
         where = st.text_area("条件（每行一个，例如 办结状态=已办结、空气质量等级 in 优、良）",
                              value="\n".join(v.get("where", [])))
         c3, c4 = st.columns(2)
