@@ -343,7 +343,8 @@ class Warehouse:
         else:
             engine, tables = routed
             # the text the door accepted (row rules applied), re-parsed and transpiled: what runs is what was checked
-            text = to_dialect(sqlglot.parse_one(sql, dialect="duckdb"), engine.dialect, tables, params)
+            text = to_dialect(sqlglot.parse_one(sql, dialect="duckdb"), engine.dialect, tables, params,
+                              getattr(engine, "fit", None))
             frame = engine.run(text, None, limit + 1, timeout)
         elapsed = time.perf_counter() - t0
         truncated = frame.height > limit

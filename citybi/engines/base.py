@@ -79,9 +79,11 @@ def engine_for(url: str, secret: Secret | None = None) -> Engine:
 
 
 def to_dialect(tree: exp.Expression, dialect: str, tables: Mapping[str, exp.Table],
-               params: list[Any] | None = None) -> str:
+               params: list[Any] | None = None, fit: Callable[[exp.Expression], exp.Expression] | None = None
+               ) -> str:
     """`tree` as `dialect` SQL, each dataset (folded name in `tables`) read from its source table and
-    each `?` placeholder replaced by its value as a sqlglot literal (drivers differ on placeholders).
+    each `?` placeholder replaced by its value as a sqlglot literal (drivers differ on placeholders),
+    then `fit` (the engine's own corrections where the same SQL means something else there).
 
     A construct the dialect cannot express raises a Chinese QueryRejected (never other numbers)."""
     tree = tree.copy()
@@ -100,6 +102,8 @@ def to_dialect(tree: exp.Expression, dialect: str, tables: Mapping[str, exp.Tabl
         if not values:
             raise QueryRejected("查询参数个数不对。", detail=tree.sql("duckdb")[:200])
         ph.replace(exp.convert(values.pop(0)))
+    if fit is not None:
+        tree = fit(tree)
     try:
         return tree.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as err:

@@ -20,11 +20,23 @@ from connectors.source import SourceRejected
 from connectors.sql import CONNECT_TIMEOUT_S, guard_driver, parse_db_url
 
 
+def fit(tree: exp.Expression) -> exp.Expression:
+    """Where PostgreSQL gives other values for the same SQL, make it give DuckDB's.
+
+    date_trunc on a DATE: PostgreSQL casts the date to timestamptz (the session's time zone leaks
+    into every 日/周/月/季/年 bucket); DuckDB returns a plain TIMESTAMP. Truncating a TIMESTAMP
+    gives the same buckets on both."""
+    for node in list(tree.find_all(exp.TimestampTrunc, exp.DateTrunc)):
+        node.set("this", exp.cast(node.this, exp.DataType.build("TIMESTAMP")))
+    return tree
+
+
 class PostgresEngine:
     """One PostgreSQL database; a connection per query (the server pools, the app stays stateless)."""
 
     name = "postgres"
     dialect = "postgres"
+    fit = staticmethod(fit)
 
     def __init__(self, url: str, secret: Secret | None = None) -> None:
         self.url = url
