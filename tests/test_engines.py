@@ -257,3 +257,36 @@ def test_engine_tables_map_keeps_the_dataset_alias() -> None:
     t = exp.Table(this=exp.to_identifier("sanitation", quoted=True), db=exp.to_identifier("s", quoted=True))
     sql = to_dialect(tree, "postgres", {"环卫清运": t})
     assert sql == 'SELECT h."区" FROM "s"."sanitation" AS h JOIN "s"."sanitation" AS "环卫清运" ON TRUE'
+
+
+def test_cli_link_keeps_the_password_out_of_the_warehouse(tmp_path: Path, schema: str,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from citybi.cli import main
+    from citybi.secrets import SecretStore
+
+    db = tmp_path / "cli.duckdb"
+    SecretStore(db).set("pg-环卫", "s3cr3t-Zq9")
+    assert main(["datasets", "link", "实时清运", "--engine", PG, "--source-table", f"{schema}.sanitation",
+                 "--secret", "pg-环卫", "--db", str(db)]) == 0
+    assert "已链接实时数据集「实时清运」" in capsys.readouterr().out
+    with open_warehouse(path=db) as wh:
+        r = wh.run(sqlglot.parse_one('SELECT SUM("清运量") FROM "实时清运"', dialect="duckdb"))
+        assert r.rows == [(pytest.approx(77.5),)]
+        assert Catalog(wh).live_target("实时清运").secret == "pg-环卫"
+    assert b"s3cr3t-Zq9" not in db.read_bytes()
+    # a password written into the URL is refused, and nothing is linked
+    code = main(["datasets", "link", "另一个", "--engine", "postgresql://postgres:hunter2@127.0.0.1:5432/test",
+                 "--source-table", f"{schema}.sanitation", "--db", str(db)])
+    err = capsys.readouterr().err
+    assert code != 0 and "不能写密码" in err and "hunter2" not in err
+    with open_warehouse(path=db) as wh:
+        assert "另一个" not in Catalog(wh).names()
+
+
+@pytest.mark.parametrize(("table", "word"), [("no_such_schema.t", "找不到表"), ("a.b.c", "源表名")])
+def test_cli_link_refuses_what_it_cannot_read(tmp_path: Path, table: str, word: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from citybi.cli import main
+
+    code = main(["datasets", "link", "x", "--engine", PG, "--source-table", table, "--db", str(tmp_path / "w.duckdb")])
+    assert code != 0 and word in capsys.readouterr().err

@@ -15,12 +15,13 @@ from citybi.engines.base import (
     Engine,
     LiveTarget,
     engine_for,
+    location,
     register,
     registered,
     to_dialect,
 )
 
-__all__ = ["Engine", "LiveTarget", "engine_for", "register", "registered", "to_dialect"]
+__all__ = ["Engine", "LiveTarget", "engine_for", "location", "register", "registered", "to_dialect"]
 
 # Last, so that base is complete: the built-in engines register themselves on import.
 import citybi.engines.builtin  # noqa: F401

@@ -55,6 +55,16 @@ class LiveTarget:
         raise QueryRejected(f"源表名「{self.source_table}」无效。", hint="请写成 模式.表名，例如 public.环卫清运")
 
 
+def location(target: LiveTarget | None) -> str:
+    """Where a dataset lives, one Chinese line for the 数据集 page and the CLI (never a password)."""
+    if target is None:
+        return "存放位置：本地数据仓库（DuckDB）"
+    parts = urlsplit(target.engine_url)
+    kind = {"postgresql": "PostgreSQL", "postgres": "PostgreSQL"}.get(parts.scheme.lower(), parts.scheme)
+    where = f"{parts.hostname}:{parts.port or ''}{parts.path}".replace(":/", "/") if parts.hostname else ""
+    return f"存放位置：{kind} {where} 的表 {target.source_table}（实时数据集：查询在该数据库执行，不复制数据）"
+
+
 EngineFactory = Callable[[str, Secret | None], Engine]
 _REGISTRY: dict[str, EngineFactory] = {}
 
