@@ -150,6 +150,15 @@ CHARTS = [
     f"measures: [{{column: 清运量}}]\n",
     f"title: 按季\ndataset: {NAME}\ntype: bar\ndimensions: [{{column: 日期, grain: 季}}]\n"
     f"measures: [{{column: 清运量}}]\n",
+    f"title: 本月\ndataset: {NAME}\ntype: line\ndimensions: [{{column: 日期, grain: 周}}]\n"
+    f"measures: [{{column: 清运量}}]\nfilters: [{{op: relative, column: 日期, period: 本月}}]\n",
+    f"title: 区间\ndataset: {NAME}\ntype: bar\ndimensions: [{{column: 区}}]\nmeasures: [{{column: 清运量}}]\n"
+    f"filters: [{{op: date_range, column: 日期, start: 2024-04-01, end: 2024-05-07}}]\n"
+    f"sort: {{by: 清运量, order: desc}}\n",
+    f"title: 按日\ndataset: {NAME}\ntype: line\ndimensions: [{{column: 日期, grain: 日}}]\n"
+    f"measures: [{{column: 清运量}}]\n",
+    f"title: 按年\ndataset: {NAME}\ntype: table\ndimensions: [{{column: 日期, grain: 年}}, {{column: 垃圾类型}}]\n"
+    f"measures: [{{column: 清运量}}, {{column: 清运量, agg: avg}}]\n",
 ]
 
 
