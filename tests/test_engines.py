@@ -137,6 +137,12 @@ def test_params_are_bound_as_literals(duck: Warehouse, live: Warehouse) -> None:
     assert live.run(tree, params=["临江区", 9.0]).rows == duck.run(tree, params=["临江区", 9.0]).rows == [(3,)]
 
 
+def test_unaliased_columns_with_one_name_do_not_break(live: Warehouse) -> None:
+    # PostgreSQL calls both "count"; the frame gets count, count_1 (DuckDB's way of making names unique)
+    r = live.run(sqlglot.parse_one('SELECT COUNT(*), COUNT(DISTINCT "垃圾类型") FROM "环卫清运"', dialect="duckdb"))
+    assert (r.columns, r.rows) == (["count", "count_1"], [(8, 3)])
+
+
 def test_row_cap_holds_on_the_engine(live: Warehouse) -> None:
     r = live.run(sqlglot.parse_one('SELECT * FROM "环卫清运"', dialect="duckdb"), max_rows=3)
     assert (r.frame.height, r.truncated) == (3, True)

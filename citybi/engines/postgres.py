@@ -20,6 +20,18 @@ from connectors.source import SourceRejected
 from connectors.sql import CONNECT_TIMEOUT_S, guard_driver, parse_db_url
 
 
+def _unique(names: list[str]) -> list[str]:
+    """Column names as DuckDB makes them unique (count, count_1, ...): PostgreSQL names every unaliased
+    COUNT(...) "count", and a frame cannot hold one name twice."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        n = seen.get(name, 0)
+        seen[name] = n + 1
+        out.append(name if n == 0 else f"{name}_{n}")
+    return out
+
+
 def fit(tree: exp.Expression) -> exp.Expression:
     """Where PostgreSQL gives other values for the same SQL, make it give DuckDB's.
 
@@ -70,7 +82,7 @@ class PostgresEngine:
             cur = conn.cursor()
             # no params: psycopg then leaves % in literals alone
             cur.execute(sql.encode("utf-8"))  # bytes: a query object psycopg never reformats
-            names = [c.name for c in cur.description or []]
+            names = _unique([c.name for c in cur.description or []])
             rows = cur.fetchmany(max_rows)
         except psycopg.errors.QueryCanceled as err:
             raise QueryRejected(f"查询超过 {timeout_s:g} 秒未完成，已停止。", hint="请缩小时间范围或增加筛选条件",
