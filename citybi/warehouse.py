@@ -88,6 +88,7 @@ class QueryResult:
     _sql: str | None = field(default=None, repr=False)
     # "按您的数据权限，只包含：临江区" when the row rule narrowed the query (citybi.rowrules), else ""
     scope_note: str = ""
+    engine: str = "duckdb"  # which engine answered (citybi.engines); caches keep other engines' results briefly
 
     @property
     def sql(self) -> str:
@@ -351,7 +352,8 @@ class Warehouse:
         if truncated:
             frame = frame.head(limit)
         return QueryResult(frame=frame, tree=tree, elapsed_s=elapsed, truncated=truncated,
-                           params=list(params or []), scope_note=note)
+                           params=list(params or []), scope_note=note,
+                           engine="duckdb" if routed is None else routed[0].name)
 
     def live_datasets(self) -> Mapping[str, LiveTarget]:
         """Live datasets (folded name → where they live), asked of the directory once per generation."""

@@ -305,3 +305,15 @@ def test_cli_link_refuses_what_it_cannot_read(tmp_path: Path, table: str, word: 
 
     code = main(["datasets", "link", "x", "--engine", PG, "--source-table", table, "--db", str(tmp_path / "w.duckdb")])
     assert code != 0 and word in capsys.readouterr().err
+
+
+def test_cache_keeps_a_live_result_only_briefly(live: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    from citybi.charts import cache as cache_mod
+
+    cache = ResultCache()
+    tree = sqlglot.parse_one('SELECT SUM("清运量") AS t FROM "环卫清运"', dialect="duckdb")
+    first, hit = cache.run(live, tree)
+    assert (first.engine, hit) == ("postgres", False)
+    assert cache.run(live, tree)[1] is True  # within the time-to-live: from the cache
+    monkeypatch.setattr(cache_mod, "LIVE_TTL_S", 0.0)
+    assert cache.run(live, tree)[1] is False  # expired: PostgreSQL is asked again
