@@ -317,3 +317,19 @@ def test_cache_keeps_a_live_result_only_briefly(live: Warehouse, monkeypatch: py
     assert cache.run(live, tree)[1] is True  # within the time-to-live: from the cache
     monkeypatch.setattr(cache_mod, "LIVE_TTL_S", 0.0)
     assert cache.run(live, tree)[1] is False  # expired: PostgreSQL is asked again
+
+
+def test_cli_ask_on_a_live_warehouse(tmp_path: Path, schema: str, duck: Warehouse,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from citybi.cli import main
+
+    db = tmp_path / "ask.duckdb"
+    assert main(["datasets", "link", NAME, "--engine", PG, "--source-table", f"{schema}.sanitation",
+                 "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["ask", "各区的清运量", "--db", str(db), "--today", "2024-05-17", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    want = answer("各区的清运量", Catalog(duck).datasets(), duck.run, today=TODAY, table=NAME)
+    assert sorted(map(tuple, got["rows"]), key=str) == sorted(want.rows, key=str)
