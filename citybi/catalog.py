@@ -30,6 +30,7 @@ from citybi import audit, context
 from citybi.access import require
 from citybi.config import Settings
 from citybi.dictionaries import ValueDictionary
+from citybi.engines import LiveTarget
 from citybi.errors import NotFound, UserFacingError
 from citybi.metrics import Metric, MetricError, check, references
 from citybi.querydoor import fold
@@ -114,6 +115,11 @@ _SCHEMA_SQL = (
     # named measures (citybi.metrics): one validated JSON definition each, by name
     f"""CREATE TABLE IF NOT EXISTS {S}.metrics (
         name VARCHAR PRIMARY KEY, dataset VARCHAR, body_json VARCHAR, updated_at TIMESTAMP)""",
+    # live datasets (citybi.engines): rows stay in another engine; the URL carries no password, the
+    # secret is a name in citybi.secrets. The dataset's columns are in its version row as for any other
+    f"""CREATE TABLE IF NOT EXISTS {S}.live_datasets (
+        dataset VARCHAR PRIMARY KEY, engine_url VARCHAR NOT NULL, source_table VARCHAR NOT NULL,
+        secret VARCHAR, linked_at TIMESTAMP)""",
 )
 RUN_STATUSES = {"running": "运行中", "ok": "成功", "failed": "失败", "skipped": "已跳过"}
 
@@ -150,6 +156,11 @@ class CatalogDirectory:
 
     def governance(self, cur: duckdb.DuckDBPyConnection) -> dict[str, Governance]:
         return _governance_rows(cur)
+
+    def live(self, cur: duckdb.DuckDBPyConnection) -> dict[str, LiveTarget]:
+        rows = cur.execute(f"SELECT d.name, l.engine_url, l.source_table, l.secret FROM {S}.live_datasets l "
+                           f"JOIN {S}.datasets d ON lower(d.name) = l.dataset").fetchall()
+        return {fold(r[0]): LiveTarget(engine_url=r[1], source_table=r[2], secret=r[3]) for r in rows}
 
 
 def _backfill_governance(cur: duckdb.DuckDBPyConnection) -> None:
@@ -531,6 +542,33 @@ class Catalog:
             updated_at=updated, source_file=vrow[2] or "", metrics=tuple(self.metrics(real)),
         )
 
+    def live_target(self, name: str) -> LiveTarget | None:
+        """Where a live dataset lives (None for a dataset held in this warehouse)."""
+        rows = self._rows(f"SELECT engine_url, source_table, secret FROM {S}.live_datasets WHERE dataset = lower(?)",
+                          [name])
+        return LiveTarget(engine_url=rows[0][0], source_table=rows[0][1], secret=rows[0][2]) if rows else None
+
+    def link_live(self, name: str, target: LiveTarget, columns: list[dict[str, Any]], who: str = "") -> None:
+        """Register `name` as a live dataset: a version row with its columns (no rows, no physical table)
+        and where it lives; its 区/街道 columns are detected as at import. One transaction."""
+        require("datasets.upload")  # linking makes a new dataset, as an upload does
+        name = validate_name(name)
+        if self.exists(name):
+            raise UserFacingError(f"数据集「{name}」已存在。", hint="请换一个名称")
+        now = dt.datetime.now()
+        with self.wh.transaction() as cur:
+            ds_id = cur.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {S}.datasets").fetchall()[0][0]
+            cur.execute(f"INSERT INTO {S}.datasets (id, name, display_name, description, current_version, "
+                        f"created_at, updated_at) VALUES (?, ?, ?, '', 1, ?, ?)", [ds_id, name, name, now, now])
+            cur.execute(f"INSERT INTO {S}.versions (dataset_id, version, physical, row_count, mode, source_file, who, "
+                        f"created_at, columns_json) VALUES (?, 1, NULL, 0, 'link', ?, ?, ?, ?)",
+                        [ds_id, f"{target.engine_url} {target.source_table}", who, now, json.dumps(columns)])
+            cur.execute(f"INSERT INTO {S}.live_datasets VALUES (lower(?), ?, ?, ?, ?)",
+                        [name, target.engine_url, target.source_table, target.secret, now])
+            district, street = detect_columns([c["name"] for c in columns])
+            cur.execute(f"INSERT INTO {S}.dataset_governance VALUES (lower(?), NULL, ?, ?, false, ?)",
+                        [name, district, street, now])
+
     def datasets(self) -> list[DatasetInfo]:
         return [self.get(n) for n in self.names()]
 
@@ -725,13 +763,15 @@ class Catalog:
             ds_id, real, *_ = self._dataset_row_cur(cur, name)
             cur.execute(exp.Drop(tables=[_user_table(real)], kind="VIEW", exists=True).sql(dialect="duckdb"))
             for (physical,) in cur.execute(
-                    f"SELECT physical FROM {S}.versions WHERE dataset_id = ? AND NOT dropped", [ds_id]).fetchall():
+                    f"SELECT physical FROM {S}.versions WHERE dataset_id = ? AND NOT dropped AND physical IS NOT NULL",
+                    [ds_id]).fetchall():
                 cur.execute(exp.Drop(tables=[_physical(physical)], kind="TABLE", exists=True).sql(dialect="duckdb"))
             cur.execute(f"DELETE FROM {S}.versions WHERE dataset_id = ?", [ds_id])
             cur.execute(f"DELETE FROM {S}.datasets WHERE id = ?", [ds_id])
             cur.execute(f"DELETE FROM {S}.dataset_rules WHERE dataset = lower(?)", [real])
             cur.execute(f"DELETE FROM {S}.dataset_governance WHERE dataset = lower(?)", [real])
             cur.execute(f"DELETE FROM {S}.metrics WHERE lower(dataset) = lower(?)", [real])  # its metrics go too
+            cur.execute(f"DELETE FROM {S}.live_datasets WHERE dataset = lower(?)", [real])
         audit.record_done(self.wh, "datasets.delete", real)
 
     def set_synonyms(self, name: str, synonyms: list[str], column: str | None = None) -> None:

@@ -655,7 +655,11 @@ def build_parser() -> argparse.ArgumentParser:
     ds.set_defaults(func=cmd_datasets)
     from citybi import govern  # `datasets govern`: ownership and row-rule columns (citybi/govern.py)
 
-    govern.add_parser(ds.add_subparsers(dest="datasets_command"))
+    ds_sub = ds.add_subparsers(dest="datasets_command")
+    govern.add_parser(ds_sub)
+    from citybi import datasets_link  # `datasets link`: a live dataset in PostgreSQL (citybi/datasets_link.py)
+
+    datasets_link.add_parser(ds_sub)
 
     ve = sub.add_parser("versions", help="数据集的版本历史")
     ve.add_argument("table")

@@ -33,8 +33,11 @@ from sqlglot import exp
 
 from citybi import context, rowrules
 from citybi.config import Settings, load_settings
+from citybi.engines import Engine, LiveTarget, engine_for, to_dialect
+from citybi.engines.duckdb import DuckDBEngine
 from citybi.errors import QueryRejected, UserFacingError, WarehouseBusy, storage_error
 from citybi.querydoor import KEYWORD_FUNCTIONS, checked_sql, fold
+from citybi.secrets import SecretStore
 
 
 class DatasetDirectory(Protocol):
@@ -56,6 +59,9 @@ class DatasetDirectory(Protocol):
     def governance(self, cur: duckdb.DuckDBPyConnection) -> Mapping[str, rowrules.Governance]:
         """Owner and district/street columns per dataset, keyed by folded name (row rules)."""
         ...
+
+    # optional (the warehouse asks with getattr): live datasets, folded name → where they live
+    # def live(self, cur) -> Mapping[str, LiveTarget]
 
 
 class NoDatasets:
@@ -82,6 +88,7 @@ class QueryResult:
     _sql: str | None = field(default=None, repr=False)
     # "按您的数据权限，只包含：临江区" when the row rule narrowed the query (citybi.rowrules), else ""
     scope_note: str = ""
+    engine: str = "duckdb"  # which engine answered (citybi.engines); caches keep other engines' results briefly
 
     @property
     def sql(self) -> str:
@@ -164,6 +171,9 @@ class Warehouse:
         # queries for the same users, and the rewrite (parse + rewrite + re-check) costs ~2-10 ms
         self._rewrites: OrderedDict[tuple[int, str, str], tuple[str, bool]] = OrderedDict()
         self._rewrites_lock = threading.Lock()  # not self._lock: a long import must not block reads
+        self._duck = DuckDBEngine(self.cursor, _to_frame)
+        self._live: tuple[int, Mapping[str, LiveTarget]] | None = None
+        self._engines: dict[tuple[str, str | None], Engine] = {}
         try:
             self._lock_down()
             with self.transaction() as cur:
@@ -326,29 +336,66 @@ class Warehouse:
         if rowrules.restricted(ctx):
             sql, narrowed = self._with_row_rules(sql, ctx, names, keywords)
             note = rowrules.scope_note(ctx) if narrowed else ""
-        cur = self.cursor()
         timeout = timeout_s or self.settings.query.timeout_s
-        timer = threading.Timer(timeout, cur.interrupt)
         t0 = time.perf_counter()
-        timer.start()
-        try:
-            rel = cur.sql(sql, params=params) if params else cur.sql(sql)
-            frame = _to_frame(rel.to_arrow_table())
-        except duckdb.InterruptException as err:
-            raise QueryRejected(
-                f"查询超过 {timeout:g} 秒未完成，已停止。", hint="请缩小时间范围或增加筛选条件", detail=str(err)
-            ) from err
-        except duckdb.Error as err:
-            raise QueryRejected("查询执行失败。", hint="请检查所选字段与条件", detail=str(err)) from err
-        finally:
-            timer.cancel()
-            cur.close()
+        routed = self._route(sql, names)
+        if routed is None:
+            frame = self._duck.run(sql, params, limit + 1, timeout)
+        else:
+            engine, tables = routed
+            # the text the door accepted (row rules applied), re-parsed and transpiled: what runs is what was checked
+            text = to_dialect(sqlglot.parse_one(sql, dialect="duckdb"), engine.dialect, tables, params,
+                              getattr(engine, "fit", None))
+            frame = engine.run(text, None, limit + 1, timeout)
         elapsed = time.perf_counter() - t0
         truncated = frame.height > limit
         if truncated:
             frame = frame.head(limit)
         return QueryResult(frame=frame, tree=tree, elapsed_s=elapsed, truncated=truncated,
-                           params=list(params or []), scope_note=note)
+                           params=list(params or []), scope_note=note,
+                           engine="duckdb" if routed is None else routed[0].name)
+
+    def live_datasets(self) -> Mapping[str, LiveTarget]:
+        """Live datasets (folded name → where they live), asked of the directory once per generation."""
+        cached = self._live
+        if cached and cached[0] == self._generation:
+            return cached[1]
+        ask = getattr(self.directory, "live", None)
+        live: Mapping[str, LiveTarget] = {}
+        if ask is not None:
+            cur = self.cursor()
+            try:
+                live = dict(ask(cur))
+            finally:
+                cur.close()
+        self._live = (self._generation, live)
+        return live
+
+    def _route(self, sql: str, names: frozenset[str]) -> tuple[Engine, dict[str, exp.Table]] | None:
+        """None when the accepted query reads only warehouse datasets (DuckDB runs it), else the engine
+        of its live datasets and their source tables; a query mixing engines is refused for now."""
+        live = self.live_datasets()
+        if not live:
+            return None
+        folded = {fold(n) for n in names}
+        read = {fold(t.name) for t in sqlglot.parse_one(sql, dialect="duckdb").find_all(exp.Table)
+                if fold(t.name) in folded}
+        targets = {n: live[n] for n in read if n in live}
+        if not targets:
+            return None
+        keys = {t.engine_key for t in targets.values()}
+        if len(keys) > 1 or len(targets) < len(read):
+            raise QueryRejected("一个查询暂时不能同时读取不同位置的数据集（本地仓库与外部数据库，或两个外部数据库）。",
+                                hint="请分别查询，或把其中一个数据集导入本地仓库",
+                                detail=", ".join(sorted(read)))
+        key = keys.pop()
+        engine = self._engines.get(key)
+        if engine is None:
+            secret = None
+            if key[1]:
+                secret = SecretStore(self.path).get(key[1])
+            engine = self._engines[key] = engine_for(key[0], secret)
+        return engine, {n: t.table() for n, t in targets.items()}
 
     def _with_row_rules(self, sql: str, ctx: context.Context, names: frozenset[str], keywords: frozenset[str]
                         ) -> tuple[str, bool]:

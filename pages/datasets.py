@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from citybi.catalog import MODE_LABELS
+from citybi.engines import location
 from citybi.importer import save_rules_table
 from citybi.ingest.model import TYPE_LABELS
 from citybi.metrics import KIND_LABELS, dump_yaml, from_fields, table_rows, to_fields
@@ -43,6 +44,7 @@ if info.description:
 governance = guarded(lambda: cat.governance(info.name))
 if governance is not None:  # owner and row-rule columns (citybi.rowrules); `citybi datasets govern` changes them
     st.caption("数据权限：" + md(governance.describe()))
+st.caption(md(location(guarded(lambda: cat.live_target(info.name)))))  # DuckDB here, or a live dataset's engine
 
 tab_schema, tab_preview, tab_versions, tab_rules, tab_metrics, tab_delete = st.tabs(
     ["结构", "预览", "版本历史", "校验规则", "指标", "删除"])

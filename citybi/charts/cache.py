@@ -16,12 +16,16 @@ survives only if its own datasets' versions are unchanged, so importing 12345 da
 not throw away the 环卫 board. Entries larger than `max_entry_rows` are not kept: cache
 aggregates, never whole tables.
 
+A result that came from another engine (a live dataset, citybi.engines) changes without any
+write to the warehouse, so it is kept for at most LIVE_TTL_S seconds.
+
 Assumes one Warehouse per process per file (as warehouse.py asks): writes made through a
 second Warehouse object on the same file bump only that object's generation.
 """
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
     from citybi.warehouse import Warehouse
 
 Key = tuple[str, str, str, tuple[Any, ...], int | None]
+LIVE_TTL_S = 60.0  # how long a live dataset's result may answer again (its rows change outside the warehouse)
 
 
 @dataclass
@@ -45,6 +50,7 @@ class _Entry:
     generation: int
     versions: dict[str, int | None]
     cells: int
+    made_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,11 @@ class CacheStats:
     misses: int
     entries: int
     cells: int
+
+
+def result_engine(result: QueryResult) -> str:
+    """Which engine answered (QueryResult.engine; "duckdb" for results made before engines existed)."""
+    return getattr(result, "engine", "duckdb")
 
 
 def datasets_read(tree: exp.Expression) -> frozenset[str]:
@@ -108,6 +119,8 @@ class ResultCache:
             entry = self._entries.get(key)
         if entry is None:
             return None
+        if result_engine(entry.result) != "duckdb" and time.monotonic() - entry.made_at > LIVE_TTL_S:
+            return None
         if entry.wh_id != id(wh) or entry.generation != wh.generation:
             gen = wh.generation
             now = self._dataset_versions(wh)
@@ -133,7 +146,7 @@ class ResultCache:
             old = self._entries.pop(key, None)
             if old is not None:
                 self._cells -= old.cells
-            self._entries[key] = _Entry(result, id(wh), generation, versions, cells)
+            self._entries[key] = _Entry(result, id(wh), generation, versions, cells, time.monotonic())
             self._cells += cells
             while self._entries and (len(self._entries) > self.max_entries or self._cells > self.max_cells):
                 _k, evicted = self._entries.popitem(last=False)

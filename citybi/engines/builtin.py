@@ -1,0 +1,7 @@
+"""The engines that ship with CityBI, registered exactly as a plug-in would register its own."""
+from __future__ import annotations
+
+from citybi.engines.base import register
+from citybi.engines.postgres import PostgresEngine
+
+register(("postgresql", "postgres"), PostgresEngine)
