@@ -3,8 +3,10 @@
 A fresh server's first board is opened by many sessions together, and each tile asks the
 registry for its type. The registry loads its built-ins lazily; it used to mark itself loaded
 before the imports ended, so a second thread read a half-filled registry and a board said
-「图表类型「kpi」不存在」 (seen with bench/load.py). Each case is a fresh interpreter, so the
-registry really starts empty; 16 threads ask for every built-in type at the same moment.
+「图表类型「kpi」不存在」 (seen with bench/load.py). Plotly, drawing, imports pandas lazily too:
+a half-imported pandas failed with "no attribute 'Series'", so the registry's load imports it
+first. Each case is a fresh interpreter, so the registry really starts empty; 16 threads ask
+for every built-in type at the same moment.
 """
 from __future__ import annotations
 
@@ -31,6 +33,9 @@ def look():
 threads = [threading.Thread(target=look) for _ in range(16)]
 [t.start() for t in threads]
 [t.join() for t in threads]
+# plotly's first figure imports pandas lazily: it must be whole before any thread draws
+if not hasattr(sys.modules.get("pandas"), "Series"):
+    missing.append("pandas is not imported whole")
 print(len(missing))
 print("\n".join(missing[:3]))
 """

@@ -8,6 +8,7 @@ lazily on first lookup so that importing the spec module stays cheap.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import threading
@@ -106,6 +107,10 @@ def _load() -> None:
                 importlib.import_module(f"{__name__}.{name}")
             for ep in entry_points(group=ENTRY_POINT_GROUP):
                 ep.load()
+            # plotly imports pandas lazily at its first figure; threads drawing a fresh process's
+            # first board together got a half-imported pandas ("no attribute 'Series'")
+            with contextlib.suppress(ImportError):
+                importlib.import_module("pandas")
         finally:
             _loaded, _loading = True, False
 
