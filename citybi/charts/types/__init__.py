@@ -8,6 +8,7 @@ lazily on first lookup so that importing the spec module stays cheap.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import threading
@@ -67,7 +68,8 @@ class ChartType(Protocol):
 
 _REGISTRY: dict[str, ChartType] = {}
 _LOCK = threading.RLock()
-_loaded = False
+_loaded = False  # every built-in and plug-in is registered
+_loading = False  # the loading thread is importing them (their imports call back in)
 
 
 def register(chart_type: ChartType, *, replace: bool = False) -> ChartType:
@@ -91,17 +93,26 @@ def unregister(name: str) -> ChartType | None:
 
 
 def _load() -> None:
-    global _loaded
+    global _loaded, _loading
     if _loaded:
         return
+    # other threads wait on the lock until every type is in: the first board of a fresh server
+    # is opened by many sessions at once, and a half-filled registry said 「kpi」 did not exist
     with _LOCK:
-        if _loaded:
+        if _loaded or _loading:  # _loading: this thread again, from a built-in module's import
             return
-        _loaded = True  # set first: built-in modules call back into register()
-        for name in BUILTINS:
-            importlib.import_module(f"{__name__}.{name}")
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            ep.load()
+        _loading = True
+        try:
+            for name in BUILTINS:
+                importlib.import_module(f"{__name__}.{name}")
+            for ep in entry_points(group=ENTRY_POINT_GROUP):
+                ep.load()
+            # plotly imports pandas lazily at its first figure; threads drawing a fresh process's
+            # first board together got a half-imported pandas ("no attribute 'Series'")
+            with contextlib.suppress(ImportError):
+                importlib.import_module("pandas")
+        finally:
+            _loaded, _loading = True, False
 
 
 def get_type(name: str) -> ChartType:
