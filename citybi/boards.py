@@ -21,7 +21,9 @@ No streamlit here (the core package must not import it).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -580,7 +582,12 @@ def _error_text(err: Exception) -> str:
         return "；".join(err.problems)
     if isinstance(err, UserFacingError):
         return err.message + (f"（建议：{err.hint}）" if err.hint else "")
-    return "这个图块没有显示出来：程序遇到了意外的问题。请刷新重试；如果反复出现，请联系管理员。"
+    # an unexpected failure: logged with the cause and an id the message names, so the
+    # administrator can find it (系统状态 lists recent errors) — the user never sees a traceback
+    error_id = uuid.uuid4().hex[:8]
+    logging.getLogger("citybi.boards").error("图块错误 %s：%s", error_id, type(err).__name__, exc_info=err)
+    return (f"这个图块没有显示出来：程序遇到了意外的问题（错误编号 {error_id}）。"
+            "请刷新重试；如果反复出现，请联系管理员。")
 
 
 def run_board(
