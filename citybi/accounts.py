@@ -170,12 +170,6 @@ class Accounts:
         self._store = store or SecretStore(wh.path)
 
     # ------------------------------------------------------------ reading
-    def _rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        cur = self.wh.cursor()
-        try:
-            return cur.execute(sql, params or []).fetchall()
-        finally:
-            cur.close()
 
     _COLS = ("name, role, department, districts_json, streets_json, disabled, locked_until, must_change, "
              "created_at, last_login")
@@ -191,13 +185,13 @@ class Accounts:
 
     def any_account(self) -> bool:
         """True once any account exists: from then on every page needs a login."""
-        return bool(self._rows(f"SELECT 1 FROM {S}.users LIMIT 1"))
+        return bool(self.wh.fetchall(f"SELECT 1 FROM {S}.users LIMIT 1"))
 
     def list(self) -> list[User]:
-        return [self._user(r) for r in self._rows(f"SELECT {self._COLS} FROM {S}.users ORDER BY name")]
+        return [self._user(r) for r in self.wh.fetchall(f"SELECT {self._COLS} FROM {S}.users ORDER BY name")]
 
     def find(self, name: str) -> User | None:
-        rows = self._rows(f"SELECT {self._COLS} FROM {S}.users WHERE name = ?", [name])
+        rows = self.wh.fetchall(f"SELECT {self._COLS} FROM {S}.users WHERE name = ?", [name])
         return self._user(rows[0]) if rows else None
 
     def get(self, name: str) -> User:
@@ -274,7 +268,7 @@ class Accounts:
     def change_password(self, name: str, old_password: str, new_password: str, *,
                         now: dt.datetime | None = None) -> None:
         """The user changes their own password (the old one is checked); other logins end."""
-        row = self._rows(f"SELECT password_hash FROM {S}.users WHERE name = ?", [name])
+        row = self.wh.fetchall(f"SELECT password_hash FROM {S}.users WHERE name = ?", [name])
         if not row or not _verify(row[0][0], old_password):
             raise AccountError("原密码不正确。")
         if old_password == new_password:
@@ -290,8 +284,8 @@ class Accounts:
         """Check the password (lockout included) and start a session; LoginFailed otherwise."""
         at = now or dt.datetime.now()
         clean = unicodedata.normalize("NFKC", name or "").strip()
-        rows = self._rows(f"SELECT password_hash, disabled, failed_count, locked_until FROM {S}.users "
-                          f"WHERE name = ?", [clean]) if clean else []
+        rows = self.wh.fetchall(f"SELECT password_hash, disabled, failed_count, locked_until FROM {S}.users "
+                                f"WHERE name = ?", [clean]) if clean else []
         who = Context(user=clean[:64], role="", address=address)
         if not rows:
             self._unknown_failure(clean, at, password)
@@ -366,9 +360,9 @@ class Accounts:
         issued = dt.datetime.fromisoformat(payload["t"])
         if at - issued > dt.timedelta(hours=absolute_hours) or issued > at + dt.timedelta(minutes=5):
             return None
-        rows = self._rows(f"SELECT s.last_seen, s.ended_at, u.disabled, u.valid_after FROM {S}.sessions s "
-                          f"JOIN {S}.users u ON u.name = s.user_name WHERE s.sid = ? AND s.user_name = ?",
-                          [payload["sid"], payload["u"]])
+        rows = self.wh.fetchall(f"SELECT s.last_seen, s.ended_at, u.disabled, u.valid_after FROM {S}.sessions s "
+                                f"JOIN {S}.users u ON u.name = s.user_name WHERE s.sid = ? AND s.user_name = ?",
+                                [payload["sid"], payload["u"]])
         if not rows:
             return None
         last_seen, ended, disabled, valid_after = rows[0]
@@ -389,7 +383,7 @@ class Accounts:
             tuple[str, dt.datetime, str]]:
         """(user, last seen, address) of logins active within `minutes` (系统状态's "online")."""
         since = (now or dt.datetime.now()) - dt.timedelta(minutes=minutes)
-        return [(r[0], r[1], r[2] or "") for r in self._rows(
+        return [(r[0], r[1], r[2] or "") for r in self.wh.fetchall(
             f"SELECT user_name, max(last_seen), any_value(address) FROM {S}.sessions "
             f"WHERE ended_at IS NULL AND last_seen >= ? GROUP BY user_name ORDER BY 2 DESC", [since])]
 

@@ -285,15 +285,9 @@ class Catalog:
         self.wh = wh
 
     # ------------------------------------------------------------------ reading
-    def _rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        cur = self.wh.cursor()
-        try:
-            return cur.execute(sql, params or []).fetchall()
-        finally:
-            cur.close()
 
     def names(self) -> list[str]:
-        return [r[0] for r in self._rows(f"SELECT name FROM {S}.datasets ORDER BY id")]
+        return [r[0] for r in self.wh.fetchall(f"SELECT name FROM {S}.datasets ORDER BY id")]
 
     # ------------------------------------------------------------------ quarantine (source readings that did not parse)
     @staticmethod
@@ -314,7 +308,7 @@ class Catalog:
             self.add_quarantine(cur, dataset, source, items)
 
     def quarantine_count(self, dataset: str) -> int:
-        return int(self._rows(f"SELECT count(*) FROM {S}.source_quarantine WHERE dataset = ?", [dataset])[0][0])
+        return int(self.wh.fetchall(f"SELECT count(*) FROM {S}.source_quarantine WHERE dataset = ?", [dataset])[0][0])
 
     # ------------------------------------------------------------------ value dictionaries (数据标准)
     def save_dictionary(self, d: ValueDictionary) -> None:
@@ -329,10 +323,10 @@ class Catalog:
 
     def dictionaries(self) -> list[ValueDictionary]:
         return [ValueDictionary.model_validate_json(r[0])
-                for r in self._rows(f"SELECT body_json FROM {S}.dictionaries ORDER BY name")]
+                for r in self.wh.fetchall(f"SELECT body_json FROM {S}.dictionaries ORDER BY name")]
 
     def dictionary(self, name: str) -> ValueDictionary:
-        rows = self._rows(f"SELECT body_json FROM {S}.dictionaries WHERE lower(name) = lower(?)", [name])
+        rows = self.wh.fetchall(f"SELECT body_json FROM {S}.dictionaries WHERE lower(name) = lower(?)", [name])
         if not rows:
             raise NotFound(f"数据标准字典「{name}」不存在。", hint="可用 citybi dictionaries list 查看已有的字典")
         return ValueDictionary.model_validate_json(rows[0][0])
@@ -347,8 +341,11 @@ class Catalog:
     # ------------------------------------------------------------------ metrics (指标, citybi.metrics)
     def metrics(self, dataset: str | None = None) -> list[Metric]:
         """All metrics, or one dataset's (a per-X metric belongs to the dataset of its numerator)."""
-        rows = self._rows(f"SELECT body_json FROM {S}.metrics ORDER BY dataset, name") if dataset is None else \
-            self._rows(f"SELECT body_json FROM {S}.metrics WHERE lower(dataset) = lower(?) ORDER BY name", [dataset])
+        if dataset is None:
+            rows = self.wh.fetchall(f"SELECT body_json FROM {S}.metrics ORDER BY dataset, name")
+        else:
+            rows = self.wh.fetchall(f"SELECT body_json FROM {S}.metrics WHERE lower(dataset) = lower(?) ORDER BY name",
+                                    [dataset])
         return [Metric.model_validate_json(r[0]) for r in rows]
 
     def save_metrics(self, metrics: list[Metric], *, replace: str | None = None) -> None:
@@ -393,7 +390,7 @@ class Catalog:
                             [real, rules.model_dump_json(), dt.datetime.now()])
 
     def rules(self, name: str) -> Rules:
-        rows = self._rows(f"SELECT rules_json FROM {S}.dataset_rules WHERE dataset = lower(?)", [name])
+        rows = self.wh.fetchall(f"SELECT rules_json FROM {S}.dataset_rules WHERE dataset = lower(?)", [name])
         return Rules.model_validate_json(rows[0][0]) if rows else Rules()
 
     def rows_already_in(self, name: str, frame: pl.DataFrame, key_columns: list[str] | None = None) -> int | None:
@@ -403,7 +400,7 @@ class Catalog:
         each side cast to the dataset's type. None when the frame cannot be compared (no common
         column, or values that do not cast: the append itself would say why)."""
         ds_id, _n, _d, _desc, current, *_ = self._dataset_row(name)
-        physical, columns_json = self._rows(
+        physical, columns_json = self.wh.fetchall(
             f"SELECT physical, columns_json FROM {S}.versions WHERE dataset_id = ? AND version = ?",
             [ds_id, current])[0]
         old = {c["name"]: c["duckdb_type"] for c in json.loads(columns_json)}
@@ -474,18 +471,18 @@ class Catalog:
     def source_runs(self, source: str | None = None, limit: int = 50) -> list[SourceRun]:
         """The newest runs first (of one source, or of all)."""
         where, params = ("WHERE source = ? ", [source]) if source is not None else ("", [])
-        rows = self._rows(f"SELECT {self._RUN_COLUMNS} FROM {S}.source_runs {where}ORDER BY id DESC LIMIT ?",
-                          [*params, max(1, int(limit))])
+        rows = self.wh.fetchall(f"SELECT {self._RUN_COLUMNS} FROM {S}.source_runs {where}ORDER BY id DESC LIMIT ?",
+                                [*params, max(1, int(limit))])
         return [_source_run(r) for r in rows]
 
     def last_source_runs(self) -> dict[str, SourceRun]:
         """Each source's newest run (what the 数据源 page shows as 状态 / 上次运行)."""
-        rows = self._rows(f"SELECT {self._RUN_COLUMNS} FROM {S}.source_runs "
-                          f"QUALIFY row_number() OVER (PARTITION BY source ORDER BY id DESC) = 1")
+        rows = self.wh.fetchall(f"SELECT {self._RUN_COLUMNS} FROM {S}.source_runs "
+                                f"QUALIFY row_number() OVER (PARTITION BY source ORDER BY id DESC) = 1")
         return {r[1]: _source_run(r) for r in rows}
 
     def source_state(self, source: str) -> dict[str, Any]:
-        rows = self._rows(f"SELECT state_json FROM {S}.source_state WHERE source = ?", [source])
+        rows = self.wh.fetchall(f"SELECT state_json FROM {S}.source_state WHERE source = ?", [source])
         return json.loads(rows[0][0]) if rows and rows[0][0] else {}
 
     @staticmethod
@@ -500,7 +497,7 @@ class Catalog:
 
     def current_versions(self) -> dict[str, int]:
         """Every dataset's current version, keyed by its lower-cased name (what caches key on)."""
-        return {r[0]: int(r[1]) for r in self._rows(f"SELECT lower(name), current_version FROM {S}.datasets")}
+        return {r[0]: int(r[1]) for r in self.wh.fetchall(f"SELECT lower(name), current_version FROM {S}.datasets")}
 
     def department_of(self, name: str) -> str | None:
         """The department a dataset belongs to, for role checks (科员 write only their own).
@@ -509,10 +506,10 @@ class Catalog:
         return self.governance(name).department
 
     def exists(self, name: str) -> bool:
-        return bool(self._rows(f"SELECT 1 FROM {S}.datasets WHERE lower(name) = lower(?)", [name]))
+        return bool(self.wh.fetchall(f"SELECT 1 FROM {S}.datasets WHERE lower(name) = lower(?)", [name]))
 
     def _dataset_row(self, name: str) -> tuple[Any, ...]:
-        rows = self._rows(
+        rows = self.wh.fetchall(
             f"SELECT id, name, display_name, description, current_version, synonyms, column_notes, updated_at "
             f"FROM {S}.datasets WHERE lower(name) = lower(?)",
             [name],
@@ -523,7 +520,7 @@ class Catalog:
 
     def get(self, name: str) -> DatasetInfo:
         ds_id, real, display, desc, current, syn, notes_json, updated = self._dataset_row(name)
-        vrow = self._rows(
+        vrow = self.wh.fetchall(
             f"SELECT row_count, columns_json, source_file FROM {S}.versions WHERE dataset_id = ? AND version = ?",
             [ds_id, current],
         )[0]
@@ -544,8 +541,8 @@ class Catalog:
 
     def live_target(self, name: str) -> LiveTarget | None:
         """Where a live dataset lives (None for a dataset held in this warehouse)."""
-        rows = self._rows(f"SELECT engine_url, source_table, secret FROM {S}.live_datasets WHERE dataset = lower(?)",
-                          [name])
+        rows = self.wh.fetchall(
+            f"SELECT engine_url, source_table, secret FROM {S}.live_datasets WHERE dataset = lower(?)", [name])
         return LiveTarget(engine_url=rows[0][0], source_table=rows[0][1], secret=rows[0][2]) if rows else None
 
     def link_live(self, name: str, target: LiveTarget, columns: list[dict[str, Any]], who: str = "") -> None:
@@ -575,7 +572,7 @@ class Catalog:
     def versions(self, name: str) -> list[VersionInfo]:
         ds_id, *_rest = self._dataset_row(name)
         current = _rest[3]
-        rows = self._rows(
+        rows = self.wh.fetchall(
             f"SELECT version, row_count, mode, source_file, sha256, sheet, who, created_at, note "
             f"FROM {S}.versions WHERE dataset_id = ? AND NOT dropped ORDER BY version DESC",
             [ds_id],
@@ -588,8 +585,8 @@ class Catalog:
 
     def plan_json(self, name: str, version: int | None = None) -> str:
         ds_id, _n, _d, _desc, current, *_ = self._dataset_row(name)
-        rows = self._rows(f"SELECT plan_json FROM {S}.versions WHERE dataset_id = ? AND version = ?",
-                          [ds_id, version or current])
+        rows = self.wh.fetchall(f"SELECT plan_json FROM {S}.versions WHERE dataset_id = ? AND version = ?",
+                                [ds_id, version or current])
         return rows[0][0] if rows else ""
 
     # ------------------------------------------------------------------ writing
@@ -806,8 +803,8 @@ class Catalog:
     def governance(self, name: str) -> Governance:
         """Who owns dataset `name` and which columns carry its district/street (unset: all None)."""
         real = self._dataset_row(name)[1]
-        rows = self._rows(f"SELECT department, district_column, street_column, public FROM {S}.dataset_governance "
-                          f"WHERE dataset = lower(?)", [real])
+        rows = self.wh.fetchall(f"SELECT department, district_column, street_column, public "
+                                f"FROM {S}.dataset_governance WHERE dataset = lower(?)", [real])
         if not rows:
             return Governance()
         r = rows[0]

@@ -210,6 +210,15 @@ class Warehouse:
         """A cursor for the calling thread (DuckDB cursors share the one database instance)."""
         return self._con.cursor()
 
+    def fetchall(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Rows of one of the core's own reads of its `_citybi` tables: fixed SQL text with ?
+        parameters, never user text (user-driven queries go through `run`, the door)."""
+        cur = self.cursor()
+        try:
+            return cur.execute(sql, params or []).fetchall()
+        finally:
+            cur.close()
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One write transaction: everything inside commits together or not at all.

@@ -106,12 +106,6 @@ class History:
     def __init__(self, wh: Warehouse) -> None:
         self.wh = wh
 
-    def _rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        cur = self.wh.cursor()
-        try:
-            return cur.execute(sql, params or []).fetchall()
-        finally:
-            cur.close()
 
     # ------------------------------------------------------------------ state
     def states(self, rule: str | None = None) -> dict[str, GroupState]:
@@ -122,14 +116,15 @@ class History:
         """Rule → group → state, in one query (check_all reads them once for every rule)."""
         where, params = ("WHERE rule = ?", [rule]) if rule is not None else ("", [])
         out: dict[str, dict[str, GroupState]] = {}
-        for r in self._rows(f"SELECT rule, grp, firing, since, last_sent_at FROM {S}.alert_state {where}", params):
+        sql = f"SELECT rule, grp, firing, since, last_sent_at FROM {S}.alert_state {where}"
+        for r in self.wh.fetchall(sql, params):
             out.setdefault(r[0], {})[r[1]] = GroupState(firing=bool(r[2]), since=r[3], last_sent_at=r[4])
         return out
 
     def firing_groups(self) -> dict[str, list[str]]:
         """Rule → the groups firing now (what the 预警 page shows as 正在预警)."""
         out: dict[str, list[str]] = {}
-        for rule, grp in self._rows(f"SELECT rule, grp FROM {S}.alert_state WHERE firing ORDER BY rule, grp"):
+        for rule, grp in self.wh.fetchall(f"SELECT rule, grp FROM {S}.alert_state WHERE firing ORDER BY rule, grp"):
             out.setdefault(rule, []).append(grp)
         return out
 
@@ -170,7 +165,7 @@ class History:
                         [status, json.dumps(deliveries, ensure_ascii=False, default=str), sent_at, firing_id])
 
     def checks(self) -> dict[str, CheckRecord]:
-        rows = self._rows(f"SELECT rule, checked_at, ok, groups, holding, message, seconds FROM {S}.alert_checks")
+        rows = self.wh.fetchall(f"SELECT rule, checked_at, ok, groups, holding, message, seconds FROM {S}.alert_checks")
         return {r[0]: CheckRecord(r[0], r[1], bool(r[2]), int(r[3] or 0), int(r[4] or 0), r[5] or "",
                                   float(r[6] or 0)) for r in rows}
 
@@ -188,18 +183,18 @@ class History:
             where.append("status = ?")
             params.append(status)
         clause = ("WHERE " + " AND ".join(where) + " ") if where else ""
-        rows = self._rows(f"SELECT {self._COLUMNS} FROM {S}.alert_firings {clause}ORDER BY id DESC LIMIT ?",
-                          [*params, max(1, int(limit))])
+        rows = self.wh.fetchall(f"SELECT {self._COLUMNS} FROM {S}.alert_firings {clause}ORDER BY id DESC LIMIT ?",
+                                [*params, max(1, int(limit))])
         return [self._firing(r) for r in rows]
 
     def firing(self, firing_id: int) -> Firing | None:
-        rows = self._rows(f"SELECT {self._COLUMNS} FROM {S}.alert_firings WHERE id = ?", [firing_id])
+        rows = self.wh.fetchall(f"SELECT {self._COLUMNS} FROM {S}.alert_firings WHERE id = ?", [firing_id])
         return self._firing(rows[0]) if rows else None
 
     def held(self) -> list[Firing]:
         """Firings waiting for the quiet hours to end (or for a failed channel to answer), oldest first."""
-        rows = self._rows(f"SELECT {self._COLUMNS} FROM {S}.alert_firings WHERE status IN ('held', 'pending') "
-                          f"ORDER BY id")
+        rows = self.wh.fetchall(f"SELECT {self._COLUMNS} FROM {S}.alert_firings WHERE status IN ('held', 'pending') "
+                                f"ORDER BY id")
         return [self._firing(r) for r in rows]
 
     @staticmethod
