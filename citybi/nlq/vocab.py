@@ -206,7 +206,8 @@ def learn_values(ds: DatasetInfo, col: ColumnInfo, execute: Callable[[exp.Expres
     """Distinct values of one text column over the whole column (cached per data version and per
     caller's scope: the door narrows the query to the caller's rows, so a 临江区 user learns only
     临江区's values and never receives another scope's cached list)."""
-    key = (ds.name, col.name, ds.version, ds.row_count, context.effective().scope_key())
+    # updated_at tells apart two warehouses holding a same-named dataset at the same version and size
+    key = (ds.name, col.name, ds.version, ds.row_count, ds.updated_at, context.effective().scope_key())
     with _LOCK:
         cached = _CACHE.get(key)
         if cached is not None:
@@ -225,7 +226,9 @@ def learn_values(ds: DatasetInfo, col: ColumnInfo, execute: Callable[[exp.Expres
 
 
 def build_vocabulary(ds: DatasetInfo, execute: Callable[[exp.Expression], Any]) -> Vocabulary:
-    sig = (*tuple((c.name, c.type, c.synonyms) for c in ds.columns), ds.synonyms)
+    # the metrics are words of the vocabulary too: a metric added or edited makes a new vocabulary
+    sig = (*tuple((c.name, c.type, c.synonyms) for c in ds.columns), ds.synonyms,
+           tuple(m.model_dump_json() for m in ds.metrics), ds.updated_at)
     key = (ds.name, ds.version, ds.row_count, sig, context.effective().scope_key())  # values differ per scope
     with _LOCK:
         cached_vocab = _VOCAB_CACHE.get(key)
