@@ -206,23 +206,30 @@ def learn_values(ds: DatasetInfo, col: ColumnInfo, execute: Callable[[exp.Expres
     """Distinct values of one text column over the whole column (cached per data version and per
     caller's scope: the door narrows the query to the caller's rows, so a 临江区 user learns only
     临江区's values and never receives another scope's cached list)."""
+    return _learn(ds, col, execute)[0]
+
+
+def _learn(ds: DatasetInfo, col: ColumnInfo, execute: Callable[[exp.Expression], Any]) -> tuple[list[Any], bool]:
+    """learn_values, and whether the values were read: a refused or failed read (no caller in the
+    app, a time-out) is answered with no values but never cached — cached, it would stand for the
+    column's values for every later caller of that scope."""
     # updated_at tells apart two warehouses holding a same-named dataset at the same version and size
     key = (ds.name, col.name, ds.version, ds.row_count, ds.updated_at, context.effective().scope_key())
     with _LOCK:
         cached = _CACHE.get(key)
         if cached is not None:
-            return cached
+            return cached, True
     c = exp.column(col.name, quoted=True)
     tree = (exp.select(c).distinct().from_(exp.Table(this=exp.to_identifier(ds.name, quoted=True)))
             .where(exp.Not(this=exp.Is(this=c, expression=exp.Null()))).limit(MAX_DISTINCT + 1))
     try:
         result = execute(tree)
         values = [r[0] for r in result.rows]
-    except Exception:  # a column we cannot read is simply not matched by value
-        values = []
+    except Exception:  # a column we cannot read is simply not matched by value (this time)
+        return [], False
     with _LOCK:
         _CACHE.put(key, values)
-    return values
+    return values, True
 
 
 def build_vocabulary(ds: DatasetInfo, execute: Callable[[exp.Expression], Any]) -> Vocabulary:
@@ -236,10 +243,12 @@ def build_vocabulary(ds: DatasetInfo, execute: Callable[[exp.Expression], Any]) 
             return cached_vocab
     v = Vocabulary(ds)
     _add_columns(v, ds)
+    complete = True  # every text column's values were read (else the vocabulary is not cached)
     for col in ds.columns:
         if col.type != "text":
             continue
-        values = learn_values(ds, col, execute)
+        values, read = _learn(ds, col, execute)
+        complete = complete and read
         v.distinct[col.name] = len(values)
         if len(values) > MAX_DISTINCT:
             continue
@@ -271,8 +280,9 @@ def build_vocabulary(ds: DatasetInfo, execute: Callable[[exp.Expression], Any]) 
                 piece = n[i:j]
                 if piece not in v.words and piece not in GENERIC and all("\u4e00" <= ch <= "\u9fff" for ch in piece):
                     v.add(piece, Entry("table", None, None, PARTIAL))
-    with _LOCK:
-        _VOCAB_CACHE.put(key, v)
+    if complete:
+        with _LOCK:
+            _VOCAB_CACHE.put(key, v)
     return v
 
 
