@@ -401,6 +401,7 @@ class AppliedFilters:
     keeps_period: bool = False  # the board picked a date but this tile keeps its own period
     target_note: str = ""  # a KPI card's target: where it comes from, or why there is none
     drill_up: int | None = None  # index in FilterValues.drill whose removal takes this chart up a level
+    target_scoped: bool = False  # the card's target was narrowed to the caller's districts/streets
 
 
 def apply_board_filters(tile: Tile, spec: ChartSpec, info: DatasetInfo, values: FilterValues,
@@ -456,10 +457,43 @@ def apply_board_filters(tile: Tile, spec: ChartSpec, info: DatasetInfo, values: 
     if spec.type == "kpi":
         if isinstance(values.date, str) and date_col is not None and tile.follows_date:
             spec = _to_date(spec, values.date)
+        taken, target_scoped = _within_scope(taken, tile.targets)
         spec, note = _kpi_target(tile, original, spec, info, taken, today)
+        if tile.targets is not None and taken.get(tile.targets.column) == (_OUT_OF_SCOPE,):
+            note = f"无适用目标：所选的{tile.targets.column}不在您的数据权限内"
     elif tile.targets is not None:
         raise ChartSpecError(["只有指标卡可以设置目标表（targets），请删除这个图块的 targets"])
-    return AppliedFilters(spec, list(dict.fromkeys(skipped)), keeps_period, note, drill_up)
+    else:
+        target_scoped = False
+    return AppliedFilters(spec, list(dict.fromkeys(skipped)), keeps_period, note, drill_up, target_scoped)
+
+
+def _within_scope(taken: dict[str, tuple[Any, ...]], targets: KpiTargets | None
+                  ) -> tuple[dict[str, tuple[Any, ...]], bool]:
+    """The selection a KPI card's target is resolved for, as the caller sees the rows.
+
+    A caller limited to some districts (or streets) reads only those rows — the door narrows every
+    query — so the card's target must be the sum of *their* targets, never the city's: the target
+    table's values are narrowed to the caller's scope when they are values of that level (a table
+    by 区 for a district-limited caller). Returns the selection and whether it was narrowed."""
+    scope = context.effective().scope
+    if targets is None or scope.unrestricted:
+        return taken, False
+    values = list(dict.fromkeys(str(r.value) for r in targets.rows))
+    for allowed in (scope.districts, scope.streets):
+        if allowed is None or not set(values) & allowed:
+            continue
+        chosen = taken.get(targets.column)
+        base = [str(v) for v in chosen] if chosen else values
+        # a filter on values outside the scope: no rows are visible, so no target applies; an
+        # unknown value keeps the resolver's own "no target for X" message
+        picked = tuple(v for v in base if v in allowed) or (_OUT_OF_SCOPE,)
+        return {**taken, targets.column: picked}, True
+    return taken, False
+
+
+# a selection no target row can match: resolve_target then says there is no applicable target
+_OUT_OF_SCOPE = "（不在您的数据权限内）"
 
 
 def _to_date(spec: ChartSpec, period: str) -> ChartSpec:
@@ -632,7 +666,8 @@ def run_board(
         extra = {"keeps_period": applied.keeps_period, "target_note": applied.target_note,
                  "drill_up": applied.drill_up}
         try:
-            res = run_chart(wh, applied.spec, info=item.info, today=today, cache=cache, render=render)
+            res = run_chart(wh, applied.spec, info=item.info, today=today, cache=cache, render=render,
+                            target_for_scope=applied.target_scoped)
         except Exception as err:
             return TileRun(i, tile, title, applied.spec, None, _error_text(err), time.perf_counter() - t,
                            applied.skipped, **extra)

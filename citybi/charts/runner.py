@@ -84,8 +84,12 @@ def run_chart(
     timeout_s: float | None = None,
     render: bool = True,
     reuse_output: bool = True,
+    target_for_scope: bool = False,
 ) -> ChartResult:
-    """Run one chart. With `reuse_output` a warm call returns the same (read-only) output object."""
+    """Run one chart. With `reuse_output` a warm call returns the same (read-only) output object.
+
+    `target_for_scope`: a KPI card's target was already resolved for the caller's scope (a board's
+    per-district targets), so rows narrowed by the door need no warning about it."""
     t0 = time.perf_counter()
     cache = cache or default_cache()
     today = today or dt.date.today()
@@ -108,7 +112,7 @@ def run_chart(
         if result.truncated:
             warnings.append(f"结果超过 {max_rows:,} 行，只显示前 {max_rows:,} 行；请增加筛选条件或设置前N名")
         narrowed = narrowed or result.scope_note
-    if narrowed and spec.type == "kpi" and spec.options.get("target") is not None:
+    if narrowed and spec.type == "kpi" and spec.options.get("target") is not None and not target_for_scope:
         # the door narrowed the rows to the caller's scope, but the card's target was set for the
         # rows the chart's author saw: say so rather than show a silently wrong 完成率
         warnings.append(f"{narrowed}；卡片上的目标值 {spec.options['target']:g} 不一定是按这个范围设定的，"

@@ -167,6 +167,32 @@ def test_board_tiles_run_as_the_caller_in_the_pool(city: Warehouse, stores: tupl
                 assert _districts(frame) <= {MINE}
 
 
+def test_board_kpi_targets_are_the_scope_s_own(city: Warehouse, stores: tuple[ChartStore, BoardStore]) -> None:
+    # a 临江区 caller's card is measured against 临江区's target — what SYSTEM sees with 区 = 临江区 —
+    # never the city's sum; a filter on a district outside the scope gets no target at all
+    charts, boards = stores
+    board = boards.load("环卫运行")
+    values = default_values(board)
+    got = _as(LJ, lambda: run_board(city, board, charts=charts, values=values, today=TODAY, cache=ResultCache(),
+                                    render=False))
+    mine = dataclasses.replace(values, dimensions={**values.dimensions, "区": (MINE,)})
+    want = run_board(city, board, charts=charts, values=mine, today=TODAY, cache=ResultCache(), render=False)
+    cards = [(g, w) for g, w in zip(got.tiles, want.tiles, strict=True) if g.tile.targets is not None]
+    assert cards
+    for g, w in cards:
+        assert g.result is not None and w.result is not None
+        assert g.result.spec.options.get("target") == w.result.spec.options.get("target") is not None
+        assert g.target_note == w.target_note and MINE in g.target_note, (g.target_note, w.target_note)
+        assert not any("不一定是按这个范围设定的" in x for x in g.result.warnings), g.result.warnings
+    elsewhere = dataclasses.replace(values, dimensions={**values.dimensions, "区": ("北港区",)})
+    out = _as(LJ, lambda: run_board(city, board, charts=charts, values=elsewhere, today=TODAY, cache=ResultCache(),
+                                    render=False))
+    for t in out.tiles:
+        if t.tile.targets is not None:
+            assert t.result is not None and t.result.spec.options.get("target") is None
+            assert t.target_note == "无适用目标：所选的区不在您的数据权限内", t.target_note
+
+
 def test_excel_export_holds_only_the_scope(city: Warehouse, stores: tuple[ChartStore, BoardStore]) -> None:
     charts, boards = stores
     board = boards.load("环卫运行")
