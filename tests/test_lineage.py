@@ -234,3 +234,16 @@ def test_cli_delete(sample_copy: Callable[[str], Path], capsys: pytest.CaptureFi
         assert said in out + err
         with open_warehouse(path=db) as wh:
             assert Catalog(wh).exists(args[0]) is stays
+
+
+def test_a_broken_saved_file_is_named_not_skipped_silently(city: Path) -> None:
+    folder = city.parent / "charts"
+    folder.mkdir(exist_ok=True)
+    broken = folder / "坏图表.yaml"
+    broken.write_text("title: 坏图表\ndataset: 环卫清运\ntype: bar\nmeasurs: []\n", encoding="utf-8")
+    try:
+        lin = _lineage(city, "环卫清运")
+    finally:
+        broken.unlink()
+    assert any("坏图表" in p for p in lin.problems), lin.problems
+    assert "坏图表" not in _names(lin, "chart")
