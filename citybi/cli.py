@@ -8,7 +8,7 @@
                   [--unique COL] [--not-future COL] [--required COL]
     citybi sheets FILE
     citybi datasets --db PATH [--json]
-    citybi datasets lineage NAME --db PATH [--json] | citybi datasets delete NAME --db PATH [--force]
+    citybi datasets lineage NAME --db PATH [--json] [--as NAME] | citybi datasets delete NAME --db PATH [--force]
     citybi versions TABLE --db PATH | citybi restore TABLE VERSION --db PATH
     citybi ask QUESTION --db PATH [--table NAME] [--today YYYY-MM-DD] [--json] [--as NAME]
     citybi ask --db PATH [--today YYYY-MM-DD] --batch FILE.jsonl

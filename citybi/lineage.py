@@ -471,6 +471,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     li.add_argument("name", help="数据集名称")
     li.add_argument("--db", dest="lineage_db", help="数据仓库文件（默认 data/citybi.duckdb）")
     li.add_argument("--json", dest="lineage_json", action="store_true")
+    li.add_argument("--as", dest="lineage_as", metavar="NAME",
+                    help="以该用户的身份查看（只列出其有权查看的对象，其余只计数）")
     li.set_defaults(func=cmd_lineage)
     de = sub.add_parser("delete", help="删除数据集（有看板、图表等在用时拒绝，除非加 --force）")
     de.add_argument("name", help="数据集名称")
@@ -486,9 +488,21 @@ def _open(args: argparse.Namespace) -> Warehouse:
     return open_warehouse(load_settings(args.lineage_db or args.db))
 
 
+def _as(wh: Warehouse, name: str | None) -> context.Context:
+    """Who `--as NAME` is (the operator without it); an unknown user is refused in Chinese."""
+    if not name:
+        return context.SYSTEM
+    from citybi.accounts import Accounts
+
+    acc = Accounts(wh)
+    if acc.find(name) is None:
+        raise UserFacingError(f"用户「{name}」不存在。", hint="可用 citybi users list 查看已有的用户")
+    return acc.context_for(name)
+
+
 def cmd_lineage(args: argparse.Namespace) -> int:
     with _open(args) as wh:
-        lin = find_readers(wh, args.name)
+        lin = find_readers(wh, args.name, ctx=_as(wh, args.lineage_as))
     if args.lineage_json or args.json:
         from citybi.jsonable import json_safe
 

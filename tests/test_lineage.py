@@ -195,6 +195,27 @@ def test_cli_lineage_json_and_text(city: Path, capsys: pytest.CaptureFixture[str
     assert code == 2 and "不存在" in err
 
 
+@pytest.mark.parametrize(("user", "role", "department", "shown", "hidden"), [
+    ("boss", "leader", None, "看板「环卫运行」", "1 条预警、1 份简报"),  # no 管理预警: alerts counted, not named
+    ("zhao", "analyst", None, "预警「清运量偏低」", ""),
+])
+def test_cli_lineage_as_a_user(city: Path, capsys: pytest.CaptureFixture[str], user: str, role: str,
+                               department: str | None, shown: str, hidden: str) -> None:
+    from citybi.accounts import Accounts
+
+    with open_warehouse(path=city) as wh:
+        acc = Accounts(wh)
+        if acc.find(user) is None:
+            acc.add(user, role, "Harbor#2026x", department=department)
+    code, out, err = _cli(capsys, "datasets", "lineage", "环卫清运", "--db", str(city), "--as", user)
+    assert code == 0, err
+    assert shown in out
+    if hidden:
+        assert f"另有 {hidden}" in out and "清运量偏低" not in out
+    code, _, err = _cli(capsys, "datasets", "lineage", "环卫清运", "--db", str(city), "--as", "nobody")
+    assert code == 2 and "用户「nobody」不存在" in err
+
+
 ROWS = "2025-06-01,临江区,江滨街道,其他垃圾,12.5,3,5\n2025-06-02,北港区,港口街道,厨余垃圾,8.0,2,4\n"
 
 
