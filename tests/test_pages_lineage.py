@@ -79,3 +79,30 @@ def test_delete_names_the_readers_and_needs_the_tick(db: Path) -> None:
     _button(at, "删除数据集").click().run()
     assert not at.exception
     assert _version(db) is None
+
+
+def test_a_clerk_sees_only_what_they_may_and_the_rest_counted(db: Path) -> None:
+    from citybi.accounts import Accounts
+    from citybi.boards import Board, Tile, board_store
+    from citybi.rowrules import Governance
+
+    with open_warehouse(path=db) as wh:
+        cat = Catalog(wh)
+        cat.write("热线工单", pl.DataFrame({"受理时间": [dt.datetime(2025, 6, 1, 9)], "办结状态": ["已办结"],
+                                           "区": ["临江区"]}))
+        cat.set_governance("环卫清运", Governance("城管局", "区"))
+        cat.set_governance("热线工单", Governance("热线办", "区"))
+        # a board over both datasets: the 城管局 clerk may not read 热线工单, so may not see the board
+        board_store(wh.settings).save("综合", Board(title="综合", tiles=[
+            Tile(chart="环卫_本月清运量"), Tile(chart="热线_办结率")]))
+        acc = Accounts(wh)
+        acc.add("li", "clerk", "Harbor#2026x", department="城管局")
+        token = acc.login("li", "Harbor#2026x").token
+    at = AppTest.from_file(str(ROOT / "pages/datasets.py"), default_timeout=60)
+    at.session_state["_citybi_token"] = token
+    at.run()
+    assert not at.exception, at.exception
+    lines = [m.value for m in at.markdown if "数据血缘" in m.value]
+    assert lines and "2 个看板" in lines[0] and "另有 1 个看板您无权查看" in lines[0], lines
+    assert not any("综合" in m.value for m in at.markdown)
+    assert any("另有 1 个您无权查看" in e.value for e in at.error), [e.value for e in at.error]
