@@ -254,7 +254,7 @@ class _Finder:
     metrics: dict[str, Metric]
     problems: list[str] = field(default_factory=list)
 
-    def _note(self, err: UserFacingError) -> None:
+    def note(self, err: UserFacingError) -> None:
         self.problems.append(str(err))
 
     def tile_use(self, board: Board, tile: Tile) -> tuple[Use | None, list[str]]:
@@ -262,7 +262,7 @@ class _Finder:
         try:
             spec = tile_spec(tile, self.charts)
         except (UserFacingError, ChartSpecError) as err:
-            self._note(err)
+            self.note(err)
             return None, []
         datasets = _spec_datasets(spec, self.metrics)
         if not _same(spec.dataset, self.dataset):
@@ -300,7 +300,7 @@ def _tile(board: Board, name: str, charts: ChartStore) -> Tile | None:
 
 def find_readers(wh: Warehouse, dataset: str, *, ctx: context.Context | None = None) -> Lineage:
     """Every saved reader of `dataset`, each marked visible or not for the caller (`ctx`, else the current)."""
-    ctx = ctx or context.effective()
+    ctx = access.require("datasets.read", ctx)
     cat = Catalog(wh)
     real = cat.get(dataset).name  # NotFound (Chinese) for an unknown dataset
     metrics = {m.name: m for m in cat.metrics()}
@@ -313,7 +313,7 @@ def find_readers(wh: Warehouse, dataset: str, *, ctx: context.Context | None = N
         try:
             spec = charts.load(name)
         except (UserFacingError, ChartSpecError) as err:
-            f._note(err)
+            f.note(err)
             continue
         if _same(spec.dataset, real):
             readers.append(Reader("chart", name, (Use("", tuple(spec_columns(spec, metrics))),),
@@ -325,7 +325,7 @@ def find_readers(wh: Warehouse, dataset: str, *, ctx: context.Context | None = N
         try:
             board = boards.load(name)
         except (UserFacingError, ChartSpecError) as err:
-            f._note(err)
+            f.note(err)
             continue
         loaded_boards[name] = board
         r = f.board_reader(name, board)
@@ -338,7 +338,7 @@ def find_readers(wh: Warehouse, dataset: str, *, ctx: context.Context | None = N
         try:
             rule = rules.load(name)
         except (UserFacingError, ChartSpecError) as err:
-            f._note(err)
+            f.note(err)
             continue
         w = rule.watch
         extra = [c for c in (rule.group_by, *w.filters) if c]
@@ -348,7 +348,7 @@ def find_readers(wh: Warehouse, dataset: str, *, ctx: context.Context | None = N
             try:
                 spec = charts.load(w.chart)
             except (UserFacingError, ChartSpecError) as err:
-                f._note(err)
+                f.note(err)
                 continue
             read = _spec_datasets(spec, metrics)
             if _same(spec.dataset, real):
@@ -368,7 +368,7 @@ def find_readers(wh: Warehouse, dataset: str, *, ctx: context.Context | None = N
         try:
             b = briefings.load(name)
         except (UserFacingError, ChartSpecError) as err:
-            f._note(err)
+            f.note(err)
             continue
         via = board_readers.get(b.board)
         if via is not None:
