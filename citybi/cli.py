@@ -1,13 +1,14 @@
 """The `citybi` command line: everything a page does, scriptable.
 
     citybi ingest FILE [--sheet NAME] --db PATH --table NAME [--mode create|replace|append] [--json]
-                  [--no-recipe] [--save-recipe NAME] [--standardize auto|off]
+                  [--no-recipe] [--save-recipe NAME] [--standardize auto|off] [--force]
     citybi dictionaries import FILE --name NAME [--prefix 嘉兴市] --db PATH
     citybi dictionaries list|remove [--name NAME] --db PATH
     citybi rules show|set TABLE --db PATH [--not-null COL] [--range AQI=0:500] [--allowed 区=行政区划/区]
                   [--unique COL] [--not-future COL] [--required COL]
     citybi sheets FILE
     citybi datasets --db PATH [--json]
+    citybi datasets lineage NAME --db PATH [--json] [--as NAME] | citybi datasets delete NAME --db PATH [--force]
     citybi versions TABLE --db PATH | citybi restore TABLE VERSION --db PATH
     citybi ask QUESTION --db PATH [--table NAME] [--today YYYY-MM-DD] [--json] [--as NAME]
     citybi ask --db PATH [--today YYYY-MM-DD] --batch FILE.jsonl
@@ -80,14 +81,27 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             display_name=args.display_name, description=args.description,
             recipes=not args.no_recipe, save_recipe=args.save_recipe or False,
             standardize=args.standardize or "accepted", allow_repeat=args.allow_duplicates,
+            before_replace=None if args.force else _lineage_guard(wh, args.table),
         )
     _report_ingest(args, result.outcome())
     return 0
 
 
+def _lineage_guard(wh: Any, table: str) -> Any:
+    """A replace that would break saved boards, charts or alerts is refused (citybi/lineage.py) before writing."""
+    from citybi.lineage import refuse_breaking_replace
+
+    return lambda plan: refuse_breaking_replace(wh, table, {c.name: c.type for c in plan.columns})
+
+
 def _ingest_via_app(args: argparse.Namespace, options: Any) -> int:
     """The app holds the warehouse: hand the job to it through the inbox and wait for the result."""
     from citybi import inbox
+
+    if args.mode == "replace" and not args.force:
+        # the lineage check needs the warehouse, which the app holds: refuse rather than replace unchecked
+        raise UserFacingError("应用正在使用数据仓库，命令行无法先检查这次替换会使哪些看板、图表和预警失效，没有替换。",
+                              hint="请在网页「数据导入」页替换（会先列出影响），或确认无影响后加 --force")
 
     db = load_settings(args.db).db_path
     sys.stderr.write("应用正在使用数据仓库，已把导入任务交给应用处理，请稍候…\n")
@@ -616,6 +630,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "默认只采用导入方案中已确认的映射，其余列为建议")
     ing.add_argument("--allow-duplicates", action="store_true",
                      help="追加的文件全部行都已在数据集中时（同一文件导入两次）也照样追加（默认拒绝）")
+    ing.add_argument("--force", action="store_true",
+                     help="替换时即使会使已保存的看板、图表、预警失效（用到的列缺失或类型改变）也照样替换（默认拒绝）")
     ing.add_argument("--display-name")
     ing.add_argument("--description")
     ing.add_argument("--json", action="store_true")
@@ -660,6 +676,9 @@ def build_parser() -> argparse.ArgumentParser:
     from citybi import datasets_link  # `datasets link`: a live dataset in PostgreSQL (citybi/datasets_link.py)
 
     datasets_link.add_parser(ds_sub)
+    from citybi import lineage  # `datasets lineage|delete`: who reads a dataset (citybi/lineage.py)
+
+    lineage.add_parsers(ds_sub)
 
     ve = sub.add_parser("versions", help="数据集的版本历史")
     ve.add_argument("table")

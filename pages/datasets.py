@@ -9,8 +9,10 @@ from citybi.catalog import MODE_LABELS
 from citybi.engines import location
 from citybi.importer import save_rules_table
 from citybi.ingest.model import TYPE_LABELS
+from citybi.lineage import find_readers
 from citybi.metrics import KIND_LABELS, dump_yaml, from_fields, table_rows, to_fields
 from citybi.ui.auth import gate
+from citybi.ui.lineage_view import delete_impact
 from citybi.ui.state import action, catalog, flash, get_warehouse, guarded, show_flash, show_frame
 from citybi.usertext import md
 from citybi.validation import rules_table
@@ -152,9 +154,12 @@ with tab_metrics:
         st.rerun()
 
 with tab_delete:
+    # who reads it first (citybi/lineage.py): a delete that breaks boards or alerts needs its own confirmation
+    lin = guarded(lambda: find_readers(get_warehouse(), info.name))
+    impact_ok = lin is not None and delete_impact(lin, key=f"delete_impact_{info.name}")
     st.warning("删除会移除该数据集及其全部历史版本，无法撤销。")
     typed = st.text_input("请输入数据集名称以确认删除", key="confirm_delete")
-    if st.button("删除数据集", type="primary", disabled=typed.strip() != info.name):
+    if st.button("删除数据集", type="primary", disabled=typed.strip() != info.name or not impact_ok):
         if action(lambda: cat.delete(info.name)):
             flash(f"已删除数据集「{info.name}」。")
             st.rerun()
