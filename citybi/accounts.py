@@ -153,6 +153,33 @@ def check_password(password: str, user_name: str = "") -> None:
         raise AccountError("密码不符合要求：" + "；".join(problems) + "。")
 
 
+def hash_password(password: str, user_name: str = "") -> str:
+    """The rules checked, then the argon2id hash: what a CLI hands the running app instead of the password."""
+    check_password(password, user_name)
+    return _hasher.hash(password)
+
+
+def check_password_hash(text: str) -> str:
+    """A hash made by hash_password (argon2id, parameters between ours and 4× ours), else refused.
+
+    A hash arrives through the inbox when the app holds the warehouse (`citybi users add|reset`):
+    a weaker hash would make the account cheap to crack, a huge one would stall every login."""
+    from argon2 import Type, extract_parameters
+
+    try:
+        params = extract_parameters(text or "")
+    except (InvalidHashError, ValueError) as err:
+        raise AccountError("密码哈希格式不正确。",
+                           hint="请用 citybi users add/reset --password-stdin 重新提交") from err
+    ours = _hasher
+    if (params.type is not Type.ID or not ours.memory_cost <= params.memory_cost <= 4 * ours.memory_cost
+            or not ours.time_cost <= params.time_cost <= 4 * ours.time_cost
+            or not 1 <= params.parallelism <= 4 * ours.parallelism):
+        raise AccountError("密码哈希的参数不符合要求（须为 argon2id，强度不低于系统设置）。",
+                           hint="请用 citybi users add/reset --password-stdin 重新提交")
+    return text
+
+
 def _split(values: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...] | None:
     if values is None:
         return None
@@ -208,12 +235,13 @@ class Accounts:
         return user.context(address)
 
     # ------------------------------------------------------------ administration
-    def add(self, name: str, role: str, password: str, *, department: str | None = None,
+    def add(self, name: str, role: str, password: str | None = None, *, department: str | None = None,
             districts: str | list[str] | None = None, streets: str | list[str] | None = None,
-            now: dt.datetime | None = None) -> User:
+            now: dt.datetime | None = None, password_hash: str | None = None) -> User:
+        """A new account; the password in clear, or (from the inbox) its hash_password() hash."""
         name = check_user_name(name)
         role = parse_role(role)
-        check_password(password, name)
+        pw_hash = _given_hash(password, password_hash, name)
         if self.find(name) is not None:
             raise AccountError(f"用户「{name}」已存在。", hint="如需改密码，请用 citybi users reset")
         at = now or dt.datetime.now()
@@ -223,7 +251,7 @@ class Accounts:
                         [name, role, (department or "").strip() or None,
                          None if ds is None else json.dumps(ds, ensure_ascii=False),
                          None if ss is None else json.dumps(ss, ensure_ascii=False),
-                         _hasher.hash(password), at, at, at])
+                         pw_hash, at, at, at])
         audit.record(self.wh, "users.add", name, {"role": role, "department": department or "",
                                                   "districts": list(ds or []), "streets": list(ss or [])})
         return self.get(name)
@@ -241,12 +269,14 @@ class Accounts:
         self._update(name, "disabled = ?, valid_after = ?", [disabled, now or dt.datetime.now()])
         audit.record(self.wh, "users.disable" if disabled else "users.enable", name)
 
-    def reset(self, name: str, password: str, *, now: dt.datetime | None = None) -> None:
-        """An admin sets a new password; the user must change it at next login; old tokens stop working."""
-        check_password(password, name)
+    def reset(self, name: str, password: str | None = None, *, now: dt.datetime | None = None,
+              password_hash: str | None = None) -> None:
+        """An admin sets a new password (or its hash_password() hash); the user must change it at next
+        login; old tokens stop working."""
+        pw_hash = _given_hash(password, password_hash, name)
         self.get(name)
         self._update(name, "password_hash = ?, must_change = true, failed_count = 0, locked_until = NULL, "
-                           "valid_after = ?", [_hasher.hash(password), now or dt.datetime.now()])
+                           "valid_after = ?", [pw_hash, now or dt.datetime.now()])
         audit.record(self.wh, "users.reset", name)
 
     def set_role(self, name: str, role: str, *, department: str | None = None,
@@ -417,6 +447,15 @@ class Accounts:
             return {"u": str(payload["u"]), "t": str(payload["t"]), "sid": str(payload["sid"])}
         except (ValueError, KeyError, TypeError):
             return None
+
+
+def _given_hash(password: str | None, password_hash: str | None, name: str) -> str:
+    """The hash to store: made here from the password, or a checked one made by the CLI."""
+    if (password is None) == (password_hash is None):
+        raise AccountError("请提供密码。")
+    if password is not None:
+        return hash_password(password, name)
+    return check_password_hash(password_hash or "")
 
 
 def _verify(pw_hash: str, password: str) -> bool:
