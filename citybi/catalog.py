@@ -26,12 +26,12 @@ import duckdb
 import polars as pl
 from sqlglot import exp
 
-from citybi import audit, context
+from citybi import audit, context, rowrules
 from citybi.access import require
 from citybi.config import Settings
 from citybi.dictionaries import ValueDictionary
 from citybi.engines import LiveTarget
-from citybi.errors import NotFound, UserFacingError
+from citybi.errors import NotFound, QueryRejected, UserFacingError
 from citybi.metrics import Metric, MetricError, check, references
 from citybi.querydoor import fold
 from citybi.rowrules import Governance, detect_by_values, detect_columns
@@ -826,6 +826,19 @@ class Catalog:
                         [info.name, gov.department, gov.district_column, gov.street_column, gov.public,
                          dt.datetime.now()])
         return gov
+
+    def visible_rows(self, info: DatasetInfo) -> int | None:
+        """How many of the dataset's rows the caller may see: the stored count when no row rule applies
+        to them, else a count through the door (row rule applied); None when they may see none of it.
+
+        A whole-table count shown to a 临江区 user tells them how much the other districts have."""
+        if not rowrules.restricted(self.wh.caller()):
+            return info.row_count
+        tree = exp.select(exp.Count(this=exp.Star())).from_(_user_table(info.name))
+        try:
+            return int(self.wh.run(tree, max_rows=1).frame.item(0, 0) or 0)
+        except QueryRejected:
+            return None
 
     def preview(self, name: str, limit: int = 100) -> pl.DataFrame:
         """The first rows of a dataset, through the query door like any user query."""
