@@ -9,9 +9,16 @@ Design (等保 2.0 level 2/3: identification, complexity, lockout, session time-
   as the local operator; the first admin is made with `citybi users add … --role admin`.
 - Passwords are stored as argon2id hashes (argon2-cffi) only. Rules: at least 10 characters, at
   least three of upper case / lower case / digit / symbol, not containing the user name.
-- 5 failed logins lock an account for 15 minutes. Names that do not exist "lock" the same way (in
-  memory), so the answers never tell whether a name exists; an unknown name still costs one
-  argon2 verification, so timing does not tell either.
+- 5 failed logins lock an account for 15 minutes. Names that do not exist "lock" the same way, so
+  the answers never tell whether a name exists: their counts live in `_citybi.login_failures` (in
+  the warehouse, like the accounts' own counts), so an app restart does not unlock them while real
+  accounts stay locked, and no flood of made-up names can push a name's count out (an in-memory
+  table that was cleared when full could: lock a name, flood, try again — still locked = it
+  exists). A row is forgotten only when its last failure is PRUNE_DAYS old and it is not locked
+  (a real account's count would still be there then: the one difference, not one a guesser
+  can bring about faster). Every path costs one argon2 verification against a hash with our
+  parameters (a wrong password, an unknown name, a locked account), plus one small write for a
+  counted failure, so timing does not tell either (bench/login_timing.py prints the figures).
 - A session token is `base64url(payload).base64url(HMAC-SHA256(key, payload))`, the payload
   holding the user, the issue time and a per-login id (`sid`). The key is 32 random bytes kept
   through citybi.secrets (`<db>.secrets`, owner-only), made on first use. A token works only while:
@@ -32,7 +39,6 @@ import hmac
 import json
 import re
 import secrets as pysecrets
-import threading
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -70,8 +76,7 @@ def _dummy_hash() -> str:
     return _hasher.hash(pysecrets.token_urlsafe(16))
 
 
-_unknown_failures: dict[tuple[str, str], tuple[int, dt.datetime | None]] = {}
-_unknown_lock = threading.Lock()
+PRUNE_DAYS = 30  # an unknown name's failure count is forgotten this long after its last failure
 
 
 class AccountError(UserFacingError):
@@ -318,9 +323,11 @@ class Accounts:
                                 f"WHERE name = ?", [clean]) if clean else []
         who = Context(user=clean[:64], role="", address=address)
         if not rows:
-            self._unknown_failure(clean, at, password)
-            audit.record(self.wh, "login.failed", clean[:64], {"reason": "unknown"}, ctx=who, now=at)
-            raise LoginFailed(GENERIC_FAILURE)
+            message = self._unknown_failure(clean[:64], at, password)
+            audit.record(self.wh, "login.failed", clean[:64],
+                         {"reason": "unknown", **({"locked": True} if message == LOCKED_MESSAGE else {})},
+                         ctx=who, now=at)
+            raise LoginFailed(message)
         pw_hash, disabled, failed, locked_until = rows[0]
         if locked_until is not None and locked_until > at:
             _verify(_dummy_hash(), password)
@@ -350,20 +357,24 @@ class Accounts:
         audit.record(self.wh, "login.ok", clean, ctx=user.context(address), now=at)
         return Session(user=user, sid=sid, issued_at=at, token=self._sign(clean, at, sid))
 
-    def _unknown_failure(self, name: str, at: dt.datetime, password: str) -> None:
+    def _unknown_failure(self, name: str, at: dt.datetime, password: str) -> str:
+        """Count a failed login of a name that is no account exactly as a real account's is counted;
+        returns the message (GENERIC_FAILURE or LOCKED_MESSAGE) a real account would have got."""
         _verify(_dummy_hash(), password)  # the same cost as a real account
-        key = (str(self.wh.path), name)
-        with _unknown_lock:
-            count, until = _unknown_failures.get(key, (0, None))
-            if until is not None and until > at:
-                raise LoginFailed(LOCKED_MESSAGE)
-            count = (0 if until is not None else count) + 1
-            if count >= MAX_FAILURES:
-                _unknown_failures[key] = (0, at + dt.timedelta(minutes=LOCK_MINUTES))
-                if len(_unknown_failures) > 10000:
-                    _unknown_failures.clear()
-                raise LoginFailed(LOCKED_MESSAGE)
-            _unknown_failures[key] = (count, None)
+        with self.wh.transaction() as cur:
+            rows = cur.execute(f"SELECT failed_count, locked_until FROM {S}.login_failures WHERE name = ?",
+                               [name]).fetchall()
+            failed, locked_until = rows[0] if rows else (0, None)
+            if locked_until is not None and locked_until > at:
+                return LOCKED_MESSAGE  # a locked real account is not counted further either
+            failed = (0 if locked_until is not None else int(failed or 0)) + 1
+            lock = at + dt.timedelta(minutes=LOCK_MINUTES) if failed >= MAX_FAILURES else None
+            cur.execute(f"INSERT OR REPLACE INTO {S}.login_failures VALUES (?, ?, ?, ?)",
+                        [name, 0 if lock else failed, lock, at])
+            # forgotten only by age, never because others were tried (see the module docstring)
+            cur.execute(f"DELETE FROM {S}.login_failures WHERE last_failed < ? AND "
+                        f"(locked_until IS NULL OR locked_until < ?)", [at - dt.timedelta(days=PRUNE_DAYS), at])
+        return LOCKED_MESSAGE if lock else GENERIC_FAILURE
 
     def logout(self, token: str, *, now: dt.datetime | None = None) -> None:
         """End the login the token belongs to (the token stops working everywhere)."""

@@ -78,6 +78,10 @@ _SCHEMA_SQL = (
     # transaction as the rows it describes, so the two never disagree
     f"""CREATE TABLE IF NOT EXISTS {S}.source_state (
         source VARCHAR PRIMARY KEY, state_json VARCHAR, updated_at TIMESTAMP)""",
+    # failed logins of names that are no account (citybi.accounts): locked exactly like a real one,
+    # kept in the file so neither a restart nor a flood of other names resets them
+    f"""CREATE TABLE IF NOT EXISTS {S}.login_failures (
+        name VARCHAR PRIMARY KEY, failed_count INTEGER NOT NULL, locked_until TIMESTAMP, last_failed TIMESTAMP)""",
     # accounts (citybi.accounts): no row = open mode (a local operator); argon2 hashes only.
     # valid_after: tokens issued before it stop working (password changed, reset, disabled)
     f"""CREATE TABLE IF NOT EXISTS {S}.users (
