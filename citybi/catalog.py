@@ -634,7 +634,8 @@ class Catalog:
         # unites old and new rows first, so it is encoded after, by _dictionary_encode)
         encoded = _enum_types(frame, columns) if mode != "append" else {}
         staged = "__citybi_incoming"
-        with self.wh.transaction() as cur:
+        # the audit entry commits with the version (citybi.audit: no write without its entry)
+        with audit.durable(self.wh) as log, self.wh.transaction() as cur:
             cur.register(staged, frame)
             try:
                 if mode == "create":
@@ -704,13 +705,13 @@ class Catalog:
                 self._prune(cur, ds_id, version)
                 if also is not None:
                     also(cur)
+                log.append(cur, f"datasets.{mode}", name,
+                           {"version": version, "rows": rows, "file": prov.source_file, "sha256": prov.sha256})
             finally:
                 # after a failed statement the transaction is aborted and unregister fails too:
                 # that second error must not replace the first (e.g. "No space left on device")
                 with contextlib.suppress(duckdb.Error):
                     cur.unregister(staged)
-        audit.record_done(self.wh, f"datasets.{mode}", name,
-                     {"version": version, "rows": rows, "file": prov.source_file, "sha256": prov.sha256})
         return WriteResult(dataset=name, version=version, mode=mode, rows_written=rows,
                            rows_added=added, rows_updated=updated)
 
@@ -745,7 +746,7 @@ class Catalog:
     def restore(self, name: str, version: int) -> None:
         """Make an earlier version current again (the newer versions stay in the history)."""
         require("datasets.restore", department=self.department_of(name))
-        with self.wh.transaction() as cur:
+        with audit.durable(self.wh) as log, self.wh.transaction() as cur:
             ds_id, real, *_ = self._dataset_row_cur(cur, name)
             row = cur.execute(
                 f"SELECT physical FROM {S}.versions WHERE dataset_id = ? AND version = ? AND NOT dropped",
@@ -755,12 +756,12 @@ class Catalog:
             self._point_view(cur, real, row[0][0])
             cur.execute(f"UPDATE {S}.datasets SET current_version = ?, updated_at = ? WHERE id = ?",
                         [version, dt.datetime.now(), ds_id])
-        audit.record_done(self.wh, "datasets.restore", real, {"version": version})
+            log.append(cur, "datasets.restore", real, {"version": version})
 
     def delete(self, name: str) -> None:
         """Remove a dataset and every version of it."""
         require("datasets.delete", department=self.department_of(name))
-        with self.wh.transaction() as cur:
+        with audit.durable(self.wh) as log, self.wh.transaction() as cur:
             ds_id, real, *_ = self._dataset_row_cur(cur, name)
             cur.execute(exp.Drop(tables=[_user_table(real)], kind="VIEW", exists=True).sql(dialect="duckdb"))
             for (physical,) in cur.execute(
@@ -773,7 +774,7 @@ class Catalog:
             cur.execute(f"DELETE FROM {S}.dataset_governance WHERE dataset = lower(?)", [real])
             cur.execute(f"DELETE FROM {S}.metrics WHERE lower(dataset) = lower(?)", [real])  # its metrics go too
             cur.execute(f"DELETE FROM {S}.live_datasets WHERE dataset = lower(?)", [real])
-        audit.record_done(self.wh, "datasets.delete", real)
+            log.append(cur, "datasets.delete", real)
 
     def set_synonyms(self, name: str, synonyms: list[str], column: str | None = None) -> None:
         """Words users say for a dataset or a column (问数 matches them)."""
