@@ -6,6 +6,11 @@ warehouse file: these commands act as SYSTEM (the operator already holds every r
 gives) and are audited as such. Passwords are read from standard input only (`--password-stdin`),
 never from an argument: arguments show up in `ps` and in shell history.
 
+While the app holds the warehouse (DuckDB: one process per file, not even a reader beside it),
+every command here becomes an account job in the app's inbox (citybi.inbox.AccountJob) and prints
+the app's answer; when the file is free it runs the same job here (inbox.run_account_job), so both
+ways answer alike. A password is hashed HERE (argon2id) before either: the job holds only the hash.
+
     citybi users add NAME --role admin|analyst|clerk|leader (or 管理员|分析员|科员|领导)
                 [--department D] [--districts 临江区,云湖区] [--streets …] --password-stdin --db PATH
     citybi users list [--json] --db PATH
@@ -66,7 +71,7 @@ def _run(db: str | None, job: Any) -> dict[str, Any]:
         wh = _open(db)
     except WarehouseBusy:
         sys.stderr.write("应用正在使用数据仓库，已把任务交给应用处理，请稍候…\n")
-        outcome = inbox.wait(inbox.submit_account(load_settings(db).db_path, job), timeout_s=120)
+        outcome = inbox.wait(inbox.submit_account(load_settings(db).db_path, job))
         if outcome.get("status") != "ok":
             raise UserFacingError(str(outcome.get("message") or "操作失败。")) from None
         return outcome
