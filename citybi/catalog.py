@@ -832,16 +832,18 @@ class Catalog:
                          dt.datetime.now()])
         return gov
 
-    def visible_rows(self, info: DatasetInfo) -> int | None:
+    def visible_rows(self, info: DatasetInfo, run: Callable[[exp.Expression], Any] | None = None) -> int | None:
         """How many of the dataset's rows the caller may see: the stored count when no row rule applies
         to them, else a count through the door (row rule applied); None when they may see none of it.
 
-        A whole-table count shown to a 临江区 user tells them how much the other districts have."""
+        A whole-table count shown to a 临江区 user tells them how much the other districts have.
+        `run` is the door the count goes through (a page passes the result cache's); a QueryResult back."""
         if not rowrules.restricted(self.wh.caller()):
             return info.row_count
         tree = exp.select(exp.Count(this=exp.Star())).from_(_user_table(info.name))
         try:
-            return int(self.wh.run(tree, max_rows=1).frame.item(0, 0) or 0)
+            result = run(tree) if run is not None else self.wh.run(tree, max_rows=1)
+            return int(result.frame.item(0, 0) or 0)
         except QueryRejected:
             return None
 

@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from citybi.catalog import MODE_LABELS
+from citybi.charts.cache import default_cache
 from citybi.context import effective
 from citybi.engines import location
 from citybi.importer import save_rules_table
@@ -26,7 +27,9 @@ if not infos:
     st.stop()
 
 # the rows this caller may see (a row rule narrows the count too: a whole-table count is a leak)
-visible = {d.name: guarded(lambda d=d: cat.visible_rows(d)) for d in infos}
+counted = default_cache()  # keyed by scope and data version: a rerun does not count again
+visible = {d.name: guarded(lambda d=d: cat.visible_rows(d, lambda t: counted.run(get_warehouse(), t)[0]))
+           for d in infos}
 overview = pl.DataFrame({
     "数据集": [d.name for d in infos],
     "行数": [visible[d.name] for d in infos],
