@@ -23,9 +23,9 @@ Retention (等保: keep ≥ 6 months; default 180 days): `prune()` removes entri
 setting and keeps the hash and seq of the last removed entry as the chain's base (in the
 `audit_meta` table and the anchor), so what remains still verifies; the prune itself is an entry.
 
-A write's entry is written WITH the write (uploads, replaces, appends, restores, deletes): in the
-same DuckDB transaction as the data, through `durable(wh)` — `log.append(cur, …)` just before the
-transaction commits. So the data and its audit entry are committed together or not at all: a
+A write's entry is written WITH the write (uploads, replaces, appends, restores, deletes, live
+links): in the same DuckDB transaction as the data, through `durable(wh)` — `log.append(cur, …)`
+just before the transaction commits. So the data and its audit entry are committed together or not at all: a
 kill -9 (or a power cut) right after the data commit can no longer leave a change nobody logged,
 and a failure to log fails the write (等保: no unaudited change). Chosen over an intent entry
 before and a completion entry after (with recovery at start) because the log already lives in the
@@ -76,6 +76,7 @@ ACTION_LABELS: dict[str, str] = {
     "datasets.replace": "替换数据集",
     "datasets.append": "追加数据",
     "datasets.restore": "恢复版本",
+    "datasets.link": "连接实时数据集",
     "datasets.delete": "删除数据集",
     "export": "导出数据",
     "ask": "提问",

@@ -557,7 +557,7 @@ class Catalog:
         if self.exists(name):
             raise UserFacingError(f"数据集「{name}」已存在。", hint="请换一个名称")
         now = dt.datetime.now()
-        with self.wh.transaction() as cur:
+        with audit.durable(self.wh) as log, self.wh.transaction() as cur:
             ds_id = cur.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {S}.datasets").fetchall()[0][0]
             cur.execute(f"INSERT INTO {S}.datasets (id, name, display_name, description, current_version, "
                         f"created_at, updated_at) VALUES (?, ?, ?, '', 1, ?, ?)", [ds_id, name, name, now, now])
@@ -569,6 +569,9 @@ class Catalog:
             district, street = detect_columns([c["name"] for c in columns])
             cur.execute(f"INSERT INTO {S}.dataset_governance VALUES (lower(?), NULL, ?, ?, false, ?)",
                         [name, district, street, now])
+            # where it lives by engine kind and table only: a connection URL may carry a user or host detail
+            log.append(cur, "datasets.link", name, {"engine": target.engine_url.split(":", 1)[0],
+                                                    "source_table": target.source_table})
 
     def datasets(self) -> list[DatasetInfo]:
         return [self.get(n) for n in self.names()]
