@@ -9,10 +9,14 @@ and get back either a plan plus an Arrow IPC file, or an ImportRejected with a C
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
+import json
 import shutil
+import threading
 import uuid
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +31,8 @@ from connectors.base import SheetInfo
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["CRASH_MSG", "TIMEOUT_MSG", "Prepared", "file_sha256", "list_sheets", "prepare", "prestart"]
+__all__ = ["CRASH_MSG", "TIMEOUT_MSG", "Prepared", "file_sha256", "list_sheets", "prepare", "prepare_early",
+           "prestart"]
 
 
 @dataclass
@@ -101,6 +106,63 @@ def list_sheets(path: Path, limits: Limits) -> list[SheetInfo]:
     return [SheetInfo(**s) for s in res["sheets"]]
 
 
+# prepare() calls started ahead of time (prepare_early), by their arguments and the file's state
+_EARLY: dict[str, Future[Prepared]] = {}
+_EARLY_LOCK = threading.Lock()
+
+
+def _early_key(path: Path, options: ImportOptions, limits: Limits, original_name: str | None,
+               recipes: list[Recipe] | None) -> str | None:
+    try:
+        resolved = Path(path).resolve()
+        st = resolved.stat()
+    except OSError:
+        return None
+    return json.dumps([str(resolved), st.st_mtime_ns, st.st_size, st.st_ino, options.model_dump(mode="json"),
+                       asdict(limits), original_name, [r.model_dump(mode="json") for r in recipes or []]],
+                      ensure_ascii=False, sort_keys=True, default=str)
+
+
+def prepare_early(path: Path, options: ImportOptions, limits: Limits, *, original_name: str | None = None,
+                  recipes: list[Recipe] | None = None) -> None:
+    """Start `prepare` with these arguments now, in the background.
+
+    For a one-shot command (`citybi ingest`): the reader reads and shapes the file while the
+    command is still loading its own modules. The first later `prepare` with equal arguments, on
+    the unchanged file (path, size, modification time), takes this result instead of reading
+    again; any other call reads as usual, so the result is the same either way. An early result
+    nobody takes is removed when the process exits.
+    """
+    key = _early_key(path, options, limits, original_name, recipes)
+    if key is None:
+        return
+    future: Future[Prepared] = Future()
+    with _EARLY_LOCK:
+        if key in _EARLY:
+            return
+        _EARLY[key] = future
+
+    def work() -> None:
+        try:
+            future.set_result(_prepare_now(path, options, limits, None, original_name, recipes))
+        except BaseException as exc:  # handed to the caller that takes it, as prepare() would raise it
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="citybi-prepare-early", daemon=True).start()
+
+
+def _discard_unclaimed() -> None:
+    with _EARLY_LOCK:
+        left = list(_EARLY.values())
+        _EARLY.clear()
+    for future in left:
+        if future.done() and future.exception() is None:
+            future.result().discard()
+
+
+atexit.register(_discard_unclaimed)
+
+
 def prepare(
     path: Path,
     options: ImportOptions,
@@ -115,6 +177,17 @@ def prepare(
     Given saved `recipes`, the child applies the one made for this layout before shaping (the
     plan says which, in `plan.recipe`): a matching file is still read once.
     """
+    if work_dir is None and _EARLY:
+        key = _early_key(path, options, limits, original_name, recipes)
+        with _EARLY_LOCK:
+            early = _EARLY.pop(key, None) if key is not None else None
+        if early is not None:
+            return early.result()
+    return _prepare_now(path, options, limits, work_dir, original_name, recipes)
+
+
+def _prepare_now(path: Path, options: ImportOptions, limits: Limits, work_dir: Path | None,
+                 original_name: str | None, recipes: list[Recipe] | None) -> Prepared:
     path = Path(path).resolve()
     wd = Path(work_dir) if work_dir is not None else _temp_dir("import-")
     try:
