@@ -123,7 +123,8 @@ class ReaderPool:
         env = {**os.environ, "PYTHONIOENCODING": "utf-8", PARENT_ENV: str(os.getpid())}
         env.pop(CRASH_ENV, None)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "citybi.ingest.worker", "--serve", str(memory_cap)],
+            [sys.executable, "-m", "citybi.ingest.worker", "--serve", str(memory_cap),
+             "all" if self.keep_warm else "common"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
         )
         assert proc.stdout is not None

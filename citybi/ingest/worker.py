@@ -134,12 +134,15 @@ def main() -> int:
     return 0
 
 
-def _preload() -> None:
+_COMMON = ("polars", "citybi.ingest.shape", "citybi.ingest.recipe", "connectors.builtin")
+_EXCEL = ("fastexcel", "openpyxl.reader.excel", "openpyxl.worksheet._reader")
+
+
+def _preload(names: tuple[str, ...]) -> None:
     """Import what requests need while the reader waits for its first one (not on their clock)."""
     import importlib
 
-    for name in ("polars", "citybi.ingest.shape", "citybi.ingest.recipe", "connectors.builtin", "fastexcel",
-                 "openpyxl.reader.excel", "openpyxl.worksheet._reader"):
+    for name in names:
         try:
             importlib.import_module(name)
         except Exception:  # a broken import shows up, with its message, in the first request
@@ -155,20 +158,26 @@ def _preload() -> None:
 def _forget() -> None:
     """Drop what one request left in this process, so it cannot touch the next one's result.
 
-    The connectors keep the last file's decoded text and sheet scans to spare a second pass
-    within one request; a later file at the same path, size and time must not hit them.
+    The readers keep the last file's decoded text, sheet scans and .xls values (module-level
+    dicts named *_CACHE / _LAST_*) to spare a second pass within one request; a later file at
+    the same path, size and modification time must not hit them. Every such dict of the
+    connectors and of this package is emptied, including ones added later.
     """
-    for mod in ("connectors.csv", "connectors.excel"):
-        m = sys.modules.get(mod)
-        for cache in ("_LAST_PARSE", "_SCAN_CACHE"):
-            held = getattr(m, cache, None) if m is not None else None
-            if isinstance(held, dict):
+    for name, mod in list(sys.modules.items()):
+        if mod is None or not (name.startswith("connectors.") or name.startswith("citybi.ingest.")):
+            continue
+        for attr, held in list(vars(mod).items()):
+            if attr.startswith("_") and ("CACHE" in attr or "_LAST" in attr) and isinstance(held, dict):
                 held.clear()
     gc.collect()
 
 
-def serve(memory_cap: int) -> int:
-    """Answer requests (JSON lines on stdin) until stdin closes; results go to a private pipe."""
+def serve(memory_cap: int, preload: str = "all") -> int:
+    """Answer requests (JSON lines on stdin) until stdin closes; results go to a private pipe.
+
+    `preload` "all" also loads the Excel readers (an idle reader in the app: free); "common"
+    leaves them to the first .xlsx request (a one-shot command whose file may be a CSV, on a
+    busy machine where every CPU second counts)."""
     _die_with_parent()
     _cap_memory(memory_cap)
     # the results pipe is our stdout; library noise printed to stdout must not corrupt it
@@ -176,7 +185,7 @@ def serve(memory_cap: int) -> int:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     sys.stdout = sys.stderr
-    _preload()
+    _preload(_COMMON + (_EXCEL if preload == "all" else ()))
     for line in sys.stdin:
         if not line.strip():
             continue
@@ -377,5 +386,5 @@ def _prepare(req: dict[str, Any]) -> dict[str, Any]:
 
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "--serve":
-        sys.exit(serve(int(sys.argv[2]) if len(sys.argv) > 2 else 0))
+        sys.exit(serve(int(sys.argv[2]) if len(sys.argv) > 2 else 0, sys.argv[3] if len(sys.argv) > 3 else "all"))
     sys.exit(main())
