@@ -259,6 +259,7 @@ class Sample:
     peak_mb: float  # the process's own peak (wait4; includes waited-for children such as the reader)
     tree_mb: float  # the whole process tree at its sampled peak
     rows: int | None
+    cpu: float = 0.0  # user + system CPU seconds of the process and its waited-for children (the reader)
 
 
 def measure(kind: str, path: Path) -> Sample:
@@ -289,7 +290,8 @@ def measure(kind: str, path: Path) -> Sample:
             detail = err_path.read_text(encoding="utf-8", errors="replace")[-1500:] + text[-500:]
             raise RuntimeError(f"{kind} 测量失败（返回码 {proc.returncode}）：{detail.strip()}")
         peak_kb = usage.ru_maxrss
-        return Sample(seconds, peak_kb / 1024, max(peak_tree, peak_kb) / 1024, _rows_printed(kind, text))
+        return Sample(seconds, peak_kb / 1024, max(peak_tree, peak_kb) / 1024, _rows_printed(kind, text),
+                      usage.ru_utime + usage.ru_stime)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -300,6 +302,7 @@ def _median(samples: list[Sample]) -> Sample:
         statistics.median(s.peak_mb for s in samples),
         statistics.median(s.tree_mb for s in samples),
         samples[0].rows,
+        statistics.median(s.cpu for s in samples),
     )
 
 
@@ -380,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 samples[kind].append(s)
                 print(f"  {_pad(path.name, 28)} {_pad(RAW_LABEL[kind], 30)} 第 {i + 1} 次 {s.seconds:7.2f} 秒 "
-                      f"{s.peak_mb:7.0f} MB（进程树 {s.tree_mb:.0f} MB）", flush=True)
+                      f"CPU {s.cpu:6.2f} 秒 {s.peak_mb:7.0f} MB（进程树 {s.tree_mb:.0f} MB）", flush=True)
         for kind, got in samples.items():
             if got:
                 results[(fkind, kind)] = _median(got)
@@ -389,12 +392,12 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"中位数（{args.repeat} 次，每次一个新进程，从启动到退出计时；峰值内存 = 进程自身最大 RSS（含读取子进程），"
           "括号内为进程树合计的采样峰值）")
-    print(f"{_pad('文件', 30)}{_pad('方式', 32)}{_rpad('秒', 8)}{_rpad('最快秒', 8)}{_rpad('峰值MB', 9)}"
-          f"{_rpad('进程树MB', 10)}{_rpad('行数', 9)}")
+    print(f"{_pad('文件', 30)}{_pad('方式', 32)}{_rpad('秒', 8)}{_rpad('最快秒', 8)}{_rpad('CPU秒', 8)}"
+          f"{_rpad('峰值MB', 9)}{_rpad('进程树MB', 10)}{_rpad('行数', 9)}")
     for (fkind, kind), s in results.items():
         rows = s.rows if s.rows is not None else "—"
         print(f"{_pad(files[fkind].name, 30)}{_pad(RAW_LABEL[kind], 32)}"
-              f"{s.seconds:8.2f}{fastest[(fkind, kind)]:8.2f}{s.peak_mb:9.0f}{s.tree_mb:10.0f}{rows:>9}")
+              f"{s.seconds:8.2f}{fastest[(fkind, kind)]:8.2f}{s.cpu:8.2f}{s.peak_mb:9.0f}{s.tree_mb:10.0f}{rows:>9}")
     print()
     try:
         load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -412,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
             goal = GOALS[fkind]
             peak = max(imp.peak_mb, imp.tree_mb)
             line = (f"  {files[fkind].name}: {RAW_LABEL[kind]} / {RAW_LABEL[RAW_KIND[fkind]]} = {ratio:.2f}×"
-                    f"（最快对最快 {best:.2f}×）→ ≤ {goal:g}× {'达到' if ratio <= goal else '未达到'}；"
+                    f"（最快对最快 {best:.2f}×；CPU 秒之比 {imp.cpu / max(raw.cpu, 1e-9):.2f}×）"
+                    f"→ ≤ {goal:g}× {'达到' if ratio <= goal else '未达到'}；"
                     f"峰值内存 {peak:.0f} MB → < 1 GB {'达到' if peak < 1024 else '未达到'}")
             opx = results.get((fkind, "openpyxl"))
             if opx:

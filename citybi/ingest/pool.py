@@ -143,20 +143,19 @@ class ReaderPool:
 
     def _take(self, limits: Limits) -> Reader:
         key = _env_key()
-        stale: list[Reader] = []
+        future = None
         with self._lock:
             reader, self._idle = self._idle, None
-            if reader is None and self._starting is not None:
+            if reader is None:
                 future, self._starting = self._starting, None
-                try:
-                    reader = future.result()
-                except OSError:
-                    reader = None
-            if reader is not None and (not reader.alive() or reader.env_key != key):
-                stale.append(reader)
+        if future is not None:  # waited for outside the lock: other sessions' requests go on meanwhile
+            try:
+                reader = future.result()
+            except Exception:  # could not start it ahead of time: start one now, and say why if that fails
                 reader = None
-        for r in stale:
-            r.stop()
+        if reader is not None and (not reader.alive() or reader.env_key != key):
+            reader.stop()
+            reader = None
         if reader is None:
             reader = self._start(limits).result()
         return reader
