@@ -204,9 +204,10 @@ def serve(memory_cap: int, preload: str = "all") -> int:
             payload = handle(req)
         sys.stderr.flush()
         os.dup2(devnull, 2)  # the log file is closed, so the parent may remove it
-        _forget()
         answers.write(json.dumps(payload, ensure_ascii=False) + "\n")
         answers.flush()
+        del payload
+        _forget()  # after answering: off the caller's clock, and before the next request is read
     return 0
 
 
