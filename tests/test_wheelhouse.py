@@ -1,0 +1,142 @@
+"""Offline install: every wheel the app needs is in the wheelhouse, and the app starts from it.
+
+Why: city servers often cannot reach a package index. `make wheelhouse` fills a folder on a
+machine that can; the server installs from that folder alone. This test proves the folder is
+complete the way the server would find out — a fresh virtual environment, `pip install
+--no-index --find-links WHEELHOUSE citybi` with every index and proxy unreachable, then the app
+started from that environment until Streamlit's health check answers.
+
+Cost: the third-party wheels (~270 MB, the lock's run-time pins) are built once per content of
+requirements.lock, pyproject.toml and the Makefile and kept in .cache/wheelhouse/ (git-ignored);
+a clean CI clone downloads them from the index once. The wheel of citybi is built from this
+checkout on every run, so the test never installs yesterday's code.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".cache" / "wheelhouse"
+# nothing listens on port 9 (discard): any attempt to reach an index through a proxy fails at once
+UNREACHABLE = "http://127.0.0.1:9"
+START_S = 180.0
+
+pytestmark = pytest.mark.offline
+
+
+def _key() -> str:
+    """What the cached wheels depend on: the pins, the declared dependencies, the recipe."""
+    digest = hashlib.sha256()
+    for name in ("requirements.lock", "pyproject.toml", "Makefile"):
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _offline_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any way to an index: no pip/uv settings or config files
+    (this machine's pip.conf adds find-links and extra indexes), PIP_NO_INDEX, a dead proxy."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.upper().startswith(("PIP_", "UV_", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"))
+           and not k.lower().endswith("_proxy")}
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1",
+               PIP_PROXY=UNREACHABLE, HTTP_PROXY=UNREACHABLE, HTTPS_PROXY=UNREACHABLE, ALL_PROXY=UNREACHABLE,
+               http_proxy=UNREACHABLE, https_proxy=UNREACHABLE, all_proxy=UNREACHABLE, NO_PROXY="", no_proxy="")
+    env.update(extra)
+    return env
+
+
+def _run(cmd: list[str | Path], env: dict[str, str] | None = None, cwd: Path | None = None,
+         timeout: float = 900) -> str:
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+    assert proc.returncode == 0, f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n" \
+                                 f"{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The cached third-party wheels (built with `make wheelhouse` when the key changed) plus a
+    wheel of citybi built from this checkout, offline, with the setuptools the wheelhouse holds."""
+    cached = CACHE / _key()
+    if not (cached / "requirements.txt").exists():
+        # older keys hold ~270 MB each and are never used again
+        shutil.rmtree(CACHE, ignore_errors=True)
+        CACHE.mkdir(parents=True)
+        _run(["make", "-s", "wheelhouse", f"WHEELHOUSE={cached}"], cwd=ROOT, timeout=1800)
+    house = tmp_path_factory.mktemp("wheelhouse")
+    for wheel in cached.iterdir():
+        if not wheel.name.startswith("citybi-"):
+            (house / wheel.name).symlink_to(wheel)
+    build = tmp_path_factory.mktemp("citybi_build")
+    shutil.copytree(ROOT, build / "src", ignore=shutil.ignore_patterns(
+        ".venv", ".git", ".cache", "data", "build", "*.egg-info", "__pycache__", "tests", "wheelhouse*"))
+    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--find-links", house, "-w", house,
+          build / "src"], env=_offline_env())
+    return house
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _healthy(proc: subprocess.Popen[bytes], url: str) -> bool:
+    deadline = time.monotonic() + START_S
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                if resp.status == 200 and resp.read().strip() == b"ok":
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def test_a_fresh_venv_installs_from_the_wheelhouse_alone_and_the_app_starts(
+        wheelhouse: Path, tmp_path: Path) -> None:
+    server_log = tmp_path / "serve.log"
+    venv = tmp_path / "venv"
+    env = _offline_env()
+    _run([sys.executable, "-m", "venv", venv], env=env)  # ensurepip's bundled pip: offline too
+    py = venv / "bin" / "python"
+    _run([py, "-m", "pip", "install", "-q", "--no-index", "--find-links", wheelhouse, "citybi"], env=env)
+
+    # the packages come from the new environment, not from this checkout (-P: no cwd on sys.path)
+    where = _run([py, "-P", "-c", "import citybi, connectors, streamlit, duckdb, polars\n"
+                  "print(citybi.__file__); print(connectors.__file__)"], env=env, cwd=tmp_path).split()
+    assert where and all(Path(p).is_relative_to(venv) for p in where), where
+    assert "citybi" in _run([venv / "bin" / "citybi", "--help"], env=env, cwd=tmp_path)
+
+    # the app: the checkout's pages on the new environment's packages, a throw-away warehouse.
+    # Started from tmp_path so `-m` cannot pick up this checkout's citybi before the installed one.
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    with server_log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(py), "-m", "citybi.ui.serve", str(ROOT / "app.py"), "--server.headless", "true",
+             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+            stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
+            env=_offline_env(CITYBI_DB=str(tmp_path / "city.duckdb")),
+        )
+    try:
+        assert _healthy(proc, url), f"the app did not answer {url}/_stcore/health:\n{server_log.read_text()[-3000:]}"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # its own process group, started just above
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=15)
