@@ -96,6 +96,14 @@ def _pg_one(query: Any, *params: Any) -> Any:
         conn.close()
 
 
+def _pg_all(query: Any) -> list[Any]:
+    conn = _pg()
+    try:
+        return conn.execute(query).fetchall()
+    finally:
+        conn.close()
+
+
 def _card_value(page: Any, title: str) -> Any:
     label = page.locator('[data-testid="stMetricLabel"]', has_text=title)
     return page.locator('[data-testid="stMetric"]', has=label).locator('[data-testid="stMetricValue"]')
@@ -119,8 +127,12 @@ def test_the_board_on_a_live_postgres_dataset_shows_what_postgres_sums(page: Any
     page.locator('[data-testid="stMetricValue"]').first.wait_for()
     for title, want in [("近7天清运量", week_tons), ("本月清运量", month_tons), ("近7天出车车次", week_trips)]:
         expect(_card_value(page, title)).to_have_text(re.compile(rf"^{re.escape(format(want, ',.0f'))}"))
-    # every chart of the board drew from PostgreSQL, none failed
-    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    # the district chart drew PostgreSQL's districts, and no tile of the board failed
+    districts = {d for (d,) in _pg_all(sql.SQL('SELECT DISTINCT "区" FROM {}').format(table))}
+    plot = page.locator(".js-plotly-plot", has=page.locator("text.gtitle", has_text="各区清运量"))
+    expect(plot.locator("g.xtick text").first).to_be_visible()
+    ticks = set(plot.locator("g.xtick text").evaluate_all("els => els.map(e => e.textContent)"))
+    assert ticks and ticks <= districts, (ticks, districts)
     expect(page.locator('[data-testid="stAlertContentError"]')).to_have_count(0)
 
     page.goto(f"{live_app.url}/datasets?ds={DATASET}", wait_until="domcontentloaded")
