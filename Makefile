@@ -16,6 +16,7 @@ WHEELHOUSE_SETUPTOOLS ?= setuptools>=68
 # `make wheelhouse WHEELHOUSE_EXTRAS="--extra dev"` adds the test tools, for `make test` offline too
 WHEELHOUSE_EXTRAS ?=
 OFFLINE := $(wildcard $(WHEELHOUSE)/requirements.txt)
+STALE_WHEELHOUSE = $(WHEELHOUSE)/ 是按另一版 requirements.lock 生成的：请在能联网的机器上重新运行 make wheelhouse，或删除 $(WHEELHOUSE)/ 改从软件包源安装
 
 # Installs exactly the versions in requirements.lock (uv: ~30-45 s on a clean machine, pip took
 # ~2.5 min for the same set), then the project itself. Bounds and why: pyproject.toml.
@@ -23,6 +24,7 @@ OFFLINE := $(wildcard $(WHEELHOUSE)/requirements.txt)
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 ifneq ($(OFFLINE),)
+	@cmp -s requirements.lock $(WHEELHOUSE)/requirements.lock || { echo "$(STALE_WHEELHOUSE)" >&2; exit 1; }
 	$(BIN)/pip install -q --no-index --find-links $(WHEELHOUSE) -r $(WHEELHOUSE)/requirements.txt
 	$(BIN)/pip install -q --no-index --find-links $(WHEELHOUSE) --no-deps -e .
 else
@@ -47,6 +49,7 @@ wheelhouse: | $(STAMP)
 	$(BIN)/pip wheel -q --no-deps --prefer-binary -w $(WHEELHOUSE).part \
 		-r $(WHEELHOUSE).part/requirements.txt "$(WHEELHOUSE_SETUPTOOLS)"
 	$(BIN)/pip wheel -q --no-deps --no-index --find-links $(WHEELHOUSE).part -w $(WHEELHOUSE).part .
+	cp requirements.lock $(WHEELHOUSE).part/requirements.lock  # which lock it holds (checked by the install above)
 	rm -rf $(WHEELHOUSE) && mv $(WHEELHOUSE).part $(WHEELHOUSE)
 
 run: $(STAMP)
