@@ -24,7 +24,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not 
 psycopg = pytest.importorskip("psycopg")
 expect = sync_api.expect
 
-from browser_app import BOARD, FIRST_LOAD_MS, RunningApp, SampleFacts  # noqa: E402
+from browser_app import BOARD, FIRST_LOAD_MS, RunningApp, SampleFacts, kpi_value  # noqa: E402
 
 pytestmark = pytest.mark.service
 
@@ -104,11 +104,6 @@ def _pg_all(query: Any) -> list[Any]:
         conn.close()
 
 
-def _card_value(page: Any, title: str) -> Any:
-    label = page.locator('[data-testid="stMetricLabel"]', has_text=title)
-    return page.locator('[data-testid="stMetric"]', has=label).locator('[data-testid="stMetricValue"]')
-
-
 def test_the_board_on_a_live_postgres_dataset_shows_what_postgres_sums(page: Any, live_app: RunningApp,
                                                                          pg_schema: str) -> None:
     from psycopg import sql
@@ -126,7 +121,7 @@ def test_the_board_on_a_live_postgres_dataset_shows_what_postgres_sums(page: Any
     expect(page.locator("h1", has_text=BOARD)).to_be_visible(timeout=FIRST_LOAD_MS)
     page.locator('[data-testid="stMetricValue"]').first.wait_for()
     for title, want in [("近7天清运量", week_tons), ("本月清运量", month_tons), ("近7天出车车次", week_trips)]:
-        expect(_card_value(page, title)).to_have_text(re.compile(rf"^{re.escape(format(want, ',.0f'))}"))
+        expect(kpi_value(page, title)).to_have_text(re.compile(rf"^{re.escape(format(want, ',.0f'))}"))
     # the district chart drew PostgreSQL's districts, and no tile of the board failed
     districts = {d for (d,) in _pg_all(sql.SQL('SELECT DISTINCT "区" FROM {}').format(table))}
     plot = page.locator(".js-plotly-plot", has=page.locator("text.gtitle", has_text="各区清运量"))
