@@ -15,12 +15,13 @@ Two kinds of address, because a city meets Spark in two ways:
 One Spark session per process and address, started on first use and shared: a JVM and its
 catalog take seconds to start, a query on a warm session takes milliseconds. What runs is the
 door's accepted tree transpiled by sqlglot (citybi.engines.to_dialect); each query runs under its
-own job group (local) or tag (Connect) and a timer cancels it at the time-out; at most max_rows
+own job tag (local) or operation tag (Connect) and a timer cancels it at the time-out; at most max_rows
 rows ever come back. Spark SQL runs with ANSI mode on (its default): a division by zero or a bad
 cast is an error, and an error is a Chinese refusal, never other numbers.
 """
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import uuid
@@ -110,7 +111,16 @@ def _session(kind: str, where: str, warehouse: Path | None, secret: Secret | Non
                 remote = where
                 if secret is not None:  # a token for the cluster's gateway, never stored in the URL
                     remote = f"{where}{'&' if ';' in where else '/;'}token={secret.reveal()}"
-                spark = SparkSession.builder.remote(remote).getOrCreate()
+                # the Connect client logs every failed query with its JVM stack to stderr; the refusal
+                # says why in Chinese and keeps Spark's text as its detail
+                from pyspark.logger import PySparkLogger
+
+                PySparkLogger.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
+                from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+                # the Connect client's own builder: SparkSession.builder.remote() refuses while this
+                # process holds a local session (and would switch later local sessions to Connect)
+                spark = ConnectSession.builder.remote(remote).create()
                 spark.conf.set("spark.sql.session.timeZone", "UTC")
                 spark.conf.set("spark.sql.timestampType", "TIMESTAMP_NTZ")
             _SESSIONS[key] = spark
@@ -147,6 +157,9 @@ def _register_folder(spark: Any, warehouse: Path) -> None:
 def write_table(url: str, source_table: str, frame: pl.DataFrame) -> None:
     """Save `frame` as `source_table` of the Spark engine at `url` (replacing it): how tests and the
     benchmark put the sample city into Spark. Local mode writes the Parquet folder of the table."""
+    if not all(_NAME.match(part) for part in source_table.split(".")) or source_table.count(".") > 1:
+        raise QueryRejected(f"Spark 表名「{source_table}」无效：库名和表名只能包含英文字母、数字和下划线。",
+                            hint="例如 citybi.sanitation；中文名称写在 CityBI 的数据集名称里")
     engine = SparkEngine(url)
     spark = engine.session()
     data = frame.to_arrow()
@@ -193,12 +206,14 @@ class SparkEngine:
         def cancel() -> None:
             timed_out.set()
             if self.kind == "local":
-                spark.sparkContext.cancelJobGroup(group)
+                spark.sparkContext.cancelJobsWithTag(group)
             else:
                 spark.interruptTag(group)
 
         if self.kind == "local":
-            spark.sparkContext.setJobGroup(group, "citybi query", interruptOnCancel=True)
+            # a job tag, not setJobGroup: measured here (pyspark 4.3), cancelJobGroup did not stop the job
+            # toArrow runs (63 s to the end), cancelJobsWithTag stopped it within a second
+            spark.sparkContext.addJobTag(group)
         else:
             spark.addTag(group)
         timer = threading.Timer(timeout_s, cancel)
@@ -214,7 +229,7 @@ class SparkEngine:
         finally:
             timer.cancel()
             if self.kind == "local":
-                spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+                spark.sparkContext.removeJobTag(group)
             else:
                 spark.removeTag(group)
         table = table.rename_columns(_unique(table.column_names))
@@ -245,7 +260,7 @@ class SparkEngine:
 def _reason(err: BaseException) -> str:
     """A short Chinese reason for the commonest Spark errors; the detail keeps Spark's own text."""
     text = str(err)
-    cls = getattr(err, "getErrorClass", lambda: None)() or ""
+    cls = getattr(err, "getCondition", lambda: None)() or ""
     for key, said in (("DIVIDE_BY_ZERO", "除数为 0"), ("UNRESOLVED_ROUTINE", "Spark 没有这个函数"),
                       ("UNRESOLVED_COLUMN", "字段不存在"), ("TABLE_OR_VIEW_NOT_FOUND", "源表不存在"),
                       ("CAST_INVALID_INPUT", "有值无法转换类型"), ("PARSE_SYNTAX_ERROR", "Spark 不支持这种写法"),
