@@ -16,9 +16,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from sqlglot import exp
+
 from citybi.catalog import Catalog, open_warehouse
 from citybi.config import load_settings
-from citybi.engines import LiveTarget, engine_for
+from citybi.engines import LiveTarget, engine_for, to_dialect
 from citybi.engines.postgres import PostgresEngine
 from citybi.engines.spark import TYPES as SPARK_TYPES
 from citybi.engines.spark import SparkEngine, local_url, parse_url
@@ -57,6 +59,21 @@ def columns_of(engine: Any, source_table: str) -> list[dict[str, Any]]:
     return out
 
 
+def row_count(engine: Any, target: LiveTarget, timeout_s: float = 60) -> int:
+    """The table's rows at link time, counted once on the engine (0 when that takes too long).
+
+    问数 needs the size to tell a lookup column (nearly one row per value, e.g. 工单编号) from a
+    grouping one (区): with no size every column looked like a key, and "南湖区的清运量" listed rows
+    instead of adding them up. The figure is not kept current; the ratio it feeds needs no precision."""
+    tree = exp.select(exp.Count(this=exp.Star()).as_("n")).from_(exp.to_table("t"))
+    try:
+        text = to_dialect(tree, engine.dialect, {"t": target.table()}, None, getattr(engine, "fit", None))
+        frame = engine.run(text, None, 1, timeout_s)
+    except UserFacingError:
+        return 0
+    return int(frame.item(0, 0)) if frame.height else 0
+
+
 def with_spark_folder(engine_url: str, warehouse: Path) -> str:
     """`engine_url`, with the local Spark table folder next to the warehouse file filled in if it names none."""
     if not engine_url.lower().startswith("spark://"):
@@ -77,9 +94,10 @@ def link(cat: Catalog, name: str, engine_url: str, source_table: str, secret: st
     engine = engine_for(engine_url, value)
     try:
         columns = columns_of(engine, source_table)
+        rows = row_count(engine, target)
     finally:
         engine.close()
-    cat.link_live(name, target, columns)
+    cat.link_live(name, target, columns, row_count=rows)
     return [c["name"] for c in columns]
 
 

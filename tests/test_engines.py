@@ -108,6 +108,7 @@ def test_registry_and_link(live: Warehouse, schema: str) -> None:
     target = Catalog(live).live_target(NAME)
     assert target is not None and (target.engine_url, target.source_table) == (PG, f"{schema}.sanitation")
     assert Catalog(live).governance(NAME).district_column == "区"
+    assert info.row_count == len(ROWS)  # counted once at link time: 问数 tells lookup columns by it
 
 
 QUERIES = [

@@ -103,6 +103,7 @@ def test_link_reads_spark_types(live: Warehouse, folder: Path) -> None:
     assert [(c.name, c.type) for c in info.columns] == [
         ("日期", "date"), ("区", "text"), ("垃圾类型", "text"), ("清运量", "number"), ("车次", "integer")]
     assert "本机 Spark local[2]" in location(Catalog(live).live_target(NAME))
+    assert info.row_count == FRAME.height  # counted once at link time: 问数 tells lookup columns by it
 
 
 QUERIES = [
