@@ -12,11 +12,13 @@ Two kinds of address, because a city meets Spark in two ways:
 * `sc://host:port` — a Spark cluster through Spark Connect (the thin gRPC client; the cluster's
   own catalog — Hive metastore, Unity, Iceberg — says where tables live).
 
-One Spark session per process and address, started on first use and shared: a JVM and its
-catalog take seconds to start, a query on a warm session takes milliseconds. What runs is the
+One Spark session per process and address, started on first use and shared: the JVM takes ~25 s
+to start here (bench/engines.py), a query on the warm session well under a second on small tables.
+Local mode has one session per process: the first local address decides N and where saveAsTable
+writes; the folders of later local addresses are registered into the same session. What runs is the
 door's accepted tree transpiled by sqlglot (citybi.engines.to_dialect); each query runs under its
-own job tag (local) or operation tag (Connect) and a timer cancels it at the time-out; at most max_rows
-rows ever come back. Spark SQL runs with ANSI mode on (its default): a division by zero or a bad
+own job tag (local) or operation tag (Connect) and a timer cancels it at the time-out; at most
+max_rows rows ever come back. Spark SQL runs with ANSI mode on (its default): a division by zero or a bad
 cast is an error, and an error is a Chinese refusal, never other numbers.
 """
 from __future__ import annotations
@@ -245,6 +247,9 @@ class SparkEngine:
     def columns(self, source_table: str) -> list[tuple[str, str]]:
         """(column, Spark type name) of `source_table` in table order, read from Spark's catalog."""
         spark = self.session()
+        if self.kind == "local" and self.warehouse is not None:
+            with _LOCK:  # a folder written since the session started (linking is when that matters)
+                _register_folder(spark, self.warehouse)
         try:
             schema = spark.table(self.table_name(source_table)).schema
         except Exception as err:
