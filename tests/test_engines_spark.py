@@ -27,7 +27,7 @@ from citybi.charts.runner import run_chart
 from citybi.charts.spec import load_spec
 from citybi.datasets_link import link
 from citybi.engines import engine_for, location
-from citybi.engines.spark import SparkEngine, local_url, parse_url, write_table
+from citybi.engines.spark import SparkEngine, local_url, parse_url, stop, write_table
 from citybi.errors import QueryRejected, UserFacingError
 from citybi.warehouse import Warehouse
 
@@ -272,6 +272,7 @@ def connect_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         else:
             pytest.fail("Spark Connect server did not listen within 180 s")
         yield f"sc://127.0.0.1:{port}"
+        stop(f"sc://127.0.0.1:{port}")  # the client first: its threads would wait for a stopped server
     finally:
         subprocess.run(["bash", str(home / "sbin" / "stop-connect-server.sh")], env=env, capture_output=True,
                        timeout=60)

@@ -132,6 +132,18 @@ def _session(kind: str, where: str, warehouse: Path | None, secret: Secret | Non
     return spark
 
 
+def stop(url: str) -> None:
+    """End this process's session for `url` (a Connect client's threads keep retrying a server that
+    went away, and Python waits for them at exit: stop the client before its server)."""
+    kind, where, _ = parse_url(url)
+    with _LOCK:
+        spark = _SESSIONS.pop("local" if kind == "local" else where or "", None)
+        if kind == "local":
+            _REGISTERED.clear()
+    if spark is not None:
+        spark.stop()
+
+
 def _register_folder(spark: Any, warehouse: Path) -> None:
     """Make every Parquet table folder under `warehouse` a table of the in-memory catalog again."""
     if not warehouse.is_dir():
