@@ -549,7 +549,8 @@ class Catalog:
             f"SELECT engine_url, source_table, secret FROM {S}.live_datasets WHERE dataset = lower(?)", [name])
         return LiveTarget(engine_url=rows[0][0], source_table=rows[0][1], secret=rows[0][2]) if rows else None
 
-    def link_live(self, name: str, target: LiveTarget, columns: list[dict[str, Any]], who: str = "") -> None:
+    def link_live(self, name: str, target: LiveTarget, columns: list[dict[str, Any]], who: str = "",
+                  row_count: int = 0) -> None:
         """Register `name` as a live dataset: a version row with its columns (no rows, no physical table)
         and where it lives; its 区/街道 columns are detected as at import. One transaction."""
         require("datasets.upload")  # linking makes a new dataset, as an upload does
@@ -562,8 +563,9 @@ class Catalog:
             cur.execute(f"INSERT INTO {S}.datasets (id, name, display_name, description, current_version, "
                         f"created_at, updated_at) VALUES (?, ?, ?, '', 1, ?, ?)", [ds_id, name, name, now, now])
             cur.execute(f"INSERT INTO {S}.versions (dataset_id, version, physical, row_count, mode, source_file, who, "
-                        f"created_at, columns_json) VALUES (?, 1, NULL, 0, 'link', ?, ?, ?, ?)",
-                        [ds_id, f"{target.engine_url} {target.source_table}", who, now, json.dumps(columns)])
+                        f"created_at, columns_json) VALUES (?, 1, NULL, ?, 'link', ?, ?, ?, ?)",
+                        [ds_id, row_count, f"{target.engine_url} {target.source_table}", who, now,
+                         json.dumps(columns)])
             cur.execute(f"INSERT INTO {S}.live_datasets VALUES (lower(?), ?, ?, ?, ?)",
                         [name, target.engine_url, target.source_table, target.secret, now])
             district, street = detect_columns([c["name"] for c in columns])

@@ -112,6 +112,7 @@ def test_registry_and_link(live: Warehouse, schema: str) -> None:
     linked = audit.entries(live, action="datasets.link")
     assert [(e.target, e.detail) for e in linked] == [
         (NAME, f'{{"engine":"postgresql","source_table":"{schema}.sanitation"}}')]
+    assert info.row_count == len(ROWS)  # counted once at link time: 问数 tells lookup columns by it
 
 
 QUERIES = [

@@ -59,8 +59,14 @@ def location(target: LiveTarget | None) -> str:
     """Where a dataset lives, one Chinese line for the 数据集 page and the CLI (never a password)."""
     if target is None:
         return "存放位置：本地数据仓库（DuckDB）"
+    scheme = _scheme(target.engine_url)
+    if scheme in ("spark", "sc"):
+        # urlsplit refuses local[2] (it reads the brackets as an IPv6 host)
+        where = target.engine_url.partition("://")[2].partition("?")[0]
+        how = "本机 Spark" if scheme == "spark" else "Spark Connect 集群"
+        return f"存放位置：{how} {where} 的表 {target.source_table}（实时数据集：查询在 Spark 执行，不复制数据）"
     parts = urlsplit(target.engine_url)
-    kind = {"postgresql": "PostgreSQL", "postgres": "PostgreSQL"}.get(parts.scheme.lower(), parts.scheme)
+    kind = {"postgresql": "PostgreSQL", "postgres": "PostgreSQL"}.get(scheme, parts.scheme)
     where = f"{parts.hostname}:{parts.port or ''}{parts.path}".replace(":/", "/") if parts.hostname else ""
     return f"存放位置：{kind} {where} 的表 {target.source_table}（实时数据集：查询在该数据库执行，不复制数据）"
 
@@ -79,8 +85,13 @@ def registered() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def _scheme(url: str) -> str:
+    """The scheme of an engine URL (not urlsplit: it raises on spark://local[2])."""
+    return url.partition("://")[0].lower() if "://" in url else ""
+
+
 def engine_for(url: str, secret: Secret | None = None) -> Engine:
-    scheme = urlsplit(url).scheme.lower()
+    scheme = _scheme(url)
     factory = _REGISTRY.get(scheme)
     if factory is None:
         known = "、".join(f"{s}://" for s in registered())

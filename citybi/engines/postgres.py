@@ -19,6 +19,8 @@ from connectors.postgresql import LABEL, _explain, _password
 from connectors.source import SourceRejected
 from connectors.sql import CONNECT_TIMEOUT_S, guard_driver, parse_db_url
 
+_NUMERIC_OID = 1700  # pg_type.oid of numeric
+
 
 def _unique(names: list[str]) -> list[str]:
     """Column names as DuckDB makes them unique (count, count_1, ...): PostgreSQL names every unaliased
@@ -96,6 +98,11 @@ class PostgresEngine:
             conn.close()
         if not rows:
             return pl.DataFrame({n: [] for n in names})
+        # AVG/SUM of integers are NUMERIC in PostgreSQL (Decimal in Python), DOUBLE/HUGEINT in DuckDB:
+        # a numeric result column becomes float, as a numeric source column does when linked
+        numeric = [i for i, c in enumerate(cur.description or []) if c.type_code == _NUMERIC_OID]
+        if numeric:
+            rows = [tuple(float(v) if i in numeric and v is not None else v for i, v in enumerate(r)) for r in rows]
         return pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
 
     def columns(self, source_table: str) -> list[tuple[str, str]]:
