@@ -98,6 +98,17 @@ def test_bad_urls_are_refused_in_chinese(url: str, word: str) -> None:
     assert word in err.value.message + (err.value.hint or "")
 
 
+
+def test_a_server_without_the_spark_extra_says_how_to_add_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from citybi.engines import spark
+
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)  # as if pyspark were not installed
+    with pytest.raises(QueryRejected) as err:
+        spark._session("local", "local[1]", None, None)
+    assert "没有安装 Spark 支持" in err.value.message and "citybi[spark]" in (err.value.hint or "")
+
 def test_link_reads_spark_types(live: Warehouse, folder: Path) -> None:
     info = Catalog(live).get(NAME)
     assert [(c.name, c.type) for c in info.columns] == [

@@ -90,7 +90,11 @@ def _unique(names: list[str]) -> list[str]:
 
 
 def _session(kind: str, where: str, warehouse: Path | None, secret: Secret | None) -> Any:
-    from pyspark.sql import SparkSession
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:  # an extra (pyproject.toml [spark]): most cities never link a Spark table
+        raise QueryRejected("这台服务器没有安装 Spark 支持，无法查询 Spark 上的数据集。",
+                            hint="请安装：pip install 'citybi[spark]'（需要 Java 17）") from None
 
     key = "local" if kind == "local" else where
     with _LOCK:
