@@ -639,7 +639,8 @@ class Catalog:
 
     def _is_system(self, name: str) -> bool:
         return bool(self.wh.fetchall(
-            f"SELECT 1 FROM {S}.datasets d JOIN {S}.versions v ON v.dataset_id = d.id AND v.version = d.current_version "
+            f"SELECT 1 FROM {S}.datasets d JOIN {S}.versions v "
+            f"ON v.dataset_id = d.id AND v.version = d.current_version "
             f"WHERE lower(d.name) = lower(?) AND v.mode = 'system'", [name]))
 
     def ensure_quality_dataset(self) -> bool:
@@ -661,7 +662,8 @@ class Catalog:
             cur.execute(_QUALITY_VIEW)
             cur.execute(f"INSERT INTO {S}.datasets (id, name, display_name, description, current_version, "
                         f"created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)",
-                        [ds_id, QUALITY_DATASET, QUALITY_DATASET, "各数据集每次导入的质量得分和计数（系统维护）", now, now])
+                        [ds_id, QUALITY_DATASET, QUALITY_DATASET, "各数据集每次导入的质量得分和计数（系统维护）",
+                         now, now])
             cur.execute(f"INSERT INTO {S}.versions (dataset_id, version, physical, row_count, mode, source_file, who, "
                         f"created_at, columns_json, note) VALUES (?, 1, NULL, 0, 'system', '', 'CityBI', ?, ?, ?)",
                         [ds_id, now, json.dumps(columns, ensure_ascii=False), "系统数据集：质量记录随每次导入更新"])
@@ -694,7 +696,8 @@ class Catalog:
         prov = provenance or Provenance()
         exists = self.exists(name)
         if exists and self._is_system(name):
-            raise UserFacingError(f"「{name}」是系统数据集（各数据集的质量记录），不能写入。", hint="请换一个数据集名称")
+            raise UserFacingError(f"「{name}」是系统数据集（各数据集的质量记录），不能写入。",
+                                  hint="请换一个数据集名称")
         if mode == "create" and exists:
             raise UserFacingError(f"数据集「{name}」已存在。", hint="请换一个名称，或选择「替换」或「追加」")
         if mode in ("replace", "append") and not exists:

@@ -28,6 +28,7 @@ perfect on validity, it is said not to be checked.
 """
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 from collections.abc import Sequence
@@ -176,13 +177,15 @@ def measure(
     basis: Literal["import", "source", "table"] = "import",
     source: str = "",
     mode: str = "",
+    dropped: dict[str, int] | None = None,
 ) -> QualityReport:
     """The report of `frame` (as it will be written) and what the plan says happened before it.
 
     `failures`/`rows_breaking_rules` come from validation.check_rows of the dataset's rules
     (`rules_checked` False: the dataset has none); `duplicates` maps in_file / in_file_keys /
-    in_dataset to counts (None: not compared)."""
-    dropped_by: dict[str, int] = {}
+    in_dataset to counts (None: not compared); `dropped`: rows left out without a plan (a data
+    source's unparsable readings, Chinese reason → rows)."""
+    dropped_by: dict[str, int] = {k: v for k, v in (dropped or {}).items() if v}
     for d in plan.dropped_rows if plan is not None else []:
         label = DROP_LABELS.get(d.reason, d.reason)
         dropped_by[label] = dropped_by.get(label, 0) + 1
@@ -194,12 +197,13 @@ def measure(
     empty = int(sum(frame.null_count().row(0))) if frame.width else 0
     columns = {c.name: c for c in plan.columns} if plan is not None else {}
     unconverted = sum(c.failed_count for c in columns.values() if c.name in frame.columns)
+    proposals = plan.standardize if plan is not None else []
     applied = [Standardised(column=p.column, original=m.original, standard=m.standard, rows=m.rows)
-               for p in (plan.standardize if plan is not None else []) for m in p.mappings if m.accepted]
-    checked_rows = sum(frame.height for p in (plan.standardize if plan is not None else []) if p.column in frame.columns)
-    unknown = sum(u.rows for p in (plan.standardize if plan is not None else []) for u in p.unknown)
-    unknown += sum(m.rows for p in (plan.standardize if plan is not None else []) for m in p.mappings
-                   if not m.accepted)
+               for p in proposals for m in p.mappings if m.accepted]
+    checked_rows = sum(frame.height for p in proposals if p.column in frame.columns)
+    # a value outside the dictionary, or one with a proposal the clerk did not take, is not standard
+    unknown = sum(u.rows for p in proposals for u in p.unknown)
+    unknown += sum(m.rows for p in proposals for m in p.mappings if not m.accepted)
     dups = duplicates or {}
     dup_rows = sum(v or 0 for v in dups.values())
 
@@ -297,3 +301,63 @@ def dataset_quality(wh: Warehouse, name: str, today: dt.date | None = None) -> D
 def as_json(q: DatasetQuality) -> dict[str, Any]:
     """What `citybi datasets quality --json` prints."""
     return json.loads(q.model_dump_json())
+
+
+def lines_zh(q: DatasetQuality) -> list[str]:
+    """The report as text lines (`citybi datasets quality NAME`)."""
+    head = f"数据集「{q.dataset}」第 {q.version} 版"
+    if q.report is None:
+        return [f"{head}：{q.note or '无质量报告'}"]
+    r = q.report
+    out = [f"{head}：{r.summary_zh()}"]
+    if q.note:
+        out.append(q.note)
+    out += [f"  {c['项目']}（权重 {c['权重']}）：{c['得分']}　{c['说明']}" for c in r.component_rows()]
+    for s in r.dropped_samples:
+        out.append(f"  去除：第 {s.excel_row} 行（{s.reason}）{s.text}")
+    for m in r.standardised:
+        out.append(f"  标准化：{m.column}「{m.original}」→「{m.standard}」{m.rows} 行")
+    for f in r.rule_failures:
+        out.append(f"  违反规则：{f.rule}，{f.rows} 行")
+        for s in f.samples:
+            where = f"第 {s.excel_row} 行" if s.excel_row is not None else "行号未知"
+            out.append(f"    {(s.sheet + ' ') if s.sheet else ''}{where}：{s.value}（{s.row}）")
+    if r.duplicates_checked and r.duplicate_rows:
+        d = r.duplicates
+        out.append(f"  重复：文件内 {d.get('in_file') or 0} 行，主键重复 {d.get('in_file_keys') or 0} 行"
+                   + (f"，已在数据集中 {d['in_dataset']} 行" if d.get("in_dataset") is not None else ""))
+    return out
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register `quality` under `citybi datasets` (two lines in cli.py, as govern does)."""
+    qp = sub.add_parser("quality", help="数据集的质量报告（得分、去除的行、违反的规则、重复）")
+    qp.add_argument("name", nargs="?", help="数据集名称")
+    qp.add_argument("--board", action="store_true",
+                    help=f"建立系统数据集「{QUALITY_DATASET}」（各数据集的质量记录），供数据质量看板使用")
+    qp.add_argument("--db", dest="quality_db", help="数据仓库文件（默认 data/citybi.duckdb）")
+    qp.add_argument("--json", dest="quality_json", action="store_true")
+    qp.set_defaults(func=cmd_quality)
+
+
+def cmd_quality(args: argparse.Namespace) -> int:
+    from citybi.catalog import open_warehouse
+    from citybi.config import load_settings
+    from citybi.errors import UserFacingError
+
+    if not args.name and not args.board:
+        raise UserFacingError("请给出数据集名称。",
+                              hint="例如 citybi datasets quality 环卫清运 --db data/citybi.duckdb；"
+                              "建立数据质量看板的数据集用 --board")
+    with open_warehouse(load_settings(args.quality_db or args.db)) as wh:
+        if args.board:
+            made = Catalog(wh).ensure_quality_dataset()
+            print(f"已建立系统数据集「{QUALITY_DATASET}」。" if made else f"系统数据集「{QUALITY_DATASET}」已存在。")
+        if not args.name:
+            return 0
+        q = dataset_quality(wh, args.name)
+    if args.quality_json or args.json:
+        print(json.dumps(as_json(q), ensure_ascii=False, default=str))
+    else:
+        print("\n".join(lines_zh(q)))
+    return 0

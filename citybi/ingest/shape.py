@@ -12,6 +12,8 @@ unpivot.
 """
 from __future__ import annotations
 
+import itertools
+
 import polars as pl
 
 from citybi.errors import ImportRejected
@@ -264,7 +266,7 @@ def row_runs(rows: pl.Series, sheet: str) -> list[RowRun]:
     starts = (rows.diff().fill_null(0) != 1).arg_true().to_list()
     bounds = [*starts, rows.len()]
     values = rows.to_list()
-    return [RowRun(at=a, row=int(values[a]), n=b - a, sheet=sheet) for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [RowRun(at=a, row=int(values[a]), n=b - a, sheet=sheet) for a, b in itertools.pairwise(bounds)]
 
 
 def _tables_note(tables: list[SheetTable], pick: int) -> str:
