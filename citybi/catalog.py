@@ -623,6 +623,12 @@ class Catalog:
                                 f"WHERE dataset_id = ? AND version = ?", [ds_id, version or current])
         return (rows[0][0], rows[0][1]) if rows else None
 
+    def quality_scores(self) -> dict[str, int]:
+        """Each dataset's score from its current version's stored report (a dataset without one is absent)."""
+        return {r[0]: int(r[1]) for r in self.wh.fetchall(
+            f"SELECT d.name, q.score FROM {S}.datasets d JOIN {S}.quality_reports q "
+            f"ON q.dataset_id = d.id AND q.version = d.current_version")}
+
     def current_frame(self, name: str, limit: int) -> pl.DataFrame | None:
         """At most `limit` rows of the current version (None: its rows are not in this warehouse)."""
         ds_id, _n, _d, _desc, current, *_ = self._dataset_row(name)

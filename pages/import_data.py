@@ -20,6 +20,7 @@ from citybi.importer import (
     commit,
     find_duplicates,
     find_rule_failures,
+    import_quality,
     options_with_edits,
     prepare_file,
     standardized_frame,
@@ -28,7 +29,7 @@ from citybi.importer import (
 from citybi.ingest.model import DROP_LABELS, TYPE_LABELS, ImportOptions
 from citybi.ingest.pipeline import list_sheets
 from citybi.ui.auth import gate
-from citybi.ui.plan_view import plan_preview, plan_summary
+from citybi.ui.plan_view import plan_preview, plan_summary, quality_panel
 from citybi.ui.state import catalog, dataset_link, get_warehouse, guarded, show_error
 from citybi.usertext import md
 
@@ -236,6 +237,10 @@ failures = (guarded(lambda: find_rule_failures(wh, prepared, name)) or []) if mo
 for failure in failures:
     st.warning(md(f"不符合数据集「{name}」的校验规则：{failure.rule}（{failure.rows} 行，例如 "
                   f"{'；'.join(failure.samples[:3]) or '—'}）"))
+# the quality report commit will keep with the version (citybi.quality), shown before anything is written
+report = guarded(lambda: import_quality(wh, prepared, table=name, mode=mode, key_columns=keys, duplicates=duplicates))
+if report is not None:
+    quality_panel(report, title="导入质量")
 save_recipe = st.checkbox("保存导入方案，下次同一报表一键导入", value=True)
 if st.button("导入", type="primary"):
     with st.spinner("正在写入数据仓库…"):
