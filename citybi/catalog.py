@@ -547,9 +547,12 @@ class Catalog:
     def get(self, name: str) -> DatasetInfo:
         ds_id, real, display, desc, current, syn, notes_json, updated = self._dataset_row(name)
         vrow = self.wh.fetchall(
-            f"SELECT row_count, columns_json, source_file FROM {S}.versions WHERE dataset_id = ? AND version = ?",
+            f"SELECT row_count, columns_json, source_file, mode FROM {S}.versions WHERE dataset_id = ? AND version = ?",
             [ds_id, current],
         )[0]
+        if vrow[3] == "system":  # the 数据质量 view: its rows are the reports kept so far
+            count = self.wh.fetchall(f"SELECT count(*) FROM {S}.quality_reports")[0][0]
+            vrow = (count, *vrow[1:])
         notes: dict[str, dict[str, Any]] = json.loads(notes_json or "{}")
         cols = []
         for c in json.loads(vrow[1]):
