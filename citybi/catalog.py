@@ -642,7 +642,9 @@ class Catalog:
         query = exp.select("*").from_(_physical(physical[0][0])).limit(max(1, int(limit)))
         cur = self.wh.cursor()
         try:
-            return cur.execute(query.sql(dialect="duckdb")).pl()
+            out = pl.from_arrow(cur.sql(query.sql(dialect="duckdb")).to_arrow_table())
+            assert isinstance(out, pl.DataFrame)
+            return out
         finally:
             cur.close()
 
