@@ -202,13 +202,14 @@ def _count(wh: Warehouse) -> int:
     (Context("c", "clerk", Scope("城管局")), "未设置部门"),  # would see other departments' datasets
     (Context("d", "analyst", Scope(None, frozenset({"临江区"}))), "区"),  # district-limited
 ], ids=["admin", "analyst", "clerk", "district-limited"])
-def test_the_quality_history_is_a_dataset_only_full_readers_read(wh: Warehouse, tmp_path: Path, ctx: Context,
+def test_the_quality_history_is_a_dataset_only_full_readers_read(wh: Warehouse, ctx: Context,
                                                                  refused: str | None) -> None:
     cat = Catalog(wh)
     assert cat.ensure_quality_dataset() and not cat.ensure_quality_dataset()
     before = cat.current_versions()[QUALITY_DATASET.lower()]
-    ingest_file(wh, _titled(tmp_path), table="t")
-    ingest_file(wh, _titled(tmp_path), table="t", mode="replace")
+    kept = Provenance(quality_json=QualityReport(rows_read=1, rows_kept=1, score=80).model_dump_json())
+    cat.write("t", pl.DataFrame({"区": ["临江区"]}), provenance=kept)  # as an import writes it
+    cat.write("t", pl.DataFrame({"区": ["云湖区"]}), mode="replace", provenance=kept)
     # every kept report moves its version on: cached board results are read again
     assert cat.current_versions()[QUALITY_DATASET.lower()] == before + 2
     assert cat.get(QUALITY_DATASET).row_count == 2
