@@ -37,7 +37,7 @@ from typing import Any, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from citybi import validation
+from citybi import context, rowrules, validation
 from citybi.catalog import QUALITY_DATASET, Catalog
 from citybi.dictionaries import ValueDictionary
 from citybi.ingest.model import DROP_LABELS, ImportPlan
@@ -276,26 +276,60 @@ def dataset_quality(wh: Warehouse, name: str, today: dt.date | None = None) -> D
     on its rows (at most TABLE_SAMPLE) and the dataset's rules — nothing else can be known of it."""
     cat = Catalog(wh)
     info = cat.get(name)
+    # the report's sample rows are rows of the dataset: only a caller who reads all of them sees them
+    # (the rest see the counts and score; a caller who may not read the dataset sees nothing)
+    ctx, gov = context.effective(), cat.governance(info.name)
+    if not rowrules.may_read_dataset(ctx, gov):
+        return DatasetQuality(dataset=info.name, version=info.version, stored=False,
+                              note="您没有权限查看这个数据集，也看不到它的质量报告。")
+    whole = ctx.is_system or ctx.scope.unrestricted or gov.public
     stored = cat.quality_report(info.name)
     if stored is not None:
         created, body = stored
+        report = QualityReport.model_validate_json(body)
         return DatasetQuality(dataset=info.name, version=info.version, stored=True, created_at=created,
-                              report=QualityReport.model_validate_json(body))
+                              report=report if whole else without_samples(report),
+                              note="" if whole else HIDDEN)
+    if not whole:  # measuring reads every row, past the row rules
+        return DatasetQuality(dataset=info.name, version=info.version, stored=False,
+                              note=f"无质量报告（第 {info.version} 版导入时还没有质量报告）。")
+    rules = cat.rules(info.name)
+    key = (str(wh.path), info.name, str(info.version), str(info.updated_at), rules.model_dump_json(), str(today))
+    if key in _MEASURED:  # the 数据集 page asks on every rerun; the rows change only with a new version
+        return _MEASURED[key]
     frame = cat.current_frame(info.name, TABLE_SAMPLE)
     if frame is None:
         why = "系统数据集，无质量报告" if info.name == QUALITY_DATASET else "无质量报告：数据不在本仓库中（实时数据集）"
         return DatasetQuality(dataset=info.name, version=info.version, stored=False, note=why)
-    failures, bad, checked = check_rules(frame, cat.rules(info.name), cat.dictionaries(), today)
-    key = [c for c in cat.rules(info.name).unique if c in frame.columns]
+    failures, bad, checked = check_rules(frame, rules, cat.dictionaries(), today)
+    unique = [c for c in rules.unique if c in frame.columns]
     repeated = frame.height - frame.unique().height if frame.width else 0
-    in_keys = frame.height - frame.unique(subset=key).height if key and frame.height else 0
+    in_keys = frame.height - frame.unique(subset=unique).height if unique and frame.height else 0
     report = measure(frame, failures=failures, rows_breaking_rules=bad, rules_checked=checked,
                      duplicates={"in_file": repeated, "in_file_keys": in_keys}, basis="table",
                      source=info.source_file)
     note = (f"无质量报告（第 {info.version} 版导入时还没有质量报告），以下按当前数据"
             + (f"的前 {TABLE_SAMPLE} 行" if info.row_count > TABLE_SAMPLE else "") + "和校验规则计算；"
             "去除的行、标准化的值和 Excel 行号已无从得知。")
-    return DatasetQuality(dataset=info.name, version=info.version, stored=False, report=report, note=note)
+    out = DatasetQuality(dataset=info.name, version=info.version, stored=False, report=report, note=note)
+    if len(_MEASURED) >= 64:
+        _MEASURED.pop(next(iter(_MEASURED)))
+    _MEASURED[key] = out
+    return out
+
+
+# reports measured on a dataset's rows, by warehouse, dataset, version, rules and day (dataset_quality)
+_MEASURED: dict[tuple[str, ...], DatasetQuality] = {}
+
+
+HIDDEN = "示例行已隐藏：您的数据权限只包含这个数据集的部分行（计数和得分按全部行）。"
+
+
+def without_samples(report: QualityReport) -> QualityReport:
+    """The report without any row's content (sample rows, dropped rows, standardised values)."""
+    return report.model_copy(update={
+        "rule_failures": [f.model_copy(update={"samples": []}) for f in report.rule_failures],
+        "dropped_samples": [], "standardised": []})
 
 
 def as_json(q: DatasetQuality) -> dict[str, Any]:

@@ -245,7 +245,8 @@ save_recipe = st.checkbox("保存导入方案，下次同一报表一键导入",
 if st.button("导入", type="primary"):
     with st.spinner("正在写入数据仓库…"):
         try:
-            result = commit(wh, prepared, table=name, mode=mode, key_columns=keys, save_recipe=save_recipe)
+            result = commit(wh, prepared, table=name, mode=mode, key_columns=keys, save_recipe=save_recipe,
+                            duplicates=duplicates)
             state.update(imp_done={"dataset": result.write.dataset, "result": result}, imp_table=name)
         except Exception as err:  # shown below, and kept there: the warehouse is as it was
             state.update(imp_done={"dataset": name, "error": err})

@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -283,3 +284,29 @@ def test_pages_show_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert at.dataframe[0].value["质量得分"].to_list() == ["97"]
     parts = next(f.value for f in at.dataframe if "权重" in f.value.columns)
     assert parts["项目"].to_list() == [label for label, _w in WEIGHTS.values()]
+
+
+@pytest.mark.parametrize(("ctx", "sees"), [
+    (Context("a", "admin"), "rows"),
+    (Context("c", "clerk", Scope("城管局")), "rows"),  # their own department's dataset, every row
+    (Context("d", "analyst", Scope(None, frozenset({"临江区"}))), "counts"),  # a sample row may be another 区's
+    (Context("e", "clerk", Scope("环保局")), "nothing"),  # may not read the dataset at all
+], ids=["admin", "own-clerk", "district-limited", "other-clerk"])
+def test_a_dataset_report_shows_rows_only_to_who_reads_them_all(wh: Warehouse, ctx: Context, sees: str) -> None:
+    from citybi.quality import RuleIssue, SampleRow
+
+    cat = Catalog(wh)
+    report = QualityReport(rows_read=2, rows_kept=2, score=60, rules_checked=True, rows_breaking_rules=1,
+                           rule_failures=[RuleIssue(rule="数量 应不大于 10", column="数量", rows=1, samples=[
+                               SampleRow(excel_row=3, value="99", row="北港区，99")])])
+    cat.write("t", pl.DataFrame({"区": ["临江区", "北港区"], "数量": [1, 99]}),
+              provenance=Provenance(quality_json=report.model_dump_json()))
+    cat.set_governance("t", replace(cat.governance("t"), department="城管局"))
+    with use(ctx):
+        q = dataset_quality(wh, "t")
+    if sees == "nothing":
+        assert q.report is None and "没有权限" in q.note
+        return
+    assert q.report is not None and (q.report.score, q.report.rows_breaking_rules) == (60, 1)
+    assert [len(f.samples) for f in q.report.rule_failures] == ([1] if sees == "rows" else [0])
+    assert ("示例行已隐藏" in q.note) == (sees == "counts")
