@@ -42,7 +42,7 @@ from citybi.warehouse import Warehouse
 
 S = "_citybi"
 WriteMode = Literal["create", "replace", "append"]
-MODE_LABELS = {"create": "新建", "replace": "替换", "append": "追加", "restore": "恢复"}
+MODE_LABELS = {"create": "新建", "replace": "替换", "append": "追加", "restore": "恢复", "system": "系统"}
 
 _SCHEMA_SQL = (
     f"CREATE SCHEMA IF NOT EXISTS {S}",
