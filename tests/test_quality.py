@@ -310,3 +310,21 @@ def test_a_dataset_report_shows_rows_only_to_who_reads_them_all(wh: Warehouse, c
     assert q.report is not None and (q.report.score, q.report.rows_breaking_rules) == (60, 1)
     assert [len(f.samples) for f in q.report.rule_failures] == ([1] if sees == "rows" else [0])
     assert ("示例行已隐藏" in q.note) == (sees == "counts")
+
+
+def test_a_source_batch_keeps_a_report_too(wh: Warehouse) -> None:
+    from citybi.sources import _write
+    from connectors.source import Fetched, Quarantined
+
+    cat = Catalog(wh)
+    cat.write("读数", pl.DataFrame({"id": [0], "AQI": [40]}))
+    cat.set_rules("读数", Rules(ranges={"AQI": Range(max=500)}))
+    batch = Fetched(described="mqtt://127.0.0.1/air", frame=pl.DataFrame({"id": [1, 1, 2], "AQI": [30, 35, 600]}),
+                    quarantine=[Quarantined(payload=b"{oops", reason="不是 JSON")])
+    _write(wh, cat, batch, table="读数", mode="append", key_columns=["id"], who="test")
+    q = dataset_quality(wh, "读数")
+    r = q.report
+    assert q.stored and r is not None and r.basis == "source"
+    assert (r.rows_read, r.rows_kept, r.rows_dropped, r.rows_breaking_rules) == (4, 2, 2, 1)
+    assert r.dropped_by_reason == {"无法解析（已隔离）": 1, "主键重复（保留最后一行）": 1}
+    assert [s.excel_row for f in r.rule_failures for s in f.samples] == [None]  # a source has no sheet rows
