@@ -190,9 +190,7 @@ def measure(
         label = DROP_LABELS.get(d.reason, d.reason)
         dropped_by[label] = dropped_by.get(label, 0) + 1
     n_dropped = sum(dropped_by.values())
-    # the reader's rows: the kept ones it can place in the sheet, or the frame's
     kept = frame.height
-    read_kept = sum(r.n for r in plan.row_runs) if plan is not None and plan.row_runs else kept
     cells = frame.height * frame.width
     empty = int(sum(frame.null_count().row(0))) if frame.width else 0
     columns = {c.name: c for c in plan.columns} if plan is not None else {}
@@ -234,7 +232,7 @@ def measure(
     ]
     return QualityReport(
         basis=basis, source=source or (plan.file_name if plan is not None else ""), mode=mode,
-        rows_read=read_kept + n_dropped, rows_kept=kept, rows_dropped=n_dropped, dropped_by_reason=dropped_by,
+        rows_read=kept + n_dropped, rows_kept=kept, rows_dropped=n_dropped, dropped_by_reason=dropped_by,
         dropped_samples=[DroppedSample(excel_row=d.row, reason=DROP_LABELS.get(d.reason, d.reason), text=d.text)
                          for d in (plan.dropped_rows if plan is not None else [])[:SAMPLE_ROWS]],
         values_standardised=sum(s.rows for s in applied), standardised=applied, unknown_values=unknown,
