@@ -9,9 +9,16 @@ Design (等保 2.0 level 2/3: identification, complexity, lockout, session time-
   as the local operator; the first admin is made with `citybi users add … --role admin`.
 - Passwords are stored as argon2id hashes (argon2-cffi) only. Rules: at least 10 characters, at
   least three of upper case / lower case / digit / symbol, not containing the user name.
-- 5 failed logins lock an account for 15 minutes. Names that do not exist "lock" the same way (in
-  memory), so the answers never tell whether a name exists; an unknown name still costs one
-  argon2 verification, so timing does not tell either.
+- 5 failed logins lock an account for 15 minutes. Names that do not exist "lock" the same way, so
+  the answers never tell whether a name exists: their counts live in `_citybi.login_failures` (in
+  the warehouse, like the accounts' own counts), so an app restart does not unlock them while real
+  accounts stay locked, and no flood of made-up names can push a name's count out (an in-memory
+  table that was cleared when full could: lock a name, flood, try again — still locked = it
+  exists). A row is forgotten only when its last failure is PRUNE_DAYS old and it is not locked
+  (a real account's count would still be there then: the one difference, not one a guesser
+  can bring about faster). Every path costs one argon2 verification against a hash with our
+  parameters (a wrong password, an unknown name, a locked account), plus one small write for a
+  counted failure, so timing does not tell either (bench/login_timing.py prints the figures).
 - A session token is `base64url(payload).base64url(HMAC-SHA256(key, payload))`, the payload
   holding the user, the issue time and a per-login id (`sid`). The key is 32 random bytes kept
   through citybi.secrets (`<db>.secrets`, owner-only), made on first use. A token works only while:
@@ -32,7 +39,6 @@ import hmac
 import json
 import re
 import secrets as pysecrets
-import threading
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -63,15 +69,28 @@ LOCKED_MESSAGE = f"登录失败次数过多，账户已被临时锁定，请 {LO
 _hasher = PasswordHasher()
 
 
+# A hash of a random password nobody kept (its result is never used: only its cost). Made once and
+# written here rather than on first need: making it then cost the first made-up name one extra hash
+# (~0.4 s), a one-off difference in time a guesser could see.
+_DUMMY = "$argon2id$v=19$m=65536,t=3,p=4$sR8tgwKkRL3XSfR6vAGnGA$u0JThMlRkMbgtBjB+TtPOrj6NQ9n1b/sWMRmTmTb8xI"
+
+
 @functools.cache
 def _dummy_hash() -> str:
-    """A real hash of a random password: an unknown name is verified against it (same cost as a real
-    one). Made on first need, not at import: one hash costs ~0.6 s here and every CLI run imports us."""
+    """The hash an unknown name (or a locked account) is verified against: the same cost as a real one.
+
+    The constant above while its parameters are the hasher's (argon2-cffi may raise its defaults);
+    else one made with the hasher's parameters on first need (not at import: every CLI run imports us)."""
+    from argon2 import extract_parameters
+
+    got, ours = extract_parameters(_DUMMY), _hasher
+    if (got.type, got.salt_len, got.hash_len, got.time_cost, got.memory_cost, got.parallelism) == (
+            ours.type, ours.salt_len, ours.hash_len, ours.time_cost, ours.memory_cost, ours.parallelism):
+        return _DUMMY
     return _hasher.hash(pysecrets.token_urlsafe(16))
 
 
-_unknown_failures: dict[tuple[str, str], tuple[int, dt.datetime | None]] = {}
-_unknown_lock = threading.Lock()
+PRUNE_DAYS = 30  # an unknown name's failure count is forgotten this long after its last failure
 
 
 class AccountError(UserFacingError):
@@ -153,6 +172,33 @@ def check_password(password: str, user_name: str = "") -> None:
         raise AccountError("密码不符合要求：" + "；".join(problems) + "。")
 
 
+def hash_password(password: str, user_name: str = "") -> str:
+    """The rules checked, then the argon2id hash: what a CLI hands the running app instead of the password."""
+    check_password(password, user_name)
+    return _hasher.hash(password)
+
+
+def check_password_hash(text: str) -> str:
+    """A hash made by hash_password (argon2id, parameters between ours and 4× ours), else refused.
+
+    A hash arrives through the inbox when the app holds the warehouse (`citybi users add|reset`):
+    a weaker hash would make the account cheap to crack, a huge one would stall every login."""
+    from argon2 import Type, extract_parameters
+
+    try:
+        params = extract_parameters(text or "")
+    except (InvalidHashError, ValueError) as err:
+        raise AccountError("密码哈希格式不正确。",
+                           hint="请用 citybi users add/reset --password-stdin 重新提交") from err
+    ours = _hasher
+    if (params.type is not Type.ID or not ours.memory_cost <= params.memory_cost <= 4 * ours.memory_cost
+            or not ours.time_cost <= params.time_cost <= 4 * ours.time_cost
+            or not 1 <= params.parallelism <= 4 * ours.parallelism):
+        raise AccountError("密码哈希的参数不符合要求（须为 argon2id，强度不低于系统设置）。",
+                           hint="请用 citybi users add/reset --password-stdin 重新提交")
+    return text
+
+
 def _split(values: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...] | None:
     if values is None:
         return None
@@ -208,12 +254,13 @@ class Accounts:
         return user.context(address)
 
     # ------------------------------------------------------------ administration
-    def add(self, name: str, role: str, password: str, *, department: str | None = None,
+    def add(self, name: str, role: str, password: str | None = None, *, department: str | None = None,
             districts: str | list[str] | None = None, streets: str | list[str] | None = None,
-            now: dt.datetime | None = None) -> User:
+            now: dt.datetime | None = None, password_hash: str | None = None) -> User:
+        """A new account; the password in clear, or (from the inbox) its hash_password() hash."""
         name = check_user_name(name)
         role = parse_role(role)
-        check_password(password, name)
+        pw_hash = _given_hash(password, password_hash, name)
         if self.find(name) is not None:
             raise AccountError(f"用户「{name}」已存在。", hint="如需改密码，请用 citybi users reset")
         at = now or dt.datetime.now()
@@ -223,7 +270,7 @@ class Accounts:
                         [name, role, (department or "").strip() or None,
                          None if ds is None else json.dumps(ds, ensure_ascii=False),
                          None if ss is None else json.dumps(ss, ensure_ascii=False),
-                         _hasher.hash(password), at, at, at])
+                         pw_hash, at, at, at])
         audit.record(self.wh, "users.add", name, {"role": role, "department": department or "",
                                                   "districts": list(ds or []), "streets": list(ss or [])})
         return self.get(name)
@@ -241,12 +288,14 @@ class Accounts:
         self._update(name, "disabled = ?, valid_after = ?", [disabled, now or dt.datetime.now()])
         audit.record(self.wh, "users.disable" if disabled else "users.enable", name)
 
-    def reset(self, name: str, password: str, *, now: dt.datetime | None = None) -> None:
-        """An admin sets a new password; the user must change it at next login; old tokens stop working."""
-        check_password(password, name)
+    def reset(self, name: str, password: str | None = None, *, now: dt.datetime | None = None,
+              password_hash: str | None = None) -> None:
+        """An admin sets a new password (or its hash_password() hash); the user must change it at next
+        login; old tokens stop working."""
+        pw_hash = _given_hash(password, password_hash, name)
         self.get(name)
         self._update(name, "password_hash = ?, must_change = true, failed_count = 0, locked_until = NULL, "
-                           "valid_after = ?", [_hasher.hash(password), now or dt.datetime.now()])
+                           "valid_after = ?", [pw_hash, now or dt.datetime.now()])
         audit.record(self.wh, "users.reset", name)
 
     def set_role(self, name: str, role: str, *, department: str | None = None,
@@ -288,9 +337,11 @@ class Accounts:
                                 f"WHERE name = ?", [clean]) if clean else []
         who = Context(user=clean[:64], role="", address=address)
         if not rows:
-            self._unknown_failure(clean, at, password)
-            audit.record(self.wh, "login.failed", clean[:64], {"reason": "unknown"}, ctx=who, now=at)
-            raise LoginFailed(GENERIC_FAILURE)
+            message = self._unknown_failure(clean[:64], at, password)
+            audit.record(self.wh, "login.failed", clean[:64],
+                         {"reason": "unknown", **({"locked": True} if message == LOCKED_MESSAGE else {})},
+                         ctx=who, now=at)
+            raise LoginFailed(message)
         pw_hash, disabled, failed, locked_until = rows[0]
         if locked_until is not None and locked_until > at:
             _verify(_dummy_hash(), password)
@@ -320,20 +371,24 @@ class Accounts:
         audit.record(self.wh, "login.ok", clean, ctx=user.context(address), now=at)
         return Session(user=user, sid=sid, issued_at=at, token=self._sign(clean, at, sid))
 
-    def _unknown_failure(self, name: str, at: dt.datetime, password: str) -> None:
+    def _unknown_failure(self, name: str, at: dt.datetime, password: str) -> str:
+        """Count a failed login of a name that is no account exactly as a real account's is counted;
+        returns the message (GENERIC_FAILURE or LOCKED_MESSAGE) a real account would have got."""
         _verify(_dummy_hash(), password)  # the same cost as a real account
-        key = (str(self.wh.path), name)
-        with _unknown_lock:
-            count, until = _unknown_failures.get(key, (0, None))
-            if until is not None and until > at:
-                raise LoginFailed(LOCKED_MESSAGE)
-            count = (0 if until is not None else count) + 1
-            if count >= MAX_FAILURES:
-                _unknown_failures[key] = (0, at + dt.timedelta(minutes=LOCK_MINUTES))
-                if len(_unknown_failures) > 10000:
-                    _unknown_failures.clear()
-                raise LoginFailed(LOCKED_MESSAGE)
-            _unknown_failures[key] = (count, None)
+        with self.wh.transaction() as cur:
+            rows = cur.execute(f"SELECT failed_count, locked_until FROM {S}.login_failures WHERE name = ?",
+                               [name]).fetchall()
+            failed, locked_until = rows[0] if rows else (0, None)
+            if locked_until is not None and locked_until > at:
+                return LOCKED_MESSAGE  # a locked real account is not counted further either
+            failed = (0 if locked_until is not None else int(failed or 0)) + 1
+            lock = at + dt.timedelta(minutes=LOCK_MINUTES) if failed >= MAX_FAILURES else None
+            cur.execute(f"INSERT OR REPLACE INTO {S}.login_failures VALUES (?, ?, ?, ?)",
+                        [name, 0 if lock else failed, lock, at])
+            # forgotten only by age, never because others were tried (see the module docstring)
+            cur.execute(f"DELETE FROM {S}.login_failures WHERE last_failed < ? AND "
+                        f"(locked_until IS NULL OR locked_until < ?)", [at - dt.timedelta(days=PRUNE_DAYS), at])
+        return LOCKED_MESSAGE if lock else GENERIC_FAILURE
 
     def logout(self, token: str, *, now: dt.datetime | None = None) -> None:
         """End the login the token belongs to (the token stops working everywhere)."""
@@ -417,6 +472,15 @@ class Accounts:
             return {"u": str(payload["u"]), "t": str(payload["t"]), "sid": str(payload["sid"])}
         except (ValueError, KeyError, TypeError):
             return None
+
+
+def _given_hash(password: str | None, password_hash: str | None, name: str) -> str:
+    """The hash to store: made here from the password, or a checked one made by the CLI."""
+    if (password is None) == (password_hash is None):
+        raise AccountError("请提供密码。")
+    if password is not None:
+        return hash_password(password, name)
+    return check_password_hash(password_hash or "")
 
 
 def _verify(pw_hash: str, password: str) -> bool:

@@ -6,6 +6,11 @@ warehouse file: these commands act as SYSTEM (the operator already holds every r
 gives) and are audited as such. Passwords are read from standard input only (`--password-stdin`),
 never from an argument: arguments show up in `ps` and in shell history.
 
+While the app holds the warehouse (DuckDB: one process per file, not even a reader beside it),
+every command here becomes an account job in the app's inbox (citybi.inbox.AccountJob) and prints
+the app's answer; when the file is free it runs the same job here (inbox.run_account_job), so both
+ways answer alike. A password is hashed HERE (argon2id) before either: the job holds only the hash.
+
     citybi users add NAME --role admin|analyst|clerk|leader (or 管理员|分析员|科员|领导)
                 [--department D] [--districts 临江区,云湖区] [--streets …] --password-stdin --db PATH
     citybi users list [--json] --db PATH
@@ -56,47 +61,77 @@ def _scope_text(values: tuple[str, ...] | None) -> str:
     return "、".join(values) if values else "全部"
 
 
-def cmd_users(args: argparse.Namespace) -> int:
-    from citybi.accounts import Accounts
+def _run(db: str | None, job: Any) -> dict[str, Any]:
+    """Do an account/audit command here, or — while the app holds the warehouse — through its inbox."""
+    from citybi import inbox
+    from citybi.config import load_settings
+    from citybi.errors import WarehouseBusy
 
-    with _open(args.db) as wh:
-        acc = Accounts(wh)
-        action = args.users_command
-        if action == "add":
-            user = acc.add(args.name, args.role, _password(args), department=args.department,
-                           districts=args.districts, streets=args.streets)
-            print(f"已添加用户「{user.name}」（{user.role_label}，部门 {user.department or '未设置'}，"
-                  f"区 {_scope_text(user.districts)}，街道 {_scope_text(user.streets)}）。")
-        elif action == "list":
-            users = acc.list()
-            if args.json:
-                for u in users:
-                    sys.stdout.write(json.dumps({
-                        "name": u.name, "role": u.role, "role_label": u.role_label, "department": u.department,
-                        "districts": list(u.districts or []), "streets": list(u.streets or []),
-                        "disabled": u.disabled, "last_login": u.last_login.isoformat() if u.last_login else None,
-                    }, ensure_ascii=False) + "\n")
-                return 0
-            if not users:
-                print("还没有任何账户（应用以本机操作员身份运行，不需要登录）。"
-                      "创建第一个管理员：citybi users add 名称 --role admin --password-stdin")
-                return 0
+    try:
+        wh = _open(db)
+    except WarehouseBusy:
+        sys.stderr.write("应用正在使用数据仓库，已把任务交给应用处理，请稍候…\n")
+        outcome = inbox.wait(inbox.submit_account(load_settings(db).db_path, job))
+        if outcome.get("status") != "ok":
+            raise UserFacingError(str(outcome.get("message") or "操作失败。")) from None
+        return outcome
+    with wh:
+        return inbox.run_account_job(wh, job)
+
+
+def _job(**fields: Any) -> Any:
+    """The command as an inbox AccountJob; a value out of bounds is a Chinese message, not a traceback."""
+    from pydantic import ValidationError
+
+    from citybi.inbox import AccountJob
+
+    try:
+        return AccountJob(**fields)
+    except ValidationError as err:
+        where = "、".join(sorted({".".join(str(x) for x in e["loc"]) for e in err.errors()}))
+        raise UserFacingError(f"参数不正确（{where}：太长或格式不对）。", detail=str(err)[:2000]) from None
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from citybi.accounts import check_user_name, hash_password
+
+    action = args.users_command
+    fields: dict[str, Any] = {"action": f"users.{action}"}
+    if action != "list":
+        fields["name"] = check_user_name(args.name)
+    if action in ("add", "set-role"):
+        fields.update(role=args.role, department=args.department, districts=args.districts, streets=args.streets)
+    if action in ("add", "reset"):
+        # hashed here: the password never leaves this process, not even into the app's inbox
+        fields["password_hash"] = hash_password(_password(args), fields["name"])
+    out = _run(args.db, _job(**fields))
+    if action == "list":
+        users = out["users"]
+        if args.json:
             for u in users:
-                state = "已停用" if u.disabled else "正常"
-                print(f"{u.name}\t{u.role_label}\t{u.department or '-'}\t区 {_scope_text(u.districts)}\t"
-                      f"街道 {_scope_text(u.streets)}\t{state}\t"
-                      f"上次登录 {u.last_login.strftime('%Y-%m-%d %H:%M') if u.last_login else '从未'}")
-        elif action in ("disable", "enable"):
-            acc.set_disabled(args.name, action == "disable")
-            print(f"已{'停用' if action == 'disable' else '启用'}用户「{args.name}」。")
-        elif action == "reset":
-            acc.reset(args.name, _password(args))
-            print(f"已重置用户「{args.name}」的密码；该用户下次登录后需要修改密码。")
-        elif action == "set-role":
-            user = acc.set_role(args.name, args.role, department=args.department, districts=args.districts,
-                                streets=args.streets)
-            print(f"已把用户「{user.name}」调整为 {user.role_label}（部门 {user.department or '未设置'}，"
-                  f"区 {_scope_text(user.districts)}，街道 {_scope_text(user.streets)}）；该用户需要重新登录。")
+                sys.stdout.write(json.dumps(u, ensure_ascii=False) + "\n")
+            return 0
+        if not users:
+            print("还没有任何账户（应用以本机操作员身份运行，不需要登录）。"
+                  "创建第一个管理员：citybi users add 名称 --role admin --password-stdin")
+            return 0
+        for u in users:
+            state = "已停用" if u["disabled"] else "正常"
+            seen = u["last_login"][:16].replace("T", " ") if u["last_login"] else "从未"
+            print(f"{u['name']}\t{u['role_label']}\t{u['department'] or '-'}\t区 {_scope_text(u['districts'])}\t"
+                  f"街道 {_scope_text(u['streets'])}\t{state}\t上次登录 {seen}")
+        return 0
+    user = out["user"]
+    scope = (f"部门 {user['department'] or '未设置'}，区 {_scope_text(user['districts'])}，"
+             f"街道 {_scope_text(user['streets'])}")
+    if action == "add":
+        print(f"已添加用户「{user['name']}」（{user['role_label']}，{scope}）。")
+    elif action in ("disable", "enable"):
+        print(f"已{'停用' if action == 'disable' else '启用'}用户「{user['name']}」。")
+    elif action == "reset":
+        print(f"已重置用户「{user['name']}」的密码；该用户下次登录后需要修改密码。")
+    else:
+        print(f"已把用户「{user['name']}」调整为 {user['role_label']}（{scope}）；该用户需要重新登录。")
     return 0
 
 
@@ -110,40 +145,37 @@ def _day(text: str | None, what: str) -> dt.datetime | None:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from citybi import audit
-
-    with _open(args.db) as wh:
-        if args.audit_command == "verify":
-            v = audit.verify(wh)
-            for note in v.notes:
-                print(f"注意：{note}")
-            if v.ok:
-                print(f"审计日志完整：检查了 {v.checked} 条记录，没有发现修改或删除。")
-                print(f"最新记录：第 {v.head_seq} 条，哈希 {v.head_hash}（可把它另存到别处，作为外部凭证）")
-                return 0
-            print(f"审计日志被改动过（检查了 {v.checked} 条记录）：")
-            for p in v.problems:
-                print(f"  {p}")
-            return 1
-        if args.audit_command == "prune":
-            days = wh.settings.audit_retention_days if args.days is None else args.days
-            if days < 1:
-                raise UserFacingError("--days 至少为 1 天。", hint="等保要求审计记录至少保留 6 个月，默认 180 天")
-            n = audit.prune(wh, retention_days=days)
-            print(f"已清理 {n} 条超过 {days} 天的审计记录；其余记录仍可校验。")
+    if args.audit_command == "verify":
+        v = _run(args.db, _job(action="audit.verify"))["verdict"]
+        for note in v["notes"]:
+            print(f"注意：{note}")
+        if v["ok"]:
+            print(f"审计日志完整：检查了 {v['checked']} 条记录，没有发现修改或删除。")
+            print(f"最新记录：第 {v['head_seq']} 条，哈希 {v['head_hash']}（可把它另存到别处，作为外部凭证）")
             return 0
-        since = _day(args.since, "--since")
-        until = _day(args.until, "--until")
-        rows = audit.entries(wh, user=args.user, action=args.action, since=since,
-                             until=until + dt.timedelta(days=1) if until else None, limit=args.limit)
-        for e in rows:
-            if args.json:
-                sys.stdout.write(json.dumps({"seq": e.seq, "time": e.at.isoformat(), "user": e.user, "role": e.role,
-                                             "address": e.address, "action": e.action, "target": e.target,
-                                             "detail": e.detail}, ensure_ascii=False) + "\n")
-            else:
-                print(f"{e.seq}\t{e.at:%Y-%m-%d %H:%M:%S}\t{e.user}\t{e.address or '-'}\t{e.action_label}\t"
-                      f"{e.target}\t{e.detail}")
+        print(f"审计日志被改动过（检查了 {v['checked']} 条记录）：")
+        for p in v["problems"]:
+            print(f"  {p}")
+        return 1
+    if args.audit_command == "prune":
+        if args.days is not None and args.days < 1:
+            raise UserFacingError("--days 至少为 1 天。", hint="等保要求审计记录至少保留 6 个月，默认 180 天")
+        out = _run(args.db, _job(action="audit.prune", days=args.days))
+        print(f"已清理 {out['removed']} 条超过 {out['days']} 天的审计记录；其余记录仍可校验。")
+        return 0
+    if args.limit < 1:
+        raise UserFacingError("--limit 至少为 1。")
+    until = _day(args.until, "--until")
+    out = _run(args.db, _job(action="audit.list", user=args.user or None, audit_action=args.action or None,
+                                   since=_day(args.since, "--since"),
+                                   until=until + dt.timedelta(days=1) if until else None, limit=args.limit))
+    for e in out["entries"]:
+        if args.json:
+            sys.stdout.write(json.dumps({k: e[k] for k in ("seq", "time", "user", "role", "address", "action",
+                                                           "target", "detail")}, ensure_ascii=False) + "\n")
+        else:
+            print(f"{e['seq']}\t{e['time'][:19].replace('T', ' ')}\t{e['user']}\t{e['address'] or '-'}\t"
+                  f"{e['action_label']}\t{e['target']}\t{e['detail']}")
     return 0
 
 

@@ -23,9 +23,22 @@ Retention (等保: keep ≥ 6 months; default 180 days): `prune()` removes entri
 setting and keeps the hash and seq of the last removed entry as the chain's base (in the
 `audit_meta` table and the anchor), so what remains still verifies; the prune itself is an entry.
 
-Appends are serialised by a lock per warehouse file and written in their own small transaction
-after the action succeeded (a failed write is not logged as done). SQL is constant with `?`
-parameters: no user text is ever formatted into it.
+A write's entry is written WITH the write (uploads, replaces, appends, restores, deletes, live
+links): in the same DuckDB transaction as the data, through `durable(wh)` — `log.append(cur, …)`
+just before the transaction commits. So the data and its audit entry are committed together or not at all: a
+kill -9 (or a power cut) right after the data commit can no longer leave a change nobody logged,
+and a failure to log fails the write (等保: no unaudited change). Chosen over an intent entry
+before and a completion entry after (with recovery at start) because the log already lives in the
+warehouse: one transaction needs no recovery step and leaves no "maybe" entries to explain.
+Other entries (logins, questions, exports) are their own small transaction (`record`).
+
+Appends are serialised by a lock per warehouse file, always taken INSIDE the transaction (after
+the warehouse's own lock, never before it: no lock-order deadlock) and held until that
+transaction committed. The head (last seq and hash) is read through a fresh cursor, not the
+writing transaction's snapshot: an import's transaction began long before its entry is added,
+and entries committed meanwhile (by another Warehouse object over the same file) must be seen.
+The anchor file is written after the commit (it never points at an entry that was rolled back).
+SQL is constant with `?` parameters: no user text is ever formatted into it.
 """
 from __future__ import annotations
 
@@ -36,6 +49,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +76,7 @@ ACTION_LABELS: dict[str, str] = {
     "datasets.replace": "替换数据集",
     "datasets.append": "追加数据",
     "datasets.restore": "恢复版本",
+    "datasets.link": "连接实时数据集",
     "datasets.delete": "删除数据集",
     "export": "导出数据",
     "ask": "提问",
@@ -155,35 +170,91 @@ def _detail_text(detail: dict[str, Any] | str | None) -> str:
     return json.dumps(detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def record(wh: Warehouse, action: str, target: str = "", detail: dict[str, Any] | str | None = None, *,
-           ctx: Context | None = None, user: str | None = None, now: dt.datetime | None = None) -> Entry:
-    """Append one entry as the current caller (context.effective(), or `ctx`).
+class DurableLog:
+    """Entries appended inside one open transaction (see `durable`); the anchor follows its commit."""
 
-    `user` overrides the context's user name for events before there is a context (a failed
-    login names the account that was tried)."""
-    who = ctx or effective()
-    at = now or dt.datetime.now()
-    name = who.user if user is None else user
-    role = who.role if user is None or ctx is not None else ""
-    address = who.address or ""
-    text_detail = _detail_text(detail)
-    with _lock(wh), wh.transaction() as cur:
-        last = cur.execute(f"SELECT seq, hash FROM {S}.audit ORDER BY seq DESC LIMIT 1").fetchall()
-        if last:
-            seq, prev = int(last[0][0]) + 1, last[0][1]
-        else:
-            base_seq = _meta(cur, "base_seq")
-            seq = int(base_seq) + 1 if base_seq else 1
-            prev = _meta(cur, "base_hash") or GENESIS
+    def __init__(self, wh: Warehouse) -> None:
+        self.wh = wh
+        self._held = False
+        self._head: tuple[int, str] | None = None  # the last entry appended in this transaction
+        self._base: tuple[int, str] = (0, GENESIS)
+
+    def hold(self) -> None:
+        """Take the file's audit lock (inside the transaction); durable() releases it after the commit."""
+        if not self._held:
+            _lock(self.wh).acquire()
+            self._held = True
+
+    def append(self, cur: Any, action: str, target: str = "", detail: dict[str, Any] | str | None = None, *,
+               ctx: Context | None = None, user: str | None = None, now: dt.datetime | None = None) -> Entry:
+        """Append one entry with `cur`, the caller's open transaction: it commits with the caller's data.
+
+        `user` overrides the context's user name for events before there is a context (a failed
+        login names the account that was tried)."""
+        self.hold()
+        who = ctx or effective()
+        at = now or dt.datetime.now()
+        name = who.user if user is None else user
+        role = who.role if user is None or ctx is not None else ""
+        address = who.address or ""
+        text_detail = _detail_text(detail)
+        if self._head is None:
+            fresh = self.wh.cursor()  # the latest committed head, not the transaction's old snapshot
+            try:
+                last = fresh.execute(f"SELECT seq, hash FROM {S}.audit ORDER BY seq DESC LIMIT 1").fetchall()
+                base_seq, base_hash = _meta(fresh, "base_seq"), _meta(fresh, "base_hash")
+            finally:
+                fresh.close()
+            self._base = (int(base_seq) if base_seq else 0, base_hash or GENESIS)
+            self._head = (int(last[0][0]), last[0][1]) if last else self._base
+            if not last and _read_anchor(self.wh) is None:
+                # the log's first entry: anchor the empty chain before it, so a stop between the
+                # commit and the anchor write leaves an anchor one entry behind (a note), not none
+                with contextlib.suppress(OSError):
+                    _write_anchor(self.wh, {"seq": self._base[0], "hash": self._base[1],
+                                            "base_seq": self._base[0], "base_hash": self._base[1]})
+        seq, prev = self._head[0] + 1, self._head[1]
         h = entry_hash(prev, canonical(seq, at, name, role, address, action, target, text_detail))
         cur.execute(f"INSERT INTO {S}.audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [seq, at, name, role, address, action, target[:1000], text_detail[:8000], prev, h])
-        base = (_meta(cur, "base_seq"), _meta(cur, "base_hash"))
-    # after the commit: an anchor never points at an entry that was rolled back
-    with contextlib.suppress(OSError):
-        _write_anchor(wh, {"seq": seq, "hash": h, "base_seq": int(base[0]) if base[0] else 0,
-                           "base_hash": base[1] or GENESIS})
-    return Entry(seq, at, name, role, address, action, target[:1000], text_detail[:8000], prev, h)
+        self._head = (seq, h)
+        return Entry(seq, at, name, role, address, action, target[:1000], text_detail[:8000], prev, h)
+
+    def _finish(self, committed: bool) -> None:
+        try:
+            if committed and self._head is not None and self._head != self._base:
+                with contextlib.suppress(OSError):
+                    _write_anchor(self.wh, {"seq": self._head[0], "hash": self._head[1],
+                                            "base_seq": self._base[0], "base_hash": self._base[1]})
+        finally:
+            if self._held:
+                self._held = False
+                _lock(self.wh).release()
+
+
+@contextlib.contextmanager
+def durable(wh: Warehouse) -> Iterator[DurableLog]:
+    """Open BEFORE the write's transaction, in the same `with`, so it closes after the commit:
+
+        with audit.durable(wh) as log, wh.transaction() as cur:
+            …the write…
+            log.append(cur, "datasets.replace", name, {...})
+
+    The entry commits with the data; the lock taken by append is held until the commit is done."""
+    log = DurableLog(wh)
+    committed = False
+    try:
+        yield log
+        committed = True
+    finally:
+        log._finish(committed)
+
+
+def record(wh: Warehouse, action: str, target: str = "", detail: dict[str, Any] | str | None = None, *,
+           ctx: Context | None = None, user: str | None = None, now: dt.datetime | None = None) -> Entry:
+    """Append one entry as the current caller (context.effective(), or `ctx`), in its own transaction."""
+    with durable(wh) as log, wh.transaction() as cur:
+        return log.append(cur, action, target, detail, ctx=ctx, user=user, now=now)
 
 
 def record_done(wh: Warehouse, action: str, target: str = "", detail: dict[str, Any] | str | None = None) -> None:
@@ -265,8 +336,8 @@ def verify(wh: Warehouse) -> Verdict:
                 problems.append(f"锚点指向的第 {a_seq} 条记录不存在。")
             elif match is not None and match[9] != a_hash:
                 problems.append(f"第 {a_seq} 条记录与锚点保存的哈希不符。")
-            if a_seq < head_seq:
-                notes.append(f"锚点落后 {head_seq - a_seq} 条（进程可能在写入锚点前停止）。")
+        if a_seq < head_seq:
+            notes.append(f"锚点落后 {head_seq - a_seq} 条（进程可能在写入锚点前停止）。")
     return Verdict(ok=not problems, checked=len(rows), head_seq=head_seq, head_hash=head_hash,
                    problems=tuple(problems), notes=tuple(notes))
 
@@ -281,7 +352,8 @@ def prune(wh: Warehouse, *, retention_days: int | None = None, now: dt.datetime 
     if retention_days < 1:
         raise ValueError("retention_days must be at least 1")
     cutoff = (now or dt.datetime.now()) - dt.timedelta(days=retention_days)
-    with _lock(wh), wh.transaction() as cur:
+    with durable(wh) as log, wh.transaction() as cur:
+        log.hold()  # no entry may be appended while the base moves
         old = cur.execute(f"SELECT seq, hash FROM {S}.audit WHERE logged_at < ? ORDER BY seq DESC LIMIT 1",
                           [cutoff]).fetchall()
         if not old:

@@ -26,12 +26,12 @@ import duckdb
 import polars as pl
 from sqlglot import exp
 
-from citybi import audit, context
+from citybi import audit, context, rowrules
 from citybi.access import require
 from citybi.config import Settings
 from citybi.dictionaries import ValueDictionary
 from citybi.engines import LiveTarget
-from citybi.errors import NotFound, UserFacingError
+from citybi.errors import NotFound, QueryRejected, UserFacingError
 from citybi.metrics import Metric, MetricError, check, references
 from citybi.querydoor import fold
 from citybi.rowrules import Governance, detect_by_values, detect_columns
@@ -78,6 +78,10 @@ _SCHEMA_SQL = (
     # transaction as the rows it describes, so the two never disagree
     f"""CREATE TABLE IF NOT EXISTS {S}.source_state (
         source VARCHAR PRIMARY KEY, state_json VARCHAR, updated_at TIMESTAMP)""",
+    # failed logins of names that are no account (citybi.accounts): locked exactly like a real one,
+    # kept in the file so neither a restart nor a flood of other names resets them
+    f"""CREATE TABLE IF NOT EXISTS {S}.login_failures (
+        name VARCHAR PRIMARY KEY, failed_count INTEGER NOT NULL, locked_until TIMESTAMP, last_failed TIMESTAMP)""",
     # accounts (citybi.accounts): no row = open mode (a local operator); argon2 hashes only.
     # valid_after: tokens issued before it stop working (password changed, reset, disabled)
     f"""CREATE TABLE IF NOT EXISTS {S}.users (
@@ -582,7 +586,7 @@ class Catalog:
         if self.exists(name):
             raise UserFacingError(f"数据集「{name}」已存在。", hint="请换一个名称")
         now = dt.datetime.now()
-        with self.wh.transaction() as cur:
+        with audit.durable(self.wh) as log, self.wh.transaction() as cur:
             ds_id = cur.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {S}.datasets").fetchall()[0][0]
             cur.execute(f"INSERT INTO {S}.datasets (id, name, display_name, description, current_version, "
                         f"created_at, updated_at) VALUES (?, ?, ?, '', 1, ?, ?)", [ds_id, name, name, now, now])
@@ -594,6 +598,9 @@ class Catalog:
             district, street = detect_columns([c["name"] for c in columns])
             cur.execute(f"INSERT INTO {S}.dataset_governance VALUES (lower(?), NULL, ?, ?, false, ?)",
                         [name, district, street, now])
+            # where it lives by engine kind and table only: a connection URL may carry a user or host detail
+            log.append(cur, "datasets.link", name, {"engine": target.engine_url.split(":", 1)[0],
+                                                    "source_table": target.source_table})
 
     def datasets(self) -> list[DatasetInfo]:
         return [self.get(n) for n in self.names()]
@@ -727,7 +734,8 @@ class Catalog:
         # unites old and new rows first, so it is encoded after, by _dictionary_encode)
         encoded = _enum_types(frame, columns) if mode != "append" else {}
         staged = "__citybi_incoming"
-        with self.wh.transaction() as cur:
+        # the audit entry commits with the version (citybi.audit: no write without its entry)
+        with audit.durable(self.wh) as log, self.wh.transaction() as cur:
             cur.register(staged, frame)
             try:
                 if mode == "create":
@@ -799,13 +807,13 @@ class Catalog:
                     _record_quality(cur, ds_id, version, mode, prov.quality_json)
                 if also is not None:
                     also(cur)
+                log.append(cur, f"datasets.{mode}", name,
+                           {"version": version, "rows": rows, "file": prov.source_file, "sha256": prov.sha256})
             finally:
                 # after a failed statement the transaction is aborted and unregister fails too:
                 # that second error must not replace the first (e.g. "No space left on device")
                 with contextlib.suppress(duckdb.Error):
                     cur.unregister(staged)
-        audit.record_done(self.wh, f"datasets.{mode}", name,
-                     {"version": version, "rows": rows, "file": prov.source_file, "sha256": prov.sha256})
         return WriteResult(dataset=name, version=version, mode=mode, rows_written=rows,
                            rows_added=added, rows_updated=updated)
 
@@ -840,7 +848,7 @@ class Catalog:
     def restore(self, name: str, version: int) -> None:
         """Make an earlier version current again (the newer versions stay in the history)."""
         require("datasets.restore", department=self.department_of(name))
-        with self.wh.transaction() as cur:
+        with audit.durable(self.wh) as log, self.wh.transaction() as cur:
             ds_id, real, *_ = self._dataset_row_cur(cur, name)
             row = cur.execute(
                 f"SELECT physical FROM {S}.versions WHERE dataset_id = ? AND version = ? AND NOT dropped",
@@ -850,12 +858,12 @@ class Catalog:
             self._point_view(cur, real, row[0][0])
             cur.execute(f"UPDATE {S}.datasets SET current_version = ?, updated_at = ? WHERE id = ?",
                         [version, dt.datetime.now(), ds_id])
-        audit.record_done(self.wh, "datasets.restore", real, {"version": version})
+            log.append(cur, "datasets.restore", real, {"version": version})
 
     def delete(self, name: str) -> None:
         """Remove a dataset and every version of it."""
         require("datasets.delete", department=self.department_of(name))
-        with self.wh.transaction() as cur:
+        with audit.durable(self.wh) as log, self.wh.transaction() as cur:
             ds_id, real, *_ = self._dataset_row_cur(cur, name)
             cur.execute(exp.Drop(tables=[_user_table(real)], kind="VIEW", exists=True).sql(dialect="duckdb"))
             for (physical,) in cur.execute(
@@ -870,7 +878,7 @@ class Catalog:
             cur.execute(f"DELETE FROM {S}.live_datasets WHERE dataset = lower(?)", [real])
             # ids are reused (max + 1): a deleted dataset's history must not become the next one's
             cur.execute(f"DELETE FROM {S}.quality_reports WHERE dataset_id = ?", [ds_id])
-        audit.record_done(self.wh, "datasets.delete", real)
+            log.append(cur, "datasets.delete", real)
 
     def set_synonyms(self, name: str, synonyms: list[str], column: str | None = None) -> None:
         """Words users say for a dataset or a column (问数 matches them)."""
@@ -927,6 +935,21 @@ class Catalog:
                         [info.name, gov.department, gov.district_column, gov.street_column, gov.public,
                          dt.datetime.now()])
         return gov
+
+    def visible_rows(self, info: DatasetInfo, run: Callable[[exp.Expression], Any] | None = None) -> int | None:
+        """How many of the dataset's rows the caller may see: the stored count when no row rule applies
+        to them, else a count through the door (row rule applied); None when they may see none of it.
+
+        A whole-table count shown to a 临江区 user tells them how much the other districts have.
+        `run` is the door the count goes through (a page passes the result cache's); a QueryResult back."""
+        if not rowrules.restricted(self.wh.caller()):
+            return info.row_count
+        tree = exp.select(exp.Count(this=exp.Star())).from_(_user_table(info.name))
+        try:
+            result = run(tree) if run is not None else self.wh.run(tree, max_rows=1)
+            return int(result.frame.item(0, 0) or 0)
+        except QueryRejected:
+            return None
 
     def preview(self, name: str, limit: int = 100) -> pl.DataFrame:
         """The first rows of a dataset, through the query door like any user query."""

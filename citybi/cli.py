@@ -1,13 +1,14 @@
 """The `citybi` command line: everything a page does, scriptable.
 
     citybi ingest FILE [--sheet NAME] --db PATH --table NAME [--mode create|replace|append] [--json]
-                  [--no-recipe] [--save-recipe NAME] [--standardize auto|off]
+                  [--no-recipe] [--save-recipe NAME] [--standardize auto|off] [--force]
     citybi dictionaries import FILE --name NAME [--prefix 嘉兴市] --db PATH
     citybi dictionaries list|remove [--name NAME] --db PATH
     citybi rules show|set TABLE --db PATH [--not-null COL] [--range AQI=0:500] [--allowed 区=行政区划/区]
                   [--unique COL] [--not-future COL] [--required COL]
     citybi sheets FILE
     citybi datasets --db PATH [--json]
+    citybi datasets lineage NAME --db PATH [--json] [--as NAME] | citybi datasets delete NAME --db PATH [--force]
     citybi datasets quality NAME --db PATH [--json]   (--board: the 数据质量 system dataset for the board)
     citybi versions TABLE --db PATH | citybi restore TABLE VERSION --db PATH
     citybi ask QUESTION --db PATH [--table NAME] [--today YYYY-MM-DD] [--json] [--as NAME]
@@ -45,7 +46,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from citybi.config import PROJECT_ROOT, load_settings
 from citybi.errors import UserFacingError, storage_error
@@ -62,15 +63,20 @@ def _print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(json_safe(obj), ensure_ascii=False, default=str) + "\n")
 
 
-def cmd_ingest(args: argparse.Namespace) -> int:
-    from citybi.errors import WarehouseBusy
-    from citybi.importer import ingest_file
+def _ingest_options(args: argparse.Namespace) -> Any:
     from citybi.ingest.model import ImportOptions
 
-    options = ImportOptions(
+    return ImportOptions(
         sheet=args.sheet, header_row=args.header_row, unpivot=args.unpivot, union_sheets=args.union_sheets,
         sheet_table=args.sheet_table,
     )
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from citybi.errors import WarehouseBusy
+    from citybi.importer import ingest_file
+
+    options = _ingest_options(args)
     try:
         wh = _warehouse(args.db)
     except WarehouseBusy:
@@ -81,14 +87,27 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             display_name=args.display_name, description=args.description,
             recipes=not args.no_recipe, save_recipe=args.save_recipe or False,
             standardize=args.standardize or "accepted", allow_repeat=args.allow_duplicates,
+            before_replace=None if args.force else _lineage_guard(wh, args.table),
         )
     _report_ingest(args, result.outcome())
     return 0
 
 
+def _lineage_guard(wh: Any, table: str) -> Any:
+    """A replace that would break saved boards, charts or alerts is refused (citybi/lineage.py) before writing."""
+    from citybi.lineage import refuse_breaking_replace
+
+    return lambda plan: refuse_breaking_replace(wh, table, {c.name: c.type for c in plan.columns})
+
+
 def _ingest_via_app(args: argparse.Namespace, options: Any) -> int:
     """The app holds the warehouse: hand the job to it through the inbox and wait for the result."""
     from citybi import inbox
+
+    if args.mode == "replace" and not args.force:
+        # the lineage check needs the warehouse, which the app holds: refuse rather than replace unchecked
+        raise UserFacingError("应用正在使用数据仓库，命令行无法先检查这次替换会使哪些看板、图表和预警失效，没有替换。",
+                              hint="请在网页「数据导入」页替换（会先列出影响），或确认无影响后加 --force")
 
     db = load_settings(args.db).db_path
     sys.stderr.write("应用正在使用数据仓库，已把导入任务交给应用处理，请稍候…\n")
@@ -597,10 +616,7 @@ def _lan_ip() -> str:
     return "" if ip.startswith("127.") else ip
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="citybi", description="城市自助分析（CityBI）命令行")
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _add_ingest(sub: Any) -> None:
     ing = sub.add_parser("ingest", help="导入 Excel/CSV 文件为数据集")
     ing.add_argument("file")
     ing.add_argument("--db", help="数据仓库文件（默认 data/citybi.duckdb）")
@@ -622,10 +638,19 @@ def build_parser() -> argparse.ArgumentParser:
                           "默认只采用导入方案中已确认的映射，其余列为建议")
     ing.add_argument("--allow-duplicates", action="store_true",
                      help="追加的文件全部行都已在数据集中时（同一文件导入两次）也照样追加（默认拒绝）")
+    ing.add_argument("--force", action="store_true",
+                     help="替换时即使会使已保存的看板、图表、预警失效（用到的列缺失或类型改变）也照样替换（默认拒绝）")
     ing.add_argument("--display-name")
     ing.add_argument("--description")
     ing.add_argument("--json", action="store_true")
     ing.set_defaults(func=cmd_ingest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="citybi", description="城市自助分析（CityBI）命令行")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    _add_ingest(sub)
 
     dic = sub.add_parser("dictionaries", help="数据标准字典：导入（Excel/CSV）、列出或删除")
     dic.add_argument("action", choices=["import", "list", "remove"])
@@ -666,6 +691,9 @@ def build_parser() -> argparse.ArgumentParser:
     from citybi import datasets_link  # `datasets link`: a live dataset in PostgreSQL (citybi/datasets_link.py)
 
     datasets_link.add_parser(ds_sub)
+    from citybi import lineage  # `datasets lineage|delete`: who reads a dataset (citybi/lineage.py)
+
+    lineage.add_parsers(ds_sub)
     from citybi import quality  # `datasets quality NAME`: the dataset's quality report (citybi/quality.py)
 
     quality.add_parser(ds_sub)
@@ -792,7 +820,46 @@ def _exit_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, stop)
 
 
+class _QuietParser(argparse.ArgumentParser):
+    """Parses without printing: a mistake is reported once, by the real parser, afterwards."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ValueError(message)
+
+
+def _prestart_reader(argv: Sequence[str] | None) -> None:
+    """Start the sandboxed file reader before anything else, for commands that read a file.
+
+    A one-shot command cannot reuse a reader, but it can start it first: the reader's Python and
+    polars then load while this process loads its own modules (~1 s), on the other core. For
+    `ingest` the file is even read and shaped then (pipeline.prepare_early): the import later asks
+    for exactly these arguments and takes that result; if anything differs it reads again.
+    """
+    words = list(sys.argv[1:] if argv is None else argv)
+    if not (words[:1] in (["ingest"], ["sheets"]) or words[:2] == ["dictionaries", "import"]):
+        return
+    if "-h" in words or "--help" in words:
+        return
+    from citybi.ingest.pool import pool
+
+    pool().prestart()
+    if words[:1] != ["ingest"]:
+        return
+    try:
+        parser = _QuietParser(prog="citybi", add_help=False)
+        _add_ingest(parser.add_subparsers(dest="command"))
+        args = parser.parse_args(words)
+        from citybi.ingest import pipeline, recipe
+
+        settings = load_settings(args.db)
+        saved = [] if args.no_recipe else recipe.load_recipes(settings.recipes_dir)
+        pipeline.prepare_early(Path(args.file), _ingest_options(args), settings.limits, recipes=saved)
+    except (ValueError, OSError, UserFacingError, SystemExit):  # the command itself reports what is wrong
+        return
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _prestart_reader(argv)
     args = build_parser().parse_args(argv)
     from citybi import tempfiles
 

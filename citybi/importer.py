@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import getpass
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -433,8 +434,12 @@ def ingest_file(
     save_recipe: bool | str = False,
     standardize: Standardize = "accepted",
     allow_repeat: bool = True,
+    before_replace: Callable[[ImportPlan], None] | None = None,
 ) -> IngestResult:
     """Prepare and commit in one call (the CLI, the inbox, the sample loader, tests).
+
+    `before_replace` sees the plan of a replace before anything is written and may refuse it by raising
+    (the CLI's lineage check, citybi.lineage, which sits above this module).
 
     An append is checked for duplicates first (`IngestResult.duplicates`); `allow_repeat=False`
     refuses an append whose every row is in the dataset already (the same file imported twice)."""
@@ -467,6 +472,8 @@ def ingest_file(
             raise UserFacingError(
                 f"没有追加：文件的全部 {dups.rows} 行都已在数据集「{table}」中，可能是同一个文件导入了两次。",
                 hint="确实要重复追加请加 --allow-duplicates；要更新已有的行请用 --key 指定主键列")
+        if mode == "replace" and before_replace is not None:
+            before_replace(prepared.plan)
         failures = find_rule_failures(wh, prepared, table) if mode != "create" else []
         result = commit(wh, prepared, table=table, mode=mode, key_columns=key_columns, who=who,
                         display_name=display_name, description=description, save_recipe=save_recipe,

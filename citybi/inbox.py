@@ -5,6 +5,8 @@ not even read-only (docs/ARCHITECTURE.md § DuckDB). Rather than failing, `cityb
 into an inbox folder beside the warehouse file and waits; the app's background worker
 (started with its Warehouse) imports it through the same importer, in one transaction, and
 writes the outcome next to the job. The CLI prints that outcome as if it had done the work.
+`citybi users …` and `citybi audit …` go the same way (an AccountJob; a password only as the
+argon2id hash the CLI made, see AccountJob).
 
 Layout: <db>.inbox/<job-id>/{job.json, upload.<ext>, result.json}. A job is claimed by renaming
 job.json to job.taken, so two app processes never import the same file twice.
@@ -18,6 +20,7 @@ link is ignored, and a job deletes nothing but that checked file. A bad job gets
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
@@ -80,6 +83,32 @@ class SourceRunJob(BaseModel):
     limit: int = Field(default=20, ge=1, le=1000)
 
 
+class AccountJob(BaseModel):
+    """`citybi users …` / `citybi audit …` handed to the app: names, roles and scope, never a password.
+
+    A new or reset password travels only as its argon2id hash, made in the CLI process
+    (accounts.hash_password) and checked again by the app (accounts.check_password_hash): the
+    inbox is owner-only, but a job folder can outlive a crash, and a hash there is no password."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["users.add", "users.list", "users.disable", "users.enable", "users.reset", "users.set-role",
+                    "audit.verify", "audit.list", "audit.prune"]
+    name: StrictStr | None = Field(default=None, min_length=1, max_length=64)
+    role: StrictStr | None = Field(default=None, max_length=64)
+    department: StrictStr | None = Field(default=None, max_length=200)
+    districts: StrictStr | None = Field(default=None, max_length=4000)
+    streets: StrictStr | None = Field(default=None, max_length=4000)
+    password_hash: StrictStr | None = Field(default=None, max_length=400, pattern=r"^\$argon2id\$[A-Za-z0-9$=,+/]+$")
+    # audit list filters (dates as ISO text) and prune's retention
+    user: StrictStr | None = Field(default=None, max_length=64)
+    audit_action: StrictStr | None = Field(default=None, max_length=64)
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    limit: int = Field(default=200, ge=1, le=100_000)
+    days: int | None = Field(default=None, ge=1, le=100_000)
+
+
 class JobSpec(BaseModel):
     """job.json, validated strictly: anything unexpected refuses the whole job."""
 
@@ -89,6 +118,7 @@ class JobSpec(BaseModel):
     file: StrictStr | None = Field(default=None, min_length=1, max_length=255)
     source: SourceJob | None = None
     run: SourceRunJob | None = None  # a defined source's refresh or history (table and mode: the definition's)
+    account: AccountJob | None = None  # `citybi users …` / `citybi audit …`
     original_name: StrictStr | None = Field(default=None, max_length=255)
     table: StrictStr = Field(max_length=200)
     mode: Literal["create", "replace", "append"]
@@ -105,8 +135,8 @@ class JobSpec(BaseModel):
 
     @model_validator(mode="after")
     def _file_or_source(self) -> JobSpec:
-        if sum(x is not None for x in (self.file, self.source, self.run)) != 1:
-            raise ValueError("a job names exactly one of a file, a source or a source run")
+        if sum(x is not None for x in (self.file, self.source, self.run, self.account)) != 1:
+            raise ValueError("a job names exactly one of a file, a source, a source run or an account action")
         return self
 
 
@@ -180,6 +210,11 @@ def submit_run(db_path: Path, run: SourceRunJob) -> Path:
     return _queue(db_path, JobSpec(run=run, table="", mode="append", options=ImportOptions()))
 
 
+def submit_account(db_path: Path, job: AccountJob) -> Path:
+    """Queue an account or audit command for the running app; returns the job folder."""
+    return _queue(db_path, JobSpec(account=job, table="", mode="append", options=ImportOptions()))
+
+
 def wait(job: Path, timeout_s: float = 900.0) -> dict[str, Any]:
     """Wait for the app's result of a job (raises UserFacingError when nobody picks it up)."""
     deadline = time.monotonic() + timeout_s
@@ -249,6 +284,8 @@ def _run_job(wh: Any, job: Path, taken: Path) -> dict[str, Any]:
             return _run_source_job(wh, spec, spec.source)
         if spec.run is not None:
             return run_source_job(wh, spec.run)
+        if spec.account is not None:
+            return run_account_job(wh, spec.account)
         assert spec.file is not None
         path = _job_file(job, spec.file)
         res = ingest_file(
@@ -311,6 +348,55 @@ def run_source_job(wh: Any, run: SourceRunJob) -> dict[str, Any]:
     else:
         runs = catalog.source_runs(run.name, limit=run.limit)
     return {"status": "ok", "runs": [json_safe({**vars(r), "status_label": r.status_label}) for r in runs]}
+
+
+def run_account_job(wh: Any, job: AccountJob) -> dict[str, Any]:
+    """An account or audit command, done by the app exactly as `citybi users|audit …` would.
+
+    The CLI calls this too when it holds the warehouse itself, so both ways answer alike
+    (accounts given a clear password go through Accounts directly, not through here)."""
+    from citybi import audit
+    from citybi.accounts import Accounts, User
+
+    def user_json(u: User) -> dict[str, Any]:
+        return {"name": u.name, "role": u.role, "role_label": u.role_label, "department": u.department,
+                "districts": list(u.districts or []), "streets": list(u.streets or []), "disabled": u.disabled,
+                "last_login": u.last_login.isoformat() if u.last_login else None}
+
+    kind, _, verb = job.action.partition(".")
+    if kind == "users":
+        acc = Accounts(wh)
+        if verb == "list":
+            return {"status": "ok", "users": [user_json(u) for u in acc.list()]}
+        if not job.name:
+            raise JobRefused("账户任务缺少用户名，已拒绝该任务。")
+        if verb == "add":
+            user = acc.add(job.name, job.role or "", department=job.department, districts=job.districts,
+                           streets=job.streets, password_hash=job.password_hash or "")
+        elif verb in ("disable", "enable"):
+            acc.set_disabled(job.name, verb == "disable")
+            user = acc.get(job.name)
+        elif verb == "reset":
+            acc.reset(job.name, password_hash=job.password_hash or "")
+            user = acc.get(job.name)
+        else:
+            user = acc.set_role(job.name, job.role or "", department=job.department, districts=job.districts,
+                                streets=job.streets)
+        return {"status": "ok", "user": user_json(user)}
+    if verb == "verify":
+        v = audit.verify(wh)
+        return {"status": "ok", "verdict": {"ok": v.ok, "checked": v.checked, "head_seq": v.head_seq,
+                                            "head_hash": v.head_hash, "problems": list(v.problems),
+                                            "notes": list(v.notes)}}
+    if verb == "prune":
+        days = wh.settings.audit_retention_days if job.days is None else job.days
+        return {"status": "ok", "removed": audit.prune(wh, retention_days=days), "days": days}
+    rows = audit.entries(wh, user=job.user, action=job.audit_action, since=job.since, until=job.until,
+                         limit=job.limit)
+    return {"status": "ok", "entries": [
+        {"seq": e.seq, "time": e.at.isoformat(), "user": e.user, "role": e.role, "address": e.address,
+         "action": e.action, "action_label": e.action_label, "target": e.target, "detail": e.detail}
+        for e in rows]}
 
 
 def _write_result(job: Path, outcome: dict[str, Any]) -> None:

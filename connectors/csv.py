@@ -129,11 +129,26 @@ def sniff_delimiter(lines: list[str], suffix: str) -> str:
     return best[0]
 
 
+def _lines(text: str, block: int = 256 * 1024) -> Iterator[str]:
+    """text.splitlines(keepends=True), lazily: the first rows of a 200 MB file without splitting all of it.
+
+    The last piece of each block is carried into the next, so a line (or a \\r\\n pair) cut by the
+    block boundary comes out whole, exactly as splitting the whole text would give it.
+    """
+    carry = ""
+    for start in range(0, len(text), block):
+        lines = (carry + text[start:start + block]).splitlines(keepends=True)
+        carry = lines.pop() if lines else ""
+        yield from lines
+    if carry:
+        yield carry
+
+
 class _Tracked:
     """Feeds lines to csv.reader while counting characters, to know where rows end."""
 
     def __init__(self, text: str) -> None:
-        self._lines = iter(text.splitlines(keepends=True))
+        self._lines = _lines(text)
         self.pos = 0
 
     def __iter__(self) -> Iterator[str]:

@@ -6,12 +6,16 @@ import polars as pl
 import streamlit as st
 
 from citybi.catalog import MODE_LABELS
+from citybi.charts.cache import default_cache
+from citybi.context import effective
 from citybi.engines import location
 from citybi.importer import save_rules_table
 from citybi.ingest.model import TYPE_LABELS
+from citybi.lineage import find_readers
 from citybi.metrics import KIND_LABELS, dump_yaml, from_fields, table_rows, to_fields
 from citybi.quality import dataset_quality
 from citybi.ui.auth import gate
+from citybi.ui.lineage_view import delete_impact
 from citybi.ui.plan_view import quality_panel
 from citybi.ui.state import action, catalog, flash, get_warehouse, guarded, show_flash, show_frame
 from citybi.usertext import md
@@ -27,9 +31,13 @@ if not infos:
     st.stop()
 
 scores = {k: str(v) for k, v in (guarded(cat.quality_scores) or {}).items()}
+# the rows this caller may see (a row rule narrows the count too: a whole-table count is a leak)
+counted = default_cache()  # keyed by scope and data version: a rerun does not count again
+visible = {d.name: guarded(lambda d=d: cat.visible_rows(d, lambda t: counted.run(get_warehouse(), t)[0]))
+           for d in infos}
 overview = pl.DataFrame({
     "数据集": [d.name for d in infos],
-    "行数": [d.row_count for d in infos],
+    "行数": [visible[d.name] for d in infos],
     "列数": [len(d.columns) for d in infos],
     "版本": [d.version for d in infos],
     "质量得分": [scores.get(d.name, "—") for d in infos],  # the current version's report (citybi.quality)
@@ -79,15 +87,20 @@ with tab_schema:
 with tab_preview:
     frame = guarded(lambda: cat.preview(info.name, 200))
     if frame is not None:
-        st.caption(f"前 {frame.height} 行（共 {info.row_count} 行）")
+        st.caption(f"前 {frame.height} 行（共 {visible[info.name]} 行）")
         show_frame(frame, download=f"{info.name}_前{frame.height}行", download_key="ds_preview_csv")
 
 with tab_versions:
     versions = guarded(lambda: cat.versions(info.name)) or []
+    me = effective()  # narrowed by districts/streets, or not allowed this dataset: no whole-table counts
+    scoped = not (me.is_system or me.scope.unrestricted) or visible[info.name] is None
     for v in versions:
         cols = st.columns([5, 1])
-        label = (f"第 {v.version} 版 · {MODE_LABELS.get(v.mode, v.mode)} · {v.row_count} 行 · "
-                 f"{v.created_at:%Y-%m-%d %H:%M} · {v.source_file or '—'}" + (" · 操作人 " + v.who if v.who else ""))
+        # an earlier version's count is the whole table's: shown only to a caller no row rule narrows
+        rows = v.row_count if not scoped else (visible[info.name] if v.current else None)
+        label = (f"第 {v.version} 版 · {MODE_LABELS.get(v.mode, v.mode)} · "
+                 + (f"{rows} 行 · " if rows is not None else "")
+                 + f"{v.created_at:%Y-%m-%d %H:%M} · {v.source_file or '—'}" + (" · 操作人 " + v.who if v.who else ""))
         cols[0].markdown(("**当前** " if v.current else "") + md(label))
         if v.note:
             cols[0].caption(md(v.note))
@@ -166,9 +179,12 @@ with tab_quality:  # score, counts, broken rules with sample rows (citybi.qualit
         st.info(md(quality.note or "无质量报告"))
 
 with tab_delete:
+    # who reads it first (citybi/lineage.py): a delete that breaks boards or alerts needs its own confirmation
+    lin = guarded(lambda: find_readers(get_warehouse(), info.name))
+    impact_ok = lin is not None and delete_impact(lin, key=f"delete_impact_{info.name}")
     st.warning("删除会移除该数据集及其全部历史版本，无法撤销。")
     typed = st.text_input("请输入数据集名称以确认删除", key="confirm_delete")
-    if st.button("删除数据集", type="primary", disabled=typed.strip() != info.name):
+    if st.button("删除数据集", type="primary", disabled=typed.strip() != info.name or not impact_ok):
         if action(lambda: cat.delete(info.name)):
             flash(f"已删除数据集「{info.name}」。")
             st.rerun()

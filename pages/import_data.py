@@ -28,7 +28,9 @@ from citybi.importer import (
 )
 from citybi.ingest.model import DROP_LABELS, TYPE_LABELS, ImportOptions
 from citybi.ingest.pipeline import list_sheets
+from citybi.lineage import replace_check
 from citybi.ui.auth import gate
+from citybi.ui.lineage_view import replace_impact
 from citybi.ui.plan_view import plan_preview, plan_summary, quality_panel
 from citybi.ui.state import catalog, dataset_link, get_warehouse, guarded, show_error
 from citybi.usertext import md
@@ -202,6 +204,7 @@ suggest = "append" if any(t.dataset == name for t in offered) else modes[0]
 mode = c2.radio("方式", modes, index=modes.index(suggest), format_func=lambda m: MODE_LABELS[m], horizontal=True,
                 help="替换会保留旧版本，可在「数据集」页恢复；追加时文件的列按下面的对应表写入数据集的列")
 keys: list[str] = []
+target = None
 if mode == "append":
     # which file column goes into which dataset column: proposed, editable, checked before writing
     target = guarded(lambda: append_target(wh, plan, name))
@@ -241,8 +244,18 @@ for failure in failures:
 report = guarded(lambda: import_quality(wh, prepared, table=name, mode=mode, key_columns=keys, duplicates=duplicates))
 if report is not None:
     quality_panel(report, title="导入质量")
+# who reads the dataset (citybi/lineage.py): a replace that drops or retypes a used column breaks them
+impact_ok = True
+# an append is read with the dataset's columns once its column map is applied; before that its names are the file's
+mapped_append = mode == "append" and target is not None and target.applied and not target.problems
+if mode == "replace" or mapped_append:
+    checked = guarded(lambda: replace_check(wh, name, {c.name: c.type for c in plan.columns}))
+    if checked is None:
+        impact_ok = False
+    elif mode == "replace" or checked[1]:  # an append matters here only when it changes columns
+        impact_ok = replace_impact(*checked, key=f"imp_impact_{digest}_{name}", what=MODE_LABELS[mode])
 save_recipe = st.checkbox("保存导入方案，下次同一报表一键导入", value=True)
-if st.button("导入", type="primary"):
+if st.button("导入", type="primary", disabled=not impact_ok):
     with st.spinner("正在写入数据仓库…"):
         try:
             result = commit(wh, prepared, table=name, mode=mode, key_columns=keys, save_recipe=save_recipe,

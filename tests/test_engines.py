@@ -108,6 +108,10 @@ def test_registry_and_link(live: Warehouse, schema: str) -> None:
     target = Catalog(live).live_target(NAME)
     assert target is not None and (target.engine_url, target.source_table) == (PG, f"{schema}.sanitation")
     assert Catalog(live).governance(NAME).district_column == "区"
+    from citybi import audit  # the link is audited with it (same transaction), engine kind and table only
+    linked = audit.entries(live, action="datasets.link")
+    assert [(e.target, e.detail) for e in linked] == [
+        (NAME, f'{{"engine":"postgresql","source_table":"{schema}.sanitation"}}')]
 
 
 QUERIES = [

@@ -56,6 +56,8 @@ def test_datasets_page_delete_needs_the_name(db: Path) -> None:
     delete = next(b for b in at.button if b.label == "删除数据集")
     assert delete.disabled
     at.text_input(key="confirm_delete").input("环卫清运").run()
+    # the shipped boards read 环卫清运: the delete also needs the impact confirmed (tests/test_pages_lineage.py)
+    next(c for c in at.checkbox if "仍要删除" in c.label).check().run()
     next(b for b in at.button if b.label == "删除数据集").click().run()
     assert not at.exception
     assert any("已删除" in s.value for s in at.success)

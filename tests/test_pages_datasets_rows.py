@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from streamlit.testing.v1 import AppTest
+from signed_in import signed_in
 
 from citybi.catalog import Catalog, open_warehouse
 from citybi.rowrules import Governance
@@ -25,23 +25,6 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-PW = "Harbor#2026x"
-
-
-def _signed_in(page: str, role: str, department: str, districts: tuple[str, ...] | None) -> AppTest:
-    """The page as a real signed-in user of that role and scope (an account made for it, its token
-    in the session: what the login gate reads)."""
-    import os
-
-    from citybi.accounts import Accounts
-
-    acc = Accounts(open_warehouse(path=os.environ["CITYBI_DB"]))
-    name = f"u_{role}_{department}_{'-'.join(districts or ())}"
-    if acc.find(name) is None:
-        acc.add(name, role, PW, department=department, districts=list(districts) if districts else None)
-    at = AppTest.from_file(page, default_timeout=60)
-    at.session_state["_citybi_token"] = acc.login(name, PW).token
-    return at
 
 
 @pytest.mark.parametrize(("department", "rows", "error"), [
@@ -49,7 +32,7 @@ def _signed_in(page: str, role: str, department: str, districts: tuple[str, ...]
     ("环保局", None, "属于“城管局”"),
 ])
 def test_preview_under_row_rules(db: Path, department: str, rows: list[str] | None, error: str | None) -> None:
-    at = _signed_in(PAGE, "clerk", department, ("临江区",)).run()
+    at = signed_in(PAGE, "clerk", department, ("临江区",)).run()
     assert not at.exception
     assert any("数据权限：归属部门：城管局；区列：区" in c.value for c in at.caption), [c.value for c in at.caption]
     previews = [d.value for d in at.dataframe if "清运量（吨）" in d.value.columns]
@@ -58,3 +41,26 @@ def test_preview_under_row_rules(db: Path, department: str, rows: list[str] | No
     else:
         assert not previews
         assert any(error in e.value for e in at.error), [e.value for e in at.error]
+
+
+@pytest.mark.parametrize(("department", "districts", "overview_rows", "version_rows"), [
+    ("城管局", ("临江区",), [1], ["1 行", None]),  # their rows only; an earlier version's count is not shown
+    ("环保局", ("临江区",), [None], [None, None]),  # another department's dataset: no count at all
+    ("城管局", None, [2], ["2 行", "2 行"]),  # a 科员 of the owning department with no district limit
+])
+def test_row_counts_are_the_caller_s(db: Path, department: str, districts: tuple[str, ...] | None,
+                                     overview_rows: list[int | None], version_rows: list[str | None]) -> None:
+    with open_warehouse(path=db) as wh:  # a second version, so the version list has an earlier one
+        Catalog(wh).write("环卫清运", pl.DataFrame({"区": ["临江区", "北港区"], "清运量（吨）": [13.0, 9.0]}),
+                          mode="replace")
+    at = signed_in(PAGE, "clerk", department, districts).run()
+    assert not at.exception
+    overview = next(d.value for d in at.dataframe if "行数" in d.value.columns)
+    assert overview["行数"].to_list() == overview_rows
+    labels = [m.value for m in at.markdown if "第 " in m.value and " 版 · " in m.value]
+    assert len(labels) == 2, labels
+    for label, rows in zip(labels, version_rows, strict=True):
+        if rows is None:
+            assert " 行 · " not in label, label
+        else:
+            assert rows in label, label

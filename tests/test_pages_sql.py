@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from signed_in import signed_in
 from streamlit.testing.v1 import AppTest
 
 from citybi.catalog import Catalog, open_warehouse
@@ -32,27 +33,10 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-PW = "Harbor#2026x"
-
-
-def _signed_in(page: str, role: str, department: str, districts: tuple[str, ...] | None) -> AppTest:
-    """The page as a real signed-in user of that role and scope (an account made for it, its token
-    in the session: what the login gate reads)."""
-    import os
-
-    from citybi.accounts import Accounts
-
-    acc = Accounts(open_warehouse(path=os.environ["CITYBI_DB"]))
-    name = f"u_{role}_{department}_{'-'.join(districts or ())}"
-    if acc.find(name) is None:
-        acc.add(name, role, PW, department=department, districts=list(districts) if districts else None)
-    at = AppTest.from_file(page, default_timeout=60)
-    at.session_state["_citybi_token"] = acc.login(name, PW).token
-    return at
 
 
 def _page(role: str = "analyst", districts: tuple[str, ...] | None = None) -> AppTest:
-    return _signed_in(PAGE, role, "城管局", districts)
+    return signed_in(PAGE, role, "城管局", districts)
 
 
 def _run(at: AppTest, sql: str) -> AppTest:

@@ -26,12 +26,12 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from citybi.alerts.channels.base import Message
-from citybi.alerts.rules import AlertRuleError, _Model, _translate, check_rule_name
+from citybi.alerts.rules import AlertRuleError, _Model, _translate, check_rule_name, checked_schedule
 from citybi.boards import BoardRun, BoardStore, FilterValues, default_values, run_board
 from citybi.charts.cache import ResultCache
 from citybi.charts.kpi import KpiValue
 from citybi.charts.store import ChartStore, YamlStore
-from citybi.scheduler import Schedule, ScheduleError
+from citybi.scheduler import Schedule
 from citybi.vocabulary import is_relative_period, relative_periods_text, short_value
 
 log = logging.getLogger(__name__)
@@ -68,18 +68,11 @@ class Briefing(_Model):
 
     @model_validator(mode="after")
     def _schedule(self) -> Briefing:
-        if self.every is not None and self.cron is not None:
-            raise ValueError("发送间隔（every）和 cron 表达式只能写一项")
-        try:
-            self.schedule()
-        except ScheduleError as err:
-            raise ValueError(err.message + (f"（{err.hint}）" if err.hint else "")) from None
+        checked_schedule(self.every, self.cron, "发送间隔")
         return self
 
     def schedule(self) -> Schedule | None:
-        if self.every is None and self.cron is None:
-            return None
-        return Schedule(every_s=self.every) if self.every is not None else Schedule(cron=self.cron)
+        return checked_schedule(self.every, self.cron, "发送间隔")
 
 
 def briefing_from_dict(data: Any) -> Briefing:

@@ -207,19 +207,12 @@ class AlertRule(_Model):
 
     @model_validator(mode="after")
     def _schedule(self) -> AlertRule:
-        if self.every is not None and self.cron is not None:
-            raise ValueError("检查间隔（every）和 cron 表达式只能写一项")
-        try:
-            self.schedule()
-        except ScheduleError as err:
-            raise ValueError(err.message + (f"（{err.hint}）" if err.hint else "")) from None
+        checked_schedule(self.every, self.cron, "检查间隔")
         return self
 
     def schedule(self) -> Schedule | None:
         """When the scheduler checks it (None: only after imports of its dataset and by hand)."""
-        if self.every is None and self.cron is None:
-            return None
-        return Schedule(every_s=self.every) if self.every is not None else Schedule(cron=self.cron)
+        return checked_schedule(self.every, self.cron, "检查间隔")
 
     def describe_schedule(self) -> str:
         s = self.schedule()
@@ -228,6 +221,22 @@ class AlertRule(_Model):
     def describe(self) -> str:
         group = f"，按「{self.group_by}」逐个检查" if self.group_by else ""
         return f"{self.watch.describe()} {self.condition.describe()}{group}"
+
+
+def checked_schedule(every: int | None, cron: str | None, word: str) -> Schedule | None:
+    """The schedule of a rule or briefing (`every` seconds or a `cron` line, at most one; None: neither).
+
+    Shared by AlertRule and Briefing so both refuse the same mistakes with the same words, as
+    the ValueError pydantic turns into the model's Chinese error list.
+    """
+    if every is not None and cron is not None:
+        raise ValueError(f"{word}（every）和 cron 表达式只能写一项")
+    if every is None and cron is None:
+        return None
+    try:
+        return Schedule(every_s=every) if every is not None else Schedule(cron=cron)
+    except ScheduleError as err:
+        raise ValueError(err.message + (f"（{err.hint}）" if err.hint else "")) from None
 
 
 def parse_quiet(text: str) -> tuple[dt.time, dt.time]:

@@ -2,42 +2,37 @@
 
 Why: a hostile or broken spreadsheet can make a native reader abort the process or eat
 all memory. The app server and the CLI therefore never parse a file themselves; they call
-`list_sheets` / `prepare`, which run `python -m citybi.ingest.worker` with a memory cap
-(set in the child) and a wall-clock time-out (enforced here), and get back either a plan
-plus an Arrow IPC file, or an ImportRejected with a Chinese message.
+`list_sheets` / `prepare`, which hand the request to a reader process
+(`python -m citybi.ingest.worker`, pre-started and reused by citybi.ingest.pool) with a
+memory cap (set in the child per request) and a wall-clock time-out (enforced by the pool),
+and get back either a plan plus an Arrow IPC file, or an ImportRejected with a Chinese message.
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
+import threading
 import uuid
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from citybi import tempfiles
 from citybi.config import Limits
-from citybi.errors import ImportRejected, storage_error
+from citybi.errors import storage_error
 from citybi.ingest.model import ImportOptions, ImportPlan
+from citybi.ingest.pool import CRASH_MSG, TEMP_ACTION, TIMEOUT_MSG, pool
 from citybi.ingest.recipe import Recipe
-from citybi.ingest.worker import PARENT_ENV
 from connectors.base import SheetInfo
 
-CRASH_MSG = (
-    "读取文件时解析器崩溃/内存超限，文件可能已损坏或过大。"
-    "请在 Excel 中打开该文件并“另存为”新的 .xlsx（或拆分成较小的文件）后再上传。"
-)
-TEMP_ACTION = "保存导入用的临时文件"
-TIMEOUT_MSG = (
-    "读取文件超时（超过 {s:.0f} 秒），文件可能过大或结构异常。请拆分成较小的文件，或另存为 CSV 后再上传。"
-)
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = ["CRASH_MSG", "TIMEOUT_MSG", "Prepared", "file_sha256", "list_sheets", "prepare", "prepare_early",
+           "prestart"]
 
 
 @dataclass
@@ -52,6 +47,7 @@ class Prepared:
     def frame(self) -> pl.DataFrame:
         # memory-mapped through pyarrow (polars 2 dropped read_ipc(memory_map=)): a large
         # uncompressed frame is not copied into the parent's heap
+        import polars as pl
         import pyarrow as pa
 
         with pa.memory_map(str(self.frame_path), "r") as src:
@@ -78,49 +74,15 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def prestart(limits: Limits | None = None) -> None:
+    """Start the reader now (the app at start-up, `citybi ingest` before its own imports), so
+    the first import does not wait for Python and polars to load in the reader."""
+    pool().prestart(limits)
+
+
 def _run_child(request: dict[str, Any], limits: Limits, work_dir: Path) -> dict[str, Any]:
-    result_path = work_dir / f"result-{uuid.uuid4().hex}.json"
-    request = {**request, "result_path": str(result_path), "limits": asdict(limits)}
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "citybi.ingest.worker"],
-            input=json.dumps(request, ensure_ascii=False).encode("utf-8"),
-            capture_output=True,
-            timeout=limits.reader_timeout_s,
-            env={**os.environ, "PYTHONIOENCODING": "utf-8", PARENT_ENV: str(os.getpid())},
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        # subprocess.run has killed the child already
-        raise ImportRejected(TIMEOUT_MSG.format(s=limits.reader_timeout_s), detail=str(exc)) from exc
-    stderr_tail = proc.stderr[-2000:].decode("utf-8", "replace")
-    try:
-        if proc.returncode < 0:
-            sig = signal.Signals(-proc.returncode).name if -proc.returncode in signal.valid_signals() else "?"
-            raise ImportRejected(CRASH_MSG, detail=f"reader died by signal {sig}; {stderr_tail}")
-        if not result_path.exists():
-            # a full or read-only temp disk stops the reader before it can even write its result
-            disk = storage_error(OSError(stderr_tail), TEMP_ACTION)
-            if disk is not None:
-                raise disk
-            raise ImportRejected(CRASH_MSG, detail=f"reader exit {proc.returncode}, no result; {stderr_tail}")
-        result = json.loads(result_path.read_text(encoding="utf-8"))
-    finally:
-        result_path.unlink(missing_ok=True)
-    if result.get("ok"):
-        return result
-    if "error" in result:
-        e = result["error"]
-        raise ImportRejected(e.get("message", CRASH_MSG), hint=e.get("hint", ""), detail=e.get("detail", ""))
-    if result.get("oom"):
-        raise ImportRejected(CRASH_MSG, detail="MemoryError in reader")
-    disk = storage_error(OSError(result.get("crash", "")), TEMP_ACTION)
-    if disk is not None:  # the file is fine: the disk refused the frame
-        raise disk
-    raise ImportRejected(
-        "读取文件时出现意外错误，文件可能已损坏。请在 Excel 中打开并另存为新文件后再上传。",
-        detail=f"{result.get('crash', '')}\n{result.get('trace', '')}",
-    )
+    """One request to the sandboxed reader (citybi.ingest.pool); its result or ImportRejected."""
+    return pool().run(request, limits, work_dir)
 
 
 def _temp_dir(prefix: str) -> Path:
@@ -144,6 +106,63 @@ def list_sheets(path: Path, limits: Limits) -> list[SheetInfo]:
     return [SheetInfo(**s) for s in res["sheets"]]
 
 
+# prepare() calls started ahead of time (prepare_early), by their arguments and the file's state
+_EARLY: dict[str, Future[Prepared]] = {}
+_EARLY_LOCK = threading.Lock()
+
+
+def _early_key(path: Path, options: ImportOptions, limits: Limits, original_name: str | None,
+               recipes: list[Recipe] | None) -> str | None:
+    try:
+        resolved = Path(path).resolve()
+        st = resolved.stat()
+    except OSError:
+        return None
+    return json.dumps([str(resolved), st.st_mtime_ns, st.st_size, st.st_ino, options.model_dump(mode="json"),
+                       asdict(limits), original_name, [r.model_dump(mode="json") for r in recipes or []]],
+                      ensure_ascii=False, sort_keys=True, default=str)
+
+
+def prepare_early(path: Path, options: ImportOptions, limits: Limits, *, original_name: str | None = None,
+                  recipes: list[Recipe] | None = None) -> None:
+    """Start `prepare` with these arguments now, in the background.
+
+    For a one-shot command (`citybi ingest`): the reader reads and shapes the file while the
+    command is still loading its own modules. The first later `prepare` with equal arguments, on
+    the unchanged file (path, size, modification time), takes this result instead of reading
+    again; any other call reads as usual, so the result is the same either way. An early result
+    nobody takes is removed when the process exits.
+    """
+    key = _early_key(path, options, limits, original_name, recipes)
+    if key is None:
+        return
+    future: Future[Prepared] = Future()
+    with _EARLY_LOCK:
+        if key in _EARLY:
+            return
+        _EARLY[key] = future
+
+    def work() -> None:
+        try:
+            future.set_result(_prepare_now(path, options, limits, None, original_name, recipes))
+        except BaseException as exc:  # handed to the caller that takes it, as prepare() would raise it
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="citybi-prepare-early", daemon=True).start()
+
+
+def _discard_unclaimed() -> None:
+    with _EARLY_LOCK:
+        left = list(_EARLY.values())
+        _EARLY.clear()
+    for future in left:
+        if future.done() and future.exception() is None:
+            future.result().discard()
+
+
+atexit.register(_discard_unclaimed)
+
+
 def prepare(
     path: Path,
     options: ImportOptions,
@@ -158,6 +177,17 @@ def prepare(
     Given saved `recipes`, the child applies the one made for this layout before shaping (the
     plan says which, in `plan.recipe`): a matching file is still read once.
     """
+    if work_dir is None and _EARLY:
+        key = _early_key(path, options, limits, original_name, recipes)
+        with _EARLY_LOCK:
+            early = _EARLY.pop(key, None) if key is not None else None
+        if early is not None:
+            return early.result()
+    return _prepare_now(path, options, limits, work_dir, original_name, recipes)
+
+
+def _prepare_now(path: Path, options: ImportOptions, limits: Limits, work_dir: Path | None,
+                 original_name: str | None, recipes: list[Recipe] | None) -> Prepared:
     path = Path(path).resolve()
     wd = Path(work_dir) if work_dir is not None else _temp_dir("import-")
     try:

@@ -43,6 +43,39 @@ def _empty_expr(name: str, dtype: pl.DataType) -> pl.Expr:
     return c.is_null()
 
 
+def may_be_blank(c: pl.Expr) -> pl.Expr:
+    """True for every text cell that could be blank (null, "" or starting with white space).
+
+    A cheap superset of "only white space": an anchored test of the first character, no copy of
+    the text. The exact test (strip or regex replace) then runs on these few cells only.
+    """
+    return c.is_null() | (c.str.len_bytes() == 0) | c.str.contains("^" + _WS_CLASS)
+
+
+def blank_rows(body: pl.DataFrame, cols: list[str]) -> np.ndarray:
+    """Mask of the rows with no value in any of `cols` (null, NaN or only white space).
+
+    Column by column on the rows still in question: a filled first column settles nearly every
+    row of a data table at once, so 200,000 × 12 cells cost about one column's test, not twelve.
+    """
+    n = body.height
+    schema = body.schema
+    idx: np.ndarray | None = None  # rows still possibly blank (None: all)
+    for c in cols:
+        s = body.get_column(c) if idx is None else body.get_column(c).gather(idx)
+        e = may_be_blank(pl.col(c)) if schema[c] == pl.String else _empty_expr(c, schema[c])
+        m = s.to_frame().select(e.alias("m")).get_column("m").fill_null(False).to_numpy()
+        idx = np.flatnonzero(m) if idx is None else idx[m]
+        if not len(idx):
+            return np.zeros(n, dtype=bool)
+    if idx is None:  # no columns: every row is blank
+        return np.ones(n, dtype=bool)
+    exact = body.select(cols)[idx].select(pl.all_horizontal([_empty_expr(c, schema[c]) for c in cols]).alias("x"))
+    mask = np.zeros(n, dtype=bool)
+    mask[idx[exact.get_column("x").to_numpy()]] = True
+    return mask
+
+
 def _row_text(row: dict[str, object], cols: list[str]) -> str:
     return " | ".join(t for t in (cell_text(row[c]) for c in cols) if t)
 
@@ -90,8 +123,10 @@ def classify(
     n = body.height
     schema = body.schema
     text_cols = [c for c in cols if schema[c] == pl.String]
-    empties = [_empty_expr(c, schema[c]) for c in cols]
-    exprs = [pl.all_horizontal(empties).alias("blank") if empties else pl.lit(True).alias("blank")]
+    # Blank and repeated-header rows are found in two steps: a cheap superset over every row
+    # (no stripped copy of 200,000 × 12 cells), then the exact test on the few candidates.
+    # Blank rows: see blank_rows.
+    exprs = [pl.lit(pl.Series("blank", blank_rows(body, cols)))]
     hdr = [(c, header_texts[c]) for c in text_cols if header_texts.get(c)]
     named = sum(1 for t in header_texts.values() if t)
     if text_cols:
@@ -100,14 +135,27 @@ def classify(
                                         for c in text_cols]).alias("cand"))
     else:
         exprs.append(pl.lit(False).alias("cand"))
+    need = max(2, 0.5 * named)
     if len(hdr) >= 2:
-        hits = pl.sum_horizontal([
-            (pl.col(c).str.strip_chars(_WS) == t).fill_null(False).cast(pl.Int32) for c, t in hdr
+        # a cell equal to its header once stripped contains the header text
+        rough_hits = pl.sum_horizontal([
+            pl.col(c).str.contains(t, literal=True).fill_null(False).cast(pl.Int32) for c, t in hdr
         ])
-        exprs.append((hits >= max(2, 0.5 * named)).alias("rephdr"))
+        exprs.append((rough_hits >= need).alias("rephdr"))
     else:
         exprs.append(pl.lit(False).alias("rephdr"))
     flags = body.select(exprs)
+    for name, exact in (
+        ("rephdr", pl.sum_horizontal([(pl.col(c).str.strip_chars(_WS) == t).fill_null(False).cast(pl.Int32)
+                                      for c, t in hdr]) >= need if len(hdr) >= 2 else None),
+    ):
+        maybe = np.flatnonzero(flags.get_column(name).to_numpy())
+        if exact is None or not len(maybe):
+            continue
+        sure = body.select(cols)[maybe].select(exact.alias("x")).get_column("x").to_numpy()
+        mask = np.zeros(n, dtype=bool)
+        mask[maybe[sure]] = True
+        flags = flags.with_columns(pl.Series(name, mask))
     cand_idx = np.flatnonzero(flags.get_column("cand").to_numpy())
     total_mask = np.zeros(n, dtype=bool)
     if len(cand_idx):
@@ -207,6 +255,10 @@ def implicit_fill(
             break
         s = frame.get_column(c)
         if s.dtype != pl.String:
+            continue
+        # a blank cell is null, "" or starts with white space: when the cells that cannot be blank
+        # are already more than half, the column is no group label — skip the exact (regex) test
+        if n - int(frame.select(may_be_blank(pl.col(c)).sum()).item()) > n / 2:
             continue
         blank = s.is_null() | (s.str.replace_all(_WS_CLASS, "") == "")
         nonblank = int((~blank).sum())

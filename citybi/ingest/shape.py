@@ -20,7 +20,7 @@ from citybi.errors import ImportRejected
 from citybi.ingest.cells import cell_text, shorten
 from citybi.ingest.header import HeaderBlock, detect_header
 from citybi.ingest.model import ColumnPlan, DroppedRow, ImportOptions, ImportPlan, RowRun, SheetTable, WideInfo
-from citybi.ingest.rows import ROW, classify, fill_merged, implicit_fill
+from citybi.ingest.rows import ROW, classify, fill_merged, implicit_fill, may_be_blank
 from citybi.ingest.suspect import flag_suspect_values
 from citybi.ingest.tables import ROW_OFFSET, cut, find_tables, row_offset
 from citybi.ingest.types import POLARS_TYPES, Converted, convert
@@ -125,9 +125,13 @@ def build_plan(
     keep_idx: list[int] = []
     dropped_columns: list[int] = []
     if cols:
-        has_data = data.select(
-            [(pl.col(c).cast(pl.String).str.strip_chars(" \t\r\n\u00a0\u3000") != "").any().alias(c) for c in cols]
-        ).row(0)
+        # a cell that cannot be blank settles a column at once; only all-maybe-blank columns are stripped
+        sure = data.select([(~may_be_blank(pl.col(c).cast(pl.String))).any().alias(c) for c in cols]).row(0)
+        has_data = tuple(
+            True if sure_i else bool(data.select(
+                (pl.col(c).cast(pl.String).str.strip_chars(" \t\r\n\u00a0\u3000") != "").any()).item())
+            for c, sure_i in zip(cols, sure, strict=True)
+        )
     else:
         has_data = ()
     for i in range(len(cols)):

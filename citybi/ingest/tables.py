@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from citybi.ingest.cells import (
@@ -28,7 +27,7 @@ from citybi.ingest.cells import (
     is_total_label,
     looks_numeric,
 )
-from citybi.ingest.rows import empty_expr
+from citybi.ingest.rows import blank_rows
 from connectors.base import MergedRange, RawSheet
 
 ROW_OFFSET = "row_offset"  # RawSheet.meta key: sheet rows above a cut-out table (as text)
@@ -114,17 +113,8 @@ def find_tables(body: pl.DataFrame, cols: list[str], body_start: int, first_name
 
 
 def _blank_rows(body: pl.DataFrame, cols: list[str]) -> pl.Series:
-    """Rows with no value in any column. Cheap tests first (null, "", a leading space) on every row; the
-    white-space strip only on the few rows that pass them: 200,000 rows in a few milliseconds."""
-    schema = body.schema
-    ws = [" ", "\t", "\r", "\n", "\u00a0", "\u3000", "\u2002", "\u2003", "\u2009", "\u200b", "\ufeff"]
-    rough = [pl.col(c).is_null() | (pl.col(c).str.len_bytes() == 0) | pl.col(c).str.head(1).is_in(ws)
-             if schema[c] == pl.String else empty_expr(c, schema[c]) for c in cols]
-    few = body.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("__i"), *cols).filter(pl.all_horizontal(rough))
-    hits = few.filter(pl.all_horizontal([empty_expr(c, schema[c]) for c in cols])).get_column("__i").to_numpy()
-    mask = np.zeros(body.height, dtype=bool)
-    mask[hits] = True
-    return pl.Series("b", mask)
+    """Rows with no value in any column (citybi.ingest.rows.blank_rows: 200,000 rows in milliseconds)."""
+    return pl.Series("b", blank_rows(body, cols))
 
 
 def cut(raw: RawSheet, body: pl.DataFrame, cols: list[str], body_start: int, table: Found) -> RawSheet:

@@ -1,14 +1,24 @@
-"""The sandboxed reader: `python -m citybi.ingest.worker`, one request per process.
+"""The sandboxed reader: `python -m citybi.ingest.worker --serve`, a reused child process.
 
 Why a separate process: readers written in Rust/C (calamine, fastexcel) can abort the
 whole process on a hostile file (a 512 GiB allocation is not a Python exception), and a
 big sheet can exhaust memory. Here the address space is capped (RLIMIT_AS) before polars
-is imported, so the worst case is this process dying; the parent (citybi.ingest.pipeline)
-turns that into a Chinese message. Request: JSON on stdin. Result: JSON written to the
-`result_path` named in the request (stdout/stderr carry library noise, not results).
+is imported, so the worst case is this process dying; the parent (citybi.ingest.pool)
+turns that into a Chinese message.
+
+Why it serves several requests: starting Python and importing polars, fastexcel and the
+shaping code took ~0.8 s per import, more than the shaping itself for a CSV. So the pool
+starts one reader ahead of time and sends it one request after another (a JSON line on
+stdin, the result a JSON line on a private pipe; stdout/stderr carry library noise, which
+goes to a per-request log file). Each request sets its own memory cap; the parent enforces
+its time limit by killing the process. What one request leaves behind (the connectors'
+caches) is cleared before the next, and the parent replaces the process after a crash, a
+refused-for-memory request, a time-out, N requests, or when it has grown too big.
+`python -m citybi.ingest.worker` without --serve answers one request and exits.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import resource
@@ -18,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 # Test hook (tests/test_hostile.py): makes the child die by a signal, as a crashing
-# native reader would, so the parent's crash handling is exercised for real.
+# native reader would, so the parent's crash handling is exercised for real. Read by the
+# parent per request and sent along ("crash"), so a reused reader obeys it too.
 CRASH_ENV = "CITYBI_WORKER_TEST_CRASH"
 # Test hook: "module:function" used instead of citybi.ingest.shape.build_plan.
 SHAPER_ENV = "CITYBI_WORKER_SHAPER"
@@ -63,11 +74,14 @@ def _die_with_parent() -> None:
 
 
 def _cap_memory(limit: int) -> None:
+    """Cap the address space (soft limit): per request, so a reused reader obeys each one's."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if limit <= 0:
-        return
-    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    new = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (new, hard))
+        new = hard
+    else:
+        new = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+    if new != soft:
+        resource.setrlimit(resource.RLIMIT_AS, (new, hard))
 
 
 def _write(result_path: str, payload: dict[str, Any]) -> None:
@@ -77,12 +91,10 @@ def _write(result_path: str, payload: dict[str, Any]) -> None:
     os.replace(tmp, result_path)
 
 
-def main() -> int:
-    _die_with_parent()  # first, before anything slow: a parent killed now must not leave us behind
-    req = json.loads(sys.stdin.read())
-    result_path = req["result_path"]
+def handle(req: dict[str, Any]) -> dict[str, Any]:
+    """One request → its result payload (never raises, except on the test hooks' crashes)."""
     _cap_memory(int(req["limits"].get("reader_memory_bytes", 0)))
-    crash = os.environ.get(CRASH_ENV, "")
+    crash = req.get("crash", "")
     if crash == "abort":
         os.abort()
     if crash == "sleep":
@@ -101,6 +113,8 @@ def main() -> int:
                 payload = {"ok": True, "sheets": _list_sheets(req)}
             elif req["op"] == "prepare":
                 payload = {"ok": True, **_prepare(req)}
+            elif req["op"] == "status":  # tests: what a (reused) reader runs under
+                payload = {"ok": True, "pid": os.getpid(), "memory_cap": resource.getrlimit(resource.RLIMIT_AS)[0]}
             else:
                 payload = {"ok": False, "error": {"message": "未知的读取请求。", "detail": req["op"]}}
         except ImportRejected as exc:
@@ -109,7 +123,91 @@ def main() -> int:
         payload = {"ok": False, "oom": True}
     except Exception as exc:
         payload = {"ok": False, "crash": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-4000:]}
-    _write(result_path, payload)
+    return payload
+
+
+def main() -> int:
+    """One request from stdin, its result in the file it names (the one-shot form)."""
+    _die_with_parent()  # first, before anything slow: a parent killed now must not leave us behind
+    req = json.loads(sys.stdin.read())
+    _write(req["result_path"], handle(req))
+    return 0
+
+
+_COMMON = ("polars", "citybi.ingest.shape", "citybi.ingest.recipe", "connectors.builtin")
+_EXCEL = ("fastexcel", "openpyxl.reader.excel", "openpyxl.worksheet._reader")
+
+
+def _preload(names: tuple[str, ...]) -> None:
+    """Import what requests need while the reader waits for its first one (not on their clock)."""
+    import importlib
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:  # a broken import shows up, with its message, in the first request
+            continue
+    try:
+        from connectors.base import registered
+
+        registered()
+    except Exception:
+        pass
+
+
+def _forget() -> None:
+    """Drop what one request left in this process, so it cannot touch the next one's result.
+
+    The readers keep the last file's decoded text, sheet scans and .xls values (module-level
+    dicts named *_CACHE / _LAST_*) to spare a second pass within one request; a later file at
+    the same path, size and modification time must not hit them. Every such dict of the
+    connectors and of this package is emptied, including ones added later.
+    """
+    for name, mod in list(sys.modules.items()):
+        if mod is None or not (name.startswith("connectors.") or name.startswith("citybi.ingest.")):
+            continue
+        for attr, held in list(vars(mod).items()):
+            if attr.startswith("_") and ("CACHE" in attr or "_LAST" in attr) and isinstance(held, dict):
+                held.clear()
+    gc.collect()
+
+
+def serve(memory_cap: int, preload: str = "all") -> int:
+    """Answer requests (JSON lines on stdin) until stdin closes; results go to a private pipe.
+
+    `preload` "all" also loads the Excel readers (an idle reader in the app: free); "common"
+    leaves them to the first .xlsx request (a one-shot command whose file may be a CSV, on a
+    busy machine where every CPU second counts)."""
+    _die_with_parent()
+    _cap_memory(memory_cap)
+    # the results pipe is our stdout; library noise printed to stdout must not corrupt it
+    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    sys.stdout = sys.stderr
+    _preload(_COMMON + (_EXCEL if preload == "all" else ()))
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        log_error = ""
+        try:  # this request's stderr (native readers' messages) goes to its own log file
+            fd = os.open(req["log_path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(fd, 2)
+            os.close(fd)
+        except (KeyError, OSError) as err:
+            log_error = f"{type(err).__name__}: {err}"
+            os.dup2(devnull, 2)
+        if log_error:  # a full or read-only temp disk: the frame cannot be written either
+            payload: dict[str, Any] = {"ok": False, "crash": log_error, "trace": ""}
+        else:
+            payload = handle(req)
+        sys.stderr.flush()
+        os.dup2(devnull, 2)  # the log file is closed, so the parent may remove it
+        answers.write(json.dumps(payload, ensure_ascii=False) + "\n")
+        answers.flush()
+        del payload
+        _forget()  # after answering: off the caller's clock, and before the next request is read
     return 0
 
 
@@ -280,7 +378,7 @@ def _prepare(req: dict[str, Any]) -> dict[str, Any]:
     plan = plan.model_copy(update={"fingerprint": fingerprint, "column_headers": headers, "recipe": used})
     frame_path = Path(req["frame_path"])
     frame.write_ipc(frame_path, compression="uncompressed")
-    if os.environ.get(CRASH_ENV) == "sleep-after-frame":  # test hook: a parent killed after the frame exists
+    if req.get("crash") == "sleep-after-frame":  # test hook: a parent killed after the frame exists
         import time
 
         time.sleep(3600)
@@ -288,4 +386,6 @@ def _prepare(req: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "--serve":
+        sys.exit(serve(int(sys.argv[2]) if len(sys.argv) > 2 else 0, sys.argv[3] if len(sys.argv) > 3 else "all"))
     sys.exit(main())

@@ -36,6 +36,13 @@ def _warehouse_for(db_path: str) -> Warehouse:
     wh = open_warehouse(load_settings(db_path), require_context=True)
     # the app holds the file, so `citybi ingest` hands its jobs to this process (citybi.inbox)
     start_worker(wh)
+    # uploads are read by a sandboxed reader process kept ready, and replaced when one is retired
+    # (citybi.ingest.pool): the first import does not wait for it to start
+    from citybi.ingest.pool import pool
+
+    readers = pool()
+    readers.keep_warm = True
+    readers.prestart(wh.settings.limits)
     try:  # audit entries past the retention setting go at start (the rest still verifies)
         audit.prune(wh)
     except Exception:  # the pages must open even when pruning fails; it is retried at the next start

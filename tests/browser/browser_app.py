@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # git-ignored; failure screenshots and the home page shot land here
 SCREENSHOTS = Path(__file__).with_name("screenshots")
@@ -35,3 +36,19 @@ class RunningApp:
 
 # the first page a fresh server draws (imports, first queries) on a shared, loaded CI machine
 FIRST_LOAD_MS = 180_000
+
+# An element the current run has drawn, not one left from the previous run: during a rerun Streamlit
+# keeps the previous run's elements (data-stale="true") until the new run writes over their slots,
+# so when a breadcrumb appears or goes and every tile moves one slot, a KPI card briefly exists twice.
+LIVE = '[data-testid="stElementContainer"]:not([data-stale="true"])'
+
+
+def kpi_card(page: Any, title: str) -> Any:
+    """The KPI card (st.metric) titled `title`, as the current run drew it."""
+    label = page.locator('[data-testid="stMetricLabel"]', has_text=title)
+    return page.locator(LIVE).locator('[data-testid="stMetric"]', has=label)
+
+
+def kpi_value(page: Any, title: str) -> Any:
+    """The value line of that card ("3,190 吨")."""
+    return kpi_card(page, title).locator('[data-testid="stMetricValue"]')

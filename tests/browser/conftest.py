@@ -169,6 +169,12 @@ def sample_warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Sa
 
 
 @pytest.fixture(scope="session")
+def serve_warehouse() -> Any:
+    """`serve` for a test that builds its own warehouse (e.g. one with live datasets)."""
+    return serve
+
+
+@pytest.fixture(scope="session")
 def app_server(sample_warehouse: tuple[Path, SampleFacts], tmp_path_factory: pytest.TempPathFactory
                ) -> Iterator[RunningApp]:
     """The app shared by the flow tests, on its own copy of the sample warehouse."""

@@ -15,7 +15,7 @@ import pytest
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e '.[dev]')")
 expect = sync_api.expect
 
-from browser_app import BOARD, FIRST_LOAD_MS, RunningApp, SampleFacts  # noqa: E402
+from browser_app import BOARD, FIRST_LOAD_MS, RunningApp, SampleFacts, kpi_value  # noqa: E402
 
 DISTRICT = "北港区"
 WEEK = (dt.date(2025, 6, 24), dt.date(2025, 6, 30))  # the samples end on 2025-06-30: the board's 近7天
@@ -29,11 +29,6 @@ def _sql(db: Path, query: str, *params: Any) -> Any:
         return con.execute(query, list(params)).fetchall()
     finally:
         con.close()
-
-
-def _card_value(page: Any, title: str) -> Any:
-    label = page.locator('[data-testid="stMetricLabel"]', has_text=title)
-    return page.locator('[data-testid="stMetric"]', has=label).locator('[data-testid="stMetricValue"]')
 
 
 def _click_bar(page: Any, chart_title: str, category: str) -> None:
@@ -59,7 +54,7 @@ def test_a_district_bar_click_filters_the_board_and_the_breadcrumb_removes_it(
     page.goto(f"{app_server.url}/boards?board={BOARD}", wait_until="domcontentloaded")
     # the first page of a fresh server on a loaded CI box may take a while
     expect(page.locator("h1", has_text=BOARD)).to_be_visible(timeout=FIRST_LOAD_MS)
-    card = _card_value(page, "近7天清运量")
+    card = kpi_value(page, "近7天清运量")
     page.locator('[data-testid="stMetricValue"]').first.wait_for()
     expect(card).to_have_text(re.compile(rf"^{re.escape(format(city, ',.0f'))}"))
 

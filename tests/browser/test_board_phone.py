@@ -14,7 +14,7 @@ import pytest
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e '.[dev]')")
 expect = sync_api.expect
 
-from browser_app import BOARD, FIRST_LOAD_MS, RunningApp  # noqa: E402
+from browser_app import BOARD, FIRST_LOAD_MS, RunningApp, kpi_value  # noqa: E402
 
 WIDTH, HEIGHT = 390, 844
 TIMEOUT_MS = 60_000  # as the page fixture of conftest.py
@@ -44,8 +44,7 @@ def test_phone_first_screen_shows_the_kpi_values(phone: Any, app_server: Running
     values.first.wait_for(timeout=FIRST_LOAD_MS)  # a phone-sized Chromium on a shared CI box is slow to draw
     expect(values).to_have_count(len(expected))
     for title, text in expected.items():
-        label = phone.locator('[data-testid="stMetricLabel"]', has_text=title)
-        value = phone.locator('[data-testid="stMetric"]', has=label).locator('[data-testid="stMetricValue"]')
+        value = kpi_value(phone, title)
         expect(value).to_have_text(re.compile(rf"^{re.escape(text)}$"))
         box = value.bounding_box()
         assert box is not None and box["y"] + box["height"] <= HEIGHT, (title, box)  # on the first screen

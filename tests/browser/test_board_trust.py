@@ -15,7 +15,7 @@ import pytest
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e '.[dev]')")
 expect = sync_api.expect
 
-from browser_app import BOARD, RunningApp, SampleFacts  # noqa: E402
+from browser_app import BOARD, RunningApp, SampleFacts, kpi_card  # noqa: E402
 from test_flows import pick, pick_many  # noqa: E402
 
 DISTRICT = "北港区"
@@ -53,11 +53,6 @@ def _total(db: Path, column: str, rng: tuple[dt.date, dt.date]) -> float:
         con.close()
 
 
-def _card(page: Any, title: str) -> Any:
-    label = page.locator('[data-testid="stMetricLabel"]', has_text=title)
-    return page.locator('[data-testid="stMetric"]', has=label)
-
-
 def test_district_targets_and_last_month_titles(page: Any, app_server: RunningApp,
                                                 sample_warehouse: tuple[Path, SampleFacts]) -> None:
     pristine, _facts = sample_warehouse
@@ -66,7 +61,7 @@ def test_district_targets_and_last_month_titles(page: Any, app_server: RunningAp
     pick_many(page, "区", DISTRICT)
     for title, (column, period, rng) in CARDS.items():
         value, target = _total(pristine, column, rng), _target(title, period)
-        expect(_card(page, title).locator('[data-testid="stMetricValue"]')).to_have_text(
+        expect(kpi_card(page, title).locator('[data-testid="stMetricValue"]')).to_have_text(
             re.compile(rf"^{re.escape(format(value, ',.0f'))}( \S+)?$"))
         line = f"{DISTRICT}{period}目标 {target:,.0f}"
         expect(page.get_by_text(re.compile(rf"{line} \S+ · 完成 {re.escape(format(value / target, '.1%'))}"))
@@ -74,12 +69,12 @@ def test_district_targets_and_last_month_titles(page: Any, app_server: RunningAp
     expect(page.get_by_text("目标 3,300")).to_have_count(0)  # never the whole city's target
 
     pick(page, "日期", "上月")
-    expect(_card(page, "上月出车车次")).to_be_visible()
+    expect(kpi_card(page, "上月出车车次")).to_be_visible()
     expect(page.locator('[data-testid="stMetricLabel"]', has_text="近7天")).to_have_count(0)
     tons, trips = _total(pristine, "清运量（吨）", MAY), _total(pristine, "车次", MAY)
-    expect(_card(page, "上月清运量").locator('[data-testid="stMetricValue"]')).to_have_text(
+    expect(kpi_card(page, "上月清运量").locator('[data-testid="stMetricValue"]')).to_have_text(
         [re.compile(rf"^{re.escape(format(tons, ',.0f'))}"), re.compile(rf"^{re.escape(format(tons, ',.0f'))}")])
-    expect(_card(page, "上月出车车次").locator('[data-testid="stMetricValue"]')).to_have_text(
+    expect(kpi_card(page, "上月出车车次").locator('[data-testid="stMetricValue"]')).to_have_text(
         re.compile(rf"^{re.escape(format(trips, ',.0f'))}"))
     month_target = _target("本月清运量", "月")
     expect(page.get_by_text(re.compile(

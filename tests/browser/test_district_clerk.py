@@ -21,7 +21,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not 
 expect = sync_api.expect
 expect.set_options(timeout=60_000)
 
-from browser_app import BOARD, RunningApp, SampleFacts  # noqa: E402  (after the importorskip on purpose)
+from browser_app import BOARD, RunningApp, SampleFacts, kpi_value  # noqa: E402  (after the importorskip on purpose)
 from conftest import TIMEOUT_MS, _citybi_command, serve  # noqa: E402
 
 MINE = "临江区"
@@ -84,9 +84,7 @@ def test_district_clerk_sees_only_own_district_on_board_in_ask_and_in_export(
     expected_kpis = clerk_app.facts.board_kpis[MINE]
     assert expected_kpis != clerk_app.facts.board_kpis[""], "the check needs 临江区 to differ from the whole city"
     for title, value in expected_kpis.items():
-        label = page.locator('[data-testid="stMetricLabel"]', has_text=title)
-        expect(page.locator('[data-testid="stMetric"]', has=label).locator('[data-testid="stMetricValue"]')
-               ).to_have_text(value)
+        expect(kpi_value(page, title)).to_have_text(value)
     chart = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first
     expect(chart.locator(".main-svg").first).to_be_attached()
     expect(page.locator('[data-testid="stPlotlyChart"] text', has_text=MINE).first).to_be_attached()

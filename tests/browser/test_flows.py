@@ -26,7 +26,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not 
 expect = sync_api.expect
 expect.set_options(timeout=60_000)
 
-from browser_app import BOARD, SCREENSHOTS, RunningApp  # noqa: E402  (after the importorskip on purpose)
+from browser_app import BOARD, SCREENSHOTS, RunningApp, kpi_value  # noqa: E402  (after the importorskip on purpose)
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 NAV_TITLES = ["数据导入", "数据集", "看板", "图表", "问数", "全市一张图"]
@@ -339,8 +339,7 @@ def test_board_kpi_cards_and_district_filter(page: Any, app_server: RunningApp) 
     expect(page.locator("h1", has_text=BOARD)).to_be_visible()
 
     def card_value(title: str) -> Any:
-        label = page.locator('[data-testid="stMetricLabel"]', has_text=title)
-        return page.locator('[data-testid="stMetric"]', has=label).locator('[data-testid="stMetricValue"]')
+        return kpi_value(page, title)
 
     for title, value in kpis[""].items():
         expect(card_value(title)).to_have_text(value)

@@ -391,3 +391,25 @@ def test_kpi_target_set_for_everyone_is_flagged_for_a_narrowed_card(city: Wareho
     mine = _as(LJ, lambda: run_chart(city, spec, today=TODAY, cache=ResultCache()))
     assert any("目标值 14000 不一定是按这个范围设定的" in w for w in mine.warnings), mine.warnings
     assert run_chart(city, spec, today=TODAY, cache=ResultCache()).warnings == []
+
+
+# ---------------------------------------------------------------------------- counts shown (数据集 page)
+@pytest.mark.parametrize(("ctx", "dataset", "system_sql"), [
+    (LJ, "环卫清运", "SELECT count(*) FROM 环卫清运 WHERE 区 = '临江区'"),
+    (LJ, "热线工单", "SELECT count(*) FROM 热线工单 WHERE 区 = '临江区'"),
+    (LJ_CLERK, "热线工单", None),  # another department's: not even how many rows it has
+    (LJ, "清运副本", None),  # ungoverned copy
+    (STREET, "环卫清运", "SELECT count(*) FROM 环卫清运 WHERE 街道 = '滨江街道'"),
+    (NOBODY, "环卫清运", "SELECT 0"),
+    (SYSTEM, "环卫清运", "SELECT count(*) FROM 环卫清运"),
+])
+def test_dataset_row_counts_are_the_scope_s(city: Warehouse, ctx: Context, dataset: str,
+                                            system_sql: str | None) -> None:
+    # the 数据集 page's 行数 column, preview total and current version's count all come from visible_rows
+    cat = Catalog(city)
+    info = cat.get(dataset)
+    got = _as(ctx, lambda: cat.visible_rows(info))
+    want = None if system_sql is None else int(_sys_sql(city, system_sql).item())
+    assert got == want
+    if ctx is not SYSTEM and want is not None:
+        assert want < info.row_count  # the whole-table count would have told more
