@@ -42,7 +42,7 @@ from citybi.warehouse import Warehouse
 
 S = "_citybi"
 WriteMode = Literal["create", "replace", "append"]
-MODE_LABELS = {"create": "新建", "replace": "替换", "append": "追加", "restore": "恢复"}
+MODE_LABELS = {"create": "新建", "replace": "替换", "append": "追加", "restore": "恢复", "system": "系统"}
 
 _SCHEMA_SQL = (
     f"CREATE SCHEMA IF NOT EXISTS {S}",
@@ -124,6 +124,30 @@ _SCHEMA_SQL = (
     f"""CREATE TABLE IF NOT EXISTS {S}.live_datasets (
         dataset VARCHAR PRIMARY KEY, engine_url VARCHAR NOT NULL, source_table VARCHAR NOT NULL,
         secret VARCHAR, linked_at TIMESTAMP)""",
+    # 数据质量 (citybi.quality): one report per written version, in the version's own transaction;
+    # the counts the 数据质量 board reads are columns, the whole report is JSON
+    f"""CREATE TABLE IF NOT EXISTS {S}.quality_reports (
+        dataset_id INTEGER, version INTEGER, created_at TIMESTAMP, mode VARCHAR, score INTEGER,
+        rows_read BIGINT, rows_kept BIGINT, rows_dropped BIGINT, rule_rows BIGINT, duplicate_rows BIGINT,
+        report_json VARCHAR, PRIMARY KEY (dataset_id, version))""",
+)
+# the system dataset over the quality history (Catalog.ensure_quality_dataset): a catalog dataset
+# like any other, so boards read it through the door; no department, not 公开 — only callers who may
+# read every dataset (SYSTEM, 管理员, unrestricted 分析员/领导) read it (citybi.rowrules.may_read_dataset)
+QUALITY_DATASET = "数据质量"
+_QUALITY_COLUMNS = (("数据集", "text", "VARCHAR"), ("部门", "text", "VARCHAR"), ("版本", "integer", "INTEGER"),
+                    ("导入时间", "timestamp", "TIMESTAMP"), ("日期", "date", "DATE"), ("方式", "text", "VARCHAR"),
+                    ("得分", "integer", "INTEGER"), ("读入行数", "integer", "BIGINT"),
+                    ("保留行数", "integer", "BIGINT"), ("去除行数", "integer", "BIGINT"),
+                    ("违反规则行数", "integer", "BIGINT"), ("重复行数", "integer", "BIGINT"))
+# constant SQL: no user text (the view's name is the constant above)
+_QUALITY_VIEW = (
+    f'CREATE OR REPLACE VIEW main."{QUALITY_DATASET}" AS SELECT d.name AS "数据集", '
+    f"coalesce(g.department, '未设置部门') AS \"部门\", q.version AS \"版本\", q.created_at AS \"导入时间\", "
+    f'CAST(q.created_at AS DATE) AS "日期", q.mode AS "方式", q.score AS "得分", q.rows_read AS "读入行数", '
+    f'q.rows_kept AS "保留行数", q.rows_dropped AS "去除行数", q.rule_rows AS "违反规则行数", '
+    f'q.duplicate_rows AS "重复行数" FROM {S}.quality_reports q JOIN {S}.datasets d ON d.id = q.dataset_id '
+    f"LEFT JOIN {S}.dataset_governance g ON g.dataset = lower(d.name)"
 )
 RUN_STATUSES = {"running": "运行中", "ok": "成功", "failed": "失败", "skipped": "已跳过"}
 
@@ -209,6 +233,8 @@ class Provenance:
     who: str = ""
     plan_json: str = ""
     note: str = ""
+    # the version's quality report (citybi.quality.QualityReport as JSON), kept with the rows
+    quality_json: str = ""
 
 
 @dataclass(frozen=True)
@@ -525,9 +551,12 @@ class Catalog:
     def get(self, name: str) -> DatasetInfo:
         ds_id, real, display, desc, current, syn, notes_json, updated = self._dataset_row(name)
         vrow = self.wh.fetchall(
-            f"SELECT row_count, columns_json, source_file FROM {S}.versions WHERE dataset_id = ? AND version = ?",
+            f"SELECT row_count, columns_json, source_file, mode FROM {S}.versions WHERE dataset_id = ? AND version = ?",
             [ds_id, current],
         )[0]
+        if vrow[3] == "system":  # the 数据质量 view: its rows are the reports kept so far
+            count = self.wh.fetchall(f"SELECT count(*) FROM {S}.quality_reports")[0][0]
+            vrow = (count, *vrow[1:])
         notes: dict[str, dict[str, Any]] = json.loads(notes_json or "{}")
         cols = []
         for c in json.loads(vrow[1]):
@@ -598,6 +627,71 @@ class Catalog:
                                 [ds_id, version or current])
         return rows[0][0] if rows else ""
 
+    # ------------------------------------------------------------------ 数据质量 (citybi.quality)
+    def quality_report(self, name: str, version: int | None = None) -> tuple[dt.datetime, str] | None:
+        """(written at, report JSON) of a version (default: the current one); None: no report kept."""
+        ds_id, _n, _d, _desc, current, *_ = self._dataset_row(name)
+        rows = self.wh.fetchall(f"SELECT created_at, report_json FROM {S}.quality_reports "
+                                f"WHERE dataset_id = ? AND version = ?", [ds_id, version or current])
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def quality_scores(self) -> dict[str, int]:
+        """Each dataset's score from its current version's stored report (a dataset without one is absent)."""
+        return {r[0]: int(r[1]) for r in self.wh.fetchall(
+            f"SELECT d.name, q.score FROM {S}.datasets d JOIN {S}.quality_reports q "
+            f"ON q.dataset_id = d.id AND q.version = d.current_version")}
+
+    def current_frame(self, name: str, limit: int) -> pl.DataFrame | None:
+        """At most `limit` rows of the current version (None: its rows are not in this warehouse)."""
+        ds_id, _n, _d, _desc, current, *_ = self._dataset_row(name)
+        physical = self.wh.fetchall(f"SELECT physical FROM {S}.versions WHERE dataset_id = ? AND version = ?",
+                                    [ds_id, current])
+        if not physical or not physical[0][0]:
+            return None
+        query = exp.select("*").from_(_physical(physical[0][0])).limit(max(1, int(limit)))
+        cur = self.wh.cursor()
+        try:
+            out = pl.from_arrow(cur.sql(query.sql(dialect="duckdb")).to_arrow_table())
+            assert isinstance(out, pl.DataFrame)
+            return out
+        finally:
+            cur.close()
+
+    def _is_system(self, name: str) -> bool:
+        return bool(self.wh.fetchall(
+            f"SELECT 1 FROM {S}.datasets d JOIN {S}.versions v "
+            f"ON v.dataset_id = d.id AND v.version = d.current_version "
+            f"WHERE lower(d.name) = lower(?) AND v.mode = 'system'", [name]))
+
+    def ensure_quality_dataset(self) -> bool:
+        """Make the system dataset 数据质量 (the quality history as a view) if it is not there.
+
+        True when it was made. It has no department and is not 公开: SYSTEM, 管理员 and callers who may
+        read every dataset read it; a 科员 or a district-limited user is refused by the row rules,
+        since its rows name other departments' datasets. Refused when a user dataset has the name."""
+        require("datasets.upload")
+        if self.exists(QUALITY_DATASET):
+            if not self._is_system(QUALITY_DATASET):
+                raise UserFacingError(f"已有名为「{QUALITY_DATASET}」的数据集，无法建立数据质量看板的数据集。",
+                                      hint="请先把该数据集改名或删除")
+            return False
+        now = dt.datetime.now()
+        columns = [{"name": n, "type": t, "duckdb_type": d, "unit": None} for n, t, d in _QUALITY_COLUMNS]
+        with self.wh.transaction() as cur:
+            ds_id = cur.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {S}.datasets").fetchall()[0][0]
+            cur.execute(_QUALITY_VIEW)
+            cur.execute(f"INSERT INTO {S}.datasets (id, name, display_name, description, current_version, "
+                        f"created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)",
+                        [ds_id, QUALITY_DATASET, QUALITY_DATASET, "各数据集每次导入的质量得分和计数（系统维护）",
+                         now, now])
+            cur.execute(f"INSERT INTO {S}.versions (dataset_id, version, physical, row_count, mode, source_file, who, "
+                        f"created_at, columns_json, note) VALUES (?, 1, NULL, 0, 'system', '', 'CityBI', ?, ?, ?)",
+                        [ds_id, now, json.dumps(columns, ensure_ascii=False), "系统数据集：质量记录随每次导入更新"])
+            cur.execute(f"DELETE FROM {S}.dataset_governance WHERE dataset = lower(?)", [QUALITY_DATASET])
+            cur.execute(f"INSERT INTO {S}.dataset_governance VALUES (lower(?), NULL, NULL, NULL, false, ?)",
+                        [QUALITY_DATASET, now])
+        return True
+
     # ------------------------------------------------------------------ writing
     def write(
         self,
@@ -621,6 +715,9 @@ class Catalog:
         name = validate_name(name)
         prov = provenance or Provenance()
         exists = self.exists(name)
+        if exists and self._is_system(name):
+            raise UserFacingError(f"「{name}」是系统数据集（各数据集的质量记录），不能写入。",
+                                  hint="请换一个数据集名称")
         if mode == "create" and exists:
             raise UserFacingError(f"数据集「{name}」已存在。", hint="请换一个名称，或选择「替换」或「追加」")
         if mode in ("replace", "append") and not exists:
@@ -708,6 +805,8 @@ class Catalog:
                      *([description] if description else []), ds_id],
                 )
                 self._prune(cur, ds_id, version)
+                if prov.quality_json:
+                    _record_quality(cur, ds_id, version, mode, prov.quality_json)
                 if also is not None:
                     also(cur)
                 log.append(cur, f"datasets.{mode}", name,
@@ -779,6 +878,8 @@ class Catalog:
             cur.execute(f"DELETE FROM {S}.dataset_governance WHERE dataset = lower(?)", [real])
             cur.execute(f"DELETE FROM {S}.metrics WHERE lower(dataset) = lower(?)", [real])  # its metrics go too
             cur.execute(f"DELETE FROM {S}.live_datasets WHERE dataset = lower(?)", [real])
+            # ids are reused (max + 1): a deleted dataset's history must not become the next one's
+            cur.execute(f"DELETE FROM {S}.quality_reports WHERE dataset_id = ?", [ds_id])
             log.append(cur, "datasets.delete", real)
 
     def set_synonyms(self, name: str, synonyms: list[str], column: str | None = None) -> None:
@@ -873,6 +974,26 @@ def _place_columns_by_value(cur: duckdb.DuckDBPyConnection, frame: pl.DataFrame)
             if 0 < distinct.len() <= 2000:  # coded columns only, not free text
                 values[name] = set(distinct.to_list())
     return detect_by_values(values, levels)
+
+
+def _record_quality(cur: duckdb.DuckDBPyConnection, ds_id: int, version: int, mode: str, body: str) -> None:
+    """Keep a version's quality report inside the version's transaction, and move the 数据质量 system
+    dataset's version on, so results cached for it (keyed by versions) are read again."""
+    r = json.loads(body)
+    cur.execute(f"INSERT OR REPLACE INTO {S}.quality_reports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [ds_id, version, dt.datetime.now(), mode, int(r.get("score", 0)), int(r.get("rows_read", 0)),
+                 int(r.get("rows_kept", 0)), int(r.get("rows_dropped", 0)), int(r.get("rows_breaking_rules", 0)),
+                 int(r.get("duplicate_rows", 0)), body])
+    system = cur.execute(
+        f"SELECT d.id, d.current_version FROM {S}.datasets d JOIN {S}.versions v ON v.dataset_id = d.id "
+        f"AND v.version = d.current_version WHERE lower(d.name) = lower(?) AND v.mode = 'system'",
+        [QUALITY_DATASET]).fetchall()
+    if system:
+        sys_id, current = system[0]
+        cur.execute(f"UPDATE {S}.versions SET version = ? WHERE dataset_id = ? AND version = ?",
+                    [current + 1, sys_id, current])
+        cur.execute(f"UPDATE {S}.datasets SET current_version = ?, updated_at = ? WHERE id = ?",
+                    [current + 1, dt.datetime.now(), sys_id])
 
 
 def _source_run(r: tuple[Any, ...]) -> SourceRun:

@@ -9,6 +9,7 @@
     citybi sheets FILE
     citybi datasets --db PATH [--json]
     citybi datasets lineage NAME --db PATH [--json] [--as NAME] | citybi datasets delete NAME --db PATH [--force]
+    citybi datasets quality NAME --db PATH [--json]   (--board: the 数据质量 system dataset for the board)
     citybi versions TABLE --db PATH | citybi restore TABLE VERSION --db PATH
     citybi ask QUESTION --db PATH [--table NAME] [--today YYYY-MM-DD] [--json] [--as NAME]
     citybi ask --db PATH [--today YYYY-MM-DD] --batch FILE.jsonl
@@ -145,6 +146,11 @@ def _report_ingest(args: argparse.Namespace, outcome: dict[str, Any]) -> None:
 
     mode = MODE_LABELS.get(outcome["mode"], outcome["mode"])
     print(f"已写入数据集「{outcome['table']}」第 {outcome['version']} 版（{mode}），共 {outcome['rows']} 行。")
+    if outcome.get("quality"):
+        from citybi.quality import QualityReport
+
+        print(QualityReport.model_validate(outcome["quality"]).summary_zh()
+              + f"（详情：citybi datasets quality {outcome['table']}）")
     if outcome.get("recipe_saved"):
         print(f"已保存导入方案「{outcome['recipe_saved']}」，下次同一报表会自动套用。")
     if outcome.get("recipe_error"):
@@ -688,6 +694,9 @@ def build_parser() -> argparse.ArgumentParser:
     from citybi import lineage  # `datasets lineage|delete`: who reads a dataset (citybi/lineage.py)
 
     lineage.add_parsers(ds_sub)
+    from citybi import quality  # `datasets quality NAME`: the dataset's quality report (citybi/quality.py)
+
+    quality.add_parser(ds_sub)
 
     ve = sub.add_parser("versions", help="数据集的版本历史")
     ve.add_argument("table")

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from citybi import dictionaries, validation
+from citybi import dictionaries, quality, validation
 from citybi.catalog import Catalog, Provenance, WriteMode, WriteResult
 from citybi.context import current
 from citybi.errors import UserFacingError, storage_error
@@ -101,6 +101,27 @@ def find_rule_failures(wh: Warehouse, prepared: Prepared, table: str, today: dt.
     return validation.check(standardized_frame(prepared), rules, cat.dictionaries(), today)
 
 
+def import_quality(wh: Warehouse, prepared: Prepared, *, table: str, mode: WriteMode = "create",
+                   key_columns: list[str] | None = None, duplicates: Duplicates | None = None,
+                   today: dt.date | None = None) -> quality.QualityReport:
+    """The quality report of this import into `table` (citybi.quality): what the plan shows before 导入
+    and what commit keeps with the version. The rules are the dataset's (none for a new one); the
+    duplicates are looked for within the file, and against the dataset for an append."""
+    frame = standardized_frame(prepared)
+    cat = Catalog(wh)
+    exists = cat.exists(table)
+    rules = cat.rules(table) if exists and mode != "create" else validation.Rules()
+    failures, bad, checked = quality.check_rules(frame, rules, cat.dictionaries() if not rules.empty() else [],
+                                                 today)
+    dups = duplicates if duplicates is not None else find_duplicates(
+        wh, prepared, table=table if mode == "append" and exists else None, key_columns=key_columns)
+    counts: dict[str, int | None] = {"in_file": dups.in_file, "in_file_keys": dups.in_file_keys}
+    if dups.in_dataset is not None:
+        counts["in_dataset"] = dups.in_dataset
+    return quality.measure(frame, plan=prepared.plan, failures=failures, rows_breaking_rules=bad,
+                           rules_checked=checked, duplicates=counts, mode=mode)
+
+
 def save_rules_table(wh: Warehouse, table: str, rows: list[dict[str, Any]], unique: list[str]) -> validation.Rules:
     """Save a dataset's validation rules edited as a table on the 数据集 page (validation.rules_table)."""
     cat = Catalog(wh)
@@ -113,6 +134,7 @@ def save_rules_table(wh: Warehouse, table: str, rows: list[dict[str, Any]], uniq
 class IngestResult:
     plan: ImportPlan
     write: WriteResult
+    quality: quality.QualityReport | None = None  # kept with the version (citybi.quality)
     recipe_saved: str | None = None  # the name the accepted options were saved under
     recipe_error: str | None = None  # why they could not be saved (the data is written all the same)
     duplicates: Duplicates | None = None  # checked before an append
@@ -134,6 +156,7 @@ class IngestResult:
             "column_map": [{"target": m.target, "source": m.source_name, "how": m.how}
                            for m in self.mapped.matches] if self.mapped is not None else [],
             "skipped_columns": self.mapped.extra if self.mapped is not None else [],
+            "quality": json.loads(self.quality.model_dump_json()) if self.quality is not None else None,
             "plan": json.loads(plan.model_dump_json()),
         }
 
@@ -314,8 +337,11 @@ def commit(
     display_name: str | None = None,
     description: str | None = None,
     save_recipe: bool | str = False,
+    duplicates: Duplicates | None = None,
 ) -> IngestResult:
-    """Write a prepared import as a new dataset version (all or nothing).
+    """Write a prepared import as a new dataset version (all or nothing), its quality report with it.
+
+    `duplicates`: the caller's check of this file, so the report does not look again.
 
     `save_recipe`: after the write, save the plan's options as a recipe for this report layout,
     named after the dataset (True) or the given name. A recipe that cannot be saved does not undo
@@ -326,6 +352,9 @@ def commit(
         _check_append(wh, plan, table)
         # remembered with the recipe: next month's file of this report is offered the same append
         plan = plan.model_copy(update={"options": plan.options.model_copy(update={"append_to": table})})
+    # measured before the write, kept in its transaction: a failed write leaves no report either
+    report = import_quality(wh, dataclasses.replace(prepared, plan=plan), table=table, mode=mode,
+                            key_columns=key_columns, duplicates=duplicates)
     # accepted mappings only; the plan (kept as the version's provenance) lists each with its
     # original value and row count
     frame = standardized_frame(prepared)
@@ -338,6 +367,7 @@ def commit(
         who=who if who is not None else _current_user(),
         plan_json=plan.model_dump_json(),
         note=plan.summary_zh(),
+        quality_json=report.model_dump_json(),
     )
     result = Catalog(wh).write(
         table, frame, mode=mode, units=units, column_types=types, key_columns=key_columns,
@@ -352,10 +382,11 @@ def commit(
                 cat.set_synonyms(result.dataset, c.aliases, column=c.name)
     dataset_changed(wh.path, result.dataset)  # e.g. alert rules on this dataset check again (citybi.events)
     if save_recipe is False:
-        return IngestResult(plan=plan, write=result)
+        return IngestResult(plan=plan, write=result, quality=report)
     name = table if save_recipe is True else save_recipe
     error = _save_recipe(wh, plan, name)
-    return IngestResult(plan=plan, write=result, recipe_saved=None if error else name, recipe_error=error)
+    return IngestResult(plan=plan, write=result, quality=report, recipe_saved=None if error else name,
+                        recipe_error=error)
 
 
 def _check_append(wh: Warehouse, plan: ImportPlan, table: str) -> None:
@@ -445,7 +476,8 @@ def ingest_file(
             before_replace(prepared.plan)
         failures = find_rule_failures(wh, prepared, table) if mode != "create" else []
         result = commit(wh, prepared, table=table, mode=mode, key_columns=key_columns, who=who,
-                        display_name=display_name, description=description, save_recipe=save_recipe)
+                        display_name=display_name, description=description, save_recipe=save_recipe,
+                        duplicates=dups)
         return dataclasses.replace(result, duplicates=dups, rule_failures=failures, mapped=mapped)
     finally:
         prepared.discard()

@@ -141,6 +141,8 @@ def _load(wh: Warehouse, *, progress: Progress | None, force: bool) -> list[str]
             gov = cat.governance(name)
             cat.set_governance(name, replace(gov, department=SAMPLE_DEPARTMENTS[name]))
         loaded.append(name)
+    # the 数据质量 board's dataset (the quality history; citybi.quality): its rows are the imports above
+    cat.ensure_quality_dataset()
     have_metrics = {m.name for m in cat.metrics()}
     mine = [m for m in sample_metrics() if m.name not in have_metrics]  # a city's own metric is never overwritten
     if mine and all(cat.exists(m.dataset) for m in mine):

@@ -37,9 +37,11 @@ from typing import Any
 
 import polars as pl
 
+from citybi import quality
 from citybi.catalog import Catalog, Provenance, WriteMode, WriteResult
 from citybi.errors import UserFacingError
 from citybi.secrets import Secret, SecretStore, redact
+from citybi.validation import Rules
 from citybi.warehouse import Warehouse
 from connectors.source import Fetched, SourceConnector, SourceRejected, SourceRequest, source_for
 
@@ -235,6 +237,7 @@ def _write(wh: Warehouse, catalog: Catalog, fetched: Fetched, *, table: str, mod
             raise UserFacingError("主键列不存在：" + "、".join(missing), hint="可用的列：" + "、".join(frame.columns))
         before = frame.height
         frame = frame.unique(subset=keys, keep="last", maintain_order=True)
+        repeated_keys = before - frame.height
         if frame.height < before:
             notes.append(f"同一批数据中有 {before - frame.height} 行主键重复，只保留了最后一行。")
     if mode == "append" and not catalog.exists(table):
@@ -242,7 +245,9 @@ def _write(wh: Warehouse, catalog: Catalog, fetched: Fetched, *, table: str, mod
     prov = Provenance(source_file=fetched.described[:1000], sha256=_frame_hash(frame), who=who or _user(),
                       plan_json=json.dumps({"source": fetched.described, "keys": keys, "types": types},
                                            ensure_ascii=False),
-                      note=f"数据源导入 {frame.height} 行")
+                      note=f"数据源导入 {frame.height} 行",
+                      quality_json=_quality(catalog, table, frame, mode, fetched.described, len(quarantine),
+                                            repeated_keys if keys else 0).model_dump_json())
 
     def also(cur: Any) -> None:
         if quarantine:
@@ -254,6 +259,18 @@ def _write(wh: Warehouse, catalog: Catalog, fetched: Fetched, *, table: str, mod
                           also=also if (quarantine or keep_state is not None) else None)
     return SourceResult(source=fetched.described, table=table, status="ok", write=write, received=fetched.received,
                         quarantined=len(quarantine), notes=fetched.notes + notes, state=fetched.state)
+
+
+def _quality(catalog: Catalog, table: str, frame: pl.DataFrame, mode: WriteMode, described: str,
+             quarantined: int, repeated_keys: int) -> quality.QualityReport:
+    """The batch's quality report (citybi.quality): the dataset's rules, repeated rows within the batch,
+    unparsable readings as dropped rows. No Excel rows: a source has none."""
+    rules = catalog.rules(table) if mode != "create" and catalog.exists(table) else Rules()
+    failures, bad, checked = quality.check_rules(frame, rules, catalog.dictionaries() if not rules.empty() else [])
+    repeated = frame.height - frame.unique().height if frame.width else 0
+    return quality.measure(frame, failures=failures, rows_breaking_rules=bad, rules_checked=checked,
+                           duplicates={"in_file": repeated}, basis="source", source=described[:1000], mode=mode,
+                           dropped={"无法解析（已隔离）": quarantined, "主键重复（保留最后一行）": repeated_keys})
 
 
 def _write_file(wh: Warehouse, fetched: Fetched, *, table: str, mode: WriteMode, keys: list[str],

@@ -96,6 +96,8 @@ class Failure(_Strict):
     column: str
     rows: int
     samples: list[str] = Field(default_factory=list)  # "第 3 条：600" (the 3rd data row)
+    # the 0-based frame rows of `samples`, in order: the quality report turns them into Excel rows
+    at: list[int] = Field(default_factory=list)
 
 
 SAMPLES = 5
@@ -120,12 +122,20 @@ def _range_text(r: Range) -> str:
 def check(frame: pl.DataFrame, rules: Rules, dictionaries: Sequence[ValueDictionary] = (),
           today: dt.date | None = None) -> list[Failure]:
     """Every rule the frame breaks, one Failure per rule and column (empty: all rules hold)."""
+    return check_rows(frame, rules, dictionaries, today)[0]
+
+
+def check_rows(frame: pl.DataFrame, rules: Rules, dictionaries: Sequence[ValueDictionary] = (),
+               today: dt.date | None = None) -> tuple[list[Failure], int]:
+    """`check`, and how many rows break at least one rule (a row breaking two rules counts once:
+    the quality score's validity share)."""
     if rules.empty():
-        return []
+        return [], 0
     import pandera.polars as pa
 
     failures = [Failure(rule="缺少必需的列", column=c, rows=frame.height) for c in rules.required
                 if c not in frame.columns]
+    bad = frame.height if failures else 0  # a missing column fails every row
     present = set(frame.columns)
     labels: dict[tuple[str, str], str] = {}  # (column, pandera check name) → Chinese rule
     columns: dict[str, Any] = {}
@@ -166,7 +176,9 @@ def check(frame: pl.DataFrame, rules: Rules, dictionaries: Sequence[ValueDiction
         schema.validate(indexed, lazy=True)
     except pa.errors.SchemaErrors as err:
         failures += _failures(err.failure_cases, labels, key)
-    return failures
+        if not bad:
+            bad = err.failure_cases.get_column("index").drop_nulls().n_unique()
+    return failures, bad
 
 
 def _expr_check(name: str, test: Any) -> Any:
@@ -199,7 +211,8 @@ def _failures(cases: pl.DataFrame, labels: dict[tuple[str, str], str], key: list
         else:
             label = labels.get((column, check)) or labels.get((column, "not_nullable") if "null" in check else
                                                             (column, check), f"{column}：{check}")
-        samples = [f"第 {int(i) + 1} 条：{v if v is not None else '空'}"
-                   for i, v in group.select("index", "failure_case").head(SAMPLES).iter_rows() if i is not None]
-        out.append(Failure(rule=label, column=column, rows=group.height, samples=samples))
+        picked = [(int(i), v) for i, v in group.select("index", "failure_case").head(SAMPLES).iter_rows()
+                  if i is not None]
+        samples = [f"第 {i + 1} 条：{v if v is not None else '空'}" for i, v in picked]
+        out.append(Failure(rule=label, column=column, rows=group.height, samples=samples, at=[i for i, _ in picked]))
     return out

@@ -13,8 +13,10 @@ from citybi.importer import save_rules_table
 from citybi.ingest.model import TYPE_LABELS
 from citybi.lineage import find_readers
 from citybi.metrics import KIND_LABELS, dump_yaml, from_fields, table_rows, to_fields
+from citybi.quality import dataset_quality
 from citybi.ui.auth import gate
 from citybi.ui.lineage_view import delete_impact
+from citybi.ui.plan_view import quality_panel
 from citybi.ui.state import action, catalog, flash, get_warehouse, guarded, show_flash, show_frame
 from citybi.usertext import md
 from citybi.validation import rules_table
@@ -28,6 +30,7 @@ if not infos:
     st.info("仓库中还没有数据集。请到「数据导入」页上传 Excel 或 CSV 文件。")
     st.stop()
 
+scores = {k: str(v) for k, v in (guarded(cat.quality_scores) or {}).items()}
 # the rows this caller may see (a row rule narrows the count too: a whole-table count is a leak)
 counted = default_cache()  # keyed by scope and data version: a rerun does not count again
 visible = {d.name: guarded(lambda d=d: cat.visible_rows(d, lambda t: counted.run(get_warehouse(), t)[0]))
@@ -37,6 +40,7 @@ overview = pl.DataFrame({
     "行数": [visible[d.name] for d in infos],
     "列数": [len(d.columns) for d in infos],
     "版本": [d.version for d in infos],
+    "质量得分": [scores.get(d.name, "—") for d in infos],  # the current version's report (citybi.quality)
     "来源文件": [d.source_file or "—" for d in infos],
     "更新时间": [d.updated_at.strftime("%Y-%m-%d %H:%M") if d.updated_at else "—" for d in infos],
 })
@@ -53,9 +57,13 @@ governance = guarded(lambda: cat.governance(info.name))
 if governance is not None:  # owner and row-rule columns (citybi.rowrules); `citybi datasets govern` changes them
     st.caption("数据权限：" + md(governance.describe()))
 st.caption(md(location(guarded(lambda: cat.live_target(info.name)))))  # DuckDB here, or a live dataset's engine
+quality = guarded(lambda: dataset_quality(get_warehouse(), info.name))  # the current version's report
+if quality is not None:
+    st.caption(f"数据质量：得分 {quality.report.score}（详见「数据质量」页签）" if quality.report is not None
+               else "数据质量：" + md(quality.note or "无质量报告"))
 
-tab_schema, tab_preview, tab_versions, tab_rules, tab_metrics, tab_delete = st.tabs(
-    ["结构", "预览", "版本历史", "校验规则", "指标", "删除"])
+tab_schema, tab_preview, tab_versions, tab_rules, tab_metrics, tab_quality, tab_delete = st.tabs(
+    ["结构", "预览", "版本历史", "校验规则", "指标", "数据质量", "删除"])
 
 with tab_schema:
     schema = pl.DataFrame({
@@ -163,6 +171,12 @@ with tab_metrics:
             lambda: cat.delete_metric(old.name)):
         flash(f"已删除指标「{old.name}」。")
         st.rerun()
+
+with tab_quality:  # score, counts, broken rules with sample rows (citybi.quality)
+    if quality is not None and quality.report is not None:
+        quality_panel(quality.report, title=f"第 {quality.version} 版", note=quality.note, expanded=True)
+    elif quality is not None:
+        st.info(md(quality.note or "无质量报告"))
 
 with tab_delete:
     # who reads it first (citybi/lineage.py): a delete that breaks boards or alerts needs its own confirmation

@@ -20,6 +20,7 @@ from citybi.importer import (
     commit,
     find_duplicates,
     find_rule_failures,
+    import_quality,
     options_with_edits,
     prepare_file,
     standardized_frame,
@@ -30,7 +31,7 @@ from citybi.ingest.pipeline import list_sheets
 from citybi.lineage import replace_check
 from citybi.ui.auth import gate
 from citybi.ui.lineage_view import replace_impact
-from citybi.ui.plan_view import plan_preview, plan_summary
+from citybi.ui.plan_view import plan_preview, plan_summary, quality_panel
 from citybi.ui.state import catalog, dataset_link, get_warehouse, guarded, show_error
 from citybi.usertext import md
 
@@ -239,6 +240,10 @@ failures = (guarded(lambda: find_rule_failures(wh, prepared, name)) or []) if mo
 for failure in failures:
     st.warning(md(f"不符合数据集「{name}」的校验规则：{failure.rule}（{failure.rows} 行，例如 "
                   f"{'；'.join(failure.samples[:3]) or '—'}）"))
+# the quality report commit will keep with the version (citybi.quality), shown before anything is written
+report = guarded(lambda: import_quality(wh, prepared, table=name, mode=mode, key_columns=keys, duplicates=duplicates))
+if report is not None:
+    quality_panel(report, title="导入质量")
 # who reads the dataset (citybi/lineage.py): a replace that drops or retypes a used column breaks them
 impact_ok = True
 # an append is read with the dataset's columns once its column map is applied; before that its names are the file's
@@ -253,7 +258,8 @@ save_recipe = st.checkbox("保存导入方案，下次同一报表一键导入",
 if st.button("导入", type="primary", disabled=not impact_ok):
     with st.spinner("正在写入数据仓库…"):
         try:
-            result = commit(wh, prepared, table=name, mode=mode, key_columns=keys, save_recipe=save_recipe)
+            result = commit(wh, prepared, table=name, mode=mode, key_columns=keys, save_recipe=save_recipe,
+                            duplicates=duplicates)
             state.update(imp_done={"dataset": result.write.dataset, "result": result}, imp_table=name)
         except Exception as err:  # shown below, and kept there: the warehouse is as it was
             state.update(imp_done={"dataset": name, "error": err})

@@ -195,7 +195,7 @@ def test_a_broken_saved_chart_names_its_file(stores: tuple[ChartStore, BoardStor
 
 # ---------------------------------------------------------------------------- defaults on the sample data
 def test_defaults_are_shipped() -> None:
-    assert {p.stem for p in BOARD_FILES} == {"环卫运行", "12345热线", "空气质量"}
+    assert {p.stem for p in BOARD_FILES} == {"环卫运行", "12345热线", "空气质量", "数据质量"}
     assert len(CHART_FILES) >= 19
 
 
@@ -216,7 +216,7 @@ def test_every_default_chart_runs_on_the_samples(wh: Warehouse, path: Path) -> N
     (QUERIES_DIR / "boards" / "环卫运行.yaml", 8, 3),
     (QUERIES_DIR / "boards" / "12345热线.yaml", 6, 3),
     (QUERIES_DIR / "boards" / "空气质量.yaml", 5, 2),
-], ids=["环卫运行", "12345热线", "空气质量"])
+], ids=["环卫运行", "12345热线", "空气质量"])  # 数据质量 (today's imports): tests/test_quality.py
 def test_every_default_board_runs_and_every_tile_has_rows(
         wh: Warehouse, stores: tuple[ChartStore, BoardStore], path: Path, tiles: int, kpis: int) -> None:
     charts, _boards = stores

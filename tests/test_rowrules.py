@@ -142,6 +142,7 @@ def test_sample_city_is_governed(sample_copy: object) -> None:
         "环卫清运": Governance("城管局", "区", "街道"), "网格事件": Governance("城管局", "区", "街道"),
         "热线工单": Governance("政务服务中心", "区", "街道"), "空气质量": Governance("生态环境局", "区"),
         "区县概况": Governance("统计局", "区"),
+        "数据质量": Governance(),  # the quality history: no owner, not 公开 → full readers only (citybi.quality)
     }
 
 

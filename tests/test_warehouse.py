@@ -132,7 +132,8 @@ def test_delete_removes_view_and_versions(wh: Warehouse) -> None:
         "SELECT count(*) FROM information_schema.tables WHERE table_schema IN ('main', '_citybi') "
         "AND table_name NOT IN ('datasets', 'versions', 'source_quarantine', 'dictionaries', 'dataset_rules',"
         " 'source_runs', 'source_state', 'users', 'sessions', 'audit', 'audit_meta', 'dataset_governance',"
-        " 'alert_firings', 'alert_state', 'alert_checks', 'metrics', 'live_datasets', 'login_failures')"
+        " 'alert_firings', 'alert_state', 'alert_checks', 'metrics', 'live_datasets', 'login_failures',"
+        " 'quality_reports')"
     ).fetchone()[0]
     assert left == 0
 

@@ -94,6 +94,18 @@ class DroppedRow(_Strict):
     text: str  # the row's content, shortened, so the clerk can recognise it
 
 
+class RowRun(_Strict):
+    """Frame rows `at` … `at + n - 1` are sheet rows `row` … `row + n - 1` (of sheet `sheet`).
+
+    Why runs, not one number per row: the quality report names the Excel row of a rule's failing
+    rows, and a 200,000-row sheet is a handful of runs (a new run only after a dropped row)."""
+
+    at: int  # 0-based frame row
+    row: int  # 1-based sheet row, as the clerk sees it in Excel
+    n: int
+    sheet: str = ""
+
+
 class ColumnPlan(_Strict):
     index: int  # 0-based source column position in the sheet
     name: str  # final column name (unique, cleaned)
@@ -200,6 +212,15 @@ class ImportPlan(_Strict):
     standardize: list[ColumnProposal] = Field(default_factory=list)
     # existing datasets whose columns this file matches, best first, set by the importer
     append_targets: list[AppendTarget] = Field(default_factory=list)
+    # where each frame row stands in the sheet (empty: not known, e.g. after 转为长表)
+    row_runs: list[RowRun] = Field(default_factory=list)
+
+    def sheet_row(self, index: int) -> tuple[str, int] | None:
+        """(sheet, 1-based Excel row) of 0-based frame row `index`; None when not known."""
+        for r in self.row_runs:
+            if r.at <= index < r.at + r.n:
+                return r.sheet, r.row + index - r.at
+        return None
 
     def summary_zh(self) -> str:
         """One line for the CLI and the status box."""

@@ -12,12 +12,14 @@ unpivot.
 """
 from __future__ import annotations
 
+import itertools
+
 import polars as pl
 
 from citybi.errors import ImportRejected
 from citybi.ingest.cells import cell_text, shorten
 from citybi.ingest.header import HeaderBlock, detect_header
-from citybi.ingest.model import ColumnPlan, DroppedRow, ImportOptions, ImportPlan, SheetTable, WideInfo
+from citybi.ingest.model import ColumnPlan, DroppedRow, ImportOptions, ImportPlan, RowRun, SheetTable, WideInfo
 from citybi.ingest.rows import ROW, classify, fill_merged, implicit_fill, may_be_blank
 from citybi.ingest.suspect import flag_suspect_values
 from citybi.ingest.tables import ROW_OFFSET, cut, find_tables, row_offset
@@ -216,6 +218,8 @@ def build_plan(
             f"已按您的设置保留 {verdict.kept_totals} 行合计/小计行，汇总时会重复计算；如非必要请恢复「去除合计行」。"
         )
 
+    runs = row_runs(data.get_column(ROW), raw.name)
+
     # wide tables: years/months as columns
     wide = None
     period_cols, grain = period_columns({names[i]: names[i] for i in keep_idx})
@@ -225,6 +229,7 @@ def build_plan(
                         grain=grain if grain in ("year", "month", "quarter", "day") else "other")  # type: ignore[arg-type]
         if options.unpivot:
             frame, left_out = unpivot(frame, period_cols, ids, grain, options.unpivot_name, options.unpivot_value)
+            runs = []  # a long row comes from one cell of a wide row: no run of sheet rows
             warnings.append(
                 f"已把 {len(period_cols)} 个期间列转为长表：「{options.unpivot_name}」「{options.unpivot_value}」两列"
                 + (f"，{left_out} 个空单元格未列入。" if left_out else "。")
@@ -253,9 +258,19 @@ def build_plan(
         skipped_sheets=skipped_sheets, encoding=encoding,
         header_rows=[r + 1 + offset for r in hb.header_rows], preamble=hb.preamble, notes=verdict.notes,
         columns=plans, dropped_rows=dropped, dropped_columns=dropped_columns, warnings=warnings,
-        wide=wide, row_count=frame.height, options=options, tables=tables,
+        wide=wide, row_count=frame.height, options=options, tables=tables, row_runs=runs,
     )
     return plan, frame
+
+
+def row_runs(rows: pl.Series, sheet: str) -> list[RowRun]:
+    """The kept rows' sheet row numbers as runs of consecutive rows (see RowRun)."""
+    if rows.len() == 0:
+        return []
+    starts = (rows.diff().fill_null(0) != 1).arg_true().to_list()
+    bounds = [*starts, rows.len()]
+    values = rows.to_list()
+    return [RowRun(at=a, row=int(values[a]), n=b - a, sheet=sheet) for a, b in itertools.pairwise(bounds)]
 
 
 def _tables_note(tables: list[SheetTable], pick: int) -> str:

@@ -10,6 +10,7 @@ import polars as pl
 import streamlit as st
 
 from citybi.ingest.model import TYPE_LABELS
+from citybi.quality import QualityReport
 from citybi.ui.state import show_frame
 from citybi.usertext import md
 
@@ -36,3 +37,32 @@ def plan_preview(frame: pl.DataFrame, total: int | None = None) -> None:
     st.subheader("预览")
     st.caption(f"共 {frame.height if total is None else total} 行，显示前 {min(frame.height, PREVIEW_ROWS)} 行")
     show_frame(frame.head(PREVIEW_ROWS))
+
+
+def quality_panel(report: QualityReport, *, title: str = "数据质量", note: str = "", expanded: bool = False) -> None:
+    """A quality report (citybi.quality): the score and counts in one line, the score's parts, the
+    broken rules with their sample rows and Excel row numbers, the dropped and standardised rows.
+
+    Shown by 数据导入 before 导入 and by 数据集 for the current version, the same way."""
+    st.markdown(f"**{title}**：{md(report.summary_zh())}")
+    if note:
+        st.caption(md(note))
+    with st.expander(f"质量得分 {report.score} 的明细", expanded=expanded):
+        st.dataframe(pl.DataFrame(report.component_rows(), schema={"项目": pl.String, "权重": pl.Int64,
+                                                                   "得分": pl.String, "说明": pl.String}),
+                     hide_index=True, width="stretch")
+        if report.rule_failures:
+            st.markdown("**违反校验规则的行**（示例）")
+            show_frame(pl.DataFrame(report.failure_rows(), schema={
+                "规则": pl.String, "违反行数": pl.Int64, "Excel行号": pl.String, "值": pl.String, "整行": pl.String}))
+        if report.dropped_samples:
+            st.markdown("**去除的行**（示例）")
+            show_frame(pl.DataFrame({"Excel行号": [s.excel_row for s in report.dropped_samples],
+                                     "原因": [s.reason for s in report.dropped_samples],
+                                     "内容": [s.text for s in report.dropped_samples]}))
+        if report.standardised:
+            st.markdown("**标准化的值**")
+            show_frame(pl.DataFrame({"列": [s.column for s in report.standardised],
+                                     "原值": [s.original for s in report.standardised],
+                                     "标准值": [s.standard for s in report.standardised],
+                                     "行数": [s.rows for s in report.standardised]}))
