@@ -211,3 +211,41 @@ def test_value_cache_is_bounded_by_size(puts: list[tuple[str, int]], gets: list[
         lru.put(key, ["v"] * size)
     assert set(lru.items) == kept
     assert lru.total == sum(max(1, s) for k, s in puts if k in kept)
+
+
+@pytest.mark.parametrize(("engine", "later_s", "queries"), [
+    # a dataset's values are read once; a live dataset's again once LIVE_VALUES_TTL_S has passed
+    ("duckdb", 10_000.0, 1),
+    ("postgres", 10.0, 1),
+    ("postgres", 601.0, 2),
+])
+def test_live_dataset_values_are_relearned_after_their_time_to_live(
+        monkeypatch: pytest.MonkeyPatch, engine: str, later_s: float, queries: int) -> None:
+    import dataclasses
+    import datetime as dt
+
+    from citybi.nlq import vocab
+    from citybi.schema import ColumnInfo, DatasetInfo
+
+    now = [1000.0]
+    monkeypatch.setattr(vocab.time, "monotonic", lambda: now[0])
+    col = ColumnInfo(name="区", type="text", duckdb_type="VARCHAR")
+    ds = DatasetInfo(name=f"ttl_{engine}_{later_s}", display_name="t", description="", columns=(col,),
+                     row_count=3, version=1, updated_at=dt.datetime(2026, 1, 1))
+    calls: list[int] = []
+
+    @dataclasses.dataclass
+    class Result:
+        rows: list[tuple[str]]
+        engine: str
+
+    def execute(tree: Any) -> Result:
+        calls.append(1)
+        return Result([("临江区",), ("北港区",)], engine)
+
+    assert vocab.learn_values(ds, col, execute) == ["临江区", "北港区"]
+    assert vocab.build_vocabulary(ds, execute).values["区"] == ["临江区", "北港区"]
+    now[0] += later_s
+    vocab.learn_values(ds, col, execute)
+    vocab.build_vocabulary(ds, execute)
+    assert len(calls) == queries

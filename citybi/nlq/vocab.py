@@ -2,14 +2,16 @@
 
 Built from the catalog (column names with units stripped, user synonyms, the built-in
 lexicon) and from the data itself: the distinct values of every text column, learned
-over the whole column through `execute` and cached per (table, column, version,
-row_count) so that re-imported data is re-learned. Matching is longest-first over the
-question, so 南湖监测站 wins over 南湖 and 清运量 over 清运.
+over the whole column through `execute` with one bounded query and cached per (table, column,
+version, row_count) so that re-imported data is re-learned. A live dataset (its rows are on
+another engine and change without any write here) keeps its values for LIVE_VALUES_TTL_S only.
+Matching is longest-first over the question, so 南湖监测站 wins over 南湖 and 清运量 over 清运.
 """
 from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -168,24 +170,28 @@ class SizedLRU:
 
     def __init__(self, budget: int, size: Callable[[Any], int]) -> None:
         self.budget, self.size = budget, size
-        self.items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self.items: OrderedDict[Any, tuple[Any, int, float | None]] = OrderedDict()
         self.total = 0
 
     def get(self, key: Any) -> Any | None:
         hit = self.items.get(key)
         if hit is None:
             return None
+        if hit[2] is not None and time.monotonic() >= hit[2]:
+            self.total -= self.items.pop(key)[1]
+            return None
         self.items.move_to_end(key)
         return hit[0]
 
-    def put(self, key: Any, value: Any) -> None:
+    def put(self, key: Any, value: Any, ttl_s: float | None = None) -> None:
+        """Keep `value`; with `ttl_s`, only for that many seconds."""
         cost = max(1, self.size(value))
         if key in self.items:
             self.total -= self.items.pop(key)[1]
-        self.items[key] = (value, cost)
+        self.items[key] = (value, cost, None if ttl_s is None else time.monotonic() + ttl_s)
         self.total += cost
         while self.total > self.budget and len(self.items) > 1:
-            _k, (_v, c) = self.items.popitem(last=False)
+            _k, (_v, c, _e) = self.items.popitem(last=False)
             self.total -= c
 
     def clear(self) -> None:
@@ -197,6 +203,9 @@ class SizedLRU:
 VALUE_BUDGET = 2_000_000
 # vocabularies: counted by their words (each table's vocabulary holds its values again as words)
 VOCAB_BUDGET = 3_000_000
+# a live dataset's values (a new street in the department's table) are re-learned after this long:
+# long enough that a conversation does not re-query the engine per question, short enough to follow it
+LIVE_VALUES_TTL_S = 600.0
 _CACHE = SizedLRU(VALUE_BUDGET, len)
 _VOCAB_CACHE = SizedLRU(VOCAB_BUDGET, lambda v: len(v.words))
 _LOCK = threading.Lock()
@@ -209,16 +218,18 @@ def learn_values(ds: DatasetInfo, col: ColumnInfo, execute: Callable[[exp.Expres
     return _learn(ds, col, execute)[0]
 
 
-def _learn(ds: DatasetInfo, col: ColumnInfo, execute: Callable[[exp.Expression], Any]) -> tuple[list[Any], bool]:
-    """learn_values, and whether the values were read: a refused or failed read (no caller in the
-    app, a time-out) is answered with no values but never cached — cached, it would stand for the
-    column's values for every later caller of that scope."""
+def _learn(ds: DatasetInfo, col: ColumnInfo, execute: Callable[[exp.Expression], Any]
+           ) -> tuple[list[Any], float | None]:
+    """learn_values, and for how long they may be kept: None (until the data changes), a number of
+    seconds (a live dataset), or 0 — a refused or failed read (no caller in the app, a time-out),
+    answered with no values but never cached: cached, it would stand for the column's values for
+    every later caller of that scope."""
     # updated_at tells apart two warehouses holding a same-named dataset at the same version and size
     key = (ds.name, col.name, ds.version, ds.row_count, ds.updated_at, context.effective().scope_key())
     with _LOCK:
         cached = _CACHE.get(key)
         if cached is not None:
-            return cached, True
+            return cached, None
     c = exp.column(col.name, quoted=True)
     tree = (exp.select(c).distinct().from_(exp.Table(this=exp.to_identifier(ds.name, quoted=True)))
             .where(exp.Not(this=exp.Is(this=c, expression=exp.Null()))).limit(MAX_DISTINCT + 1))
@@ -226,10 +237,11 @@ def _learn(ds: DatasetInfo, col: ColumnInfo, execute: Callable[[exp.Expression],
         result = execute(tree)
         values = [r[0] for r in result.rows]
     except Exception:  # a column we cannot read is simply not matched by value (this time)
-        return [], False
+        return [], 0
+    ttl = LIVE_VALUES_TTL_S if getattr(result, "engine", "duckdb") != "duckdb" else None
     with _LOCK:
-        _CACHE.put(key, values)
-    return values, True
+        _CACHE.put(key, values, ttl)
+    return values, ttl
 
 
 def build_vocabulary(ds: DatasetInfo, execute: Callable[[exp.Expression], Any]) -> Vocabulary:
@@ -244,11 +256,13 @@ def build_vocabulary(ds: DatasetInfo, execute: Callable[[exp.Expression], Any]) 
     v = Vocabulary(ds)
     _add_columns(v, ds)
     complete = True  # every text column's values were read (else the vocabulary is not cached)
+    keep: float | None = None  # the shortest time any of its values may be kept (live datasets)
     for col in ds.columns:
         if col.type != "text":
             continue
-        values, read = _learn(ds, col, execute)
-        complete = complete and read
+        values, ttl = _learn(ds, col, execute)
+        complete = complete and ttl != 0
+        keep = ttl if keep is None else (keep if ttl is None else min(keep, ttl))
         v.distinct[col.name] = len(values)
         if len(values) > MAX_DISTINCT:
             continue
@@ -282,7 +296,7 @@ def build_vocabulary(ds: DatasetInfo, execute: Callable[[exp.Expression], Any]) 
                     v.add(piece, Entry("table", None, None, PARTIAL))
     if complete:
         with _LOCK:
-            _VOCAB_CACHE.put(key, v)
+            _VOCAB_CACHE.put(key, v, keep)
     return v
 
 
