@@ -151,8 +151,18 @@ def charts(tmp_path_factory: pytest.TempPathFactory) -> ChartStore:
     return ChartStore(tmp_path_factory.mktemp("charts"), [QUERIES_DIR / "charts"])
 
 
-CHART_NAMES = sorted(p.stem for p in (QUERIES_DIR / "charts").glob("*.yaml"))
-BOARD_NAMES = sorted(p.stem for p in (QUERIES_DIR / "boards").glob("*.yaml"))
+def _yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+# the city's charts and boards: those over the 数据质量 system dataset (a view of the catalog's own
+# import reports, which lives in the warehouse file and cannot move to an engine) are not compared
+CHART_NAMES = sorted(p.stem for p in (QUERIES_DIR / "charts").glob("*.yaml") if _yaml(p)["dataset"] in SPARK_TABLES)
+BOARD_NAMES = sorted(p.stem for p in (QUERIES_DIR / "boards").glob("*.yaml")
+                     if all(t.get("chart") in CHART_NAMES or (t.get("spec") or {}).get("dataset") in SPARK_TABLES
+                            for t in _yaml(p)["tiles"]))
 
 
 def test_the_sample_city_is_on_every_engine(duck: Warehouse, engines: dict[str, Warehouse]) -> None:
