@@ -757,6 +757,38 @@ def board_datasets(board: Board, charts: ChartStore) -> list[str]:
     return list(out)
 
 
+def visible_boards(wh: Warehouse, boards: BoardStore, charts: ChartStore) -> tuple[list[str], int]:
+    """The boards the caller can read something on, and how many others were left out.
+
+    A board whose every dataset the caller may not read (another department's data, or the
+    数据质量 system dataset for a district-limited user) would show nothing but refusals, so it is
+    not offered; the page says how many were left out. A board that does not load, or reads a
+    dataset that does not exist, stays listed: its error is for the page to show.
+    """
+    from citybi.catalog import Catalog
+    from citybi.rowrules import readable
+
+    ctx = context.current()
+    cat = Catalog(wh)
+
+    def can_read(name: str) -> bool:
+        try:
+            return ctx is None or readable(ctx, name, cat.governance(name)) is None
+        except UserFacingError:
+            return True
+
+    names = boards.names()
+    shown: list[str] = []
+    for name in names:
+        try:
+            datasets = board_datasets(boards.load(name), charts)
+        except UserFacingError:
+            datasets = []
+        if not datasets or any(can_read(d) for d in datasets):
+            shown.append(name)
+    return shown, len(names) - len(shown)
+
+
 def board_today(wh: Warehouse, board: Board, *, charts: ChartStore | None = None,
                 cache: ResultCache | None = None, real_today: dt.date | None = None) -> dt.date:
     """The board's "today": the real date, unless all its data ends more than a week ago.

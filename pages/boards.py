@@ -15,7 +15,7 @@ import streamlit as st
 
 from citybi import context
 from citybi.access import allowed
-from citybi.boards import Board, TileRun, board_store, board_today, run_board
+from citybi.boards import Board, TileRun, board_store, board_today, run_board, visible_boards
 from citybi.charts.store import chart_store
 from citybi.export import export_board, export_file_name
 from citybi.ui import board_view
@@ -28,10 +28,13 @@ ss = st.session_state
 wh = get_warehouse()
 boards = board_store(wh.settings)
 charts = chart_store(wh.settings)
-names = guarded(boards.names) or []
+names, hidden = guarded(lambda: visible_boards(wh, boards, charts)) or ([], 0)
 if not names:
     st.title("看板")
-    st.info("还没有看板。请把看板 YAML 放到 queries/boards，或在非领导视图中新建看板。")
+    if hidden:
+        st.info(f"有 {hidden} 个看板，但它们读取的数据您都无权查看。如需查看，请联系管理员调整您的数据权限。")
+    else:
+        st.info("还没有看板。请把看板 YAML 放到 queries/boards，或在非领导视图中新建看板。")
     st.stop()
 
 # ---------------------------------------------------------------------------- view mode and board choice
@@ -84,6 +87,8 @@ if board is None:
     st.stop()
 if board.description and not phone:
     st.caption(md(board.description))
+if hidden and not phone:
+    st.caption(f"另有 {hidden} 个看板读取的数据您无权查看，未列出。")
 
 key = f"bf_{name}"
 data_today = guarded(lambda: board_today(wh, board, charts=charts)) or dt.date.today()

@@ -135,3 +135,55 @@ def test_targets_tab_saves_the_table_and_a_pasted_sheet(db: Path) -> None:
     at.button(key="bf_环卫运行__tg_paste_save_0").click().run()
     assert [e.value for e in at.error] == [  # Markdown-escaped user text, then the hint
         "目标表有误：第1行：目标「很多」不是数字（可写 3640、3\\,640 或 95\\%）\n\n建议：改好这些行后再保存"]
+
+
+_LINJIANG = frozenset({"临江区"})
+
+
+@pytest.fixture
+def pristine(sample_copy: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The sample city as shipped (the module's `db` has boards edited by the tests above)."""
+    path = sample_copy("boards_visible")
+    monkeypatch.setenv("CITYBI_DB", str(path))
+    return path
+
+
+@pytest.mark.parametrize(("role", "department", "districts", "shown"), [
+    # who is asking → the boards offered (those with something they may read); the rest are counted
+    (None, None, None, ["12345热线", "数据质量", "环卫运行", "空气质量"]),
+    ("admin", None, None, ["12345热线", "数据质量", "环卫运行", "空气质量"]),
+    ("leader", None, None, ["12345热线", "数据质量", "环卫运行", "空气质量"]),
+    ("analyst", None, _LINJIANG, ["12345热线", "环卫运行", "空气质量"]),  # 数据质量 has no 区 column
+    ("clerk", "城管局", _LINJIANG, ["环卫运行"]),                              # other departments' data
+    ("clerk", "统计局", None, []),                                           # 区县概况 is on no board
+])
+def test_boards_offered_are_those_the_caller_can_read(pristine: Path, role: str | None, department: str | None,
+                                                      districts: frozenset[str] | None, shown: list[str]) -> None:
+    import contextlib
+
+    from citybi import context
+    from citybi.boards import board_store, visible_boards
+    from citybi.catalog import open_warehouse
+    from citybi.charts.store import chart_store
+
+    wh = open_warehouse(path=pristine)
+    try:
+        ctx = None if role is None else context.Context(
+            user="u", role=role, scope=context.Scope(department=department, districts=districts))
+        with context.use(ctx) if ctx is not None else contextlib.nullcontext():
+            names, hidden = visible_boards(wh, board_store(wh.settings), chart_store(wh.settings))
+    finally:
+        wh.close()
+    assert (sorted(names), hidden) == (sorted(shown), 4 - len(shown))
+
+
+def test_a_clerk_is_offered_only_their_department_s_board_and_told_of_the_rest(
+        pristine: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from citybi import context
+
+    clerk = context.Context(user="李科员", role="clerk", scope=context.Scope(department="城管局", districts=_LINJIANG))
+    monkeypatch.setattr(context, "current", lambda: clerk)
+    at = _page()
+    assert not at.exception
+    assert at.selectbox(key="board_pick").options == ["环卫运行"]
+    assert any("另有 3 个看板读取的数据您无权查看" in c.value for c in at.caption)
