@@ -375,6 +375,21 @@ def tile_spec(tile: Tile, charts: ChartStore) -> ChartSpec:
     return spec
 
 
+def find_tile(board: Board, name: str, charts: ChartStore) -> Tile | None:
+    """The tile an alert rule (or anything else) names: by its chart name or its title, else by the
+    title of the chart it shows; a broken tile is not the one asked for."""
+    for t in board.tiles:
+        if t.chart == name or t.title == name:
+            return t
+    for t in board.tiles:
+        try:
+            if tile_spec(t, charts).title == name:
+                return t
+        except UserFacingError:
+            continue
+    return None
+
+
 def tile_date_column(tile: Tile, spec: ChartSpec, info: DatasetInfo) -> str | None:
     """Where the board's date range lands for this tile (None: the dataset has no date)."""
     candidates: list[str | None] = [tile.date_column]

@@ -29,7 +29,7 @@ from typing import Any
 from citybi import access, audit, context
 from citybi.alerts.briefing import BriefingStore
 from citybi.alerts.rules import alerts_dir, rule_store
-from citybi.boards import Board, Tile, board_store, tile_spec
+from citybi.boards import Board, Tile, board_store, find_tile, tile_spec
 from citybi.catalog import Catalog
 from citybi.charts.spec import ChartSpec, ChartSpecError, chart_type_of
 from citybi.charts.store import ChartStore, chart_store
@@ -284,19 +284,6 @@ class _Finder:
         return Reader("board", name, tuple(uses), tuple(dict.fromkeys(datasets)))
 
 
-def _tile(board: Board, name: str, charts: ChartStore) -> Tile | None:
-    """The tile an alert rule names (its chart name or title), as the check finds it."""
-    for t in board.tiles:
-        if t.chart == name or t.title == name:
-            return t
-    for t in board.tiles:
-        try:
-            if tile_spec(t, charts).title == name:
-                return t
-        except (UserFacingError, ChartSpecError):
-            continue
-    return None
-
 
 def find_readers(wh: Warehouse, dataset: str, *, ctx: context.Context | None = None) -> Lineage:
     """Every saved reader of `dataset`, each marked visible or not for the caller (`ctx`, else the current)."""
@@ -354,7 +341,7 @@ def find_readers(wh: Warehouse, dataset: str, *, ctx: context.Context | None = N
             if _same(spec.dataset, real):
                 use = Use(f"监控图表「{w.chart}」", tuple(dict.fromkeys([*spec_columns(spec, metrics), *extra])))
         elif w.board in loaded_boards:
-            tile = _tile(loaded_boards[w.board], str(w.tile), charts)
+            tile = find_tile(loaded_boards[w.board], str(w.tile), charts)
             if tile is not None:
                 tile_use, read = f.tile_use(loaded_boards[w.board], tile)
                 if tile_use is not None:

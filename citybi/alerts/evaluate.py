@@ -44,6 +44,7 @@ from citybi.boards import (
     board_today,
     default_chart_store,
     default_values,
+    find_tile,
     tile_spec,
 )
 from citybi.charts.cache import ResultCache, default_cache
@@ -192,15 +193,9 @@ def _grouped_query(tree: exp.Select, sql: str, column: str) -> tuple[exp.Select,
 
 
 def _find_tile(board: Board, name: str, charts: ChartStore) -> Tile:
-    for t in board.tiles:
-        if t.chart == name or t.title == name:
-            return t
-    for t in board.tiles:
-        try:
-            if tile_spec(t, charts).title == name:
-                return t
-        except Exception:  # a broken tile is not the one asked for
-            continue
+    tile = find_tile(board, name, charts)
+    if tile is not None:
+        return tile
     raise AlertRuleError([f"看板「{board.title}」中没有图块「{name}」"],
                          hint="tile 写图块引用的图表名称或图块标题")
 

@@ -132,3 +132,15 @@ def to_dialect(tree: exp.Expression, dialect: str, tables: Mapping[str, exp.Tabl
                             hint="请换一种写法，或把这个数据集导入到本地仓库后再分析", detail=str(err)) from err
     except SqlglotError as err:
         raise QueryRejected("查询无法转换为该引擎的语句。", detail=str(err)) from err
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Result column names made unique the way DuckDB does (count, count_1, …): PostgreSQL names every
+    unaliased COUNT(...) "count" and Spark lets a result hold one name twice, but a frame cannot."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        n = seen.get(name, 0)
+        seen[name] = n + 1
+        out.append(name if n == 0 else f"{name}_{n}")
+    return out

@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 from sqlglot import exp
 
+from citybi.engines.base import unique_names
 from citybi.errors import QueryRejected
 from citybi.secrets import Secret, redact
 from connectors.postgresql import LABEL, _explain, _password
@@ -21,17 +22,6 @@ from connectors.sql import CONNECT_TIMEOUT_S, guard_driver, parse_db_url
 
 _NUMERIC_OID = 1700  # pg_type.oid of numeric
 
-
-def _unique(names: list[str]) -> list[str]:
-    """Column names as DuckDB makes them unique (count, count_1, ...): PostgreSQL names every unaliased
-    COUNT(...) "count", and a frame cannot hold one name twice."""
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        n = seen.get(name, 0)
-        seen[name] = n + 1
-        out.append(name if n == 0 else f"{name}_{n}")
-    return out
 
 
 def fit(tree: exp.Expression) -> exp.Expression:
@@ -84,7 +74,7 @@ class PostgresEngine:
             cur = conn.cursor()
             # no params: psycopg then leaves % in literals alone
             cur.execute(sql.encode("utf-8"))  # bytes: a query object psycopg never reformats
-            names = _unique([c.name for c in cur.description or []])
+            names = unique_names([c.name for c in cur.description or []])
             rows = cur.fetchmany(max_rows)
         except psycopg.errors.QueryCanceled as err:
             raise QueryRejected(f"查询超过 {timeout_s:g} 秒未完成，已停止。", hint="请缩小时间范围或增加筛选条件",

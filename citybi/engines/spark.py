@@ -35,6 +35,7 @@ import polars as pl
 import pyarrow as pa
 from sqlglot import exp
 
+from citybi.engines.base import unique_names
 from citybi.errors import QueryRejected
 from citybi.secrets import Secret
 
@@ -77,16 +78,6 @@ def parse_url(url: str) -> tuple[str, str | None, Path | None]:
     found = parse_qs(query).get("warehouse")
     return "local", f"local[{cores}]", Path(found[0]) if found else None
 
-
-def _unique(names: list[str]) -> list[str]:
-    """Spark lets a result hold one name twice (two unaliased count(1)); a frame cannot — DuckDB's way."""
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        n = seen.get(name, 0)
-        seen[name] = n + 1
-        out.append(name if n == 0 else f"{name}_{n}")
-    return out
 
 
 def _session(kind: str, where: str, warehouse: Path | None, secret: Secret | None) -> Any:
@@ -250,7 +241,7 @@ class SparkEngine:
                 spark.sparkContext.removeJobTag(group)
             else:
                 spark.removeTag(group)
-        table = table.rename_columns(_unique(table.column_names))
+        table = table.rename_columns(unique_names(table.column_names))
         # Spark's date_trunc gives a zoned TIMESTAMP; the session's zone is UTC, so its UTC wall-clock
         # is the bucket DuckDB gives as a plain TIMESTAMP
         for i, field in enumerate(table.schema):
