@@ -44,7 +44,9 @@ overview = pl.DataFrame({
     "来源文件": [d.source_file or "—" for d in infos],
     "更新时间": [d.updated_at.strftime("%Y-%m-%d %H:%M") if d.updated_at else "—" for d in infos],
 })
-st.dataframe(overview, hide_index=True, width="stretch")
+# every dataset at once while the list is short (the default shows ten and hides the rest behind an
+# inner scroll bar that clerks miss); a long list keeps a scrolling box of about twenty rows
+st.dataframe(overview, hide_index=True, width="stretch", height="content" if overview.height <= 30 else 740)
 
 names = [d.name for d in infos]
 # opened from a link (数据导入's result: datasets?ds=<name>) on that dataset

@@ -64,6 +64,22 @@ def open_page(page: Any, app: RunningApp, path: str, title: str) -> None:
     expect(page.locator("h1", has_text=title)).to_be_visible()
 
 
+def open_tab(page: Any, name: str, ready: Any) -> None:
+    """Click tab `name` until `ready` (something only that tab shows) is there.
+
+    A page that reruns by itself (a refresh that just ended redraws the page) can swallow the
+    click or redraw the tabs on their first tab, so the click is repeated a few times.
+    """
+    for _attempt in range(4):
+        page.get_by_role("tab", name=name).click()
+        try:
+            ready.first.wait_for(state="attached", timeout=15_000)
+            return
+        except sync_api.TimeoutError:
+            continue
+    raise AssertionError(f"tab {name!r} never showed {ready}")
+
+
 def grid_rows(page: Any, header: str, cell: str) -> list[dict[str, str]]:
     """Rows of the data grid that has a column `header`, once a cell with text `cell` is there."""
     table = page.locator(f'table[role="grid"]:has(th:text-is("{header}"))').last

@@ -21,7 +21,7 @@ expect = sync_api.expect
 
 from browser_app import RunningApp  # noqa: E402  (after the importorskip on purpose)
 from sources_upstream import add_rows, definitions, make_upstream, publish, wait_for  # noqa: E402
-from test_flows import grid_rows, open_page, pick  # noqa: E402
+from test_flows import grid_rows, open_page, open_tab, pick  # noqa: E402
 
 from citybi.sourcedefs import SourceFolder, source_from_dict  # noqa: E402
 
@@ -73,7 +73,7 @@ def test_add_a_postgres_source_refresh_it_and_see_the_history(page: Any, app_ser
     overview_grid.locator('td:text-is("成功")').first.wait_for(state="attached", timeout=60_000)
     overview = grid_rows(page, "刷新计划", name)
     assert [(r["状态"], r["上次新增行"]) for r in overview if r["名称"] == name] == [("成功", str(ROWS))]
-    page.get_by_role("tab", name="运行记录").click()
+    open_tab(page, "运行记录", page.locator('table[role="grid"]:has(th:text-is("触发")) td:text-is("手动")'))
     runs = [r for r in grid_rows(page, "触发", "手动") if r["数据源"] == name]
     assert [(r["状态"], r["新增行"], r["触发"]) for r in runs] == [("成功", str(ROWS), "手动")]
     assert float(runs[0]["用时（秒）"]) > 0
