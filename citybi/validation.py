@@ -11,6 +11,7 @@ pandera (and the pandas it loads) is imported only when a dataset has rules.
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from citybi.dictionaries import ValueDictionary
 from citybi.errors import UserFacingError
+
+# pandera loads its pyspark backend whenever pyspark is installed (the [spark] extra), and pyspark then
+# warns about pandas 3 on stderr — of no concern here (no Spark frame is ever validated), and a clerk
+# running `citybi ingest` should not read it
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 
 
 class _Strict(BaseModel):
