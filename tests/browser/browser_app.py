@@ -5,6 +5,7 @@ and importing "conftest" from a test would pick whichever pytest loaded last.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,10 @@ class RunningApp:
     log: Path
     facts: SampleFacts
 
+# how long one step of a browser test may take: generous, CI machines are shared and noisy; every wait
+# is on a selector, so passing runs stay fast
+TIMEOUT_MS = 60_000
+
 # the first page a fresh server draws (imports, first queries) on a shared, loaded CI machine
 FIRST_LOAD_MS = 180_000
 
@@ -52,3 +57,14 @@ def kpi_card(page: Any, title: str) -> Any:
 def kpi_value(page: Any, title: str) -> Any:
     """The value line of that card ("3,190 吨")."""
     return kpi_card(page, title).locator('[data-testid="stMetricValue"]')
+
+
+def new_tab(browser: Any, **options: Any) -> Iterator[Any]:
+    """A fresh browser context (its own Streamlit session) and its page, closed afterwards: a 1400×1000
+    desktop in zh-CN unless `options` (Playwright's new_context arguments) say otherwise."""
+    context = browser.new_context(**{"viewport": {"width": 1400, "height": 1000}, "locale": "zh-CN", **options})
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_app import BOARD, SCREENSHOTS, RunningApp, SampleFacts
+from browser_app import BOARD, SCREENSHOTS, RunningApp, SampleFacts, new_tab
 
 CHROMIUM = Path(os.environ.get("CITYBI_CHROMIUM", "/usr/bin/chromium"))
 # without the background-networking flags Chromium's connections are refused in this closed network
@@ -35,8 +35,6 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
 ]
-# generous: CI machines are shared and noisy; every wait is on a selector, so passing runs stay fast
-TIMEOUT_MS = 60_000
 SERVER_START_S = 120.0
 
 
@@ -215,13 +213,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any, app_server: RunningApp) -> Iterator[Any]:
     """A fresh browser context (own Streamlit session) per test."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
-    context.set_default_timeout(TIMEOUT_MS)
-    pg = context.new_page()
-    try:
-        yield pg
-    finally:
-        context.close()
+    yield from new_tab(browser)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -14,24 +14,17 @@ import pytest
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e '.[dev]')")
 expect = sync_api.expect
 
-from browser_app import BOARD, FIRST_LOAD_MS, RunningApp, kpi_value  # noqa: E402
+from browser_app import BOARD, FIRST_LOAD_MS, RunningApp, kpi_value, new_tab  # noqa: E402
 
 WIDTH, HEIGHT = 390, 844
-TIMEOUT_MS = 60_000  # as the page fixture of conftest.py
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
           "Version/17.0 Mobile/15E148 Safari/604.1")
 
 
 @pytest.fixture
 def phone(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}, user_agent=IPHONE, is_mobile=True,
-                                  has_touch=True, locale="zh-CN")
-    context.set_default_timeout(TIMEOUT_MS)
-    pg = context.new_page()
-    try:
-        yield pg
-    finally:
-        context.close()
+    yield from new_tab(browser, viewport={"width": WIDTH, "height": HEIGHT}, user_agent=IPHONE, is_mobile=True,
+                       has_touch=True)
 
 
 @pytest.mark.parametrize("view", ["leader", "analyst"])

@@ -21,8 +21,8 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not 
 expect = sync_api.expect
 expect.set_options(timeout=60_000)
 
-from browser_app import BOARD, RunningApp, SampleFacts, kpi_value  # noqa: E402  (after the importorskip on purpose)
-from conftest import TIMEOUT_MS, _citybi_command, serve  # noqa: E402
+from browser_app import BOARD, RunningApp, SampleFacts, kpi_value, new_tab  # noqa: E402  (after the importorskip on purpose)
+from conftest import _citybi_command, serve  # noqa: E402
 
 MINE = "临江区"
 OTHERS = ("云湖区", "北港区", "望山区", "松岭区", "青禾新区")
@@ -46,13 +46,7 @@ def clerk_app(sample_warehouse: tuple[Path, SampleFacts], tmp_path: Path) -> Ite
 
 @pytest.fixture
 def page(browser: Any, clerk_app: RunningApp) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN", accept_downloads=True)
-    context.set_default_timeout(TIMEOUT_MS)
-    pg = context.new_page()
-    try:
-        yield pg
-    finally:
-        context.close()
+    yield from new_tab(browser, accept_downloads=True)
 
 
 def _sign_in(page: Any, app: RunningApp) -> str:

@@ -15,19 +15,13 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not 
 expect = sync_api.expect
 expect.set_options(timeout=60_000)
 
-from browser_app import RunningApp  # noqa: E402  (after the importorskip on purpose)
-from conftest import CLERK, TIMEOUT_MS  # noqa: E402
+from browser_app import RunningApp, new_tab  # noqa: E402  (after the importorskip on purpose)
+from conftest import CLERK  # noqa: E402
 
 
 @pytest.fixture
 def tab(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
-    context.set_default_timeout(TIMEOUT_MS)
-    pg = context.new_page()
-    try:
-        yield pg
-    finally:
-        context.close()
+    yield from new_tab(browser)
 
 
 def _sign_in(tab: Any, name: str, password: str) -> None:
