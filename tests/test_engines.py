@@ -10,7 +10,6 @@ import datetime as dt
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pytest
@@ -29,6 +28,8 @@ from citybi.nlq import answer
 from citybi.warehouse import Warehouse
 
 psycopg = pytest.importorskip("psycopg")
+from pg_server import pg_connect  # noqa: E402  (after the importorskip on purpose)
+
 pytestmark = pytest.mark.service
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -48,18 +49,11 @@ ROWS = [  # 日期, 区, 垃圾类型, 清运量
 LINJIANG = context.Context(user="lj", role="analyst", scope=context.Scope(districts=frozenset({"临江区"})))
 
 
-def _pg() -> Any:
-    try:
-        return psycopg.connect(host="127.0.0.1", port=5432, dbname="test", user="postgres", autocommit=True,
-                               connect_timeout=3)
-    except psycopg.Error as err:
-        pytest.skip(f"PostgreSQL not reachable: {err}")
-
 
 @pytest.fixture(scope="module")
 def schema() -> Iterator[str]:
     name = f"citybi_eng_{uuid.uuid4().hex[:10]}"
-    conn = _pg()
+    conn = pg_connect()
     # identifiers through psycopg.sql (test fixture setup on our own server, never user text)
     from psycopg import sql
     conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))

@@ -34,6 +34,8 @@ from citybi.nlq import ask_batch
 from citybi.warehouse import Warehouse
 
 psycopg = pytest.importorskip("psycopg")
+from pg_server import pg_connect  # noqa: E402  (after the importorskip on purpose)
+
 pytest.importorskip("pyspark")
 pytestmark = pytest.mark.service
 
@@ -79,11 +81,7 @@ def duck(sample_copy: Callable[[str], Path]) -> Iterator[Warehouse]:
 def pg_schema(duck: Warehouse) -> Iterator[str]:
     from psycopg import sql
 
-    try:
-        conn = psycopg.connect(host="127.0.0.1", port=5432, dbname="test", user="postgres", autocommit=True,
-                               connect_timeout=3)
-    except psycopg.Error as err:
-        pytest.skip(f"PostgreSQL not reachable: {err}")
+    conn = pg_connect()
     schema = f"citybi_parity_{uuid.uuid4().hex[:8]}"
     conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     try:

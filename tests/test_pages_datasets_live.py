@@ -15,6 +15,8 @@ from citybi.catalog import Catalog, open_warehouse
 from citybi.datasets_link import link
 
 psycopg = pytest.importorskip("psycopg")
+from pg_server import pg_connect  # noqa: E402  (after the importorskip on purpose)
+
 pytestmark = pytest.mark.service
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "datasets.py")
@@ -26,11 +28,7 @@ PW = "Harbor#2026x"
 def schema() -> Iterator[str]:
     from psycopg import sql
 
-    try:
-        conn = psycopg.connect(host="127.0.0.1", port=5432, dbname="test", user="postgres", autocommit=True,
-                               connect_timeout=3)
-    except psycopg.Error as err:
-        pytest.skip(f"PostgreSQL not reachable: {err}")
+    conn = pg_connect()
     name = f"citybi_pg_{uuid.uuid4().hex[:10]}"
     conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
     conn.execute(sql.SQL('CREATE TABLE {}.t ("区" text, "清运量" double precision)').format(sql.Identifier(name)))

@@ -22,6 +22,8 @@ import pytest
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e '.[dev]')")
 psycopg = pytest.importorskip("psycopg")
+from pg_server import pg_connect  # noqa: E402  (after the importorskip on purpose)
+
 expect = sync_api.expect
 
 from browser_app import BOARD, FIRST_LOAD_MS, RunningApp, SampleFacts, kpi_value  # noqa: E402
@@ -34,13 +36,6 @@ TABLE = "sanitation"
 # the sample table's DuckDB types → PostgreSQL (its ENUM columns are text to PostgreSQL)
 PG_TYPES = {"DATE": "date", "DOUBLE": "double precision", "BIGINT": "bigint", "INTEGER": "integer"}
 
-
-def _pg() -> Any:
-    try:
-        return psycopg.connect(host="127.0.0.1", port=5432, dbname="test", user="postgres", autocommit=True,
-                               connect_timeout=3)
-    except psycopg.Error as err:
-        pytest.skip(f"PostgreSQL not reachable: {err}")
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +53,7 @@ def pg_schema(sample_warehouse: tuple[Path, SampleFacts]) -> Iterator[str]:
     finally:
         con.close()
     name = f"citybi_brw_{uuid.uuid4().hex[:10]}"
-    conn = _pg()
+    conn = pg_connect()
     target = sql.Identifier(name, TABLE)
     conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
     try:
@@ -89,7 +84,7 @@ def live_app(pg_schema: str, sample_warehouse: tuple[Path, SampleFacts],
 
 
 def _pg_one(query: Any, *params: Any) -> Any:
-    conn = _pg()
+    conn = pg_connect()
     try:
         return conn.execute(query, params).fetchone()
     finally:
@@ -97,7 +92,7 @@ def _pg_one(query: Any, *params: Any) -> Any:
 
 
 def _pg_all(query: Any) -> list[Any]:
-    conn = _pg()
+    conn = pg_connect()
     try:
         return conn.execute(query).fetchall()
     finally:
