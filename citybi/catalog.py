@@ -233,8 +233,10 @@ class Provenance:
     who: str = ""
     plan_json: str = ""
     note: str = ""
-    # the version's quality report (citybi.quality.QualityReport as JSON), kept with the rows
-    quality_json: str = ""
+    # the version's quality report (citybi.quality.QualityReport as JSON), kept with the rows; or
+    # a function that gives it, called inside the write's transaction after the rows are written
+    # (the report is measured on another thread meanwhile: citybi.quality.meanwhile)
+    quality_json: str | Callable[[], str] = ""
 
 
 @dataclass(frozen=True)
@@ -806,7 +808,8 @@ class Catalog:
                 )
                 self._prune(cur, ds_id, version)
                 if prov.quality_json:
-                    _record_quality(cur, ds_id, version, mode, prov.quality_json)
+                    body = prov.quality_json() if callable(prov.quality_json) else prov.quality_json
+                    _record_quality(cur, ds_id, version, mode, body)
                 if also is not None:
                     also(cur)
                 log.append(cur, f"datasets.{mode}", name,

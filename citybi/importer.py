@@ -76,17 +76,20 @@ def find_duplicates(wh: Warehouse, prepared: Prepared, *, table: str | None = No
     """Exact and key duplicates within the file, and rows already in dataset `table` (when it exists)."""
     frame = standardized_frame(prepared)
     keys = [k for k in key_columns or [] if k in frame.columns]
-    # every copy after the first of a row
-    repeated = frame.select(~pl.struct(pl.all()).is_first_distinct()).to_series() if frame.width else \
-        pl.Series([], dtype=pl.Boolean)
+    cat = Catalog(wh)
+    in_dataset = cat.rows_already_in(table, frame, keys or None) if table and cat.exists(table) else None
+    return _in_file_duplicates(frame, keys, in_dataset, table or "")
+
+
+def _in_file_duplicates(frame: pl.DataFrame, keys: list[str], in_dataset: int | None, dataset: str) -> Duplicates:
+    """The duplicates within the frame (no warehouse access: runs on the report's thread too)."""
+    repeated = quality.repeated_rows(frame)  # every copy after the first of a row
     in_file = int(repeated.sum()) if len(repeated) else 0
     samples = ["，".join("" if v is None else str(v) for v in row)
                for row in frame.filter(repeated).head(3).iter_rows()] if in_file else []
     in_keys = frame.height - frame.unique(subset=keys).height if keys and frame.height else 0
-    cat = Catalog(wh)
-    in_dataset = cat.rows_already_in(table, frame, keys or None) if table and cat.exists(table) else None
     return Duplicates(rows=frame.height, in_file=in_file, in_file_keys=in_keys, in_dataset=in_dataset,
-                      dataset=table or "", samples=samples)
+                      dataset=dataset, samples=samples)
 
 
 def find_rule_failures(wh: Warehouse, prepared: Prepared, table: str, today: dt.date | None = None
@@ -107,19 +110,34 @@ def import_quality(wh: Warehouse, prepared: Prepared, *, table: str, mode: Write
     """The quality report of this import into `table` (citybi.quality): what the plan shows before 导入
     and what commit keeps with the version. The rules are the dataset's (none for a new one); the
     duplicates are looked for within the file, and against the dataset for an append."""
-    frame = standardized_frame(prepared)
+    return _quality_work(wh, prepared, standardized_frame(prepared), table=table, mode=mode,
+                         key_columns=key_columns, duplicates=duplicates, today=today)()
+
+
+def _quality_work(wh: Warehouse, prepared: Prepared, frame: pl.DataFrame, *, table: str, mode: WriteMode,
+                  key_columns: list[str] | None, duplicates: Duplicates | None, today: dt.date | None
+                  ) -> Callable[[], quality.QualityReport]:
+    """import_quality in two steps: what it reads from the warehouse now, the measuring later
+    (a function that touches only the frame, so commit can run it beside the write)."""
     cat = Catalog(wh)
     exists = cat.exists(table)
     rules = cat.rules(table) if exists and mode != "create" else validation.Rules()
-    failures, bad, checked = quality.check_rules(frame, rules, cat.dictionaries() if not rules.empty() else [],
-                                                 today)
-    dups = duplicates if duplicates is not None else find_duplicates(
-        wh, prepared, table=table if mode == "append" and exists else None, key_columns=key_columns)
-    counts: dict[str, int | None] = {"in_file": dups.in_file, "in_file_keys": dups.in_file_keys}
-    if dups.in_dataset is not None:
-        counts["in_dataset"] = dups.in_dataset
-    return quality.measure(frame, plan=prepared.plan, failures=failures, rows_breaking_rules=bad,
-                           rules_checked=checked, duplicates=counts, mode=mode)
+    dicts = cat.dictionaries() if not rules.empty() else []
+    keys = [k for k in key_columns or [] if k in frame.columns]
+    in_dataset = None
+    if duplicates is None and mode == "append" and exists:
+        in_dataset = cat.rows_already_in(table, frame, keys or None)
+
+    def work() -> quality.QualityReport:
+        failures, bad, checked = quality.check_rules(frame, rules, dicts, today)
+        dups = duplicates if duplicates is not None else _in_file_duplicates(frame, keys, in_dataset, table)
+        counts: dict[str, int | None] = {"in_file": dups.in_file, "in_file_keys": dups.in_file_keys}
+        if dups.in_dataset is not None:
+            counts["in_dataset"] = dups.in_dataset
+        return quality.measure(frame, plan=prepared.plan, failures=failures, rows_breaking_rules=bad,
+                               rules_checked=checked, duplicates=counts, mode=mode)
+
+    return work
 
 
 def save_rules_table(wh: Warehouse, table: str, rows: list[dict[str, Any]], unique: list[str]) -> validation.Rules:
@@ -352,12 +370,13 @@ def commit(
         _check_append(wh, plan, table)
         # remembered with the recipe: next month's file of this report is offered the same append
         plan = plan.model_copy(update={"options": plan.options.model_copy(update={"append_to": table})})
-    # measured before the write, kept in its transaction: a failed write leaves no report either
-    report = import_quality(wh, dataclasses.replace(prepared, plan=plan), table=table, mode=mode,
-                            key_columns=key_columns, duplicates=duplicates)
     # accepted mappings only; the plan (kept as the version's provenance) lists each with its
     # original value and row count
     frame = standardized_frame(prepared)
+    # measured beside the write (another core), kept in its transaction: a failed write leaves no report
+    report_of = quality.meanwhile(_quality_work(wh, dataclasses.replace(prepared, plan=plan), frame, table=table,
+                                                mode=mode, key_columns=key_columns, duplicates=duplicates,
+                                                today=None))
     units = {c.name: c.unit for c in plan.columns}
     types = {c.name: c.type for c in plan.columns if c.name in frame.columns}
     prov = Provenance(
@@ -367,12 +386,13 @@ def commit(
         who=who if who is not None else _current_user(),
         plan_json=plan.model_dump_json(),
         note=plan.summary_zh(),
-        quality_json=report.model_dump_json(),
+        quality_json=lambda: report_of().model_dump_json(),
     )
     result = Catalog(wh).write(
         table, frame, mode=mode, units=units, column_types=types, key_columns=key_columns,
         provenance=prov, display_name=display_name, description=description,
     )
+    report = report_of()
     if result.mode == "create":
         # a bilingual header's English codes (日期 / date) become the new dataset's column synonyms:
         # 问数 understands them, and a later file headed by the codes alone maps onto the dataset

@@ -247,7 +247,7 @@ def _write(wh: Warehouse, catalog: Catalog, fetched: Fetched, *, table: str, mod
                                            ensure_ascii=False),
                       note=f"数据源导入 {frame.height} 行",
                       quality_json=_quality(catalog, table, frame, mode, fetched.described, len(quarantine),
-                                            repeated_keys if keys else 0).model_dump_json())
+                                            repeated_keys if keys else 0))
 
     def also(cur: Any) -> None:
         if quarantine:
@@ -262,15 +262,23 @@ def _write(wh: Warehouse, catalog: Catalog, fetched: Fetched, *, table: str, mod
 
 
 def _quality(catalog: Catalog, table: str, frame: pl.DataFrame, mode: WriteMode, described: str,
-             quarantined: int, repeated_keys: int) -> quality.QualityReport:
-    """The batch's quality report (citybi.quality): the dataset's rules, repeated rows within the batch,
-    unparsable readings as dropped rows. No Excel rows: a source has none."""
+             quarantined: int, repeated_keys: int) -> Callable[[], str]:
+    """The batch's quality report (citybi.quality) as JSON, measured beside the write (quality.meanwhile):
+    the dataset's rules, repeated rows within the batch, unparsable readings as dropped rows. No
+    Excel rows: a source has none."""
     rules = catalog.rules(table) if mode != "create" and catalog.exists(table) else Rules()
-    failures, bad, checked = quality.check_rules(frame, rules, catalog.dictionaries() if not rules.empty() else [])
-    repeated = frame.height - frame.unique().height if frame.width else 0
-    return quality.measure(frame, failures=failures, rows_breaking_rules=bad, rules_checked=checked,
-                           duplicates={"in_file": repeated}, basis="source", source=described[:1000], mode=mode,
-                           dropped={"无法解析（已隔离）": quarantined, "主键重复（保留最后一行）": repeated_keys})
+    dicts = catalog.dictionaries() if not rules.empty() else []
+
+    def work() -> quality.QualityReport:
+        failures, bad, checked = quality.check_rules(frame, rules, dicts)
+        repeated = int(quality.repeated_rows(frame).sum())
+        return quality.measure(frame, failures=failures, rows_breaking_rules=bad, rules_checked=checked,
+                               duplicates={"in_file": repeated}, basis="source", source=described[:1000],
+                               mode=mode,
+                               dropped={"无法解析（已隔离）": quarantined, "主键重复（保留最后一行）": repeated_keys})
+
+    report_of = quality.meanwhile(work)
+    return lambda: report_of().model_dump_json()
 
 
 def _write_file(wh: Warehouse, fetched: Fetched, *, table: str, mode: WriteMode, keys: list[str],

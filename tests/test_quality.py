@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import filefactory as ff
 
+from citybi import quality
 from citybi.catalog import QUALITY_DATASET, Catalog, Provenance, S, open_warehouse
 from citybi.context import Context, Scope, use
 from citybi.dictionaries import Entry, ValueDictionary
@@ -328,3 +329,27 @@ def test_a_source_batch_keeps_a_report_too(wh: Warehouse) -> None:
     assert (r.rows_read, r.rows_kept, r.rows_dropped, r.rows_breaking_rules) == (4, 2, 2, 1)
     assert r.dropped_by_reason == {"无法解析（已隔离）": 1, "主键重复（保留最后一行）": 1}
     assert [s.excel_row for f in r.rule_failures for s in f.samples] == [None]  # a source has no sheet rows
+
+
+@pytest.mark.parametrize(("rows", "repeated"), [
+    ({"a": [1, 2, 3]}, [False, False, False]),
+    ({"a": [1, 2, 1, 1]}, [False, False, True, True]),
+    ({"a": [1, 1, 1], "b": ["x", "y", "x"]}, [False, False, True]),
+    ({"a": [None, None, 2], "b": [None, None, None]}, [False, True, False]),  # nulls equal nulls
+    ({"a": [1, None], "b": [None, 1]}, [False, False]),  # same values, other columns
+    ({"区": ["临江区", "临江区", "北港区"], "量": [1.5, 1.5, 1.5]}, [False, True, False]),
+    ({"a": []}, []),
+])
+def test_repeated_rows_marks_every_later_copy(rows: dict[str, list[Any]], repeated: list[bool]) -> None:
+    frame = pl.DataFrame(rows)
+    assert quality.repeated_rows(frame).to_list() == repeated
+    # the same answer as comparing whole rows, which the hash only narrows down
+    assert quality.repeated_rows(frame).to_list() == (
+        frame.select(~pl.struct(pl.all()).is_first_distinct()).to_series().to_list() if frame.height else [])
+
+
+def test_repeated_rows_is_exact_on_a_big_frame() -> None:
+    frame = pl.DataFrame({"k": [i % 50_000 for i in range(200_000)], "v": [i % 7 for i in range(200_000)]})
+    expected = frame.select(~pl.struct(pl.all()).is_first_distinct()).to_series()
+    assert quality.repeated_rows(frame).to_list() == expected.to_list()
+    assert int(quality.repeated_rows(frame).sum()) == frame.height - frame.unique().height
