@@ -9,6 +9,7 @@ changes another's result; and a reader outlives the thread that started it.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -124,6 +125,30 @@ def test_a_changed_environment_gets_a_new_reader(readers: ReaderPool, tmp_path: 
     first = _status(readers, tmp_path)["pid"]
     monkeypatch.setenv("CITYBI_TEST_POOL_MARK", "1")
     assert _status(readers, tmp_path)["pid"] != first
+
+
+def test_a_reader_started_before_polars_loads_is_the_one_used(tmp_path: Path) -> None:
+    """`citybi ingest` starts its reader first, then imports polars (which sets a variable of its
+    own in the environment): that reader must still take the request, not be replaced."""
+    f = ff.csv_text(tmp_path / "f.csv", "区,数量\n临江区,1\n北港区,2\n")
+    code = f"""
+import sys
+from pathlib import Path
+from citybi.config import Limits
+from citybi.ingest.pool import pool
+assert "polars" not in sys.modules
+p = pool()
+p.prestart()
+from citybi.ingest import pipeline
+from citybi.ingest.model import ImportOptions
+assert "polars" in sys.modules
+prepared = pipeline.prepare(Path({str(f)!r}), ImportOptions(), Limits())
+print(p.started, prepared.frame().height)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["1", "2"]
 
 
 def test_threads_importing_at_once_each_get_their_own_result(readers: ReaderPool, tmp_path: Path) -> None:

@@ -55,9 +55,15 @@ MAX_JOBS = 20
 MAX_IDLE_RSS = 600 * 1024 * 1024
 
 
+# Set by a library in THIS process when it loads, not by anyone choosing another environment:
+# polars writes _RJEM_MALLOC_CONF on import. A CLI starts its reader before it imports polars, so
+# counting it made every `citybi ingest` throw its pre-started reader away and start a second one.
+_SET_BY_IMPORTS = frozenset({"_RJEM_MALLOC_CONF"})
+
+
 def _env_key() -> tuple[tuple[str, str], ...]:
     # the crash hook travels with each request; every other variable is fixed at the reader's start
-    return tuple(sorted((k, v) for k, v in os.environ.items() if k != CRASH_ENV))
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k != CRASH_ENV and k not in _SET_BY_IMPORTS))
 
 
 def _rss(pid: int) -> int:
