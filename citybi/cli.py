@@ -74,8 +74,9 @@ def _ingest_options(args: argparse.Namespace) -> Any:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from citybi.errors import WarehouseBusy
-    from citybi.importer import ingest_file
+    from citybi.importer import ingest_file, warm_up
 
+    warm_up()  # while the reader (started first, _prestart_reader) shapes the file
     options = _ingest_options(args)
     try:
         wh = _warehouse(args.db)
@@ -646,11 +647,14 @@ def _add_ingest(sub: Any) -> None:
     ing.set_defaults(func=cmd_ingest)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; `only="ingest"` builds just that command (see main)."""
     p = argparse.ArgumentParser(prog="citybi", description="城市自助分析（CityBI）命令行")
     sub = p.add_subparsers(dest="command", required=True)
 
     _add_ingest(sub)
+    if only == "ingest":
+        return p
 
     dic = sub.add_parser("dictionaries", help="数据标准字典：导入（Excel/CSV）、列出或删除")
     dic.add_argument("action", choices=["import", "list", "remove"])
@@ -860,7 +864,10 @@ def _prestart_reader(argv: Sequence[str] | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _prestart_reader(argv)
-    args = build_parser().parse_args(argv)
+    # `citybi ingest` builds only its own command: the other commands' modules (boards, alerts,
+    # lineage, metrics…) would load for nothing on the core the reader shapes the file on
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(only="ingest" if words[:1] == ["ingest"] else None).parse_args(argv)
     from citybi import tempfiles
 
     tempfiles.startup()  # remove what killed CityBI processes left in the temp folder

@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import getpass
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -436,6 +437,21 @@ def _save_recipe(wh: Warehouse, plan: ImportPlan, name: str) -> str | None:
     except UserFacingError as err:
         return str(err)
     return None
+
+
+def warm_up() -> None:
+    """Load, on a background thread, what the first commit in a process would load on its own clock.
+
+    Why: a one-shot `citybi ingest` waits about a second for its reader to shape the file, with
+    nothing to do; right after, the write builds its first SQL, and sqlglot then imports and
+    builds its DuckDB dialect (0.12 s). Doing that during the wait takes it off the import's time.
+    """
+    def load() -> None:
+        from sqlglot import exp
+
+        exp.select(exp.Star()).from_(exp.to_table("t", quoted=True)).sql(dialect="duckdb")
+
+    threading.Thread(target=load, name="citybi-warm-up", daemon=True).start()
 
 
 def ingest_file(
