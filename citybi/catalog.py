@@ -623,6 +623,15 @@ class Catalog:
             for r in rows
         ]
 
+    def version_types(self, name: str, version: int) -> dict[str, str]:
+        """A kept version's columns (name → logical type): what restoring it would make current."""
+        ds_id, *_ = self._dataset_row(name)
+        rows = self.wh.fetchall(f"SELECT columns_json FROM {S}.versions WHERE dataset_id = ? AND version = ? "
+                                f"AND NOT dropped", [ds_id, version])
+        if not rows:
+            raise NotFound(f"数据集「{name}」没有第 {version} 版（可能已被清理）。")
+        return {c["name"]: c["type"] for c in json.loads(rows[0][0] or "[]")}
+
     def plan_json(self, name: str, version: int | None = None) -> str:
         ds_id, _n, _d, _desc, current, *_ = self._dataset_row(name)
         rows = self.wh.fetchall(f"SELECT plan_json FROM {S}.versions WHERE dataset_id = ? AND version = ?",

@@ -89,13 +89,16 @@ class Reader:
     def breaks(self, old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
         """Why this reader would stop working on a version with columns `new` (name → type); [] if it would not.
 
-        `old` is the current version's columns: a column changing kind breaks a reader that uses it."""
+        `old` is the current version's columns: a column it has and `new` lacks, or one changing kind,
+        breaks a reader that uses it. A column missing from both is not this version's doing: the
+        reader does not work today either (a board made for columns the dataset never had)."""
         reasons: list[str] = []
         for u in self.uses:
             where = f"{u.where}：" if u.where else ""
             for c in u.columns:
                 if c not in new:
-                    reasons.append(f"{where}缺少列「{c}」")
+                    if c in old:
+                        reasons.append(f"{where}缺少列「{c}」")
                 elif c in old and family(old[c]) != family(new[c]):
                     reasons.append(f"{where}列「{c}」从{family(old[c])}变成了{family(new[c])}")
         return list(dict.fromkeys(reasons))
@@ -428,15 +431,32 @@ def replace_check(wh: Warehouse, dataset: str, new: Mapping[str, str]) -> tuple[
     return lin, lin.would_break(Catalog(wh).get(dataset).columns, new)
 
 
-def refuse_breaking_replace(wh: Warehouse, dataset: str, new: Mapping[str, str]) -> None:
-    """Raise WouldBreak (Chinese, every broken reader named) when the replace would break a reader."""
+def refuse_breaking_replace(wh: Warehouse, dataset: str, new: Mapping[str, str], *,
+                            what: str = "新文件", hint: str = "请把文件的列名改回与数据集一致后再导入") -> None:
+    """Raise WouldBreak (Chinese, every broken reader named) when the replace would break a reader.
+
+    `what` names the new version in the message (新文件, 数据源的新数据), `hint` how to avoid it."""
     if not Catalog(wh).exists(dataset):
         return
     lin, broken = replace_check(wh, dataset, new)
     if broken:
-        raise WouldBreak(f"没有替换：新文件会使 {len(broken)} 个已保存的对象失效（{lin.summary()}）——"
+        raise WouldBreak(f"没有替换：{what}会使 {len(broken)} 个已保存的对象失效（{lin.summary()}）——"
+                         + "；".join(broken_text(broken)) + "。", hint=f"{hint}；确认要替换请加 --force")
+
+
+def restore_check(wh: Warehouse, dataset: str, version: int) -> tuple[Lineage, list[Broken]]:
+    """The dataset's readers and those making version `version` current again would break
+    (an older version may lack a column a board was built on since)."""
+    return replace_check(wh, dataset, Catalog(wh).version_types(dataset, version))
+
+
+def refuse_breaking_restore(wh: Warehouse, dataset: str, version: int) -> None:
+    """Raise WouldBreak when restoring `version` would break a saved reader (the CLI without --force)."""
+    lin, broken = restore_check(wh, dataset, version)
+    if broken:
+        raise WouldBreak(f"没有恢复：第 {version} 版会使 {len(broken)} 个已保存的对象失效（{lin.summary()}）——"
                          + "；".join(broken_text(broken)) + "。",
-                         hint="请把文件的列名改回与数据集一致后再导入；确认要替换请加 --force")
+                         hint="请先修改这些看板、图表、预警和指标；确认要恢复请加 --force")
 
 
 def refuse_breaking_delete(wh: Warehouse, dataset: str) -> Lineage:

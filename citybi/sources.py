@@ -92,8 +92,12 @@ def import_source(
     key_columns: list[str] | None = None,
     who: str | None = None,
     keep_state: StateKeeper | None = None,
+    before_replace: Callable[[dict[str, str]], None] | None = None,
 ) -> SourceResult:
     """Fetch a source and write its rows as a new version of `table` (all or nothing).
+
+    `before_replace(types)` sees a replace's columns (name → logical type) before anything is
+    written and may refuse it by raising (citybi.lineage: saved boards that the new columns break).
 
     A stream's readings are acknowledged only after the commit; on any failure they are
     abandoned, so the broker delivers them again and nothing is lost. `keep_state(cur, state)`
@@ -112,7 +116,7 @@ def import_source(
     while current is not None:
         try:
             result = _write(wh, catalog, current, table=table, mode=mode, key_columns=key_columns, who=who,
-                            keep_state=keep_state)
+                            keep_state=keep_state, before_replace=before_replace)
         except BaseException:
             current.abandon()
             raise
@@ -218,11 +222,12 @@ def _combined(results: list[SourceResult]) -> SourceResult:
 
 
 def _write(wh: Warehouse, catalog: Catalog, fetched: Fetched, *, table: str, mode: WriteMode,
-           key_columns: list[str] | None, who: str | None, keep_state: StateKeeper | None = None) -> SourceResult:
+           key_columns: list[str] | None, who: str | None, keep_state: StateKeeper | None = None,
+           before_replace: Callable[[dict[str, str]], None] | None = None) -> SourceResult:
     keys = list(key_columns or fetched.key_columns)
     quarantine = fetched.quarantine
     if fetched.file is not None:
-        return _write_file(wh, fetched, table=table, mode=mode, keys=keys, who=who)
+        return _write_file(wh, fetched, table=table, mode=mode, keys=keys, who=who, before_replace=before_replace)
     if fetched.frame is None or (fetched.frame.height == 0 and mode == "append"):
         if quarantine:
             Catalog(wh).record_quarantine(table, fetched.described, quarantine)
@@ -242,6 +247,8 @@ def _write(wh: Warehouse, catalog: Catalog, fetched: Fetched, *, table: str, mod
             notes.append(f"同一批数据中有 {before - frame.height} 行主键重复，只保留了最后一行。")
     if mode == "append" and not catalog.exists(table):
         mode = "create"  # the first run of a source creates its dataset
+    if mode == "replace" and before_replace is not None and catalog.exists(table):
+        before_replace({n: types.get(n) or _logical(frame.schema[n]) for n in frame.columns})
     prov = Provenance(source_file=fetched.described[:1000], sha256=_frame_hash(frame), who=who or _user(),
                       plan_json=json.dumps({"source": fetched.described, "keys": keys, "types": types},
                                            ensure_ascii=False),
@@ -282,7 +289,7 @@ def _quality(catalog: Catalog, table: str, frame: pl.DataFrame, mode: WriteMode,
 
 
 def _write_file(wh: Warehouse, fetched: Fetched, *, table: str, mode: WriteMode, keys: list[str],
-                who: str | None) -> SourceResult:
+                who: str | None, before_replace: Callable[[dict[str, str]], None] | None = None) -> SourceResult:
     """A CSV feed: the same sandboxed reader, header detection and typing as an uploaded file."""
     from citybi.importer import ingest_file
 
@@ -290,8 +297,10 @@ def _write_file(wh: Warehouse, fetched: Fetched, *, table: str, mode: WriteMode,
     try:
         if mode == "append" and not Catalog(wh).exists(table):
             mode = "create"
+        guard = None if before_replace is None else (
+            lambda plan: before_replace({c.name: c.type for c in plan.columns}))  # type: ignore[misc]
         res = ingest_file(wh, fetched.file, table=table, mode=mode, key_columns=keys or None, who=who,
-                          original_name=fetched.file_name or fetched.file.name)
+                          original_name=fetched.file_name or fetched.file.name, before_replace=guard)
     finally:
         fetched.file.unlink(missing_ok=True)
     return SourceResult(source=fetched.described, table=table, status="ok", write=res.write,

@@ -11,11 +11,11 @@ from citybi.context import effective
 from citybi.engines import location
 from citybi.importer import save_rules_table
 from citybi.ingest.model import TYPE_LABELS
-from citybi.lineage import find_readers
+from citybi.lineage import find_readers, restore_check
 from citybi.metrics import KIND_LABELS, dump_yaml, from_fields, table_rows, to_fields
 from citybi.quality import dataset_quality
 from citybi.ui.auth import gate
-from citybi.ui.lineage_view import delete_impact
+from citybi.ui.lineage_view import delete_impact, replace_impact
 from citybi.ui.plan_view import quality_panel
 from citybi.ui.state import action, catalog, flash, get_warehouse, guarded, show_flash, show_frame
 from citybi.usertext import md
@@ -107,8 +107,26 @@ with tab_versions:
         if v.note:
             cols[0].caption(md(v.note))
         if not v.current and cols[1].button("恢复此版本", key=f"restore_{v.version}"):
-            if action(lambda v=v: cat.restore(info.name, v.version)):
-                flash(f"已恢复到第 {v.version} 版。")
+            st.session_state["ds_restore"] = (info.name, v.version)
+    # an older version may lack a column a board was built on since (citybi/lineage.py): say so first
+    pending = st.session_state.get("ds_restore")
+    if pending and pending[0] == info.name:
+        version = pending[1]
+        checked = guarded(lambda: restore_check(get_warehouse(), info.name, version))
+        go = checked is not None and not checked[1]  # nothing breaks: restore at once, as before
+        if checked is not None and checked[1]:
+            st.markdown(f"**恢复到第 {version} 版**")
+            ok = replace_impact(*checked, key=f"restore_impact_{info.name}_{version}", what=f"恢复到第 {version} 版",
+                                advice="建议先修改这些看板、图表和预警，或选择其他版本。")
+            left, right = st.columns(2)
+            go = left.button("确认恢复", type="primary", disabled=not ok, key="restore_confirm")
+            if right.button("取消", key="restore_cancel"):
+                st.session_state.pop("ds_restore", None)
+                st.rerun()
+        if go:
+            st.session_state.pop("ds_restore", None)
+            if action(lambda: cat.restore(info.name, version)):
+                flash(f"已恢复到第 {version} 版。")
                 st.rerun()
 
 with tab_rules:

@@ -6,8 +6,10 @@ briefing, a two-dataset board and 问数 questions are added here, so every kind
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -268,3 +270,100 @@ def test_a_broken_saved_file_is_named_not_skipped_silently(city: Path) -> None:
         broken.unlink()
     assert any("坏图表" in p for p in lin.problems), lin.problems
     assert "坏图表" not in _names(lin, "chart")
+
+
+def _restore(capsys: pytest.CaptureFixture[str], db: Path, version: int, *extra: str) -> tuple[int, str]:
+    code, out, err = _cli(capsys, "restore", "环卫清运", str(version), "--db", str(db), *extra)
+    return code, out + err
+
+
+def test_cli_restore_refuses_a_version_that_breaks_readers(sample_copy: Callable[[str], Path], tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """v2 lacks 清运量（吨） (replaced with --force), v3 has it again: going back to v2 would break the
+    boards built on the column, going back to v1 would not."""
+    db = sample_copy("lineage_restore")
+    headers = ("日期,区,街道,垃圾类型,清运量,车次,作业人数", "日期,区,街道,垃圾类型,清运量（吨）,车次,作业人数")
+    for i, header in enumerate(headers):
+        f = tmp_path / f"清运{i}.csv"
+        f.write_text(header + "\n" + ROWS, encoding="utf-8")
+        code, _out, err = _cli(capsys, "ingest", str(f), "--db", str(db), "--table", "环卫清运", "--mode", "replace",
+                               "--force")
+        assert code == 0, err
+    rows: list[tuple[int, list[str], int, str, int]] = [  # version, flags → exit code, said, current version after
+        (2, [], 2, "没有恢复：第 2 版会使", 3),
+        (1, [], 0, "已恢复到第 1 版", 1),
+        (2, ["--force"], 0, "已恢复到第 2 版", 2),
+    ]
+    for version, flags, code, said, current in rows:
+        got, text = _restore(capsys, db, version, *flags)
+        assert got == code, text
+        assert said in text
+        if code:
+            assert "看板「环卫运行」" in text and "--force" in text
+        with open_warehouse(path=db) as wh:
+            assert Catalog(wh).get("环卫清运").version == current
+
+
+@pytest.fixture
+def json_feed() -> Iterator[dict[str, Any]]:
+    """A local JSON feed whose body the test sets: {"body": [...records]} → served at {"url"}."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    state: dict[str, Any] = {"body": []}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(state["body"], ensure_ascii=False).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state["url"] = f"http://127.0.0.1:{server.server_address[1]}/清运"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def _records(amount: str) -> list[dict[str, Any]]:
+    return [{"日期": "2025-06-01", "区": "临江区", "街道": "江滨街道", "垃圾类型": "其他垃圾", amount: 12.5, "车次": 3,
+             "作业人数": 5},
+            {"日期": "2025-06-02", "区": "北港区", "街道": "港口街道", "垃圾类型": "厨余垃圾", amount: 8.0, "车次": 2,
+             "作业人数": 4}]
+
+
+@pytest.mark.parametrize(("amount", "force", "code", "said"), [
+    ("清运量", False, 2, "没有替换：数据源的新数据会使"),
+    ("清运量", True, 0, "第 2 版"),
+    ("清运量（吨）", False, 0, "第 2 版"),  # the columns the readers use are all there: no refusal
+])
+def test_cli_source_replace_refuses_breaking_data(sample_copy: Callable[[str], Path], json_feed: dict[str, Any],
+                                                  capsys: pytest.CaptureFixture[str], amount: str, force: bool,
+                                                  code: int, said: str) -> None:
+    db = sample_copy("lineage_source_replace")
+    json_feed["body"] = _records(amount)
+    got, out, err = _cli(capsys, "sources", "import", json_feed["url"], "--db", str(db), "--table", "环卫清运",
+                         "--mode", "replace", *(["--force"] * force))
+    assert got == code, err
+    assert said in out + err
+    if code:
+        assert "看板「环卫运行」" in err and "--force" in err
+    with open_warehouse(path=db) as wh:
+        assert Catalog(wh).get("环卫清运").version == (1 if code else 2)  # refused: nothing written
+
+
+@pytest.mark.parametrize(("old", "new", "reasons"), [
+    ({"车次": "integer", "日期": "date"}, {"日期": "date"}, ["缺少列「车次」"]),
+    ({"日期": "date"}, {"日期": "date"}, []),  # 车次 was never there: the reader is broken today, not by this version
+    ({"车次": "integer", "日期": "date"}, {"车次": "text", "日期": "date"}, ["列「车次」从数值变成了文本"]),
+])
+def test_only_what_the_version_changes_breaks_a_reader(city: Path, old: dict[str, str], new: dict[str, str],
+                                                       reasons: list[str]) -> None:
+    reader = next(r for r in _lineage(city, "环卫清运").readers if r.name == "环卫_近7天车次")
+    assert reader.breaks(old, new) == reasons

@@ -106,3 +106,28 @@ def test_a_clerk_sees_only_what_they_may_and_the_rest_counted(db: Path) -> None:
     assert lines and "2 个看板" in lines[0] and "另有 1 个看板您无权查看" in lines[0], lines
     assert not any("综合" in m.value for m in at.markdown)
     assert any("另有 1 个您无权查看" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_restore_of_a_version_that_breaks_readers_needs_the_tick(db: Path) -> None:
+    """v2 lacks 清运量（吨）, v3 (current) has it: going back to v2 names the broken readers and waits for
+    the tick; going back to v1 breaks nothing and happens at once."""
+    with open_warehouse(path=db) as wh:
+        cat = Catalog(wh)
+        base = {"日期": [dt.date(2025, 6, 1)], "区": ["临江区"], "街道": ["江滨街道"], "垃圾类型": ["其他垃圾"],
+                "车次": [2], "作业人数": [3]}
+        cat.write("环卫清运", pl.DataFrame({**base, "清运量": [10.0]}), mode="replace")
+        cat.write("环卫清运", pl.DataFrame({**base, "清运量（吨）": [10.0]}), mode="replace")
+    at = AppTest.from_file(str(ROOT / "pages/datasets.py"), default_timeout=60).run()
+    at.button(key="restore_2").click().run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    assert any("恢复到第 2 版后" in e and "看板「环卫运行」" in e and "缺少列「清运量（吨）」" in e
+               for e in errors), errors
+    assert _button(at, "确认恢复").disabled and _version(db) == 3  # nothing restored without the tick
+    next(c for c in at.checkbox if "仍要恢复到第 2 版" in c.label).check().run()
+    _button(at, "确认恢复").click().run()
+    assert not at.exception
+    assert _version(db) == 2
+    at.button(key="restore_1").click().run()  # v1 has every column the readers use
+    assert not at.exception
+    assert _version(db) == 1

@@ -29,17 +29,19 @@ def readers_list(lin: Lineage) -> None:
         st.caption("注意：无法读取 " + md(p) + "（血缘可能不完整）")
 
 
-def replace_impact(lin: Lineage, broken: list[Broken], *, key: str, what: str = "替换") -> bool:
-    """Show the impact of a replace (or an append changing columns); True when it may go ahead: nothing
-    breaks, or the user ticked the confirmation."""
+def replace_impact(lin: Lineage, broken: list[Broken], *, key: str, what: str = "替换",
+                   advice: str = "建议先把文件的列名改回与数据集一致（在上面的列表中修改列名后「按修改重新分析」）。"
+                   ) -> bool:
+    """Show the impact of a replace (or an append changing columns, or a restore); True when it may go
+    ahead: nothing breaks, or the user ticked the confirmation."""
     readers_list(lin)
     if not broken:
         if lin.all_readers:
-            st.caption(f"新文件包含这些对象用到的全部列，且类型不变，{what}后它们照常工作。")
+            st.caption(f"这些对象用到的列都在，且类型不变，{what}后它们照常工作。")
         return True
     st.error(f"{what}后，下面 {len(broken)} 个对象会失效（用到的列缺失或类型改变）：\n\n"
              + "\n".join(f"- {md(line)}" for line in broken_text(broken)))
-    st.caption("建议先把文件的列名改回与数据集一致（在上面的列表中修改列名后「按修改重新分析」）。")
+    st.caption(advice)
     return st.checkbox(f"我已知晓以上 {len(broken)} 个对象会失效，仍要{what}", key=key)
 
 
