@@ -355,10 +355,9 @@ def cmd_sources_import(args: argparse.Namespace) -> int:
 
 def _source_lineage_guard(wh: Any, table: str) -> Any:
     """A source replace that would break saved boards, charts or alerts is refused before writing."""
-    from citybi.lineage import refuse_breaking_replace
+    from citybi.lineage import refuse_breaking_source_replace
 
-    return lambda types: refuse_breaking_replace(wh, table, types, what="数据源的新数据",
-                                                 hint="上游的列名或类型变了，请先与数据提供方核对")
+    return lambda types: refuse_breaking_source_replace(wh, table, types)
 
 
 def _sources_via_app(args: argparse.Namespace, db: Path) -> int:
@@ -412,7 +411,10 @@ def _source_run(args: argparse.Namespace, action: str, name: str | None = None, 
     """A defined source's refresh or history: here when the warehouse is free, else through the running app."""
     from citybi import inbox
     from citybi.errors import WarehouseBusy
+    from citybi.lineage import refuse_breaking_source_replace
+    from citybi.refresh import guard_replaces
 
+    guard_replaces(refuse_breaking_source_replace)  # a defined source's replace is checked here as in the app
     run = inbox.SourceRunJob(action=action, name=name, limit=limit)  # type: ignore[arg-type]
     try:
         wh = _warehouse(args.db)

@@ -444,6 +444,13 @@ def refuse_breaking_replace(wh: Warehouse, dataset: str, new: Mapping[str, str],
                          + "；".join(broken_text(broken)) + "。", hint=f"{hint}；确认要替换请加 --force")
 
 
+def refuse_breaking_source_replace(wh: Warehouse, dataset: str, new: Mapping[str, str]) -> None:
+    """A data source's replace that would break saved readers is refused (citybi.refresh.guard_replaces):
+    the run fails with every broken reader named, and the dataset stays as it was."""
+    refuse_breaking_replace(wh, dataset, new, what="数据源的新数据",
+                            hint="上游的列名或类型变了，请先与数据提供方核对，或先修改这些对象")
+
+
 def restore_check(wh: Warehouse, dataset: str, version: int) -> tuple[Lineage, list[Broken]]:
     """The dataset's readers and those making version `version` current again would break
     (an older version may lack a column a board was built on since)."""

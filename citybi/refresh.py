@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +83,27 @@ def preview(wh: Warehouse, source: SourceDef) -> SourcePreview:
     return preview_source(wh, source_request(wh.path, source))
 
 
+# The check a refresh runs before REPLACING a dataset (saved boards, charts and alerts it would break).
+# It lives in citybi.lineage, which sits above this module; the entry points that run refreshes (the
+# app, the CLI) install it with guard_replaces. Without one, a replace is not checked.
+ReplaceGuard = Callable[[Warehouse, str, dict[str, str]], None]
+_REPLACE_GUARD: list[ReplaceGuard] = []
+
+
+def guard_replaces(check: ReplaceGuard) -> None:
+    """Install the check every source refresh in this process runs before a replace (raise to refuse)."""
+    _REPLACE_GUARD[:] = [check]
+
+
+def _replace_check(wh: Warehouse, table: str) -> Callable[[dict[str, str]], None] | None:
+    """The installed guard for this dataset: a replace never breaks saved boards unseen (the run
+    fails and the dataset stays as it was)."""
+    if not _REPLACE_GUARD:
+        return None
+    check = _REPLACE_GUARD[0]
+    return lambda types: check(wh, table, types)
+
+
 def refresh_source(wh: Warehouse, source: SourceDef, *, trigger: str = TRIGGER_MANUAL) -> RunOutcome:
     """Run a source once and record it; a failure is recorded (status failed), never raised.
 
@@ -101,6 +123,7 @@ def refresh_source(wh: Warehouse, source: SourceDef, *, trigger: str = TRIGGER_M
             wh, request, table=source.table, mode=source.mode, key_columns=source.key or None,
             who=f"数据源「{source.name}」",
             keep_state=lambda cur, st: Catalog.save_source_state(cur, source.name, st),
+            before_replace=_replace_check(wh, source.table),
         )
         if result.write is None and result.state:  # nothing written (HTTP 304, no new rows): state alone
             catalog.set_source_state(source.name, result.state)
@@ -310,6 +333,7 @@ __all__ = [
     "SourceSchedule",
     "SourceStatus",
     "check_connection",
+    "guard_replaces",
     "refresh_source",
     "source_request",
     "source_statuses",

@@ -367,3 +367,25 @@ def test_only_what_the_version_changes_breaks_a_reader(city: Path, old: dict[str
                                                        reasons: list[str]) -> None:
     reader = next(r for r in _lineage(city, "环卫清运").readers if r.name == "环卫_近7天车次")
     assert reader.breaks(old, new) == reasons
+
+
+def test_a_defined_source_replace_that_breaks_readers_fails_its_run(sample_copy: Callable[[str], Path],
+                                                                    json_feed: dict[str, Any],
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A defined source (refreshed by the app's schedule, or `sources refresh`) whose upstream renamed a
+    used column: the run fails with the readers named, the dataset keeps its version."""
+    db = sample_copy("lineage_source_refresh")
+    json_feed["body"] = _records("清运量")
+    code, _out, err = _cli(capsys, "sources", "add", "环卫接口", json_feed["url"], "--table", "环卫清运",
+                           "--mode", "replace", "--db", str(db))
+    assert code == 0, err
+    code, _out, err = _cli(capsys, "sources", "refresh", "环卫接口", "--db", str(db))
+    assert code == 2
+    assert "刷新失败，数据集没有改变" in err and "没有替换：数据源的新数据会使" in err and "看板「环卫运行」" in err
+    with open_warehouse(path=db) as wh:
+        assert Catalog(wh).get("环卫清运").version == 1
+    json_feed["body"] = _records("清运量（吨）")  # the upstream put the name back: the run replaces
+    code, out, err = _cli(capsys, "sources", "refresh", "环卫接口", "--db", str(db))
+    assert code == 0, err
+    with open_warehouse(path=db) as wh:
+        assert Catalog(wh).get("环卫清运").version == 2

@@ -17,7 +17,8 @@ from citybi.context import SYSTEM, effective, use
 from citybi.errors import UserFacingError
 from citybi.export import csv_file_name, frame_csv
 from citybi.inbox import start_worker
-from citybi.refresh import SourceSchedule, start_app_schedule
+from citybi.lineage import refuse_breaking_source_replace
+from citybi.refresh import SourceSchedule, guard_replaces, start_app_schedule
 from citybi.usertext import md
 from citybi.warehouse import Warehouse
 
@@ -50,6 +51,8 @@ def _warehouse_for(db_path: str) -> Warehouse:
     # ... and it is the one writer, so data sources refresh here, on their schedules (citybi.refresh):
     # once per process, as this function is cached; never once per rerun or session
     settings = load_settings(db_path)
+    # a scheduled replace that would break saved boards fails its run instead (citybi/lineage.py)
+    guard_replaces(refuse_breaking_source_replace)
     try:
         schedule = start_app_schedule(wh, settings.sources_dir)
     except Exception:  # the pages must open even when the schedule cannot start (the 数据源 page says why)
