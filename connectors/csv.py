@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -167,6 +168,9 @@ class _Parsed:
     offsets: list[int]
     n_cols: int
     n_rows: int
+    # the file's own bytes when they are exactly `text` in UTF-8 (no BOM kept): the body is handed to
+    # polars from them instead of encoding 200,000 rows of text back into the bytes it came from
+    utf8: bytes | None = None
 
 
 def _cells(row: list[str]) -> list[Any]:
@@ -220,6 +224,9 @@ class CsvConnector:
             )
         raw = path.read_bytes()
         text, enc = decode_bytes(raw)
+        utf8: bytes | None = None
+        if enc in ("utf-8", "utf-8-sig") and not text.startswith("\ufeff"):
+            utf8 = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
         del raw
         if text.startswith("\ufeff"):
             text = text[1:]
@@ -256,7 +263,7 @@ class CsvConnector:
             offsets.pop()
         n_rows = len(top) if offsets[-1] >= len(text) else len(top) + _count_lines(text, offsets[-1])
         top = [r + [None] * (width - len(r)) for r in top]
-        return _Parsed(text, enc, delim, top, offsets, width, n_rows)
+        return _Parsed(text, enc, delim, top, offsets, width, n_rows, utf8)
 
     def sheets(self, path: Path, limits: Limits) -> list[SheetInfo]:
         p = self._parse(path, limits)
@@ -283,6 +290,7 @@ class CsvConnector:
 
 
 _LAST_PARSE: dict[tuple[str, int, int, int], _Parsed] = {}
+_BLANK_RE = re.compile(r"[\r\n]*")  # a body of line ends only: no rows (matched, not copied by strip)
 
 
 def _count_lines(text: str, start: int) -> int:
@@ -309,12 +317,13 @@ def _csv_body(p: _Parsed, start: int, raw: RawSheet) -> pl.DataFrame:
     off = _offset_of_row(p, start)
     body = p.text[off:]
     n = raw.n_cols
-    if not body.strip("\r\n"):
+    if _BLANK_RE.fullmatch(body):
         return pl.DataFrame({f"c{j}": pl.Series([], dtype=pl.String) for j in range(n)})
     schema = {f"c{j}": pl.String for j in range(n)}
+    data = p.utf8[len(p.text[:off].encode("utf-8")):] if p.utf8 is not None else body.encode("utf-8")
     try:
         df = pl.read_csv(
-            io.BytesIO(body.encode("utf-8")), has_header=False, separator=p.delimiter,
+            io.BytesIO(data), has_header=False, separator=p.delimiter,
             schema=schema, infer_schema=False, quote_char='"', truncate_ragged_lines=False,
             raise_if_empty=False, missing_columns="insert",
         )

@@ -228,6 +228,11 @@ CSV_CASES = [
      [(None, None), ("1", "2")]),
     ("u16.csv", "名称\t值\r\n甲\t1\r\n".encode("utf-16"), "utf-16", "\t", [["名称", "值"], ["甲", "1"]],
      [("甲", "1")]),
+    # a Chinese title above the body: the body is cut from the file's own bytes at the right place
+    ("title.csv", "清运台账\n区,人数\n南湖,3\n".encode(), "utf-8", ",",
+     [["清运台账", None], ["区", "人数"], ["南湖", "3"]], [("区", "人数"), ("南湖", "3")]),
+    ("title_bom.csv", "\ufeff清运台账\n区,人数\n南湖,3\n".encode(), "utf-8-sig", ",",
+     [["清运台账", None], ["区", "人数"], ["南湖", "3"]], [("区", "人数"), ("南湖", "3")]),
     ("gbk.csv", "名称,值\n甲,0.13436424411240122\n".encode("gbk"), "gb18030", ",",
      [["名称", "值"], ["甲", "0.13436424411240122"]], [("甲", "0.13436424411240122")]),
 ]
