@@ -385,7 +385,7 @@ def test_a_defined_source_replace_that_breaks_readers_fails_its_run(sample_copy:
     with open_warehouse(path=db) as wh:
         assert Catalog(wh).get("环卫清运").version == 1
     json_feed["body"] = _records("清运量（吨）")  # the upstream put the name back: the run replaces
-    code, out, err = _cli(capsys, "sources", "refresh", "环卫接口", "--db", str(db))
+    code, _out, err = _cli(capsys, "sources", "refresh", "环卫接口", "--db", str(db))
     assert code == 0, err
     with open_warehouse(path=db) as wh:
         assert Catalog(wh).get("环卫清运").version == 2
