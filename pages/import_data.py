@@ -19,7 +19,6 @@ from citybi.importer import (
     column_map_rows,
     commit,
     find_duplicates,
-    find_rule_failures,
     import_quality,
     options_with_edits,
     prepare_file,
@@ -235,13 +234,12 @@ duplicates = guarded(lambda: find_duplicates(wh, prepared, table=name if mode ==
                                              key_columns=keys))
 for dup_warning in duplicates.warnings_zh() if duplicates is not None else []:
     st.warning(md(dup_warning))
-# the dataset's validation rules, checked before a replace or an append (a new dataset has none)
-failures = (guarded(lambda: find_rule_failures(wh, prepared, name)) or []) if mode != "create" else []
-for failure in failures:
-    st.warning(md(f"不符合数据集「{name}」的校验规则：{failure.rule}（{failure.rows} 行，例如 "
-                  f"{'；'.join(failure.samples[:3]) or '—'}）"))
-# the quality report commit will keep with the version (citybi.quality), shown before anything is written
+# the quality report commit will keep with the version (citybi.quality), shown before anything is written;
+# it holds the dataset's validation rules checked before a replace or an append (a new dataset has none)
 report = guarded(lambda: import_quality(wh, prepared, table=name, mode=mode, key_columns=keys, duplicates=duplicates))
+for issue in report.rule_failures if report is not None else []:
+    examples = "；".join((f"第 {s.excel_row} 行：" if s.excel_row else "") + s.value for s in issue.samples[:3])
+    st.warning(md(f"不符合数据集「{name}」的校验规则：{issue.rule}（{issue.rows} 行，例如 {examples or '—'}）"))
 if report is not None:
     quality_panel(report, title="导入质量")
 # who reads the dataset (citybi/lineage.py): a replace that drops or retypes a used column breaks them

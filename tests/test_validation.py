@@ -110,7 +110,8 @@ def test_import_page_shows_broken_rules_before_writing(tmp_path: Path, monkeypat
     at.text_input[0].input("空气质量").run()
     at.radio[0].set_value("append").run()
     assert not at.exception, at.exception
-    assert any("AQI 应在 0 到 500 之间（1 行，例如 第 1 条：520）" in w.value for w in at.warning), \
+    # the Excel row number (the header is row 1), from the quality report the page shows below
+    assert any("AQI 应在 0 到 500 之间（1 行，例如 第 2 行：520）" in w.value for w in at.warning), \
         [w.value for w in at.warning]
 
 
