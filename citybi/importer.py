@@ -93,33 +93,23 @@ def _in_file_duplicates(frame: pl.DataFrame, keys: list[str], in_dataset: int | 
                       dataset=dataset, samples=samples)
 
 
-def find_rule_failures(wh: Warehouse, prepared: Prepared, table: str, today: dt.date | None = None
-                       ) -> list[validation.Failure]:
-    """The validation rules of dataset `table` this file breaks (values as they will be written)."""
-    cat = Catalog(wh)
-    if not cat.exists(table):
-        return []
-    rules = cat.rules(table)
-    if rules.empty():
-        return []
-    return validation.check(standardized_frame(prepared), rules, cat.dictionaries(), today)
-
-
 def import_quality(wh: Warehouse, prepared: Prepared, *, table: str, mode: WriteMode = "create",
                    key_columns: list[str] | None = None, duplicates: Duplicates | None = None,
                    today: dt.date | None = None) -> quality.QualityReport:
     """The quality report of this import into `table` (citybi.quality): what the plan shows before 导入
     and what commit keeps with the version. The rules are the dataset's (none for a new one); the
     duplicates are looked for within the file, and against the dataset for an append."""
-    return _quality_work(wh, prepared, standardized_frame(prepared), table=table, mode=mode,
-                         key_columns=key_columns, duplicates=duplicates, today=today)()
+    work, _failures = _quality_work(wh, prepared, standardized_frame(prepared), table=table, mode=mode,
+                                    key_columns=key_columns, duplicates=duplicates, today=today)
+    return work()
 
 
 def _quality_work(wh: Warehouse, prepared: Prepared, frame: pl.DataFrame, *, table: str, mode: WriteMode,
                   key_columns: list[str] | None, duplicates: Duplicates | None, today: dt.date | None
-                  ) -> Callable[[], quality.QualityReport]:
+                  ) -> tuple[Callable[[], quality.QualityReport], list[validation.Failure]]:
     """import_quality in two steps: what it reads from the warehouse now, the measuring later
-    (a function that touches only the frame, so commit can run it beside the write)."""
+    (a function that touches only the frame, so commit can run it beside the write). The list
+    receives the rule failures the measuring finds (commit hands them on: not checked twice)."""
     cat = Catalog(wh)
     exists = cat.exists(table)
     rules = cat.rules(table) if exists and mode != "create" else validation.Rules()
@@ -129,8 +119,11 @@ def _quality_work(wh: Warehouse, prepared: Prepared, frame: pl.DataFrame, *, tab
     if duplicates is None and mode == "append" and exists:
         in_dataset = cat.rows_already_in(table, frame, keys or None)
 
+    found: list[validation.Failure] = []
+
     def work() -> quality.QualityReport:
         failures, bad, checked = quality.check_rules(frame, rules, dicts, today)
+        found.extend(failures)
         dups = duplicates if duplicates is not None else _in_file_duplicates(frame, keys, in_dataset, table)
         counts: dict[str, int | None] = {"in_file": dups.in_file, "in_file_keys": dups.in_file_keys}
         if dups.in_dataset is not None:
@@ -138,7 +131,7 @@ def _quality_work(wh: Warehouse, prepared: Prepared, frame: pl.DataFrame, *, tab
         return quality.measure(frame, plan=prepared.plan, failures=failures, rows_breaking_rules=bad,
                                rules_checked=checked, duplicates=counts, mode=mode)
 
-    return work
+    return work, found
 
 
 def save_rules_table(wh: Warehouse, table: str, rows: list[dict[str, Any]], unique: list[str]) -> validation.Rules:
@@ -375,9 +368,9 @@ def commit(
     # original value and row count
     frame = standardized_frame(prepared)
     # measured beside the write (another core), kept in its transaction: a failed write leaves no report
-    report_of = quality.meanwhile(_quality_work(wh, dataclasses.replace(prepared, plan=plan), frame, table=table,
-                                                mode=mode, key_columns=key_columns, duplicates=duplicates,
-                                                today=None))
+    work, failures = _quality_work(wh, dataclasses.replace(prepared, plan=plan), frame, table=table, mode=mode,
+                                   key_columns=key_columns, duplicates=duplicates, today=None)
+    report_of = quality.meanwhile(work)
     units = {c.name: c.unit for c in plan.columns}
     types = {c.name: c.type for c in plan.columns if c.name in frame.columns}
     prov = Provenance(
@@ -403,11 +396,11 @@ def commit(
                 cat.set_synonyms(result.dataset, c.aliases, column=c.name)
     dataset_changed(wh.path, result.dataset)  # e.g. alert rules on this dataset check again (citybi.events)
     if save_recipe is False:
-        return IngestResult(plan=plan, write=result, quality=report)
+        return IngestResult(plan=plan, write=result, quality=report, rule_failures=failures)
     name = table if save_recipe is True else save_recipe
     error = _save_recipe(wh, plan, name)
     return IngestResult(plan=plan, write=result, quality=report, recipe_saved=None if error else name,
-                        recipe_error=error)
+                        recipe_error=error, rule_failures=failures)
 
 
 def _check_append(wh: Warehouse, plan: ImportPlan, table: str) -> None:
@@ -510,11 +503,10 @@ def ingest_file(
                 hint="确实要重复追加请加 --allow-duplicates；要更新已有的行请用 --key 指定主键列")
         if mode == "replace" and before_replace is not None:
             before_replace(prepared.plan)
-        failures = find_rule_failures(wh, prepared, table) if mode != "create" else []
         result = commit(wh, prepared, table=table, mode=mode, key_columns=key_columns, who=who,
                         display_name=display_name, description=description, save_recipe=save_recipe,
                         duplicates=dups)
-        return dataclasses.replace(result, duplicates=dups, rule_failures=failures, mapped=mapped)
+        return dataclasses.replace(result, duplicates=dups, mapped=mapped)
     finally:
         prepared.discard()
 
