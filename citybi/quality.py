@@ -193,19 +193,23 @@ def meanwhile(work: Callable[[], QualityReport]) -> Callable[[], QualityReport]:
 def repeated_rows(frame: pl.DataFrame) -> pl.Series:
     """True for every copy after the first of a row (rows equal in every column, nulls equal).
 
-    Exact, and cheap when rows are mostly distinct: a 64-bit hash of each row finds the few
-    rows that could repeat (equal rows hash alike; a collision only adds a candidate), and only
-    those are compared value by value. Comparing whole rows of 1,000,000 took 0.28 s, this 0.02 s.
+    Exact, and cheap in the common case: equal rows have equal 64-bit row hashes, so when every
+    hash is distinct no row repeats (1,000,000 distinct rows: 0.05 s, against 0.3 s comparing whole
+    rows). A few repeats are confirmed value by value among the rows whose hash repeats (a hash
+    collision only adds a candidate); many repeats are found by comparing every row, as before.
     """
+    none = pl.Series("repeated", [False] * frame.height, dtype=pl.Boolean)
     if frame.width == 0 or frame.height == 0:
-        return pl.Series("repeated", [False] * frame.height, dtype=pl.Boolean)
-    candidates = frame.hash_rows().is_duplicated()
-    if not candidates.any():
-        return pl.Series("repeated", [False] * frame.height, dtype=pl.Boolean)
-    index = candidates.arg_true()
+        return none
+    hashes = frame.hash_rows()
+    distinct = hashes.n_unique()
+    if distinct == frame.height:
+        return none
+    if frame.height - distinct > frame.height // 20:  # many repeats: one pass over every row is cheaper
+        return frame.select(~pl.struct(pl.all()).is_first_distinct()).to_series().alias("repeated")
+    index = hashes.is_duplicated().arg_true()
     later = frame[index].select(~pl.struct(pl.all()).is_first_distinct()).to_series()
-    mask = pl.Series("repeated", [False] * frame.height, dtype=pl.Boolean)
-    return mask.scatter(index.filter(later), True)
+    return none.scatter(index.filter(later), True)
 
 
 def measure(

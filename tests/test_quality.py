@@ -348,8 +348,15 @@ def test_repeated_rows_marks_every_later_copy(rows: dict[str, list[Any]], repeat
         frame.select(~pl.struct(pl.all()).is_first_distinct()).to_series().to_list() if frame.height else [])
 
 
-def test_repeated_rows_is_exact_on_a_big_frame() -> None:
-    frame = pl.DataFrame({"k": [i % 50_000 for i in range(200_000)], "v": [i % 7 for i in range(200_000)]})
+@pytest.mark.parametrize(("rows", "copies"), [
+    (200_000, 0),  # every row distinct: settled by the row hashes alone
+    (100_000, 300),  # a few repeats: confirmed among the rows whose hash repeats
+    (50_000, 20_000),  # many repeats: every row compared
+])
+def test_repeated_rows_is_exact_on_a_big_frame(rows: int, copies: int) -> None:
+    base = pl.DataFrame({"k": list(range(rows)), "区": [["临江区", "北港区", None][i % 3] for i in range(rows)]})
+    frame = pl.concat([base, base.slice(rows // 2, copies)]) if copies else base
     expected = frame.select(~pl.struct(pl.all()).is_first_distinct()).to_series()
-    assert quality.repeated_rows(frame).to_list() == expected.to_list()
-    assert int(quality.repeated_rows(frame).sum()) == frame.height - frame.unique().height
+    got = quality.repeated_rows(frame)
+    assert got.to_list() == expected.to_list()
+    assert int(got.sum()) == copies == frame.height - frame.unique().height
