@@ -7,6 +7,7 @@ a server that does not answer skips (and fails CI, tests/conftest.py).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -43,6 +44,32 @@ def wait_for(check: Callable[[], bool], seconds: float) -> bool:
     return check()
 
 
+@contextlib.contextmanager
+def json_feed(document: Callable[[], Any], path: str, content_type: str = "application/json") -> Iterator[str]:
+    """A local HTTP feed for one test: every GET is answered with `document()` as JSON (read at each
+    request, so a test may change what the feed says); yields its URL, the server stops after."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(document(), ensure_ascii=False).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}{path}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def make_upstream() -> Iterator[dict[str, Any]]:
     """A PostgreSQL table, a MariaDB table, a JSON feed and an MQTT topic, each made for this test."""
     psycopg = pytest.importorskip("psycopg")
@@ -65,26 +92,9 @@ def make_upstream() -> Iterator[dict[str, Any]]:
         cur.execute(f"CREATE TABLE {name} (id INT PRIMARY KEY, `区` VARCHAR(10), `清运量（吨）` DECIMAL(10,2)) "
                     "DEFAULT CHARSET=utf8mb4")
     records: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps({"data": {"records": list(records)}}, ensure_ascii=False).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     topic = f"citybi/test/{uuid.uuid4().hex[:10]}"
-    yield {"pg": pg, "my": my, "table": name, "records": records, "topic": topic,
-           "feed": f"http://127.0.0.1:{server.server_address[1]}/air.json"}
-    server.shutdown()
-    server.server_close()
+    with json_feed(lambda: {"data": {"records": list(records)}}, "/air.json") as feed:
+        yield {"pg": pg, "my": my, "table": name, "records": records, "topic": topic, "feed": feed}
     pg.execute(f"DROP TABLE IF EXISTS {name}")
     pg.close()
     with my.cursor() as cur:

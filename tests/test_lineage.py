@@ -6,13 +6,13 @@ briefing, a two-dataset board and 问数 questions are added here, so every kind
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
+from sources_upstream import json_feed
 
 from citybi import audit
 from citybi.alerts.briefing import Briefing, BriefingStore
@@ -305,30 +305,12 @@ def test_cli_restore_refuses_a_version_that_breaks_readers(sample_copy: Callable
 
 
 @pytest.fixture
-def json_feed() -> Iterator[dict[str, Any]]:
+def feed() -> Iterator[dict[str, Any]]:
     """A local JSON feed whose body the test sets: {"body": [...records]} → served at {"url"}."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     state: dict[str, Any] = {"body": []}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps(state["body"], ensure_ascii=False).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state["url"] = f"http://127.0.0.1:{server.server_address[1]}/清运"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with json_feed(lambda: state["body"], "/清运") as url:
+        state["url"] = url
+        yield state
 
 
 def _records(amount: str) -> list[dict[str, Any]]:
@@ -343,12 +325,12 @@ def _records(amount: str) -> list[dict[str, Any]]:
     ("清运量", True, 0, "第 2 版"),
     ("清运量（吨）", False, 0, "第 2 版"),  # the columns the readers use are all there: no refusal
 ])
-def test_cli_source_replace_refuses_breaking_data(sample_copy: Callable[[str], Path], json_feed: dict[str, Any],
+def test_cli_source_replace_refuses_breaking_data(sample_copy: Callable[[str], Path], feed: dict[str, Any],
                                                   capsys: pytest.CaptureFixture[str], amount: str, force: bool,
                                                   code: int, said: str) -> None:
     db = sample_copy("lineage_source_replace")
-    json_feed["body"] = _records(amount)
-    got, out, err = _cli(capsys, "sources", "import", json_feed["url"], "--db", str(db), "--table", "环卫清运",
+    feed["body"] = _records(amount)
+    got, out, err = _cli(capsys, "sources", "import", feed["url"], "--db", str(db), "--table", "环卫清运",
                          "--mode", "replace", *(["--force"] * force))
     assert got == code, err
     assert said in out + err
@@ -370,13 +352,13 @@ def test_only_what_the_version_changes_breaks_a_reader(city: Path, old: dict[str
 
 
 def test_a_defined_source_replace_that_breaks_readers_fails_its_run(sample_copy: Callable[[str], Path],
-                                                                    json_feed: dict[str, Any],
+                                                                    feed: dict[str, Any],
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     """A defined source (refreshed by the app's schedule, or `sources refresh`) whose upstream renamed a
     used column: the run fails with the readers named, the dataset keeps its version."""
     db = sample_copy("lineage_source_refresh")
-    json_feed["body"] = _records("清运量")
-    code, _out, err = _cli(capsys, "sources", "add", "环卫接口", json_feed["url"], "--table", "环卫清运",
+    feed["body"] = _records("清运量")
+    code, _out, err = _cli(capsys, "sources", "add", "环卫接口", feed["url"], "--table", "环卫清运",
                            "--mode", "replace", "--db", str(db))
     assert code == 0, err
     code, _out, err = _cli(capsys, "sources", "refresh", "环卫接口", "--db", str(db))
@@ -384,7 +366,7 @@ def test_a_defined_source_replace_that_breaks_readers_fails_its_run(sample_copy:
     assert "刷新失败，数据集没有改变" in err and "没有替换：数据源的新数据会使" in err and "看板「环卫运行」" in err
     with open_warehouse(path=db) as wh:
         assert Catalog(wh).get("环卫清运").version == 1
-    json_feed["body"] = _records("清运量（吨）")  # the upstream put the name back: the run replaces
+    feed["body"] = _records("清运量（吨）")  # the upstream put the name back: the run replaces
     code, _out, err = _cli(capsys, "sources", "refresh", "环卫接口", "--db", str(db))
     assert code == 0, err
     with open_warehouse(path=db) as wh:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sources_upstream import json_feed
 from streamlit.testing.v1 import AppTest
 
 from citybi.catalog import open_warehouse
@@ -125,29 +126,9 @@ def test_a_bad_definition_is_explained_not_saved(db: Path, field: str, value: st
 @pytest.fixture
 def air_feed() -> Iterator[str]:
     """A JSON feed whose records sit under data.records, texts to be typed like a file's cells."""
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     records = [{"站点": f"站{i % 7}", "日期": f"2024-03-{1 + i % 28:02d}", "AQI": 40 + i} for i in range(80)]
-    body = json.dumps({"data": {"records": records}}, ensure_ascii=False).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/air.json"
-    server.shutdown()
-    server.server_close()
+    with json_feed(lambda: {"data": {"records": records}}, "/air.json") as url:
+        yield url
 
 
 @pytest.mark.parametrize(("kind", "summary", "columns", "first"), [

@@ -16,15 +16,14 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sources_upstream import json_feed
 from test_sources_mqtt_faults import Broker
 
 from citybi.catalog import open_warehouse
@@ -135,27 +134,9 @@ def _mariadb(rows: list[Row], name: str) -> Iterator[str]:
 
 
 def _feed(rows: list[Row]) -> Iterator[str]:
-    body = json.dumps({"code": 0, "data": {"total": len(rows), "records": _records(rows)}},
-                      ensure_ascii=False).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/sanitation.json"
-    finally:
-        server.shutdown()
-        server.server_close()
+    document = {"code": 0, "data": {"total": len(rows), "records": _records(rows)}}
+    with json_feed(lambda: document, "/sanitation.json", "application/json; charset=utf-8") as url:
+        yield url
 
 
 def _mqtt(rows: list[Row], folder: Path, table: str) -> Iterator[str]:
