@@ -438,10 +438,14 @@ def refuse_breaking_replace(wh: Warehouse, dataset: str, new: Mapping[str, str],
     `what` names the new version in the message (新文件, 数据源的新数据), `hint` how to avoid it."""
     if not Catalog(wh).exists(dataset):
         return
-    lin, broken = replace_check(wh, dataset, new)
+    _refuse(*replace_check(wh, dataset, new), f"没有替换：{what}", f"{hint}；确认要替换请加 --force")
+
+
+def _refuse(lin: Lineage, broken: list[Broken], head: str, hint: str) -> None:
+    """WouldBreak naming every broken reader, when there is one (the message of replace and restore)."""
     if broken:
-        raise WouldBreak(f"没有替换：{what}会使 {len(broken)} 个已保存的对象失效（{lin.summary()}）——"
-                         + "；".join(broken_text(broken)) + "。", hint=f"{hint}；确认要替换请加 --force")
+        raise WouldBreak(f"{head}会使 {len(broken)} 个已保存的对象失效（{lin.summary()}）——"
+                         + "；".join(broken_text(broken)) + "。", hint=hint)
 
 
 def refuse_breaking_source_replace(wh: Warehouse, dataset: str, new: Mapping[str, str]) -> None:
@@ -459,11 +463,8 @@ def restore_check(wh: Warehouse, dataset: str, version: int) -> tuple[Lineage, l
 
 def refuse_breaking_restore(wh: Warehouse, dataset: str, version: int) -> None:
     """Raise WouldBreak when restoring `version` would break a saved reader (the CLI without --force)."""
-    lin, broken = restore_check(wh, dataset, version)
-    if broken:
-        raise WouldBreak(f"没有恢复：第 {version} 版会使 {len(broken)} 个已保存的对象失效（{lin.summary()}）——"
-                         + "；".join(broken_text(broken)) + "。",
-                         hint="请先修改这些看板、图表、预警和指标；确认要恢复请加 --force")
+    _refuse(*restore_check(wh, dataset, version), f"没有恢复：第 {version} 版",
+            "请先修改这些看板、图表、预警和指标；确认要恢复请加 --force")
 
 
 def refuse_breaking_delete(wh: Warehouse, dataset: str) -> Lineage:
