@@ -114,7 +114,7 @@ def find_tables(body: pl.DataFrame, cols: list[str], body_start: int, first_name
 
 def _blank_rows(body: pl.DataFrame, cols: list[str]) -> pl.Series:
     """Rows with no value in any column (citybi.ingest.rows.blank_rows: 200,000 rows in milliseconds)."""
-    return pl.Series("b", blank_rows(body, cols))
+    return blank_rows(body, cols).alias("b")
 
 
 def cut(raw: RawSheet, body: pl.DataFrame, cols: list[str], body_start: int, table: Found) -> RawSheet:
