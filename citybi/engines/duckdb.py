@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
-import pyarrow as pa
 from sqlglot import exp
 
 from citybi.errors import QueryRejected
+
+if TYPE_CHECKING:  # only a type here; pyarrow loads with the first query's rows
+    import pyarrow as pa
 
 
 class DuckDBEngine:

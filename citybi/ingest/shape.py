@@ -141,8 +141,14 @@ def build_plan(
     keep_idx: list[int] = []
     dropped_columns: list[int] = []
     if cols:
-        # a cell that cannot be blank settles a column at once; only all-maybe-blank columns are stripped
-        sure = data.select([(~may_be_blank(pl.col(c).cast(pl.String))).any().alias(c) for c in cols]).row(0)
+        # a cell that cannot be blank settles a column at once; only all-maybe-blank columns are stripped.
+        # A number, date or boolean cell is never blank: those columns are not turned into text for the
+        # test (casting an .xlsx body's 200,000 floats and times to text took 0.2 s)
+        schema = data.schema
+        sure = data.select([
+            ((~may_be_blank(pl.col(c))) if schema[c] == pl.String else pl.col(c).is_not_null()).any().alias(c)
+            for c in cols
+        ]).row(0)
         has_data = tuple(
             True if sure_i else bool(data.select(
                 (pl.col(c).cast(pl.String).str.strip_chars(" \t\r\n\u00a0\u3000") != "").any()).item())
