@@ -163,6 +163,9 @@ def _forget() -> None:
     the same path, size and modification time must not hit them. Every such dict of the
     connectors and of this package is emptied, including ones added later.
     """
+    excel = sys.modules.get("connectors.excel")
+    if excel is not None:  # an early body read still running (the request was refused first): let it end
+        excel.settle_prefetch()
     for name, mod in list(sys.modules.items()):
         if mod is None or not (name.startswith("connectors.") or name.startswith("citybi.ingest.")):
             continue
@@ -274,6 +277,39 @@ def _shaper() -> Any:
     return build_plan
 
 
+def _start_early_body(path: Path, options: Any, limits: Any) -> None:
+    """For a big .xlsx sheet, start its body read before the guard's scan (ExcelConnector.early_top).
+
+    The header is found here from the first rows exactly as build_plan will find it (merged
+    ranges are not known yet; on every test and sample workbook the start row came out the
+    same). Should the plan start elsewhere after all (a saved recipe's header row, another
+    sheet), the early read is waited for and dropped, and the body read again: never wrong, only
+    slower."""
+    if options.union_sheets or options.sheet_table:
+        return
+    from connectors.base import connector_for
+
+    try:
+        conn = connector_for(path)
+    except OSError:
+        return
+    early = getattr(conn, "early_top", None)
+    got = early(path, options.sheet, limits) if early is not None else None
+    if got is None:
+        return
+    import polars as pl
+
+    from citybi.ingest.header import detect_header
+    from connectors.base import RawSheet
+
+    name, top = got
+    width = max((len(r) for r in top), default=0)
+    raw = RawSheet(name=name, top=[r + [None] * (width - len(r)) for r in top], n_rows=len(top) + 1, n_cols=width,
+                   merged=[], load_body=lambda start: pl.DataFrame(), meta={"file_kind": "xlsx"})
+    hb = detect_header(raw, options.header_row - 1 if options.header_row else None, options.header_depth)
+    conn.prefetch_body(path, name, hb.body_start)
+
+
 def _prepare(req: dict[str, Any]) -> dict[str, Any]:
     import polars as pl
 
@@ -281,8 +317,9 @@ def _prepare(req: dict[str, Any]) -> dict[str, Any]:
     from citybi.ingest import recipe as recipes
     from citybi.ingest.model import ColumnPlan, DroppedRow, ImportOptions, ImportPlan, RecipeUse
 
-    path, limits, conn, kind, infos = _open(req)
     options = ImportOptions.model_validate(req["options"])
+    _start_early_body(Path(req["path"]), options, _limits(req))
+    path, limits, conn, kind, infos = _open(req)
     saved = [recipes.Recipe.model_validate(r) for r in req.get("recipes") or []]
     non_empty = [i.name for i in infos if not i.empty]
     empty = [i.name for i in infos if i.empty]
