@@ -43,7 +43,7 @@ from citybi.errors import UserFacingError
 from citybi.secrets import Secret, SecretStore, redact
 from citybi.validation import Rules
 from citybi.warehouse import Warehouse
-from connectors.source import Fetched, SourceConnector, SourceRejected, SourceRequest, source_for
+from connectors.source import Fetched, SourceConnector, SourceRejected, SourceRequest, column_names, source_for
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 # keeps where a source stopped, inside the transaction that writes its rows (cursor, state)
@@ -316,7 +316,7 @@ def shape(frame: pl.DataFrame, *, infer_text: bool = False) -> tuple[pl.DataFram
     cols: list[pl.Series] = []
     types: dict[str, str] = {}
     notes: list[str] = []
-    for name in _column_names(frame.columns):
+    for name in column_names(frame.columns):
         s = frame.get_column(frame.columns[len(cols)]).rename(name)
         dtype = s.dtype
         if dtype.is_integer():
@@ -351,21 +351,6 @@ def _as_text(s: pl.Series) -> pl.Series:
         return pl.Series(s.name, [None if v is None else (json.dumps(v, ensure_ascii=False, default=str)
                                                           if isinstance(v, list | dict) else str(v))
                                   for v in s.to_list()], dtype=pl.String)
-
-
-def _column_names(names: list[str]) -> list[str]:
-    """Blank names become 列1, 列2…; a repeated name gets _2, _3 (a query may return both `id`s)."""
-    out: list[str] = []
-    seen: set[str] = set()
-    for i, raw in enumerate(names):
-        base = str(raw).strip() or f"列{i + 1}"
-        name, n = base, 1
-        while name.lower() in seen:
-            n += 1
-            name = f"{base}_{n}"
-        seen.add(name.lower())
-        out.append(name)
-    return out
 
 
 def _frame_hash(frame: pl.DataFrame) -> str:

@@ -51,6 +51,8 @@ def _explain(err: Exception, db: DbUrl) -> SourceRejected:
         1146: (f"MySQL 中找不到要读取的表：{text}", "请检查表名"),
         1054: (f"查询中的列不存在：{text}", "请检查列名"),
         1064: ("查询语句有语法错误。", "请检查 SQL 写法"),
+        # MySQL refuses two result columns of one name inside the derived table the probe reads
+        1060: (f"查询结果中有重名的列：{text}", "请用 AS 给重名的列起不同的名字，例如 b.id AS id_2"),
         1142: (f"用户「{db.user}」没有读取权限：{text}", "请数据库管理员授予 SELECT 权限"),
         1792: ("只能读取数据：这条语句会修改数据库，已拒绝。", ""),
     }

@@ -150,6 +150,23 @@ def source_for(url: str) -> SourceConnector:
     )
 
 
+def column_names(names: list[str]) -> list[str]:
+    """Blank names become 列1, 列2…; a repeated name gets _2, _3 (a query may return both `id`s).
+
+    Shared by the connectors (a frame cannot hold two columns of one name) and citybi.sources."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(names):
+        base = str(raw).strip() or f"列{i + 1}"
+        name, n = base, 1
+        while name.lower() in seen:
+            n += 1
+            name = f"{base}_{n}"
+        seen.add(name.lower())
+        out.append(name)
+    return out
+
+
 def check_url(url: str) -> None:
     """A password never goes into a URL (shell history, process lists, YAML): refused."""
     parts = urlsplit(url)

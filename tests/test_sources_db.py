@@ -187,6 +187,30 @@ def test_postgres_types_without_a_declared_scale(pg: Any, wh: Warehouse) -> None
     assert res.write is not None and res.write.rows_written == 2
 
 
+def test_a_query_joining_two_ids_keeps_both(pg: Any, wh: Warehouse) -> None:
+    """SELECT a.id, b.id …: both columns land (the second as id_2), with their own values."""
+    t = _pg_table(pg, 20)
+    query = (f'SELECT a.id, b.id, b."清运量（吨）" FROM {t} a JOIN {t} b ON b.id = a.id + 1 '
+             "WHERE a.id <= 3 ORDER BY a.id")
+    import_source(wh, SourceRequest(url=PG_URL, query=query), table="相邻")
+    info = {c.name: c.duckdb_type for c in Catalog(wh).get("相邻").columns}
+    assert info == {"id": "BIGINT", "id_2": "BIGINT", "清运量（吨）": "DECIMAL(10,2)"}
+    cur = wh.cursor()
+    assert cur.execute('SELECT id, id_2, "清运量（吨）" FROM "相邻" ORDER BY id').fetchall() == [
+        (1, 2, decimal.Decimal("0.74")), (2, 3, decimal.Decimal("1.11")), (3, 4, decimal.Decimal("1.48"))]
+    cur.close()
+
+
+def test_mariadb_names_two_columns_of_one_name(my: Any, wh: Warehouse) -> None:
+    """MariaDB refuses them in the derived table CityBI reads through: said in Chinese, with the fix."""
+    t = _my_table(my, 20)
+    query = f"SELECT a.id, b.id FROM {t} a JOIN {t} b ON b.id = a.id + 1"
+    with pytest.raises(SourceRejected, match="查询结果中有重名的列") as err:
+        import_source(wh, SourceRequest(url=MY_URL, query=query), table="相邻")
+    assert "AS" in err.value.hint
+    assert not Catalog(wh).exists("相邻")
+
+
 # ------------------------------------------------------------------ append by key: a re-fetch never doubles
 @pytest.mark.parametrize("db", ["postgresql", "mariadb"])
 def test_refetch_with_key_never_doubles(db: str, request: pytest.FixtureRequest, wh: Warehouse) -> None:
