@@ -21,6 +21,7 @@ from connectors.sql import (
     cx_url,
     guard_driver,
     parse_db_url,
+    probe_beside_fetch,
     probe_query,
     source_query,
     watermark_state,
@@ -118,11 +119,12 @@ class MySqlConnector:
         secret = _password(request.secret)
         query = with_preview_limit(with_watermark(source_query(request, db, "mysql", LABEL, request.table),
                                                   request, "mysql"), request, "mysql")
-        _version, desc = self._probe(db, query, secret)
+        (_version, desc), table = probe_beside_fetch(
+            lambda: self._probe(db, query, secret),
+            lambda: cx_fetch(cx_url("mysql", db, secret), query, [_READ_ONLY], secret, LABEL))
         # PyMySQL's description: (name, type, display, length, length, scale, null_ok); the
         # length counts sign and point, so it bounds the precision from above (safe to cast to)
         declared = {d[0]: (min(38, int(d[3] or 38)), int(d[5] or 0)) for d in desc if d[1] in _DECIMAL_TYPES}
-        table = cx_fetch(cx_url("mysql", db, secret), query, [_READ_ONLY], secret, LABEL)
         frame = with_declared_decimals(table, declared)
         frame = _booleans(frame, [d[0] for d in desc if d[1] == _TINY and d[3] == 1])
         described = redacted_url(request.url) + ("" if request.query is None else f" 查询：{query[:500]}")
