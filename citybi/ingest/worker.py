@@ -287,26 +287,24 @@ def _start_early_body(path: Path, options: Any, limits: Any) -> None:
     slower."""
     if options.union_sheets or options.sheet_table:
         return
-    from connectors.base import connector_for
-
-    try:
-        conn = connector_for(path)
-    except OSError:
-        return
-    early = getattr(conn, "early_top", None)
-    got = early(path, options.sheet, limits) if early is not None else None
-    if got is None:
-        return
     import polars as pl
 
     from citybi.ingest.header import detect_header
-    from connectors.base import RawSheet
+    from connectors.base import RawSheet, connector_for
 
-    name, top = got
-    width = max((len(r) for r in top), default=0)
-    raw = RawSheet(name=name, top=[r + [None] * (width - len(r)) for r in top], n_rows=len(top) + 1, n_cols=width,
-                   merged=[], load_body=lambda start: pl.DataFrame(), meta={"file_kind": "xlsx"})
-    hb = detect_header(raw, options.header_row - 1 if options.header_row else None, options.header_depth)
+    try:  # only ever a head start: whatever goes wrong here, the request goes the normal way and says why
+        conn = connector_for(path)
+        early = getattr(conn, "early_top", None)
+        got = early(path, options.sheet, limits) if early is not None else None
+        if got is None:
+            return
+        name, top = got
+        width = max((len(r) for r in top), default=0)
+        raw = RawSheet(name=name, top=[r + [None] * (width - len(r)) for r in top], n_rows=len(top) + 1,
+                       n_cols=width, merged=[], load_body=lambda start: pl.DataFrame(), meta={"file_kind": "xlsx"})
+        hb = detect_header(raw, options.header_row - 1 if options.header_row else None, options.header_depth)
+    except Exception:
+        return
     conn.prefetch_body(path, name, hb.body_start)
 
 
