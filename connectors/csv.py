@@ -77,6 +77,9 @@ def decode_bytes(raw: bytes) -> tuple[str, str]:
                 detail=str(exc),
             ) from exc
     try:
+        # a GBK file fails within its first line: found on the head, without first allocating (and
+        # faulting in) room for the whole file's text as the full decode does (~15 ms for 25 MB)
+        codecs.getincrementaldecoder("utf-8")(errors="strict").decode(raw[:65536], final=False)
         return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
