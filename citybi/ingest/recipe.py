@@ -28,13 +28,11 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
 from pydantic import Field, ValidationError
 
 from citybi.errors import ImportRejected
 from citybi.ingest.cells import parse_period
 from citybi.ingest.model import TYPE_LABELS, ColumnOverride, ImportOptions, RecipeUse, _Strict
-from citybi.safe_yaml import YamlRejected, load_user_yaml
 from citybi.tempfiles import replace_text
 
 if TYPE_CHECKING:
@@ -115,6 +113,8 @@ def save_recipe(
     recipe = Recipe(name=name, fingerprint=fp, options=options,
                     headers={i: h for i, h in (headers or {}).items() if i in options.columns})
     path = _path(d, name)
+    import yaml  # here, not at the top: the sandboxed reader matches recipes but never reads or writes YAML
+
     text = yaml.safe_dump(recipe.model_dump(mode="json"), allow_unicode=True, sort_keys=False)
     # written beside and renamed over: a symlink planted at `path` is replaced, never written through,
     # and a reader never sees half a recipe
@@ -139,6 +139,8 @@ def _drop_old_copy(directory: Path, name: str, new_path: Path) -> None:
 
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate one recipe file (strict: unknown keys and bad types are refused)."""
+    from citybi.safe_yaml import YamlRejected, load_user_yaml
+
     p = Path(path)
     try:
         data = load_user_yaml(p.read_bytes(), what=f"导入方案「{p.name}」")
