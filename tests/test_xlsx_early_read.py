@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import zipfile
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -113,3 +114,32 @@ def test_a_refused_request_leaves_no_read_running(tmp_path: Path, monkeypatch: p
     worker._forget()  # what the reader does after answering
     assert not excel._BODY_PREFETCH
     assert not [t for t in threading.enumerate() if t.name == "citybi-xlsx-body"]
+
+
+def _big_sheet_with_a_far_cell(path: Path) -> Path:
+    """~35 MB of sheet XML (numbers that do not compress like a bomb), then one cell at XFD1048576.
+
+    Big enough to be read early; calamine would allocate 1,048,576 × 16,384 cells for it and abort
+    the reader, which the guard's scan must beat with its clear refusal."""
+    rows = [f'<row r="{r}"><c r="A{r}"><v>{(r * 7919) % 104729 / 7.0:.9f}</v></c>'
+            f'<c r="B{r}"><v>{(r * 104723) % 1299709}</v></c></row>' for r in range(1, 400_001)]
+    body = ("<sheetData>" + "".join(rows)
+            + '<row r="1048576"><c r="XFD1048576"><v>1</v></c></row></sheetData>')
+    return ff.raw_xlsx(path, {"Sheet1": body})
+
+
+def test_a_big_hostile_sheet_is_still_refused_clearly(tmp_path: Path) -> None:
+    """Through the real sandboxed reader, with the early read on (the sheet is over the threshold)."""
+    from citybi.ingest.pipeline import prepare
+
+    path = _big_sheet_with_a_far_cell(tmp_path / "far.xlsx")
+    with zipfile.ZipFile(path) as zf:
+        assert zf.getinfo("xl/worksheets/sheet1.xml").file_size > excel._PREFETCH_MIN_BYTES
+    with pytest.raises(ImportRejected, match="XFD 列有单元格"):
+        prepare(path, ImportOptions(), Limits())
+    small = ff.xlsx_titled_merged(tmp_path / "next.xlsx")  # the next import is read as usual
+    prepared = prepare(small, ImportOptions(), Limits())
+    try:
+        assert prepared.frame().height == 3
+    finally:
+        prepared.discard()
