@@ -923,6 +923,11 @@ def _claim_prefetch(path: Path, sheet: str, start: int) -> tuple[Any, Any, pl.Da
     return mine.result() if mine is not None else None
 
 
+def prefetch_running() -> bool:
+    """An early body read started and not yet claimed or dropped (its request was refused first)."""
+    return any(not fut.done() for fut in _BODY_PREFETCH.values())
+
+
 def settle_prefetch() -> None:
     """Wait for every early body read still running and drop it (after a request, or a refusal)."""
     while _BODY_PREFETCH:

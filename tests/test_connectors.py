@@ -292,6 +292,25 @@ def test_decode_bytes(data: bytes, enc: str) -> None:
     assert "中文" in text
 
 
+_BIG5_ROWS = ["行政區,清運量（公噸）,日期,備註"] + [
+    f"{d},{i * 0.37:.2f},2024-01-{1 + i % 28:02d},{n}"
+    for i, (d, n) in enumerate([("臺北市信義區", "無"), ("新北市板橋區", "資源回收"), ("桃園市中壢區", "一般垃圾"),
+                                ("臺中市西屯區", "廚餘")] * 1500)]
+
+
+@pytest.mark.parametrize(("text", "enc"), [
+    ("行政區,數量\n臺北市,3\n", "big5"),                      # a few bytes
+    ("\n".join(_BIG5_ROWS) + "\n", "big5"),                   # 228 KB: judged on its first 64 KB
+    ("\n".join(_BIG5_ROWS[:1] + ["1,2,3,4"] * 20000 + _BIG5_ROWS[1:]) + "\n", "big5"),  # numbers first
+    ("区,清运量（吨）\n南湖区,3.5\n", "gb18030"),
+], ids=["big5-small", "big5-228k", "big5-late-chinese", "gbk-small"])
+def test_traditional_chinese_files_are_read_as_big5(text: str, enc: str) -> None:
+    """A Taiwan or Hong Kong export (Big5) is told from GBK: the same bytes read as GBK would be mojibake."""
+    data = text.encode("big5" if enc == "big5" else "gbk")
+    got, name = decode_bytes(data)
+    assert (got, name) == (text, enc)
+
+
 def test_empty_csv_listed_as_empty(tmp_path: Path) -> None:
     p = ff.csv_text(tmp_path / "e.csv", "\n\n\n")
     infos = CsvConnector().sheets(p, L)

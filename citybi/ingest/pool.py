@@ -189,8 +189,9 @@ class ReaderPool:
         reusable = False
         try:
             result = self._exchange(reader, request, limits, log_path)
-            # a refusal in Chinese leaves a healthy reader; anything else may not
-            reusable = bool(result.get("ok")) or "error" in result
+            # a refusal in Chinese leaves a healthy reader; anything else may not. A reader that says
+            # it retires (it left work running: worker.serve) is not handed the next request
+            reusable = (bool(result.get("ok")) or "error" in result) and not result.get("retire")
         finally:
             self._give_back(reader, reusable)
             log_path.unlink(missing_ok=True)

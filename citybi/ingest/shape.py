@@ -145,14 +145,21 @@ def build_plan(
         # A number, date or boolean cell is never blank: those columns are not turned into text for the
         # test (casting an .xlsx body's 200,000 floats and times to text took 0.2 s)
         schema = data.schema
-        sure = data.select([
-            ((~may_be_blank(pl.col(c))) if schema[c] == pl.String else pl.col(c).is_not_null()).any().alias(c)
-            for c in cols
-        ]).row(0)
+
+        def filled(frame: pl.DataFrame, names: list[str]) -> dict[str, bool]:
+            got = frame.select([
+                ((~may_be_blank(pl.col(c))) if schema[c] == pl.String else pl.col(c).is_not_null()).any().alias(c)
+                for c in names
+            ]).row(0) if names else ()
+            return dict(zip(names, got, strict=True))
+
+        # the first rows settle nearly every column; only the rest are tested on every row (30 → ~2 ms)
+        sure = filled(data.head(1000), cols)
+        sure.update(filled(data, [c for c in cols if not sure[c]]))
         has_data = tuple(
-            True if sure_i else bool(data.select(
+            True if sure[c] else bool(data.select(
                 (pl.col(c).cast(pl.String).str.strip_chars(" \t\r\n\u00a0\u3000") != "").any()).item())
-            for c, sure_i in zip(cols, sure, strict=True)
+            for c in cols
         )
     else:
         has_data = ()

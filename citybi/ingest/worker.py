@@ -207,11 +207,23 @@ def serve(memory_cap: int, preload: str = "all") -> int:
             payload = handle(req)
         sys.stderr.flush()
         os.dup2(devnull, 2)  # the log file is closed, so the parent may remove it
+        # an early body read still running here belongs to a request refused before it was used (e.g. by
+        # the guard: a hostile sheet, on which calamine may yet abort): this reader takes no more requests
+        retire = _early_read_running()
+        if retire:
+            payload["retire"] = True
         answers.write(json.dumps(payload, ensure_ascii=False) + "\n")
         answers.flush()
         del payload
+        if retire:
+            return 0
         _forget()  # after answering: off the caller's clock, and before the next request is read
     return 0
+
+
+def _early_read_running() -> bool:
+    excel = sys.modules.get("connectors.excel")
+    return excel is not None and excel.prefetch_running()
 
 
 # ---------------------------------------------------------------------------------------
