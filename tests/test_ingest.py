@@ -172,9 +172,7 @@ def test_spacer_columns_dropped_headed_empty_kept() -> None:
 
 
 # --------------------------------------------------------------------------- types
-@pytest.mark.parametrize(
-    ("values", "typ", "expected"),
-    [
+TYPE_CASES: list[tuple[list[str], str, list[Any]]] = [
         (["1,234.50", "５６", "\u00a012\u3000", "+7", "—"], "number", [1234.5, 56.0, 12.0, 7.0, None]),
         (["1,234.00", "５６", "—"], "integer", [1234, 56, None]),
         (["1", "2", "-", "3"], "integer", [1, 2, None, 3]),
@@ -192,12 +190,40 @@ def test_spacer_columns_dropped_headed_empty_kept() -> None:
         (["12.5%", "3%"], "number", [12.5, 3.0]),
         (["是", "否", "是"], "boolean", [True, False, True]),
         (["—", "PM2.5", "O3"], "text", ["—", "PM2.5", "O3"]),
-    ],
-)
+]
+
+
+@pytest.mark.parametrize(("values", "typ", "expected"), TYPE_CASES)
 def test_types(values, typ, expected) -> None:
     plan, frame = shape([["值"], *[[v] for v in values]])
     assert plan.columns[0].type == typ
     assert frame.get_column("值").to_list() == expected
+
+
+LONG_TEXT = ["南湖区", " ", "", "秀洲区 ", "无", "南湖区"]  # blanks become null; the rest stays as typed
+
+
+@pytest.mark.parametrize(("values", "typ", "expected"), [
+    *TYPE_CASES,
+    (LONG_TEXT, "text", ["南湖区", None, None, "秀洲区 ", "无", "南湖区"]),
+    ([None, "已办结", "办理中"], "text", [None, "已办结", "办理中"]),
+])
+def test_types_of_long_columns(values: list[Any], typ: str, expected: list[Any]) -> None:
+    """Over 2,000 rows a column is judged on its distinct values and mapped back: the same answer, cell for cell."""
+    from citybi.ingest.types import convert
+
+    k = 2100 // len(values) + 1
+    cv = convert(pl.Series("值", values * k, dtype=pl.String), "值")
+    assert cv.type == typ
+    assert cv.series.to_list() == expected * k
+    assert (cv.null_count, cv.failed_count) == ((expected * k).count(None), 0)
+
+
+def test_failing_cells_of_a_long_column_are_counted() -> None:
+    from citybi.ingest.types import convert
+
+    cv = convert(pl.Series("量", ([f"{i}.5" for i in range(100)] + ["见备注"] * 2) * 21), "量")
+    assert (cv.type, cv.failed_count, cv.failed_samples, cv.null_count) == ("number", 42, ["见备注"], 42)
 
 
 def test_excel_serials_only_under_date_header() -> None:

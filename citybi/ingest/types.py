@@ -221,6 +221,9 @@ def _convert_text(s: pl.Series, header: str, forced: str | None) -> Converted:
             vc = s.value_counts()
             uniq, weights = vc.get_column(s.name), vc.get_column("count")
             cu = _convert_unique(uniq, weights, header, forced)
+            kept = _kept_text(s, uniq, weights, cu)
+            if kept is not None:
+                return kept
             mapping = pl.DataFrame({"k": uniq, "out": cu.series, "nn": cu.nonnull})
             full = pl.DataFrame({"k": s}).join(mapping, on="k", how="left", maintain_order="left", nulls_equal=True)
             out, nn = full.get_column("out"), full.get_column("nn").fill_null(False)
@@ -230,6 +233,27 @@ def _convert_text(s: pl.Series, header: str, forced: str | None) -> Converted:
                 unit_hint=cu.unit_hint, notes=cu.notes,
             )
     return _convert_unique(s, None, header, forced)
+
+
+def _kept_text(s: pl.Series, uniq: pl.Series, weights: pl.Series, cu: Converted) -> Converted | None:
+    """A text column whose distinct values stay as they are (blanks and null markers emptied), else None.
+
+    Then no value needs mapping back: the column is itself, the emptied values set to null, and the
+    counts come from the distinct values' weights — instead of a join over every row (most text
+    columns of a department file: 区, 街道, 状态…; ~4 ms each for 200,000 rows)."""
+    if cu.series.dtype != pl.String or cu.nonnull is None:
+        return None
+    out_null = cu.series.is_null()
+    if not bool((out_null | (cu.series == uniq)).all()):
+        return None
+    gone = uniq.filter(out_null & uniq.is_not_null())
+    out = s if gone.is_empty() else s.to_frame("v").select(
+        pl.when(pl.col("v").is_in(gone.implode())).then(None).otherwise(pl.col("v"))).to_series()
+    return Converted(
+        series=out.alias(s.name), type=cu.type, null_count=int(weights.filter(out_null).sum()),
+        failed_count=int(weights.filter(out_null & cu.nonnull.fill_null(False)).sum()),
+        failed_samples=cu.failed_samples, unit_hint=cu.unit_hint, notes=cu.notes,
+    )
 
 
 def _quick_verdict(
