@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 
 from citybi.secrets import Secret
-from connectors.source import Fetched, SourceRejected, SourceRequest, redacted_url
+from connectors.source import Fetched, SourceRejected, SourceRequest, column_names, redacted_url
 from connectors.sql import (
     CONNECT_TIMEOUT_S,
     DbUrl,
@@ -21,7 +21,6 @@ from connectors.sql import (
     cx_url,
     guard_driver,
     parse_db_url,
-    probe_beside_fetch,
     probe_query,
     source_query,
     watermark_state,
@@ -119,14 +118,15 @@ class MySqlConnector:
         secret = _password(request.secret)
         query = with_preview_limit(with_watermark(source_query(request, db, "mysql", LABEL, request.table),
                                                   request, "mysql"), request, "mysql")
-        (_version, desc), table = probe_beside_fetch(
-            lambda: self._probe(db, query, secret),
-            lambda: cx_fetch(cx_url("mysql", db, secret), query, [_READ_ONLY], secret, LABEL))
+        _version, desc = self._probe(db, query, secret)
         # PyMySQL's description: (name, type, display, length, length, scale, null_ok); the
         # length counts sign and point, so it bounds the precision from above (safe to cast to)
         declared = {d[0]: (min(38, int(d[3] or 38)), int(d[5] or 0)) for d in desc if d[1] in _DECIMAL_TYPES}
+        table = cx_fetch(cx_url("mysql", db, secret), query, [_READ_ONLY], secret, LABEL)
         frame = with_declared_decimals(table, declared)
-        frame = _booleans(frame, [d[0] for d in desc if d[1] == _TINY and d[3] == 1])
+        # the frame's names are the result's as connectors.source.column_names gives them (a.id, b.id → id, id_2)
+        frame = _booleans(frame, [n for n, d in zip(column_names([d[0] for d in desc]), desc, strict=True)
+                                  if d[1] == _TINY and d[3] == 1])
         described = redacted_url(request.url) + ("" if request.query is None else f" 查询：{query[:500]}")
         return Fetched(described=described, frame=frame, received=frame.height,
                        state=watermark_state(frame, request, LABEL))

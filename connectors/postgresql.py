@@ -18,7 +18,6 @@ from connectors.sql import (
     cx_url,
     guard_driver,
     parse_db_url,
-    probe_beside_fetch,
     probe_query,
     source_query,
     watermark_state,
@@ -124,9 +123,8 @@ class PostgresConnector:
         secret = _password(request.secret)
         query = with_preview_limit(with_watermark(source_query(request, db, "postgres", LABEL, request.table),
                                                   request, "postgres"), request, "postgres")
-        declared, table = probe_beside_fetch(
-            lambda: self._declared(db, query, secret),
-            lambda: cx_fetch(cx_url("postgresql", db, secret), query, [_READ_ONLY], secret, LABEL))
+        declared = self._declared(db, query, secret)
+        table = cx_fetch(cx_url("postgresql", db, secret), query, [_READ_ONLY], secret, LABEL)
         frame = with_declared_decimals(table, declared)
         described = redacted_url(request.url) + ("" if request.query is None else f" 查询：{query[:500]}")
         return Fetched(described=described, frame=frame, received=frame.height,

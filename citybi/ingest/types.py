@@ -244,7 +244,7 @@ def _kept_text(s: pl.Series, uniq: pl.Series, weights: pl.Series, cu: Converted)
     if cu.series.dtype != pl.String or cu.nonnull is None:
         return None
     out_null = cu.series.is_null()
-    if not bool((out_null | (cu.series == uniq)).all()):
+    if not bool((out_null | (cu.series == uniq).fill_null(False)).all()):
         return None
     gone = uniq.filter(out_null & uniq.is_not_null())
     out = s if gone.is_empty() else s.to_frame("v").select(
