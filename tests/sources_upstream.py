@@ -44,27 +44,41 @@ def wait_for(check: Callable[[], bool], seconds: float) -> bool:
     return check()
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A test server's request handler: answers with `answer`, logs nothing to the test's output."""
+
+    def answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
 @contextlib.contextmanager
 def json_feed(document: Callable[[], Any], path: str, content_type: str = "application/json") -> Iterator[str]:
     """A local HTTP feed for one test: every GET is answered with `document()` as JSON (read at each
     request, so a test may change what the feed says); yields its URL, the server stops after."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
-            body = json.dumps(document(), ensure_ascii=False).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.answer(200, {"Content-Type": content_type}, json.dumps(document(), ensure_ascii=False).encode())
 
-        def log_message(self, *args: object) -> None:
-            return
+    with serve_local(Handler) as base:
+        yield base + path
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+@contextlib.contextmanager
+def serve_local(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A real HTTP server on a free 127.0.0.1 port for one test; yields its base URL, stops after."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}{path}"
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sources_upstream import QuietHandler, serve_local
 
 import connectors.http as http_conn
 from citybi.catalog import Catalog, open_warehouse
@@ -39,7 +39,7 @@ class Feed:
 def feed() -> Iterator[Feed]:
     state = Feed()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             state.hits[self.path] = state.hits.get(self.path, 0) + 1
             state.seen_headers.append(dict(self.headers))
@@ -49,23 +49,11 @@ def feed() -> Iterator[Feed]:
             status, headers, body = route or (404, {}, b"not found")
             if headers.get("ETag") and self.headers.get("If-None-Match") == headers["ETag"]:
                 status, body = 304, b""
-            self.send_response(status)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.answer(status, headers, body)
 
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.base = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serve_local(Handler) as base:
+        state.base = base
+        yield state
 
 
 @pytest.fixture
