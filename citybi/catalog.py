@@ -294,11 +294,11 @@ def _user_table(name: str) -> exp.Table:
 
 
 class _ArrowStream:
-    """A frame as DuckDB scans it: through the Arrow C stream interface, without pyarrow.
+    """A frame as DuckDB scans it: through the Arrow C stream interface.
 
-    DuckDB reads a polars DataFrame through `to_arrow()`, which needs pyarrow (and numpy): ~0.2 s of
-    imports that `citybi ingest` would pay on the core its reader shapes the file on, for the same
-    rows. Each scan asks for a fresh stream, so a staged frame can be read more than once.
+    DuckDB reads a polars DataFrame through one `to_arrow()` copy of every column first (45 ms for a
+    data source's 1,000,000 rows); the C stream hands over polars' own buffers. Each scan asks for a
+    fresh stream, so a staged frame can be read more than once.
     """
 
     def __init__(self, frame: pl.DataFrame) -> None:

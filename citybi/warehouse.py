@@ -23,10 +23,11 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
@@ -37,11 +38,6 @@ from citybi.engines.duckdb import DuckDBEngine
 from citybi.errors import QueryRejected, UserFacingError, WarehouseBusy, storage_error
 from citybi.querydoor import KEYWORD_FUNCTIONS, checked_sql, fold
 from citybi.secrets import SecretStore
-
-if TYPE_CHECKING:
-    # imported where used: pyarrow (with numpy, ~0.2 s) is not needed to write, and `citybi ingest`
-    # loads this module on the core its reader shapes the file on
-    import pyarrow as pa
 
 
 class DatasetDirectory(Protocol):
@@ -437,8 +433,6 @@ class Warehouse:
 
 def _unshowable(dtype: pa.DataType) -> str | None:
     """The first part of an Arrow type polars cannot take (it raises, or panics when nested)."""
-    import pyarrow as pa
-
     if pa.types.is_interval(dtype):
         return "时间间隔（INTERVAL）"
     if pa.types.is_union(dtype):
@@ -457,8 +451,6 @@ def _unshowable(dtype: pa.DataType) -> str | None:
 
 def _to_frame(table: pa.Table) -> pl.DataFrame:
     """Arrow → polars, with a Chinese refusal for result types polars cannot hold."""
-    import pyarrow as pa
-
     for f in table.schema:
         label = _unshowable(f.type)
         if label:

@@ -898,7 +898,7 @@ def _top_rows(conn: ExcelConnector, path: Path, part: str) -> list[list[Any]]:
     if key not in _TOP_CACHE:
         _TOP_CACHE.clear()
         _TOP_CACHE[key] = conn._xlsx_top(path, part)
-    return [list(r) for r in _TOP_CACHE[key]]  # callers pad the rows in place
+    return _TOP_CACHE[key]  # shared: callers build their own padded rows from it
 
 
 def _fastexcel_body(path: Path, sheet: str, start: int) -> tuple[Any, Any, pl.DataFrame]:

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 from sqlglot import exp
 
 from citybi.errors import QueryRejected
-
-if TYPE_CHECKING:  # only a type here; pyarrow loads with the first query's rows
-    import pyarrow as pa
 
 
 class DuckDBEngine:

@@ -28,18 +28,16 @@ import re
 import threading
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, quote
 
 import polars as pl
+import pyarrow as pa
 from sqlglot import exp
 
 from citybi.engines.base import unique_names
 from citybi.errors import QueryRejected
 from citybi.secrets import Secret
-
-if TYPE_CHECKING:  # imported where Spark's rows arrive: every warehouse loads this module (the registry)
-    import pyarrow as pa
 
 _LOCAL = re.compile(r"^local(\[(\d+|\*)\])?$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
@@ -227,8 +225,6 @@ class SparkEngine:
             spark.sparkContext.addJobTag(group)
         else:
             spark.addTag(group)
-        import pyarrow as pa
-
         timer = threading.Timer(timeout_s, cancel)
         timer.start()
         try:
