@@ -436,12 +436,10 @@ def warm_up() -> None:
     """Load, on a background thread, what the first commit in a process would load on its own clock.
 
     Why: a one-shot `citybi ingest` waits about a second for its reader to shape the file, with
-    nothing to do; right after, the frame is mapped through pyarrow (0.1 s to import) and the write
-    builds its first SQL, and sqlglot then imports and builds its DuckDB dialect (0.12 s). Doing
-    that during the wait takes it off the import's time.
+    nothing to do; right after, the write builds its first SQL, and sqlglot then imports and
+    builds its DuckDB dialect (0.12 s). Doing that during the wait takes it off the import's time.
     """
     def load() -> None:
-        import pyarrow  # noqa: F401  (Prepared.frame maps the reader's frame through it: 0.1 s of imports)
         from sqlglot import exp
 
         exp.select(exp.Star()).from_(exp.to_table("t", quoted=True)).sql(dialect="duckdb")
