@@ -314,3 +314,24 @@ def test_connection_test_describes_the_query(url: str, request: pytest.FixtureRe
         t = _my_table(request.getfixturevalue("my"), 5)
     said = source_for(url).test(SourceRequest(url=url, table=None, query=f"SELECT * FROM {t}"))
     assert said.startswith("已连接") and "共 7 列" in said and "清运量（吨）" in said
+
+
+def test_mariadb_probe_keeps_pymysqls_preferred_tls() -> None:
+    """The probe's connection builds PyMySQL's "preferred" TLS context without loading the CA bundle
+    (connectors.mysql._connection_class): every setting that decides what is verified is PyMySQL's own."""
+    import ssl
+
+    import pymysql.connections
+
+    from connectors.mysql import _connection_class
+
+    cls = _connection_class()
+    ours = cls._create_ssl_ctx(object.__new__(cls), {})
+    theirs = pymysql.connections.Connection._create_ssl_ctx(object.__new__(pymysql.connections.Connection), {})
+    for attr in ("verify_mode", "check_hostname", "verify_flags", "protocol", "minimum_version", "options"):
+        assert getattr(ours, attr) == getattr(theirs, attr), attr
+    assert ours.verify_mode == ssl.CERT_NONE and not ours.check_hostname
+    assert theirs.cert_store_stats()["x509_ca"] >= 0 and ours.cert_store_stats()["x509_ca"] == 0
+    # explicit TLS options still take PyMySQL's path (it verifies against the given CA)
+    explicit = cls._create_ssl_ctx(object.__new__(cls), {"verify_mode": True})
+    assert explicit.verify_mode == ssl.CERT_REQUIRED

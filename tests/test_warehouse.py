@@ -239,6 +239,27 @@ def test_a_new_version_is_encoded_at_once_as_encoding_after_would(wh: Warehouse,
     assert rows[0] == rows[1] == rows[2] and [r[1] for r in rows[0]] == column
 
 
+_BIG = 90_000  # over 4 × 20,000 rows: the ENUM choice first rules out many-valued columns on the first rows
+
+
+@pytest.mark.parametrize(("column", "stored"), [
+    ([f"类{i % 7}" for i in range(_BIG)], "ENUM"),
+    ([f"类{i % 3000}" for i in range(_BIG)], "VARCHAR"),  # many values in the first rows already
+    ([f"类{i % 3 if i < 20_000 else i % 5000}" for i in range(_BIG)], "VARCHAR"),  # few at first, many later
+    ([f"类{i % 10 if i < 20_000 else i % 2000}" for i in range(_BIG)], "ENUM"),  # 2,000 values, most late
+], ids=["few", "many-at-once", "many-later", "2000-values-later"])
+def test_a_big_version_is_encoded_at_once_as_encoding_after_would(wh: Warehouse, column: list[str],
+                                                                   stored: str) -> None:
+    frame = pl.DataFrame({"值": list(range(_BIG)), "类别": pl.Series(column, dtype=pl.String)})
+    cat = Catalog(wh)
+    cat.write("一次写成", frame)
+    cat.write("追加写成", frame.head(0))
+    cat.write("追加写成", frame, mode="append")
+    once = _physical_types(wh, "一次写成")
+    assert once == _physical_types(wh, "追加写成")
+    assert once[1][1].startswith(stored)
+
+
 def test_big_low_cardinality_text_is_dictionary_encoded_and_appends_new_values(wh: Warehouse) -> None:
     n = 12_000
     frame = pl.DataFrame({
