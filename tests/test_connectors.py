@@ -311,6 +311,53 @@ def test_traditional_chinese_files_are_read_as_big5(text: str, enc: str) -> None
     assert (got, name) == (text, enc)
 
 
+_MB = 1 << 20
+_ROW = "南湖区,清运作业,3.5,备注文字\n"
+_MANY = _ROW * (_MB // len(_ROW.encode()) + 2000)  # past the 1 MB decoded head
+_BIG_CSV_CASES = [
+    ("utf8-1mb", ("区,类别,吨,备注\n" + _MANY).encode(), "utf-8"),
+    ("bom-1mb", ("\ufeff区,类别,吨,备注\n" + _MANY).encode(), "utf-8-sig"),
+    ("title-1mb", ("环卫清运台账\n单位：吨\n区,类别,吨,备注\n" + _MANY + "\n\n").encode(), "utf-8"),
+    ("no-final-newline", ("区,类别,吨,备注\n" + _MANY + "末行,x,1,y").encode(), "utf-8"),
+    ("wider-tail", ("区,类别,吨,备注\n" + _MANY + "多,出,两,列,a,b\n" + _ROW * 10).encode(), "utf-8"),
+    # the first rows run past the head: 60 rows of 20 KB, and one quoted cell across it
+    ("long-first-rows", ("区,类别\n" + ("甲" * 7000 + ",1\n") * 70 + _MANY).encode(), "utf-8"),
+    ("quoted-across-head", ("区,说明\n" + ('南湖,"' + "很长的说明\n" * 17_000 + '"\n') * 4 + _MANY).encode(), "utf-8"),
+    ("no-line-end-in-head", (",".join(["区" * 100_000] * 4) + "\n" + _MANY).encode(), "utf-8"),
+    # UTF-8 for a megabyte, then GBK: not UTF-8 after all, refused the way it always was
+    ("gbk-after-1mb", ("区,类别,吨,备注\n" + _MANY).encode() + "南湖区,其他,1,完\n".encode("gbk"), None),
+]
+
+
+@pytest.mark.parametrize(("data", "enc"), [c[1:] for c in _BIG_CSV_CASES], ids=[c[0] for c in _BIG_CSV_CASES])
+def test_big_utf8_csv_reads_as_if_all_decoded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes,
+                                              enc: str | None) -> None:
+    """A UTF-8 file over 1 MB has only its first lines decoded (connectors.csv._utf8_body): the same
+    sheet as decoding all of it, whatever the first rows, the tail or the encoding further down."""
+    import connectors.csv as csv_mod
+
+    def read(name: str) -> tuple[Any, pl.DataFrame] | str:
+        p = tmp_path / name
+        p.write_bytes(data)
+        try:
+            raw = CsvConnector().read(p, None, L)
+        except ImportRejected as err:
+            return err.message
+        return raw, raw.load_body(min(3, len(raw.top) - 1))
+
+    lazy = read("a.csv")
+    monkeypatch.setattr(csv_mod, "_HEAD_BYTES", 1 << 40)  # everything decoded at once, as before
+    whole = read("b.csv")
+    if enc is None:
+        assert isinstance(lazy, str) and lazy == whole and "编码" in lazy
+        return
+    assert not isinstance(lazy, str) and not isinstance(whole, str)
+    (a, a_body), (b, b_body) = lazy, whole
+    assert a.meta == b.meta and a.meta["encoding"] == enc
+    assert (a.top, a.n_rows, a.n_cols) == (b.top, b.n_rows, b.n_cols)  # after the body: a late wider row widens both
+    assert a_body.equals(b_body) and a_body.height > 20_000
+
+
 def test_empty_csv_listed_as_empty(tmp_path: Path) -> None:
     p = ff.csv_text(tmp_path / "e.csv", "\n\n\n")
     infos = CsvConnector().sheets(p, L)
