@@ -866,8 +866,10 @@ def _prestart_reader(argv: Sequence[str] | None) -> None:
 
     A one-shot command cannot reuse a reader, but it can start it first: the reader's Python and
     polars then load while this process loads its own modules (~1 s), on the other core. For
-    `ingest` the file is even read and shaped then (pipeline.prepare_early): the import later asks
-    for exactly these arguments and takes that result; if anything differs it reads again.
+    `ingest` the reader is told the file at once (worker.early_hint: a big .xlsx starts its body
+    read before the reader loads the rest), and the file is even read and shaped then
+    (pipeline.prepare_early): the import later asks for exactly these arguments and takes that
+    result; if anything differs it reads again.
     """
     words = list(sys.argv[1:] if argv is None else argv)
     if not (words[:1] in (["ingest"], ["sheets"]) or words[:2] == ["dictionaries", "import"]):
@@ -876,19 +878,31 @@ def _prestart_reader(argv: Sequence[str] | None) -> None:
         return
     from citybi.ingest.pool import pool
 
-    pool().prestart()
     if words[:1] != ["ingest"]:
+        pool().prestart()
         return
     try:
         parser = _QuietParser(prog="citybi", add_help=False)
         _add_ingest(parser.add_subparsers(dest="command"))
         args = parser.parse_args(words)
+        settings = load_settings(args.db)
+    except (ValueError, OSError, UserFacingError, SystemExit):  # the command itself reports what is wrong
+        pool().prestart()
+        return
+    from types import SimpleNamespace
+
+    from citybi.ingest.worker import early_hint
+
+    # the options that decide where the body starts, without loading the pydantic models first
+    given = SimpleNamespace(sheet=args.sheet, header_row=args.header_row, header_depth=None,
+                            union_sheets=args.union_sheets, sheet_table=args.sheet_table)
+    pool().prestart(settings.limits, hint=early_hint(Path(args.file), given, settings.limits))
+    try:
         from citybi.ingest import pipeline, recipe
 
-        settings = load_settings(args.db)
         saved = [] if args.no_recipe else recipe.load_recipes(settings.recipes_dir)
         pipeline.prepare_early(Path(args.file), _ingest_options(args), settings.limits, recipes=saved)
-    except (ValueError, OSError, UserFacingError, SystemExit):  # the command itself reports what is wrong
+    except (ValueError, OSError, UserFacingError, SystemExit):
         return
 
 

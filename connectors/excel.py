@@ -719,6 +719,8 @@ class ExcelConnector:
         import threading
         from concurrent.futures import Future
 
+        if _BODY_PREFETCH:  # one started already (from the reader's hint): never two body reads at once
+            return
         key = _body_key(path, sheet, start)
         fut: Future[tuple[Any, Any, pl.DataFrame]] = Future()
 

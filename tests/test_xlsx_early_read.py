@@ -144,3 +144,85 @@ def test_a_big_hostile_sheet_is_still_refused_clearly(tmp_path: Path) -> None:
         assert prepared.frame().height == 3
     finally:
         prepared.discard()
+
+
+# --- the reader told the file at its start (worker.early_hint, `citybi ingest`) ----------------------
+
+
+def _hint(path: Path, options: ImportOptions | None = None) -> dict[str, Any]:
+    hint = worker.early_hint(path, options or ImportOptions(), Limits())
+    assert hint is not None
+    return hint
+
+
+@pytest.mark.parametrize(("case", "build"), WORKBOOKS[:4], ids=[w[0] for w in WORKBOOKS[:4]])
+def test_a_hinted_read_gives_the_plain_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str,
+                                              build: Callable[[Path], Path], body_reads: Reads) -> None:
+    path = build(tmp_path / f"{case}.xlsx")
+    plain_plan, plain = _read(path, tmp_path, "plain")
+    monkeypatch.setattr(excel, "_PREFETCH_MIN_BYTES", 0)
+    assert worker._start_from_hint(_hint(path)) is None  # started, and the guard let it pass
+    assert worker._early_read_running() or excel._BODY_PREFETCH
+    hinted_plan, hinted = _read(path, tmp_path, "hinted")
+    assert hinted.equals(plain) and hinted_plan == plain_plan
+    (sheet, start, _), *rest = body_reads
+    assert rest == [(sheet, start, True)]  # one more read: the hinted one, used by the request (not started twice)
+
+
+def test_a_hint_for_another_header_row_is_dropped_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          body_reads: Reads) -> None:
+    path = ff.xlsx_dept_report(tmp_path / "r.xlsx", 4)
+    _, plain = _read(path, tmp_path, "plain")
+    sheet, start, _ = body_reads[0]
+    monkeypatch.setattr(excel, "_PREFETCH_MIN_BYTES", 0)
+    worker._start_from_hint(_hint(path, ImportOptions(header_row=start + 2)))  # as if the command said another row
+    _, again = _read(path, tmp_path, "again")
+    assert again.equals(plain)
+    assert body_reads[1:] == [(sheet, start + 2, True), (sheet, start, False)]  # waited for, dropped, read again
+    assert not excel._BODY_PREFETCH
+
+
+@pytest.mark.parametrize(("name", "options", "hinted"), [
+    ("a.xlsx", ImportOptions(), True),
+    ("a.XLSM", ImportOptions(sheet="汇总", header_row=3), True),
+    ("a.csv", ImportOptions(), False),  # nothing long to start early
+    ("a.xls", ImportOptions(), False),
+    ("a.xlsx", ImportOptions(union_sheets=True), False),  # several sheets: no one body to start
+    ("a.xlsx", ImportOptions(sheet_table=2), False),  # a table further down: its rows are known later
+])
+def test_which_imports_hint_their_reader(tmp_path: Path, name: str, options: ImportOptions, hinted: bool) -> None:
+    hint = worker.early_hint(tmp_path / name, options, Limits())
+    assert (hint is not None) == hinted
+    if hint is not None:
+        assert (hint["path"], hint["sheet"], hint["header_row"]) == (str((tmp_path / name).resolve()),
+                                                                     options.sheet, options.header_row)
+        assert hint["limits"] == asdict(Limits())
+
+
+def test_a_big_hostile_sheet_is_refused_clearly_by_the_command(tmp_path: Path) -> None:
+    """`citybi ingest` hints its reader, which starts calamine on the sheet before anything else: the guard,
+    run beside it at once, refuses the sheet and the refusal is the answer (not calamine's abort)."""
+    import os
+    import subprocess
+
+    path = _big_sheet_with_a_far_cell(tmp_path / "far.xlsx")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for _ in range(2):
+        res = subprocess.run([sys.executable, "-m", "citybi", "ingest", str(path), "--table", "t",
+                              "--db", str(tmp_path / "w.duckdb")], capture_output=True, text=True, env=env,
+                             timeout=120, check=False)
+        assert res.returncode == 2, res.stderr
+        assert "XFD 列有单元格" in res.stderr and "意外" not in res.stderr
+
+
+def test_the_reader_loads_openpyxl_without_numpy() -> None:
+    """openpyxl imports numpy (~50 ms) only to write numpy numbers; the reader reads cells (worker._import_openpyxl)."""
+    import subprocess
+
+    code = ("import sys\nfrom citybi.ingest import worker\nworker._import_openpyxl()\n"
+            "assert 'numpy' not in sys.modules and 'PIL' not in sys.modules, 'loaded'\n"
+            "import openpyxl.compat.numbers as n\nassert n.NUMPY is False\n"
+            "import numpy\nprint(numpy.arange(3).sum())\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert res.returncode == 0 and res.stdout.strip() == "3", res.stderr

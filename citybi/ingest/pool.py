@@ -125,27 +125,31 @@ class ReaderPool:
 
     # -- starting ------------------------------------------------------------------------
 
-    def _spawn(self, memory_cap: int) -> Reader:
+    def _spawn(self, memory_cap: int, hint: dict[str, Any] | None = None) -> Reader:
         env = {**os.environ, "PYTHONIOENCODING": "utf-8", PARENT_ENV: str(os.getpid())}
         env.pop(CRASH_ENV, None)
         proc = subprocess.Popen(
             [sys.executable, "-m", "citybi.ingest.worker", "--serve", str(memory_cap),
-             "all" if self.keep_warm else "common"],
+             "all" if self.keep_warm else "common", *([json.dumps(hint, ensure_ascii=False)] if hint else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
         )
         assert proc.stdout is not None
         self.started += 1
         return Reader(proc=proc, answers=proc.stdout, env_key=_env_key())
 
-    def _start(self, limits: Limits) -> Any:
-        return self._spawner.submit(self._spawn, limits.reader_memory_bytes)
+    def _start(self, limits: Limits, hint: dict[str, Any] | None = None) -> Any:
+        return self._spawner.submit(self._spawn, limits.reader_memory_bytes, hint)
 
-    def prestart(self, limits: Limits | None = None) -> None:
-        """Start a reader now, so the next request finds it ready (no-op when one waits)."""
+    def prestart(self, limits: Limits | None = None, *, hint: dict[str, Any] | None = None) -> None:
+        """Start a reader now, so the next request finds it ready (no-op when one waits).
+
+        `hint`: the file the first request will be about (worker.early_hint), for a one-shot command
+        that knows it: the reader starts the read that takes longest before it has loaded everything
+        else. A hint is only ever a head start; the request still says what to do."""
         with self._lock:
             if self._closed or self._idle is not None or self._starting is not None:
                 return
-            self._starting = self._start(limits or Limits())
+            self._starting = self._start(limits or Limits(), hint)
 
     def _take(self, limits: Limits) -> Reader:
         key = _env_key()
