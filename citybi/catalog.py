@@ -228,7 +228,9 @@ class Provenance:
     """Where a version's rows came from."""
 
     source_file: str = ""
-    sha256: str = ""
+    # the file's SHA-256, or a data source batch's row digest; or a function that gives it, called in the
+    # write's transaction after the rows are written (a source measures it with its quality report)
+    sha256: str | Callable[[], str] = ""
     sheet: str = ""
     who: str = ""
     plan_json: str = ""
@@ -817,9 +819,10 @@ class Catalog:
                                        .sql(dialect="duckdb")).fetchall()[0][0])
                 _dictionary_encode(cur, physical, columns, rows, done=set(encoded))
                 self._point_view(cur, name, physical)
+                sha256 = prov.sha256() if callable(prov.sha256) else prov.sha256
                 cur.execute(
                     f"INSERT INTO {S}.versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, false)",
-                    [ds_id, version, physical, rows, mode, prov.source_file, prov.sha256, prov.sheet, prov.who,
+                    [ds_id, version, physical, rows, mode, prov.source_file, sha256, prov.sheet, prov.who,
                      dt.datetime.now(), json.dumps(columns, ensure_ascii=False), prov.plan_json, prov.note],
                 )
                 cur.execute(
@@ -837,7 +840,7 @@ class Catalog:
                 if also is not None:
                     also(cur)
                 log.append(cur, f"datasets.{mode}", name,
-                           {"version": version, "rows": rows, "file": prov.source_file, "sha256": prov.sha256})
+                           {"version": version, "rows": rows, "file": prov.source_file, "sha256": sha256})
             finally:
                 # after a failed statement the transaction is aborted and unregister fails too:
                 # that second error must not replace the first (e.g. "No space left on device")

@@ -673,11 +673,79 @@ def _add_ingest(sub: Any) -> None:
     ing.set_defaults(func=cmd_ingest)
 
 
+def _add_sources(sub: Any) -> None:
+    """`citybi sources …`: import, test, add, list, refresh, history."""
+    src = sub.add_parser("sources", help="数据源：数据库、数据接口、物联网消息")
+    src_sub = src.add_subparsers(dest="sources_command", required=True)
+    si = src_sub.add_parser("import", help="把数据库表/查询、数据接口或 MQTT 消息导入为数据集")
+    si.add_argument("url", help="postgresql://用户@主机:5432/库、mysql://用户@主机:3306/库、http(s)://… 或 mqtt://主机:1883/主题")
+    si.add_argument("--db", help="数据仓库文件（默认 data/citybi.duckdb）")
+    si.add_argument("--table", required=True, help="数据集名称（数据库来源未给 --query 时，也是要读取的表名）")
+    si.add_argument("--query", help="数据库：只读的 SELECT 查询")
+    si.add_argument("--record-path", help="JSON 接口：记录所在位置，例如 data.records")
+    si.add_argument("--max-messages", type=int, help="MQTT：收到这么多条消息后停止")
+    si.add_argument("--seconds", type=float, help="MQTT：最多等待这么多秒")
+    si.add_argument("--mode", choices=["create", "replace", "append"], default="create")
+    si.add_argument("--key", action="extend", nargs="+", help="追加时的主键列，相同主键的行被更新而不是重复")
+    si.add_argument("--secret", help="密码或令牌的密钥名称（citybi secrets set 名称 保存）")
+    si.add_argument("--force", action="store_true",
+                    help="替换时即使会使已保存的看板、图表、预警失效（上游的列缺失或类型改变）也照样替换（默认拒绝）")
+    si.add_argument("--json", action="store_true")
+    si.set_defaults(func=cmd_sources_import)
+    st = src_sub.add_parser("test", help="测试连接：连上数据源并说明找到了什么")
+    st.add_argument("url")
+    st.add_argument("--db")
+    st.add_argument("--query")
+    st.add_argument("--record-path")
+    st.add_argument("--secret")
+    st.set_defaults(func=cmd_sources_test)
+    sa_ = src_sub.add_parser("add", help="添加（或用 --replace 修改）一个按计划刷新的数据源定义")
+    sa_.add_argument("name", help="数据源名称，例如 环卫清运库")
+    sa_.add_argument("url", help="postgresql://用户@主机:5432/库、mysql://…、http(s)://… 或 mqtt://主机:1883/主题")
+    sa_.add_argument("--table", required=True, help="写入的数据集名称")
+    sa_.add_argument("--source-table", help="数据库：要读取的表（默认与数据集同名）")
+    sa_.add_argument("--query", help="数据库：只读的 SELECT 查询")
+    sa_.add_argument("--record-path", help="JSON 接口：记录所在位置，例如 data.records")
+    sa_.add_argument("--max-messages", type=int, help="MQTT：每次刷新最多收这么多条消息")
+    sa_.add_argument("--seconds", type=float, help="MQTT：每次刷新最多等待这么多秒")
+    sa_.add_argument("--mode", choices=["append", "replace"], default="append",
+                     help="append：按主键/更新时间列追加（默认）；replace：每次整表替换")
+    sa_.add_argument("--key", action="extend", nargs="+", help="主键列：相同主键的行被更新而不是重复")
+    sa_.add_argument("--watermark", help="数据库：更新时间列，每次只读取比上次更新的行")
+    when = sa_.add_mutually_exclusive_group()
+    when.add_argument("--every", type=int, help="刷新间隔（秒），例如 300")
+    when.add_argument("--cron", help='cron 表达式（分 时 日 月 星期），例如 "0 6 * * *"')
+    sa_.add_argument("--secret", help="密码或令牌的密钥名称（citybi secrets set 名称 保存）")
+    sa_.add_argument("--paused", action="store_true", help="先暂停，不按计划刷新")
+    sa_.add_argument("--description")
+    sa_.add_argument("--replace", action="store_true", help="已有同名数据源时覆盖它")
+    sa_.add_argument("--db")
+    sa_.set_defaults(func=cmd_sources_add)
+    sl = src_sub.add_parser("list", help="列出数据源定义和上次运行情况")
+    sl.add_argument("--db")
+    sl.add_argument("--json", action="store_true")
+    sl.set_defaults(func=cmd_sources_list)
+    sr = src_sub.add_parser("refresh", help="立即刷新一个数据源（应用运行时交给应用执行）")
+    sr.add_argument("name")
+    sr.add_argument("--db")
+    sr.add_argument("--json", action="store_true")
+    sr.set_defaults(func=cmd_sources_refresh)
+    sh_ = src_sub.add_parser("history", help="数据源的运行记录")
+    sh_.add_argument("name", nargs="?", help="数据源名称（不写则列出全部）")
+    sh_.add_argument("--limit", type=int, default=20)
+    sh_.add_argument("--db")
+    sh_.add_argument("--json", action="store_true")
+    sh_.set_defaults(func=cmd_sources_history)
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The whole command line; `only="ingest"` builds just that command (see main)."""
+    """The whole command line; `only="ingest"` or `only="sources"` builds just that command (see main)."""
     p = argparse.ArgumentParser(prog="citybi", description="城市自助分析（CityBI）命令行")
     sub = p.add_subparsers(dest="command", required=True)
 
+    if only == "sources":
+        _add_sources(sub)
+        return p
     _add_ingest(sub)
     if only == "ingest":
         return p
@@ -765,67 +833,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     register_accounts(sub)  # citybi users …, citybi audit …
 
-    src = sub.add_parser("sources", help="数据源：数据库、数据接口、物联网消息")
-    src_sub = src.add_subparsers(dest="sources_command", required=True)
-    si = src_sub.add_parser("import", help="把数据库表/查询、数据接口或 MQTT 消息导入为数据集")
-    si.add_argument("url", help="postgresql://用户@主机:5432/库、mysql://用户@主机:3306/库、http(s)://… 或 mqtt://主机:1883/主题")
-    si.add_argument("--db", help="数据仓库文件（默认 data/citybi.duckdb）")
-    si.add_argument("--table", required=True, help="数据集名称（数据库来源未给 --query 时，也是要读取的表名）")
-    si.add_argument("--query", help="数据库：只读的 SELECT 查询")
-    si.add_argument("--record-path", help="JSON 接口：记录所在位置，例如 data.records")
-    si.add_argument("--max-messages", type=int, help="MQTT：收到这么多条消息后停止")
-    si.add_argument("--seconds", type=float, help="MQTT：最多等待这么多秒")
-    si.add_argument("--mode", choices=["create", "replace", "append"], default="create")
-    si.add_argument("--key", action="extend", nargs="+", help="追加时的主键列，相同主键的行被更新而不是重复")
-    si.add_argument("--secret", help="密码或令牌的密钥名称（citybi secrets set 名称 保存）")
-    si.add_argument("--force", action="store_true",
-                    help="替换时即使会使已保存的看板、图表、预警失效（上游的列缺失或类型改变）也照样替换（默认拒绝）")
-    si.add_argument("--json", action="store_true")
-    si.set_defaults(func=cmd_sources_import)
-    st = src_sub.add_parser("test", help="测试连接：连上数据源并说明找到了什么")
-    st.add_argument("url")
-    st.add_argument("--db")
-    st.add_argument("--query")
-    st.add_argument("--record-path")
-    st.add_argument("--secret")
-    st.set_defaults(func=cmd_sources_test)
-    sa_ = src_sub.add_parser("add", help="添加（或用 --replace 修改）一个按计划刷新的数据源定义")
-    sa_.add_argument("name", help="数据源名称，例如 环卫清运库")
-    sa_.add_argument("url", help="postgresql://用户@主机:5432/库、mysql://…、http(s)://… 或 mqtt://主机:1883/主题")
-    sa_.add_argument("--table", required=True, help="写入的数据集名称")
-    sa_.add_argument("--source-table", help="数据库：要读取的表（默认与数据集同名）")
-    sa_.add_argument("--query", help="数据库：只读的 SELECT 查询")
-    sa_.add_argument("--record-path", help="JSON 接口：记录所在位置，例如 data.records")
-    sa_.add_argument("--max-messages", type=int, help="MQTT：每次刷新最多收这么多条消息")
-    sa_.add_argument("--seconds", type=float, help="MQTT：每次刷新最多等待这么多秒")
-    sa_.add_argument("--mode", choices=["append", "replace"], default="append",
-                     help="append：按主键/更新时间列追加（默认）；replace：每次整表替换")
-    sa_.add_argument("--key", action="extend", nargs="+", help="主键列：相同主键的行被更新而不是重复")
-    sa_.add_argument("--watermark", help="数据库：更新时间列，每次只读取比上次更新的行")
-    when = sa_.add_mutually_exclusive_group()
-    when.add_argument("--every", type=int, help="刷新间隔（秒），例如 300")
-    when.add_argument("--cron", help='cron 表达式（分 时 日 月 星期），例如 "0 6 * * *"')
-    sa_.add_argument("--secret", help="密码或令牌的密钥名称（citybi secrets set 名称 保存）")
-    sa_.add_argument("--paused", action="store_true", help="先暂停，不按计划刷新")
-    sa_.add_argument("--description")
-    sa_.add_argument("--replace", action="store_true", help="已有同名数据源时覆盖它")
-    sa_.add_argument("--db")
-    sa_.set_defaults(func=cmd_sources_add)
-    sl = src_sub.add_parser("list", help="列出数据源定义和上次运行情况")
-    sl.add_argument("--db")
-    sl.add_argument("--json", action="store_true")
-    sl.set_defaults(func=cmd_sources_list)
-    sr = src_sub.add_parser("refresh", help="立即刷新一个数据源（应用运行时交给应用执行）")
-    sr.add_argument("name")
-    sr.add_argument("--db")
-    sr.add_argument("--json", action="store_true")
-    sr.set_defaults(func=cmd_sources_refresh)
-    sh_ = src_sub.add_parser("history", help="数据源的运行记录")
-    sh_.add_argument("name", nargs="?", help="数据源名称（不写则列出全部）")
-    sh_.add_argument("--limit", type=int, default=20)
-    sh_.add_argument("--db")
-    sh_.add_argument("--json", action="store_true")
-    sh_.set_defaults(func=cmd_sources_history)
+    _add_sources(sub)
 
     sc = sub.add_parser("secrets", help="保存、列出、删除密码和令牌（按名称引用）")
     sc.add_argument("action", choices=["set", "list", "remove"])
@@ -928,10 +936,10 @@ def _load_meanwhile(module: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _prestart_reader(argv)
-    # `citybi ingest` builds only its own command: the other commands' modules (boards, alerts,
-    # lineage, metrics…) would load for nothing on the core the reader shapes the file on
+    # `citybi ingest` and `citybi sources` build only their own command: the other commands' modules
+    # (boards, alerts, lineage, metrics…) would load for nothing, on an import's clock
     words = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(only="ingest" if words[:1] == ["ingest"] else None).parse_args(argv)
+    args = build_parser(only=words[0] if words[:1] in (["ingest"], ["sources"]) else None).parse_args(argv)
     from citybi import tempfiles
 
     tempfiles.startup()  # remove what killed CityBI processes left in the temp folder

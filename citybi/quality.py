@@ -190,7 +190,7 @@ def meanwhile(work: Callable[[], QualityReport]) -> Callable[[], QualityReport]:
     return future.result
 
 
-def repeated_rows(frame: pl.DataFrame) -> pl.Series:
+def repeated_rows(frame: pl.DataFrame, hashes: pl.Series | None = None) -> pl.Series:
     """True for every copy after the first of a row (rows equal in every column, nulls equal).
 
     Exact, and cheap in the common case: equal rows have equal 64-bit row hashes, so when every
@@ -201,7 +201,8 @@ def repeated_rows(frame: pl.DataFrame) -> pl.Series:
     none = pl.Series("repeated", [False] * frame.height, dtype=pl.Boolean)
     if frame.width == 0 or frame.height == 0:
         return none
-    hashes = frame.hash_rows()
+    if hashes is None:  # the caller may have them already (frame.hash_rows(), for a digest)
+        hashes = frame.hash_rows()
     distinct = hashes.n_unique()
     if distinct == frame.height:
         return none

@@ -249,12 +249,12 @@ def _write(wh: Warehouse, catalog: Catalog, fetched: Fetched, *, table: str, mod
         mode = "create"  # the first run of a source creates its dataset
     if mode == "replace" and before_replace is not None and catalog.exists(table):
         before_replace({n: types.get(n) or _logical(frame.schema[n]) for n in frame.columns})
-    prov = Provenance(source_file=fetched.described[:1000], sha256=_frame_hash(frame), who=who or _user(),
+    report_json, digest = _quality(catalog, table, frame, mode, fetched.described, len(quarantine),
+                                   repeated_keys if keys else 0)
+    prov = Provenance(source_file=fetched.described[:1000], sha256=digest, who=who or _user(),
                       plan_json=json.dumps({"source": fetched.described, "keys": keys, "types": types},
                                            ensure_ascii=False),
-                      note=f"数据源导入 {frame.height} 行",
-                      quality_json=_quality(catalog, table, frame, mode, fetched.described, len(quarantine),
-                                            repeated_keys if keys else 0))
+                      note=f"数据源导入 {frame.height} 行", quality_json=report_json)
 
     def also(cur: Any) -> None:
         if quarantine:
@@ -269,23 +269,32 @@ def _write(wh: Warehouse, catalog: Catalog, fetched: Fetched, *, table: str, mod
 
 
 def _quality(catalog: Catalog, table: str, frame: pl.DataFrame, mode: WriteMode, described: str,
-             quarantined: int, repeated_keys: int) -> Callable[[], str]:
-    """The batch's quality report (citybi.quality) as JSON, measured beside the write (quality.meanwhile):
-    the dataset's rules, repeated rows within the batch, unparsable readings as dropped rows. No
-    Excel rows: a source has none."""
+             quarantined: int, repeated_keys: int) -> tuple[Callable[[], str], Callable[[], str]]:
+    """The batch's quality report (citybi.quality) as JSON and the batch's row digest (_frame_hash),
+    both measured beside the write (quality.meanwhile) from one hashing of the rows: the dataset's
+    rules, repeated rows within the batch, unparsable readings as dropped rows. No Excel rows: a
+    source has none."""
     rules = catalog.rules(table) if mode != "create" and catalog.exists(table) else Rules()
     dicts = catalog.dictionaries() if not rules.empty() else []
+    digest: list[str] = []
 
     def work() -> quality.QualityReport:
+        hashes = frame.hash_rows() if frame.height else None
+        digest.append(_frame_hash(frame, hashes))
         failures, bad, checked = quality.check_rules(frame, rules, dicts)
-        repeated = int(quality.repeated_rows(frame).sum())
+        repeated = int(quality.repeated_rows(frame, hashes).sum())
         return quality.measure(frame, failures=failures, rows_breaking_rules=bad, rules_checked=checked,
                                duplicates={"in_file": repeated}, basis="source", source=described[:1000],
                                mode=mode,
                                dropped={"无法解析（已隔离）": quarantined, "主键重复（保留最后一行）": repeated_keys})
 
     report_of = quality.meanwhile(work)
-    return lambda: report_of().model_dump_json()
+
+    def digest_of() -> str:
+        report_of()  # waits for the work (and raises its error)
+        return digest[0]
+
+    return (lambda: report_of().model_dump_json()), digest_of
 
 
 def _write_file(wh: Warehouse, fetched: Fetched, *, table: str, mode: WriteMode, keys: list[str],
@@ -353,8 +362,11 @@ def _as_text(s: pl.Series) -> pl.Series:
                                   for v in s.to_list()], dtype=pl.String)
 
 
-def _frame_hash(frame: pl.DataFrame) -> str:
-    return f"{int(frame.hash_rows().sum()) & (2**64 - 1):016x}" if frame.height else ""
+def _frame_hash(frame: pl.DataFrame, hashes: pl.Series | None = None) -> str:
+    """A batch's row digest (the version's `sha256` for a source): the sum of its row hashes."""
+    if not frame.height:
+        return ""
+    return f"{int((frame.hash_rows() if hashes is None else hashes).sum()) & (2**64 - 1):016x}"
 
 
 def quarantine_count(wh: Warehouse, table: str) -> int:
