@@ -166,8 +166,11 @@ _NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 _RNS = 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"'
 
 
-def raw_xlsx(path: Path, sheets: dict[str, str], *, compression: int = zipfile.ZIP_DEFLATED) -> Path:
-    """A minimal xlsx whose sheet XML is given verbatim (between <worksheet> tags)."""
+def raw_xlsx(path: Path, sheets: dict[str, str], *, compression: int = zipfile.ZIP_DEFLATED,
+             shared: list[str] | None = None) -> Path:
+    """A minimal xlsx whose sheet XML is given verbatim (between <worksheet> tags).
+
+    `shared`: the shared-string table's <si> elements, verbatim (cells refer to them as t="s")."""
     wb_sheets = "".join(
         f'<sheet name="{n}" sheetId="{i + 1}" r:id="rId{i + 1}"/>' for i, n in enumerate(sheets)
     )
@@ -182,7 +185,16 @@ def raw_xlsx(path: Path, sheets: dict[str, str], *, compression: int = zipfile.Z
         'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
         for i in range(len(sheets))
     )
+    if shared is not None:
+        overrides += ('<Override PartName="/xl/sharedStrings.xml" '
+                      'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>')
+        rels += ('<Relationship Id="rIdSst" '
+                 'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" '
+                 'Target="sharedStrings.xml"/>')
     with zipfile.ZipFile(path, "w", compression) as zf:
+        if shared is not None:
+            zf.writestr("xl/sharedStrings.xml", f'<sst {_NS} count="{len(shared)}" uniqueCount="{len(shared)}">'
+                                                + "".join(shared) + "</sst>")
         zf.writestr("[Content_Types].xml", _CT.format(overrides=overrides))
         zf.writestr("_rels/.rels", _RELS)
         zf.writestr("xl/workbook.xml", f"<workbook {_NS} {_RNS}><sheets>{wb_sheets}</sheets></workbook>")

@@ -130,6 +130,87 @@ def test_xlsx_skips_empty_first_sheet(tmp_path: Path) -> None:
     assert raw.top == [["a", "b"], [1, 2]]
 
 
+# The first rows of an .xlsx read only as many shared strings as they use (connectors.excel._LazyStrings):
+# each string exactly as openpyxl's own table gives it — rich-text runs joined, phonetic runs left out,
+# the x005F_ escape undone, spaces kept, an empty <si> empty.
+_SST = [
+    "<si><t>区</t></si>",
+    "<si><r><t>南</t></r><r><rPr><b/></rPr><t>湖区</t></r></si>",
+    '<si><t>街道</t><rPh sb="0" eb="1"><t>かいどう</t></rPh><phoneticPr fontId="1"/></si>',
+    "<si><t>a_x005F_x000D_b</t></si>",
+    "<si/>",
+    '<si><t xml:space="preserve"> 前后有空格 </t></si>',
+    *[f"<si><t>值{i}</t></si>" for i in range(6, 500)],
+]
+
+
+def _eager_strings(path: Path) -> list[str]:
+    import zipfile
+
+    from openpyxl.reader.strings import read_string_table
+
+    with zipfile.ZipFile(path) as zf, zf.open("xl/sharedStrings.xml") as src:
+        return list(read_string_table(src))
+
+
+def test_shared_strings_are_read_as_far_as_indexed_and_as_openpyxl_reads_them(tmp_path: Path) -> None:
+    import random
+    import zipfile
+
+    p = ff.raw_xlsx(tmp_path / "sst.xlsx", {"Sheet1": "<sheetData/>"}, shared=_SST)
+    eager = _eager_strings(p)
+    assert len(eager) == len(_SST) and eager[1] == "南湖区" and eager[3] == "a_x000D_b"
+    order = [*range(len(eager)), -1, -len(eager)]
+    random.Random(7).shuffle(order)
+    with zipfile.ZipFile(p) as zf:
+        lazy = xl._LazyStrings(zf, "xl/sharedStrings.xml")
+        assert lazy[0] == eager[0] and len(lazy._items) == 1  # nothing parsed beyond what was asked
+        assert [lazy[i] for i in order] == [eager[i] for i in order]
+        with pytest.raises(IndexError):
+            lazy[len(eager)]
+        lazy.close()
+
+
+@pytest.mark.parametrize("late", [False, True], ids=["first-strings", "last-string-first"])
+def test_xlsx_top_rows_with_shared_strings_equal_the_full_table_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     late: bool) -> None:
+    first = len(_SST) - 1 if late else 0
+    rows = [f'<row r="1"><c r="A1" t="s"><v>{first}</v></c><c r="B1" t="s"><v>1</v></c><c r="C1" t="s"><v>2</v></c>'
+            f'<c r="D1" t="s"><v>3</v></c><c r="E1" t="s"><v>4</v></c><c r="F1" t="s"><v>5</v></c></row>']
+    rows += [f'<row r="{r}"><c r="A{r}" t="s"><v>{6 + r}</v></c><c r="B{r}"><v>{r * 1.5}</v></c></row>'
+             for r in range(2, 80)]
+    p = ff.raw_xlsx(tmp_path / "t.xlsx", {"Sheet1": "<sheetData>" + "".join(rows) + "</sheetData>"}, shared=_SST)
+    part = "xl/worksheets/sheet1.xml"
+    lazy = xl.ExcelConnector()._xlsx_top(p, part)
+
+    class Eager:  # the table read whole, as openpyxl's ExcelReader.read_strings does
+        def __init__(self, archive: Any, name: str | None) -> None:
+            self.items = _eager_strings(p)
+
+        def __getitem__(self, i: int) -> str:
+            return self.items[i]
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(xl, "_LazyStrings", Eager)
+    assert lazy == xl.ExcelConnector()._xlsx_top(p, part)
+    assert lazy[0][:3] == [_eager_strings(p)[first], "南湖区", "街道"] and len(lazy) == 60
+
+
+
+def test_a_shared_strings_workbook_reads_whole(tmp_path: Path) -> None:
+    """As Excel and WPS save text (t="s" cells into the shared-string table): the first rows and the body."""
+    sst = ["<si><t>区</t></si>", "<si><t>清运量</t></si>", *[f"<si><t>区{i}</t></si>" for i in range(70)]]
+    rows = ['<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>']
+    rows += [f'<row r="{r}"><c r="A{r}" t="s"><v>{r}</v></c><c r="B{r}"><v>{r}.5</v></c></row>' for r in range(2, 72)]
+    p = ff.raw_xlsx(tmp_path / "sst.xlsx", {"数据": "<sheetData>" + "".join(rows) + "</sheetData>"}, shared=sst)
+    raw = _read(p)
+    assert raw.top[:3] == [["区", "清运量"], ["区0", 2.5], ["区1", 3.5]] and raw.n_rows == 71
+    body = raw.load_body(1)
+    assert body.height == 70 and body.row(69) == ("区69", 71.5)
+
+
 # ---------------------------------------------------------------------------------------
 # xls
 
