@@ -164,10 +164,21 @@ def _with_shared_strings(src: Path, dst: Path) -> None:
     sheet = "xl/worksheets/sheet1.xml"
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
         for info in zin.infolist():
-            data = zin.read(info.filename)
             if info.filename == sheet:
-                data = _INLINE.sub(shared, data)
-            elif info.filename == "[Content_Types].xml":
+                # streamed, whole rows at a time: this process's peak memory is every measured child's
+                # starting point (ru_maxrss counts what a forked child inherits)
+                with zin.open(info) as fin, zout.open(sheet, "w", force_zip64=True) as fout:
+                    carry = b""
+                    while block := fin.read(1 << 22):
+                        carry += block
+                        cut = carry.rfind(b"</row>") + len(b"</row>")
+                        if cut >= len(b"</row>"):
+                            fout.write(_INLINE.sub(shared, carry[:cut]))
+                            carry = carry[cut:]
+                    fout.write(_INLINE.sub(shared, carry))
+                continue
+            data = zin.read(info.filename)
+            if info.filename == "[Content_Types].xml":
                 data = data.replace(b"</Types>", b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
                                     b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml" /></Types>')
             elif info.filename == "xl/_rels/workbook.xml.rels":
