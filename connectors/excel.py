@@ -355,8 +355,20 @@ def scan_sheet_xml(path: Path, zf: zipfile.ZipFile, part: str, limits: Limits) -
 # hostile-file checks (ExcelConnector.check): zip level, then every sheet's extent
 
 
+# zip-level checks passed, by (path, mtime, size, limits): early_top, the reader's hint and the guard each
+# ask for one file within one request, and the CRC pass reads up to 64 MB every time
+_ZIP_CHECK_CACHE: dict[tuple[Any, ...], bool] = {}
+
+
 def _check_zip(zf: zipfile.ZipFile, limits: Limits) -> None:
     """The zip-level limits: part count, unpacked size, compression ratio, CRCs of a small package."""
+    key: tuple[Any, ...] | None = None
+    if zf.filename:
+        st = Path(zf.filename).stat()
+        key = (zf.filename, st.st_mtime_ns, st.st_size, limits.max_zip_entries, limits.max_unzipped_bytes,
+               limits.max_zip_ratio)
+        if key in _ZIP_CHECK_CACHE:
+            return
     infos = zf.infolist()
     if len(infos) > limits.max_zip_entries:
         raise ImportRejected(
@@ -382,6 +394,10 @@ def _check_zip(zf: zipfile.ZipFile, limits: Limits) -> None:
     bad = zf.testzip() if total < 64 * _MB else None
     if bad is not None:
         raise ImportRejected(CORRUPT_MSG, detail=f"CRC error in {bad}")
+    if key is not None:
+        if len(_ZIP_CHECK_CACHE) > 64:
+            _ZIP_CHECK_CACHE.clear()
+        _ZIP_CHECK_CACHE[key] = True
 
 
 def check_xlsx(path: Path, limits: Limits) -> None:

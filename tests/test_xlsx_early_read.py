@@ -226,3 +226,22 @@ def test_the_reader_loads_openpyxl_without_numpy() -> None:
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
                          cwd=Path(__file__).resolve().parents[1])
     assert res.returncode == 0 and res.stdout.strip() == "3", res.stderr
+
+
+def test_the_zip_checks_run_once_per_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader's hint, early_top and the guard each check the package; its CRC pass (up to 64 MB read)
+    runs once per request, and again for the next request (what one request learnt is forgotten)."""
+    path = ff.xlsx_titled_merged(tmp_path / "t.xlsx")
+    monkeypatch.setattr(excel, "_PREFETCH_MIN_BYTES", 0)
+    passes: list[str] = []
+    real = zipfile.ZipFile.testzip
+
+    def spy(zf: zipfile.ZipFile) -> str | None:
+        passes.append(str(zf.filename))
+        return real(zf)
+
+    monkeypatch.setattr(zipfile.ZipFile, "testzip", spy)
+    for n in (1, 2):
+        assert worker._start_from_hint(_hint(path)) is None
+        _read(path, tmp_path, f"r{n}")
+        assert passes == [str(path)] * n
