@@ -63,13 +63,16 @@ def _print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(json_safe(obj), ensure_ascii=False, default=str) + "\n")
 
 
+def _ingest_option_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The import options `citybi ingest` sets from its arguments."""
+    return {"sheet": args.sheet, "header_row": args.header_row, "unpivot": args.unpivot,
+            "union_sheets": args.union_sheets, "sheet_table": args.sheet_table}
+
+
 def _ingest_options(args: argparse.Namespace) -> Any:
     from citybi.ingest.model import ImportOptions
 
-    return ImportOptions(
-        sheet=args.sheet, header_row=args.header_row, unpivot=args.unpivot, union_sheets=args.union_sheets,
-        sheet_table=args.sheet_table,
-    )
+    return ImportOptions(**_ingest_option_fields(args))
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -901,9 +904,8 @@ def _prestart_reader(argv: Sequence[str] | None) -> None:
 
     from citybi.ingest.worker import early_hint
 
-    # the options that decide where the body starts, without loading the pydantic models first
-    given = SimpleNamespace(sheet=args.sheet, header_row=args.header_row, header_depth=None,
-                            union_sheets=args.union_sheets, sheet_table=args.sheet_table)
+    # the options as _ingest_options gives them, without loading the pydantic models first
+    given = SimpleNamespace(header_depth=None, **_ingest_option_fields(args))
     pool().prestart(settings.limits, hint=early_hint(Path(args.file), given, settings.limits))
     try:
         from citybi.ingest import pipeline, recipe

@@ -280,7 +280,7 @@ def _quality(catalog: Catalog, table: str, frame: pl.DataFrame, mode: WriteMode,
 
     def work() -> quality.QualityReport:
         hashes = frame.hash_rows() if frame.height else None
-        digest.append(_frame_hash(frame, hashes))
+        digest.append(_frame_hash(hashes))
         failures, bad, checked = quality.check_rules(frame, rules, dicts)
         repeated = int(quality.repeated_rows(frame, hashes).sum())
         return quality.measure(frame, failures=failures, rows_breaking_rules=bad, rules_checked=checked,
@@ -362,11 +362,9 @@ def _as_text(s: pl.Series) -> pl.Series:
                                   for v in s.to_list()], dtype=pl.String)
 
 
-def _frame_hash(frame: pl.DataFrame, hashes: pl.Series | None = None) -> str:
-    """A batch's row digest (the version's `sha256` for a source): the sum of its row hashes."""
-    if not frame.height:
-        return ""
-    return f"{int((frame.hash_rows() if hashes is None else hashes).sum()) & (2**64 - 1):016x}"
+def _frame_hash(hashes: pl.Series | None) -> str:
+    """A batch's row digest (the version's `sha256` for a source): the sum of its row hashes (none: "")."""
+    return "" if hashes is None else f"{int(hashes.sum()) & (2**64 - 1):016x}"
 
 
 def quarantine_count(wh: Warehouse, table: str) -> int:

@@ -345,9 +345,8 @@ def _parse_text(path: Path, head: str, enc: str, utf8: bytes | None, complete: b
     if not at_end:
         tail = _tail_text(p)
         nl = tail.find("\n")
-        if not p.complete or len(p.head) > _TAIL_BYTES:
-            if nl >= 0:
-                tail = tail[nl + 1:]
+        if nl >= 0 and (not p.complete or len(p.head) > _TAIL_BYTES):  # the first line may be cut: drop it
+            tail = tail[nl + 1:]
         try:
             width = max([width, *(len(r) for r in csv.reader(io.StringIO(tail), delimiter=delim))])
         except csv.Error:
