@@ -185,7 +185,9 @@ def test_a_hint_for_another_header_row_is_dropped_not_used(tmp_path: Path, monke
 @pytest.mark.parametrize(("name", "options", "hinted"), [
     ("a.xlsx", ImportOptions(), True),
     ("a.XLSM", ImportOptions(sheet="汇总", header_row=3), True),
-    ("a.csv", ImportOptions(), False),  # nothing long to start early
+    ("a.csv", ImportOptions(), True),  # polars' body read, while the reader loads the shaping code
+    ("a.TSV", ImportOptions(header_row=2), True),
+    ("a.json", ImportOptions(), False),
     ("a.xls", ImportOptions(), False),
     ("a.xlsx", ImportOptions(union_sheets=True), False),  # several sheets: no one body to start
     ("a.xlsx", ImportOptions(sheet_table=2), False),  # a table further down: its rows are known later

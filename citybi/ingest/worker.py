@@ -165,9 +165,10 @@ def _forget() -> None:
     the same path, size and modification time must not hit them. Every such dict of the
     connectors and of this package is emptied, including ones added later.
     """
-    excel = sys.modules.get("connectors.excel")
-    if excel is not None:  # an early body read still running (the request was refused first): let it end
-        excel.settle_prefetch()
+    for name in ("connectors.excel", "connectors.csv"):
+        reader = sys.modules.get(name)
+        if reader is not None:  # an early body read still running (the request was refused first): let it end
+            reader.settle_prefetch()
     for name, mod in list(sys.modules.items()):
         if mod is None or not (name.startswith("connectors.") or name.startswith("citybi.ingest.")):
             continue
@@ -322,14 +323,20 @@ def _import_openpyxl() -> None:
                 del sys.modules[m]
 
 
+# files whose reader is told about them at start (early_hint); connectors.csv's _TEXT_EXT and the
+# .xlsx suffixes, written out: the command imports this module before anything else
+_EARLY_SUFFIXES = (".xlsx", ".xlsm", ".csv", ".tsv", ".txt")
+
+
 def early_hint(path: Path, options: Any, limits: Any) -> dict[str, Any] | None:
     """What a reader started for one known import needs to begin its body read (see serve), or None.
 
-    Only a big .xlsx gains (its fastexcel read is the import's longest step); the options that
-    decide the sheet and header row go along, the rest waits for the request."""
+    A big .xlsx gains most (its fastexcel read is the import's longest step), a big CSV its polars
+    read (done while the reader loads the shaping code); the connector's early_top decides what is
+    big. The options that decide the sheet and header row go along, the rest waits for the request."""
     from dataclasses import asdict
 
-    if Path(path).suffix.lower() not in (".xlsx", ".xlsm") or options.union_sheets or options.sheet_table:
+    if Path(path).suffix.lower() not in _EARLY_SUFFIXES or options.union_sheets or options.sheet_table:
         return None
     return {"path": str(Path(path).resolve()), "sheet": options.sheet, "header_row": options.header_row,
             "header_depth": options.header_depth, "limits": asdict(limits)}
@@ -374,7 +381,10 @@ def _start_from_hint(hint: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _start_early_body(path: Path, options: Any, limits: Any) -> None:
-    """For a big .xlsx sheet, start its body read before the guard's scan (ExcelConnector.early_top).
+    """For a big .xlsx sheet or CSV, start its body read early (the connectors' early_top).
+
+    An .xlsx body read starts before the guard's scan; a CSV's (from the hint) before the shaping
+    code is loaded.
 
     The header is found here from the first rows exactly as build_plan will find it (merged
     ranges are not known yet; on every test and sample workbook the start row came out the
