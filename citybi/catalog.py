@@ -300,11 +300,16 @@ class _ArrowStream:
 
     DuckDB reads a polars DataFrame through one `to_arrow()` copy of every column first (45 ms for a
     data source's 1,000,000 rows); the C stream hands over polars' own buffers. Each scan asks for a
-    fresh stream, so a staged frame can be read more than once.
+    fresh stream, so a staged frame can be read more than once. The schema is given on its own
+    (`__arrow_c_schema__`, the same Arrow schema the stream carries): without it DuckDB exported the
+    whole frame once more only to learn the column types (17 ms for those 1,000,000 rows).
     """
 
     def __init__(self, frame: pl.DataFrame) -> None:
         self.frame = frame
+
+    def __arrow_c_schema__(self) -> object:
+        return self.frame.schema.__arrow_c_schema__()
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         return self.frame.__arrow_c_stream__(requested_schema)

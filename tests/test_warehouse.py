@@ -55,6 +55,27 @@ def test_create_replace_append_restore(wh: Warehouse) -> None:
     assert cat.get(T).version == 1
 
 
+def test_a_new_version_exports_its_frame_once(wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB learns the staged frame's types from its schema, not from a second export of every row."""
+    import citybi.catalog as catalog
+
+    exports: list[int] = []
+    real = catalog._ArrowStream.__arrow_c_stream__
+
+    def counted(self: object, requested_schema: object | None = None) -> object:
+        exports.append(1)
+        return real(self, requested_schema)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(catalog._ArrowStream, "__arrow_c_stream__", counted)
+    frame = pl.DataFrame({"日期": [dt.date(2024, 1, 1), None], "区": ["南湖区", None], "清运量（吨）": [1.5, None],
+                          "车次": [3, None], "已办结": [True, None],
+                          "受理时间": [dt.datetime(2024, 1, 1, 8, 30), None]})
+    Catalog(wh).write(T, frame)
+    assert len(exports) == 1
+    got = wh.run(exp.select("*").from_(_table())).frame
+    assert got.equals(frame.with_columns(pl.col("区").cast(pl.String)))
+
+
 @pytest.mark.parametrize(
     ("new", "message"),
     [
