@@ -7,6 +7,10 @@ a plug-in would (`register(...)` in `connectors.builtin`, which this package imp
 load — so the registries never import their own plug-ins and no import cycle exists). Each connector
 also judges its own files (`FileConnector.check`): `citybi.ingest.guard` keeps only the
 checks that hold for every file, and this package never imports `citybi.ingest`.
+
+No connector module imports polars when it loads, only the functions that make a frame do: the
+import reader, told a big .xlsx at start, reads its first rows and starts fastexcel's body read
+before polars' 0.15–0.3 s of imports, which then run beside that read (citybi.ingest.worker).
 """
 from __future__ import annotations
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
-
-import polars as pl
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from citybi.config import Limits
+
+if TYPE_CHECKING:  # polars loads where a frame is made: see connectors/__init__.py
+    import polars as pl
 
 # How many leading rows a connector hands over as Python values for header detection.
 TOP_ROWS = 60

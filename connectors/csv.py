@@ -18,13 +18,14 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from citybi.config import Limits
 from citybi.errors import ImportRejected
 from connectors.base import TOP_ROWS, RawSheet, SheetInfo, size_text
+
+if TYPE_CHECKING:  # polars loads where a frame is made: see connectors/__init__.py
+    import polars as pl
 
 DELIMITERS = (",", "\t", ";", "|")
 _TEXT_EXT = (".csv", ".tsv", ".txt")
@@ -261,6 +262,7 @@ class CsvConnector:
         return [SheetInfo(path.stem, 0, 0 if empty else p.n_rows, 0 if empty else p.n_cols, empty)]
 
     def read(self, path: Path, sheet: str | None, limits: Limits) -> RawSheet:
+        import polars as pl
         if sheet is not None and sheet != path.stem:
             raise ImportRejected(f"CSV 文件只有一个工作表「{path.stem}」，没有「{sheet}」。")
         p = self._parse(path, limits)
@@ -338,6 +340,7 @@ def _utf8_body(raw: bytes) -> tuple[str, str, bytes, bool] | None:
     header rows; polars reads the body from the bytes. Anything else (GBK, UTF-16, a file that turns
     out not to be UTF-8 further down) goes the way it always went: decode_bytes.
     """
+    import polars as pl
     bom = _has_bom(raw)
     if bom == "utf-16":
         return None
@@ -460,6 +463,7 @@ def _body_source(p: _Parsed, start: int) -> int | None:
 
 def _read_body(p: _Parsed, boff: int | None, n: int) -> pl.DataFrame:
     """The body as `n` all-String columns c0…; raises polars' error on a row wider than that."""
+    import polars as pl
     if boff is None:
         return pl.DataFrame({f"c{j}": pl.Series([], dtype=pl.String) for j in range(n)})
     schema = {f"c{j}": pl.String for j in range(n)}
@@ -513,6 +517,7 @@ def settle_prefetch() -> None:
 
 
 def _csv_body(p: _Parsed, start: int, raw: RawSheet) -> pl.DataFrame:
+    import polars as pl
     early = _claim_prefetch(p, start)
     if early is not None and raw.n_cols == p.n_cols:
         return early

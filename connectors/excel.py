@@ -29,13 +29,14 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from citybi.config import Limits
 from citybi.errors import ImportRejected
 from connectors.base import SNIFF_BYTES, TOP_ROWS, MergedRange, RawSheet, SheetInfo, size_text
+
+if TYPE_CHECKING:  # polars loads where a frame is made: see connectors/__init__.py
+    import polars as pl
 
 ZIP_MAGIC = b"PK\x03\x04"
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -466,6 +467,7 @@ def exact_text(v: Any) -> str:
 
 def column_from_values(name: str, values: list[Any]) -> pl.Series:
     """One body column: native dtype when every non-empty cell has it, else exact text."""
+    import polars as pl
     present = [v for v in values if v is not None]
     if not present:
         return pl.Series(name, [None] * len(values), dtype=pl.String)
@@ -486,6 +488,7 @@ def column_from_values(name: str, values: list[Any]) -> pl.Series:
 
 
 def frame_from_rows(rows: list[list[Any]], n_cols: int) -> pl.DataFrame:
+    import polars as pl
     cols = []
     for j in range(n_cols):
         cols.append(column_from_values(f"c{j}", [r[j] if j < len(r) else None for r in rows]))
@@ -493,6 +496,7 @@ def frame_from_rows(rows: list[list[Any]], n_cols: int) -> pl.DataFrame:
 
 
 def empty_body(n_cols: int) -> pl.DataFrame:
+    import polars as pl
     return pl.DataFrame({f"c{j}": pl.Series([], dtype=pl.String) for j in range(n_cols)})
 
 
@@ -633,6 +637,7 @@ class ExcelConnector:
     # xlsx ------------------------------------------------------------------------------
 
     def _read_xlsx(self, path: Path, info: SheetInfo, limits: Limits) -> RawSheet:
+        import polars as pl
         with zipfile.ZipFile(path) as zf:
             sp = xlsx_sheet_parts(zf)[info.index]
             scan = scan_sheet_xml(path, zf, sp.part, limits) if sp.part and not sp.chart else SheetScan()
@@ -902,7 +907,6 @@ def _xls_with_xlrd(path: Path) -> tuple[list[tuple[str, list[list[Any]], int, bo
 # the xlsx body: one fastexcel read, exact recovery of numbers in mixed columns
 
 
-_FX_DTYPES = {"float": pl.Float64, "int": pl.Int64, "boolean": pl.Boolean, "string": pl.String}
 
 
 _PREFETCH_MIN_BYTES = _FULL_SCAN_BYTES  # sheet XML from this size is read early (ExcelConnector.early_top)
@@ -1004,6 +1008,7 @@ def settle_prefetch() -> None:
 
 
 def _xlsx_body(path: Path, sheet: str, start: int, raw: RawSheet) -> pl.DataFrame:
+    import polars as pl
     if start >= raw.n_rows:
         settle_prefetch()
         return empty_body(raw.n_cols)

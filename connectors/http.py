@@ -21,13 +21,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
-
-import polars as pl
 
 from citybi.secrets import redact
 from connectors.source import Fetched, SourceRejected, SourceRequest, check_url, redacted_url
+
+if TYPE_CHECKING:  # polars loads where a frame is made: see connectors/__init__.py
+    import polars as pl
 
 LABEL = "HTTP 数据接口"
 MAX_BYTES = 200 * 1024 * 1024
@@ -284,6 +285,7 @@ def _text(v: Any) -> str | None:
 
 def _frame(records: list[dict[str, Any]]) -> pl.DataFrame:
     """Records as all-text columns in first-seen order (typing is the importer's, as for files)."""
+    import polars as pl
     flat = [_flatten(r) for r in records]
     names: dict[str, None] = {}
     for r in flat:

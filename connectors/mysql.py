@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from citybi.secrets import Secret
 from connectors.source import Fetched, SourceRejected, SourceRequest, column_names, redacted_url
@@ -29,6 +27,9 @@ from connectors.sql import (
     with_preview_limit,
     with_watermark,
 )
+
+if TYPE_CHECKING:  # polars loads where a frame is made: see connectors/__init__.py
+    import polars as pl
 
 LABEL = "MySQL/MariaDB"
 _READ_ONLY = "SET SESSION TRANSACTION READ ONLY"
@@ -160,6 +161,7 @@ class MySqlConnector:
 
 def _booleans(frame: pl.DataFrame, tiny1: list[str]) -> pl.DataFrame:
     """MySQL has no boolean type: a TINYINT(1) column holding only 0/1 is one (BOOLEAN is its alias)."""
+    import polars as pl
     flags = [n for n in tiny1 if n in frame.columns
              and frame.get_column(n).drop_nulls().is_in([0, 1]).all()]
     return frame.with_columns([pl.col(n).cast(pl.Boolean) for n in flags]) if flags else frame

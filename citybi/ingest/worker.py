@@ -395,8 +395,8 @@ def _start_early_body(path: Path, options: Any, limits: Any) -> None:
         return
     if Path(path).suffix.lower() in (".xlsx", ".xlsm"):
         _import_openpyxl()
-    import polars as pl
-
+    # no polars here (connectors load it where a frame is made): from the hint, an .xlsx body read starts
+    # before polars' 0.15–0.3 s of imports, which then run beside it
     from citybi.ingest.header import detect_header
     from connectors.base import RawSheet, connector_for
 
@@ -409,11 +409,15 @@ def _start_early_body(path: Path, options: Any, limits: Any) -> None:
         name, top = got
         width = max((len(r) for r in top), default=0)
         raw = RawSheet(name=name, top=[r + [None] * (width - len(r)) for r in top], n_rows=len(top) + 1,
-                       n_cols=width, merged=[], load_body=lambda start: pl.DataFrame(), meta={"file_kind": "xlsx"})
+                       n_cols=width, merged=[], load_body=_no_body, meta={"file_kind": "xlsx"})
         hb = detect_header(raw, options.header_row - 1 if options.header_row else None, options.header_depth)
     except Exception:
         return
     conn.prefetch_body(path, name, hb.body_start)
+
+
+def _no_body(start: int) -> Any:
+    raise RuntimeError("the header is found from the first rows only")  # detect_header never reads a body
 
 
 def _prepare(req: dict[str, Any]) -> dict[str, Any]:
