@@ -23,11 +23,10 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 import polars as pl
-import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
@@ -38,6 +37,9 @@ from citybi.engines.duckdb import DuckDBEngine
 from citybi.errors import QueryRejected, UserFacingError, WarehouseBusy, storage_error
 from citybi.querydoor import KEYWORD_FUNCTIONS, checked_sql, fold
 from citybi.secrets import SecretStore
+
+if TYPE_CHECKING:  # pyarrow (with numpy: ~0.14 s) loads with the first query's result: an import never needs it
+    import pyarrow as pa
 
 
 class DatasetDirectory(Protocol):
@@ -433,6 +435,8 @@ class Warehouse:
 
 def _unshowable(dtype: pa.DataType) -> str | None:
     """The first part of an Arrow type polars cannot take (it raises, or panics when nested)."""
+    import pyarrow as pa
+
     if pa.types.is_interval(dtype):
         return "时间间隔（INTERVAL）"
     if pa.types.is_union(dtype):
@@ -451,6 +455,8 @@ def _unshowable(dtype: pa.DataType) -> str | None:
 
 def _to_frame(table: pa.Table) -> pl.DataFrame:
     """Arrow → polars, with a Chinese refusal for result types polars cannot hold."""
+    import pyarrow as pa
+
     for f in table.schema:
         label = _unshowable(f.type)
         if label:

@@ -466,6 +466,24 @@ def test_list_sheets_in_child(tmp_path: Path) -> None:
     assert [(i.name, i.empty, i.n_rows) for i in infos] == [("汇总", False, 9), ("空表", True, 0)]
 
 
+def test_a_big_frame_is_memory_mapped_a_small_one_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader's frame file: read by polars when small (no pyarrow import in a one-shot command),
+    memory-mapped through pyarrow when big (not copied into the command's heap) — the same frame."""
+    import datetime as dt
+
+    from citybi.ingest import pipeline
+
+    frame = pl.DataFrame({"区": ["南湖区", None], "吨": [1.5, None], "日期": [dt.date(2024, 1, 1), None],
+                          "时间": [dt.datetime(2024, 1, 1, 8), None], "车次": [3, None], "完成": [True, None]})
+    path = tmp_path / "f.arrow"
+    frame.write_ipc(path, compression="uncompressed")
+    prep = pipeline.Prepared(plan=None, frame_path=path)  # type: ignore[arg-type]
+    small = prep.frame()
+    monkeypatch.setattr(pipeline, "_COPY_FRAME_BYTES", 0)
+    mapped = prep.frame()
+    assert small.equals(frame) and mapped.equals(frame)
+
+
 def test_prepare_xlsx_in_child(tmp_path: Path, shaper: None) -> None:
     from citybi.ingest.pipeline import file_sha256, prepare
 

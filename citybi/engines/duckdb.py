@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
-import pyarrow as pa
 from sqlglot import exp
 
 from citybi.errors import QueryRejected
+
+if TYPE_CHECKING:  # pyarrow (with numpy: ~0.14 s) loads with the first query's result, not with the warehouse
+    import pyarrow as pa
 
 
 class DuckDBEngine:

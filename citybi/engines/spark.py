@@ -32,7 +32,6 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 import polars as pl
-import pyarrow as pa
 from sqlglot import exp
 
 from citybi.engines.base import unique_names
@@ -228,7 +227,7 @@ class SparkEngine:
         timer = threading.Timer(timeout_s, cancel)
         timer.start()
         try:
-            table: pa.Table = spark.sql(sql).limit(max_rows).toArrow()
+            table = spark.sql(sql).limit(max_rows).toArrow()
         except Exception as err:  # pyspark raises Py4J, Connect and analysis errors: all become one refusal
             if timed_out.is_set():
                 raise QueryRejected(f"查询超过 {timeout_s:g} 秒未完成，已停止。", hint="请缩小时间范围或增加筛选条件",
@@ -241,6 +240,8 @@ class SparkEngine:
                 spark.sparkContext.removeJobTag(group)
             else:
                 spark.removeTag(group)
+        import pyarrow as pa
+
         table = table.rename_columns(unique_names(table.column_names))
         # Spark's date_trunc gives a zoned TIMESTAMP; the session's zone is UTC, so its UTC wall-clock
         # is the bucket DuckDB gives as a plain TIMESTAMP
