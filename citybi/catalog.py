@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import duckdb
 import polars as pl
@@ -32,13 +32,15 @@ from citybi.config import Settings
 from citybi.dictionaries import ValueDictionary
 from citybi.engines import LiveTarget
 from citybi.errors import NotFound, QueryRejected, UserFacingError
-from citybi.metrics import Metric, MetricError, check, references
 from citybi.querydoor import fold
 from citybi.rowrules import Governance, detect_by_values, detect_columns
 from citybi.schema import ColumnInfo, DatasetInfo
 from citybi.usertext import check_visible
 from citybi.validation import Rules
 from citybi.warehouse import Warehouse
+
+if TYPE_CHECKING:  # citybi.metrics (its models, YAML: ~0.1 s) loads with the first metric, not with every import
+    from citybi.metrics import Metric
 
 S = "_citybi"
 WriteMode = Literal["create", "replace", "append"]
@@ -400,11 +402,15 @@ class Catalog:
         else:
             rows = self.wh.fetchall(f"SELECT body_json FROM {S}.metrics WHERE lower(dataset) = lower(?) ORDER BY name",
                                     [dataset])
+        from citybi.metrics import Metric
+
         return [Metric.model_validate_json(r[0]) for r in rows]
 
     def save_metrics(self, metrics: list[Metric], *, replace: str | None = None) -> None:
         """Check metrics against the datasets and the other metrics, then save them in one transaction
         (an existing metric of the same name is replaced; `replace` renames the one being edited)."""
+        from citybi.metrics import MetricError, check, references
+
         require("metrics.manage")
         known = {m.name: m for m in self.metrics() if m.name != replace}
         if replace is not None and replace not in {m.name for m in metrics}:  # a rename
@@ -425,6 +431,8 @@ class Catalog:
 
     def delete_metric(self, name: str) -> bool:
         """Remove a metric; refused while another metric is built on it."""
+        from citybi.metrics import MetricError, references
+
         require("metrics.manage")
         users = [m.name for m in self.metrics() if name in references(m)]
         if users:
