@@ -906,7 +906,9 @@ def _prestart_reader(argv: Sequence[str] | None) -> None:
 
     # the options as _ingest_options gives them, without loading the pydantic models first
     given = SimpleNamespace(header_depth=None, **_ingest_option_fields(args))
-    pool().prestart(settings.limits, hint=early_hint(Path(args.file), given, settings.limits))
+    readers = pool()
+    readers.one_shot = True  # one file: the reader is not asked again (ReaderPool._give_back)
+    readers.prestart(settings.limits, hint=early_hint(Path(args.file), given, settings.limits))
     try:
         from citybi.ingest import pipeline, recipe
 

@@ -90,6 +90,28 @@ def test_a_fault_in_a_reused_reader_is_refused_and_the_next_request_gets_a_fresh
     assert readers.started == 2 and readers.idle_pid() != first
 
 
+def test_a_one_shot_reader_is_killed_once_it_has_answered_and_reaped_at_close(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`citybi ingest` reads one file: its reader's memory is freed beside the write, and no zombie is left."""
+    from citybi.ingest import pool as pool_module
+
+    p = ReaderPool()
+    p.one_shot = True
+    monkeypatch.setattr(pool_module, "_POOL", p)  # the pool pipeline.prepare uses
+    try:
+        book = ff.xlsx_titled_merged(tmp_path / "t.xlsx")
+        first = pipeline.prepare(book, ImportOptions(), L, work_dir=tmp_path / "a")
+        gone = p._retired[0].pid
+        assert first.frame().height > 0 and p.idle_pid() is None
+        # a second request (an append read again with the dataset's columns) gets a reader of its own
+        again = pipeline.prepare(book, ImportOptions(), L, work_dir=tmp_path / "b")
+        assert again.frame().equals(first.frame()) and p.started == 2
+        assert not _alive(gone)
+    finally:
+        p.close()
+    assert not p._retired and not Path(f"/proc/{gone}").exists()  # reaped, not a zombie
+
+
 def test_a_refusal_in_chinese_keeps_the_reader(readers: ReaderPool, tmp_path: Path) -> None:
     first = _status(readers, tmp_path)["pid"]
     empty = tmp_path / "empty.csv"
