@@ -298,7 +298,7 @@ def choose_values(wh: Warehouse, prepared: Prepared, chosen: dict[str, dict[str,
         maps[column] = {**maps.get(column, {}), **mine}
     options = plan.options.model_copy(update={"value_maps": maps})
     return Prepared(plan=plan.model_copy(update={"standardize": settled, "options": options}),
-                    frame_path=prepared.frame_path, own_dir=prepared.own_dir)
+                    frame_path=prepared.frame_path, own_dir=prepared.own_dir, frames=prepared.frames)
 
 
 def value_choice_rows(plan: ImportPlan) -> list[dict[str, Any]]:

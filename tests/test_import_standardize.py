@@ -172,3 +172,29 @@ def test_the_clerks_choices_are_saved_in_the_recipe_for_next_month(db: Path, tmp
     # 南湖 is kept as the clerk chose (still listed, not applied); 新城 was not in May's file: proposed only
     assert _listed(outcome, applied=False) == [("区", "南湖", "南湖区", 1), ("街道", "新城", "新城街道", 1)]
     assert _sums(_values(db, "6月")) == {"南湖": 1.0, "秀洲区": 2.0, "南湖区": 3.0}
+
+
+def test_the_frame_file_is_read_once_for_standardising_and_writing(db: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Proposals, the clerk's choices and the commit all use the reader's frame: read from its file once."""
+    from citybi.ingest import pipeline
+
+    reads: list[Path] = []
+    real = pipeline.Prepared._read_frame
+
+    def counted(self: pipeline.Prepared) -> pl.DataFrame:
+        reads.append(self.frame_path)
+        return real(self)
+
+    monkeypatch.setattr(pipeline.Prepared, "_read_frame", counted)
+    with open_warehouse(path=db) as wh:
+        prepared = prepare_file(wh, _report(tmp_path / "r.xlsx"), standardize="auto")
+        try:
+            chosen = choose_values(wh, prepared, {"区": {"火星区": "秀洲区"}})
+            commit(wh, chosen, table="清运")
+        finally:
+            prepared.discard()
+        assert not prepared.frames  # let go with the file
+        sums = _sums(_values(db, "清运"))
+        assert sum(sums.values()) == sum(r[2] for r in ROWS) and "火星区" not in sums and sums["秀洲区"] == 17 + 18
+    assert len(reads) == 1

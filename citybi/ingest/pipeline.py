@@ -16,7 +16,7 @@ import shutil
 import threading
 import uuid
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,8 +49,17 @@ class Prepared:
     frame_path: Path
     # the temporary folder prepare() made for this frame (None when the caller passed work_dir)
     own_dir: Path | None = None
+    # the frame once read, by file: shared by the copies the importer makes with a new plan (standardising
+    # reads it, then the commit), so the file is read once (200,000 × 12: ~25–45 ms a time)
+    frames: dict[Path, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def frame(self) -> pl.DataFrame:
+        got = self.frames.get(self.frame_path)
+        if got is None:
+            got = self.frames[self.frame_path] = self._read_frame()
+        return got
+
+    def _read_frame(self) -> pl.DataFrame:
         import polars as pl
 
         if self.frame_path.stat().st_size <= _COPY_FRAME_BYTES:
@@ -67,6 +76,7 @@ class Prepared:
 
     def discard(self) -> None:
         """Remove the frame file, and the temporary folder when prepare() made it."""
+        self.frames.clear()
         try:
             self.frame_path.unlink()
         except FileNotFoundError:
