@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -24,34 +23,16 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import filefactory as ff
+from reader_calls import hint as _hint
+from reader_calls import read as _read
+from reader_calls import refuse_sheet, threads_named
 
 import connectors.csv as csv_mod
 from citybi.config import Limits
-from citybi.errors import ImportRejected
 from citybi.ingest import worker
 from citybi.ingest.model import ImportOptions
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _request(path: Path, out: Path, options: ImportOptions | None = None) -> dict[str, Any]:
-    return {"op": "prepare", "path": str(path), "options": (options or ImportOptions()).model_dump(mode="json"),
-            "sha256": "", "frame_path": str(out), "limits": asdict(Limits()), "recipes": [],
-            "original_name": path.name}
-
-
-def _read(path: Path, tmp: Path, tag: str, options: ImportOptions | None = None) -> tuple[dict[str, Any], pl.DataFrame]:
-    try:
-        res = worker._prepare(_request(path, tmp / f"{tag}.arrow", options))
-        return res["plan"], pl.read_ipc(res["frame_path"])
-    finally:
-        worker._forget()
-
-
-def _hint(path: Path, options: ImportOptions | None = None) -> dict[str, Any]:
-    hint = worker.early_hint(path, options or ImportOptions(), Limits())
-    assert hint is not None
-    return hint
 
 
 Reads = list[tuple[int | None, bool]]
@@ -138,11 +119,8 @@ def test_a_refused_request_leaves_no_read_running(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(csv_mod, "_EARLY_MIN_BYTES", 0)
     worker._start_from_hint(_hint(path))  # started, then the request is refused
     assert csv_mod._BODY_PREFETCH
-    with pytest.raises(ImportRejected, match="没有名为「汇总」的工作表"):
-        worker._prepare(_request(path, tmp_path / "f.arrow", ImportOptions(sheet="汇总")))
-    worker._forget()  # what the reader does after answering
-    assert not csv_mod._BODY_PREFETCH
-    assert not [t for t in threading.enumerate() if t.name == "citybi-csv-body"]
+    refuse_sheet(path, tmp_path, "汇总")
+    assert not csv_mod._BODY_PREFETCH and not threads_named("citybi-csv-body")
 
 
 def test_a_wider_row_far_down_gets_its_own_columns(tmp_path: Path) -> None:

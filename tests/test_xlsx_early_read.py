@@ -17,33 +17,20 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 import filefactory as ff
+from reader_calls import hint as _hint
+from reader_calls import read as _read
+from reader_calls import refuse_sheet, threads_named
 
 import connectors.excel as excel
 from citybi.config import Limits
 from citybi.errors import ImportRejected
 from citybi.ingest import worker
 from citybi.ingest.model import ImportOptions
-
-
-def _request(path: Path, out: Path, options: ImportOptions | None = None) -> dict[str, Any]:
-    return {"op": "prepare", "path": str(path), "options": (options or ImportOptions()).model_dump(mode="json"),
-            "sha256": "", "frame_path": str(out), "limits": asdict(Limits()), "recipes": [],
-            "original_name": path.name}
-
-
-def _read(path: Path, tmp: Path, tag: str, options: ImportOptions | None = None) -> tuple[dict[str, Any], pl.DataFrame]:
-    try:
-        res = worker._prepare(_request(path, tmp / f"{tag}.arrow", options))
-        return res["plan"], pl.read_ipc(res["frame_path"])
-    finally:
-        worker._forget()
-
 
 Reads = list[tuple[str, int, bool]]
 
@@ -109,11 +96,8 @@ def test_a_refused_request_leaves_no_read_running(tmp_path: Path, monkeypatch: p
     path = ff.xlsx_titled_merged(tmp_path / "t.xlsx")
     monkeypatch.setattr(excel, "_PREFETCH_MIN_BYTES", 0)
     excel.ExcelConnector().prefetch_body(path, "汇总", 3)  # started, then the request is refused
-    with pytest.raises(ImportRejected, match="没有名为「没有这个表」的工作表"):
-        worker._prepare(_request(path, tmp_path / "f.arrow", ImportOptions(sheet="没有这个表")))
-    worker._forget()  # what the reader does after answering
-    assert not excel._BODY_PREFETCH
-    assert not [t for t in threading.enumerate() if t.name == "citybi-xlsx-body"]
+    refuse_sheet(path, tmp_path, "没有这个表")
+    assert not excel._BODY_PREFETCH and not threads_named("citybi-xlsx-body")
 
 
 def _big_sheet_with_a_far_cell(path: Path) -> Path:
@@ -147,12 +131,6 @@ def test_a_big_hostile_sheet_is_still_refused_clearly(tmp_path: Path) -> None:
 
 
 # --- the reader told the file at its start (worker.early_hint, `citybi ingest`) ----------------------
-
-
-def _hint(path: Path, options: ImportOptions | None = None) -> dict[str, Any]:
-    hint = worker.early_hint(path, options or ImportOptions(), Limits())
-    assert hint is not None
-    return hint
 
 
 @pytest.mark.parametrize(("case", "build"), WORKBOOKS[:4], ids=[w[0] for w in WORKBOOKS[:4]])
