@@ -263,6 +263,7 @@ class CsvConnector:
 
     def read(self, path: Path, sheet: str | None, limits: Limits) -> RawSheet:
         import polars as pl
+
         if sheet is not None and sheet != path.stem:
             raise ImportRejected(f"CSV 文件只有一个工作表「{path.stem}」，没有「{sheet}」。")
         p = self._parse(path, limits)
@@ -311,7 +312,7 @@ class CsvConnector:
         p = _parsed_now(path)
         if p is None:
             return
-        source = _body_source(p, start)  # on this thread: the offsets may parse rows on (p is not shared yet)
+        source = _body_source(p, start)  # here: finding it may decode more of p's text; the thread only reads
         fut: Future[pl.DataFrame] = Future()
 
         def run() -> None:
@@ -341,6 +342,7 @@ def _utf8_body(raw: bytes) -> tuple[str, str, bytes, bool] | None:
     out not to be UTF-8 further down) goes the way it always went: decode_bytes.
     """
     import polars as pl
+
     bom = _has_bom(raw)
     if bom == "utf-16":
         return None
@@ -464,6 +466,7 @@ def _body_source(p: _Parsed, start: int) -> int | None:
 def _read_body(p: _Parsed, boff: int | None, n: int) -> pl.DataFrame:
     """The body as `n` all-String columns c0…; raises polars' error on a row wider than that."""
     import polars as pl
+
     if boff is None:
         return pl.DataFrame({f"c{j}": pl.Series([], dtype=pl.String) for j in range(n)})
     schema = {f"c{j}": pl.String for j in range(n)}
@@ -518,6 +521,7 @@ def settle_prefetch() -> None:
 
 def _csv_body(p: _Parsed, start: int, raw: RawSheet) -> pl.DataFrame:
     import polars as pl
+
     early = _claim_prefetch(p, start)
     if early is not None and raw.n_cols == p.n_cols:
         return early

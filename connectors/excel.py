@@ -468,6 +468,7 @@ def exact_text(v: Any) -> str:
 def column_from_values(name: str, values: list[Any]) -> pl.Series:
     """One body column: native dtype when every non-empty cell has it, else exact text."""
     import polars as pl
+
     present = [v for v in values if v is not None]
     if not present:
         return pl.Series(name, [None] * len(values), dtype=pl.String)
@@ -489,6 +490,7 @@ def column_from_values(name: str, values: list[Any]) -> pl.Series:
 
 def frame_from_rows(rows: list[list[Any]], n_cols: int) -> pl.DataFrame:
     import polars as pl
+
     cols = []
     for j in range(n_cols):
         cols.append(column_from_values(f"c{j}", [r[j] if j < len(r) else None for r in rows]))
@@ -497,6 +499,7 @@ def frame_from_rows(rows: list[list[Any]], n_cols: int) -> pl.DataFrame:
 
 def empty_body(n_cols: int) -> pl.DataFrame:
     import polars as pl
+
     return pl.DataFrame({f"c{j}": pl.Series([], dtype=pl.String) for j in range(n_cols)})
 
 
@@ -638,6 +641,7 @@ class ExcelConnector:
 
     def _read_xlsx(self, path: Path, info: SheetInfo, limits: Limits) -> RawSheet:
         import polars as pl
+
         with zipfile.ZipFile(path) as zf:
             sp = xlsx_sheet_parts(zf)[info.index]
             scan = scan_sheet_xml(path, zf, sp.part, limits) if sp.part and not sp.chart else SheetScan()
@@ -1009,6 +1013,7 @@ def settle_prefetch() -> None:
 
 def _xlsx_body(path: Path, sheet: str, start: int, raw: RawSheet) -> pl.DataFrame:
     import polars as pl
+
     if start >= raw.n_rows:
         settle_prefetch()
         return empty_body(raw.n_cols)

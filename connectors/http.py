@@ -286,6 +286,7 @@ def _text(v: Any) -> str | None:
 def _frame(records: list[dict[str, Any]]) -> pl.DataFrame:
     """Records as all-text columns in first-seen order (typing is the importer's, as for files)."""
     import polars as pl
+
     flat = [_flatten(r) for r in records]
     names: dict[str, None] = {}
     for r in flat:

@@ -163,6 +163,7 @@ class MqttConnector:
     def fetch(self, request: SourceRequest) -> Fetched:
         """The first micro-batch; `Fetched.next_batch` gives the next one on the same connection."""
         import polars as pl
+
         _host, _port, topic, _user = _parse_url(request.url)
         limit = max(1, request.max_messages or DEFAULT_MAX)
         seconds = request.seconds if request.seconds is not None else DEFAULT_SECONDS
@@ -263,6 +264,7 @@ def _readings(batch: list[Any], *, wildcard: bool) -> tuple[list[dict[str, str |
 def _split_missing(frame: pl.DataFrame, keys: list[str], batch: list[Any]) -> tuple[pl.DataFrame, list[Quarantined]]:
     """Readings without a device or a time cannot be deduplicated: quarantined, not guessed."""
     import polars as pl
+
     if not keys:
         return frame, []
     missing = pl.any_horizontal([pl.col(k).is_null() | (pl.col(k).str.strip_chars() == "") for k in keys])

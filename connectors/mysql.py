@@ -162,6 +162,7 @@ class MySqlConnector:
 def _booleans(frame: pl.DataFrame, tiny1: list[str]) -> pl.DataFrame:
     """MySQL has no boolean type: a TINYINT(1) column holding only 0/1 is one (BOOLEAN is its alias)."""
     import polars as pl
+
     flags = [n for n in tiny1 if n in frame.columns
              and frame.get_column(n).drop_nulls().is_in([0, 1]).all()]
     return frame.with_columns([pl.col(n).cast(pl.Boolean) for n in flags]) if flags else frame

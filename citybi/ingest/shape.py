@@ -103,8 +103,9 @@ def build_plan(
     if len(hb.names) < raw.n_cols:
         # a CSV row further down was wider than the first rows: the body's read widened the sheet
         # (extra columns, no header); the header is found again over the widened rows
+        start = hb.body_start
         hb = detect_header(raw, header_row, options.header_depth)
-        if body.height and hb.body_start != int(body.get_column(ROW)[0]) - 1 - row_offset(raw):
+        if hb.body_start != start:
             body = _load_body(raw, hb.body_start)
     cols = [f"c{i}" for i in range(raw.n_cols)]
     warnings: list[str] = []
