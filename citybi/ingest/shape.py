@@ -21,7 +21,7 @@ from citybi.errors import ImportRejected
 from citybi.ingest.cells import cell_text, shorten
 from citybi.ingest.header import HeaderBlock, detect_header
 from citybi.ingest.model import ColumnPlan, DroppedRow, ImportOptions, ImportPlan, RowRun, SheetTable, WideInfo
-from citybi.ingest.rows import ROW, classify, fill_merged, implicit_fill, may_be_blank
+from citybi.ingest.rows import ROW, blank_rows, classify, fill_merged, implicit_fill, may_be_blank
 from citybi.ingest.suspect import flag_suspect_values
 from citybi.ingest.tables import ROW_OFFSET, cut, find_tables, row_offset
 from citybi.ingest.types import POLARS_TYPES, Converted, convert
@@ -112,10 +112,11 @@ def build_plan(
 
     # several tables on the sheet: each is its own dataset (see citybi.ingest.tables)
     offset = row_offset(raw)
+    blank: pl.Series | None = blank_rows(body, cols)  # the tables' bounds and the row verdicts both need it
     tables: list[SheetTable] = []
     if ROW_OFFSET not in raw.meta:
         first_title = hb.preamble[-1] if hb.preamble else "、".join(n for n in hb.names if n)
-        found = find_tables(body, cols, hb.body_start, hb.names, first_title)
+        found = find_tables(body, cols, hb.body_start, hb.names, first_title, blank=blank)
         if len(found) > 1:
             tables = [SheetTable(index=k + 1, title=f.title, first_row=(hb.header_rows[0] if k == 0 else f.first) + 1,
                                  last_row=f.last + 1, columns=[n for n in f.names if n])
@@ -133,14 +134,17 @@ def build_plan(
                                            "warnings": [note, *plan.warnings]}), frame
         if tables:
             body = body.slice(0, found[0].last - hb.body_start + 1)
+            blank = blank.slice(0, body.height)
             warnings.append(_tables_note(tables, 1))
 
     body, merge_filled = fill_merged(body, cols, raw.merged, hb.body_start)
+    if merge_filled:  # a filled merge can make a blank row a data row
+        blank = None
     # the last level that names the column (an English code row below it is an alias)
     named_depth = len(hb.header_rows) - len(hb.code_rows)
     header_texts = {f"c{i}": (hb.raw_levels[i][named_depth - 1] if hb.raw_levels and named_depth > 0 else "")
                     for i in range(raw.n_cols)}
-    verdict = classify(body, cols, header_texts, options.drop_totals)
+    verdict = classify(body, cols, header_texts, options.drop_totals, blank=blank)
     data = body.filter(verdict.keep)
 
     # blank spacer columns (no header, no data) and columns the user skipped
@@ -183,7 +187,8 @@ def build_plan(
     converted = _convert_columns(data, [(i, cols[i], hb.names[i], overrides[i].type if i in overrides else None)
                                         for i in keep_idx])
     numeric_cols = {cols[i] for i in keep_idx if converted[i].type in _NUMERIC}
-    data, implicit = (implicit_fill(data, [cols[i] for i in keep_idx], numeric_cols) if options.fill_labels
+    nulls = {cols[i]: converted[i].null_count for i in keep_idx}
+    data, implicit = (implicit_fill(data, [cols[i] for i in keep_idx], numeric_cols, nulls) if options.fill_labels
                       else (data, {}))
     for c in implicit:
         i = cols.index(c)
@@ -301,10 +306,12 @@ def row_runs(rows: pl.Series, sheet: str) -> list[RowRun]:
     """The kept rows' sheet row numbers as runs of consecutive rows (see RowRun)."""
     if rows.len() == 0:
         return []
-    starts = (rows.diff().fill_null(0) != 1).arg_true().to_list()
-    bounds = [*starts, rows.len()]
-    values = rows.to_list()
-    return [RowRun(at=a, row=int(values[a]), n=b - a, sheet=sheet) for a, b in itertools.pairwise(bounds)]
+    starts = (rows.diff().fill_null(0) != 1).arg_true()
+    bounds = [*starts.to_list(), rows.len()]
+    # the sheet row of each run's first row only: the whole column as Python ints took 5–10 ms
+    firsts = rows.gather(starts).to_list()
+    return [RowRun(at=a, row=int(r), n=b - a, sheet=sheet)
+            for (a, b), r in zip(itertools.pairwise(bounds), firsts, strict=True)]
 
 
 def _tables_note(tables: list[SheetTable], pick: int) -> str:

@@ -71,16 +71,18 @@ def _is_title_row(row: list[Any]) -> bool:
 
 
 def find_tables(body: pl.DataFrame, cols: list[str], body_start: int, first_names: list[str],
-                first_title: str) -> list[Found]:
+                first_title: str, blank: pl.Series | None = None) -> list[Found]:
     """Every table of the sheet whose first table's body starts at sheet row `body_start`.
 
     `body` is that body (columns `cols`, row k = sheet row body_start + k). One entry means one
     table; the first entry's `first` is the body start (its header is above, already read).
+    `blank`: the body's blank-row mask when the caller has it (the shaping needs it again for
+    the row verdicts: found once, not twice).
     """
     n = body.height
     if n < 3 or not cols:
         return [Found(body_start, body_start + n - 1, first_title, first_names)]
-    blank = _blank_rows(body, cols)
+    blank = _blank_rows(body, cols) if blank is None else blank.alias("b")
     starts = pl.DataFrame({"b": blank}).select((~pl.col("b") & pl.col("b").shift(1).fill_null(False)).alias("s"))
     candidates = starts.with_row_index("i").filter(pl.col("s")).get_column("i").head(_MAX_CANDIDATES).to_list()
     first_set = {t for t in first_names if t}
@@ -101,14 +103,15 @@ def find_tables(body: pl.DataFrame, cols: list[str], body_start: int, first_name
         if not cells or is_footer_text(cells[0]):
             continue
         found.append(Found(body_start + i, body_start + n - 1, title or "、".join(t for t in names if t), names))
-    # each table ends at its last non-blank row before the next one starts
-    nonblank = (~blank).to_list()
+    # each table ends at its last non-blank row before the next one starts (found among the non-blank
+    # rows' positions: a list of 200,000 Python booleans to walk back over cost more than the search)
+    nonblank = (~blank).arg_true()
     out = []
     for k, f in enumerate(found):
         end = (found[k + 1].first - 1) if k + 1 < len(found) else body_start + n - 1
-        while end > f.first and not nonblank[end - body_start]:
-            end -= 1
-        out.append(replace(f, last=end))
+        at = nonblank.search_sorted(end - body_start, side="right") - 1
+        last = int(nonblank[at]) + body_start if at >= 0 else f.first
+        out.append(replace(f, last=max(last, f.first)))
     return out
 
 

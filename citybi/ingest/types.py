@@ -265,27 +265,34 @@ def _quick_verdict(
     st = pl.col("s")
     pre = frame.select(
         (st != "").fill_null(False).alias("ne"),
-        st.str.contains(r"^[+-]?(?:\d+(?:\.\d+)?|\.\d+)$").fill_null(False).alias("plain"),
-        st.str.contains(r"^0\d|^[+-]?\d{16,}").fill_null(False).alias("lz"),
         st.str.contains(r"^[\d０-９+\-.]").fill_null(False).alias("lead"),
-        st.is_in(list(NULL_MARKERS)).fill_null(False).alias("mk"),
-        st.is_in(list(_TRUE + _FALSE)).fill_null(False).alias("bl"),
     )
     ne = pre.get_column("ne")
     n_ne = cnt(ne)
     if n_ne == 0:
         return None
-    if cnt(pre.get_column("plain")) == n_ne and not pre.get_column("lz").any() and not _DATEISH_HEADER.search(header):
-        vals = frame.select(pl.when(ne).then(st).cast(pl.Float64, strict=False).alias("n")).get_column("n")
-        out = vals.cast(pl.Int64, strict=False) if _integral(vals) else vals
-        typ = "integer" if out.dtype == pl.Int64 else "number"
-        return Converted(series=out, type=typ, null_count=cnt(out.is_null()), nonnull=ne)
-    iso = _quick_iso_datetimes(frame, st, ne, cnt, n_ne)
-    if iso is not None:
-        return iso
-    n_mk = cnt(pre.get_column("mk"))
+    # Only the checks the column's cells can still pass are run (each is a pass over every cell): a
+    # plain number and an ISO date both start with a digit, sign or point ("lead"), so a column where
+    # some cell does not is never all numbers or all dates; and one where every cell does is no text.
+    if cnt(pre.get_column("lead")) == n_ne:
+        if not _DATEISH_HEADER.search(header):
+            num = frame.select(
+                st.str.contains(r"^[+-]?(?:\d+(?:\.\d+)?|\.\d+)$").fill_null(False).alias("plain"),
+                st.str.contains(r"^0\d|^[+-]?\d{16,}").fill_null(False).alias("lz"),
+            )
+            if cnt(num.get_column("plain")) == n_ne and not num.get_column("lz").any():
+                vals = frame.select(pl.when(ne).then(st).cast(pl.Float64, strict=False).alias("n")).get_column("n")
+                out = vals.cast(pl.Int64, strict=False) if _integral(vals) else vals
+                typ = "integer" if out.dtype == pl.Int64 else "number"
+                return Converted(series=out, type=typ, null_count=cnt(out.is_null()), nonnull=ne)
+        return _quick_iso_datetimes(frame, st, ne, cnt, n_ne)
+    words = frame.select(
+        st.is_in(list(NULL_MARKERS)).fill_null(False).alias("mk"),
+        st.is_in(list(_TRUE + _FALSE)).fill_null(False).alias("bl"),
+    )
+    n_mk = cnt(words.get_column("mk"))
     # mostly words (ids, names): text; mixed columns go the full way so the clerk is told
-    if cnt(pre.get_column("lead")) + n_mk < 0.5 * n_ne and cnt(pre.get_column("bl")) < n_ne - n_mk:
+    if cnt(pre.get_column("lead")) + n_mk < 0.5 * n_ne and cnt(words.get_column("bl")) < n_ne - n_mk:
         out = frame.select(pl.when(ne).then(pl.col("v")).otherwise(None).alias("t")).get_column("t")
         return Converted(series=out, type="text", null_count=cnt(out.is_null()), nonnull=ne)
     return None
