@@ -252,12 +252,11 @@ def test_prepare_early_on_a_file_changed_since_is_not_taken(tmp_path: Path) -> N
 
 
 def test_the_command_loads_its_modules_at_low_priority_beside_the_reader() -> None:
-    """cli._load_meanwhile: the import thread runs at nice 10 (the reader's work comes first), the command's
-    own thread keeps its priority, and the module is loaded when the command gets to it."""
+    """cli._at_low_priority: the work's thread runs at nice 10 (the reader's work comes first), the command's
+    own thread keeps its priority, and the work is done when the call returns."""
     code = ("import os, sys, threading, time\nfrom citybi import cli\nseen = {}\nreal = os.setpriority\n"
             "def spy(which, who, prio):\n    seen[who] = prio\n    return real(which, who, prio)\n"
-            "os.setpriority = spy\ncli._load_meanwhile('citybi.quality')\n"
-            "[t.join() for t in threading.enumerate() if t.name == 'citybi-load']\n"
+            "os.setpriority = spy\ncli._at_low_priority(lambda: __import__('citybi.quality'))\n"
             "assert 'citybi.quality' in sys.modules\n"
             "assert threading.get_native_id() not in seen and list(seen.values()) == [10], seen\n"
             "print(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))\n")
