@@ -741,7 +741,7 @@ class ExcelConnector:
                 mr = parse_range(m.group(1).decode("ascii", "replace")) if m else None
                 if mr is not None and (mr.last_row + 1 > limits.max_rows or mr.last_col + 1 > limits.max_cols):
                     return None  # declared too big: the guard refuses it, clearly
-            return sp.name, _top_rows(self, path, sp.part)
+                return sp.name, _quick_top(zf, sp.part)
         except Exception:  # the guard and the normal read say what is wrong, in Chinese
             return None
 
@@ -966,6 +966,113 @@ class _LazyStrings:
     def close(self) -> None:
         if self._src is not None:
             self._src.close()
+
+
+_SHARED_STRINGS_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def _quick_top(zf: zipfile.ZipFile, part: str) -> list[list[Any]]:
+    """A big sheet's first TOP_ROWS rows for the early body read only, parsed with the standard library.
+
+    Why not openpyxl (_xlsx_top): its ~65 ms of imports came before fastexcel's body read could start,
+    on the reader's start-up path. These rows only choose where that early read starts: the request
+    reads the first rows exactly (openpyxl, _top_rows), finds the header on them, and takes the early
+    read only if it starts on the same row — a different row here costs time, never a wrong value.
+    Cells come as openpyxl gives them, except that a date-formatted number stays a number (no styles
+    are read): the header search treats numbers and dates alike.
+    """
+    from defusedxml.ElementTree import iterparse
+
+    strings: list[str] = []
+    pending: Any = None
+    src_strings = None
+    ct = _xml_root(zf.read("[Content_Types].xml")) if "[Content_Types].xml" in zf.namelist() else None
+    spart = next((o.get("PartName", "") for o in (ct if ct is not None else [])
+                  if o.get("ContentType") == _SHARED_STRINGS_TYPE), "").lstrip("/")
+
+    def shared(i: int) -> str:
+        nonlocal pending, src_strings
+        if pending is None and src_strings is None and spart in zf.namelist():
+            src_strings = zf.open(spart)
+            pending = iter(iterparse(src_strings))
+        while len(strings) <= i and pending is not None:
+            for _, node in pending:
+                if _local(node.tag) == "si":
+                    strings.append(_text_of(node).replace("x005F_", ""))
+                    node.clear()
+                    if len(strings) > i:
+                        break
+            else:
+                pending = None
+        return strings[i]
+
+    rows: list[list[Any]] = []
+    try:
+        with zf.open(part) as src:
+            row_no = 0
+            for _, node in iterparse(src):
+                if _local(node.tag) != "row":
+                    continue
+                ref = node.get("r")
+                row_no = int(ref) if ref and ref.isdigit() else row_no + 1
+                if row_no > TOP_ROWS:
+                    break
+                while len(rows) < row_no - 1:
+                    rows.append([])  # rows missing from the XML are empty
+                row: list[Any] = []
+                col = -1
+                for c in node:
+                    if _local(c.tag) != "c":
+                        continue
+                    cref = c.get("r")
+                    col = col_index("".join(ch for ch in cref if ch.isalpha())) if cref else col + 1
+                    value = _quick_value(c, shared)
+                    if value is None:
+                        continue
+                    row.extend([None] * (col + 1 - len(row)))
+                    row[col] = value
+                rows.append(row)
+                node.clear()
+    finally:
+        if src_strings is not None:
+            src_strings.close()
+    while rows and not any(v is not None for v in rows[-1]):
+        rows.pop()
+    return rows[:TOP_ROWS]
+
+
+def _text_of(node: Any) -> str:
+    """A shared or inline string's text, as openpyxl's Text.content: the plain <t> and the rich runs' <t>."""
+    parts: list[str] = []
+    for child in node:
+        name = _local(child.tag)
+        if name == "t":
+            parts.append(child.text or "")
+        elif name == "r":
+            parts.extend(t.text or "" for t in child if _local(t.tag) == "t")
+    return "".join(parts)
+
+
+def _quick_value(c: Any, shared: Any) -> Any:
+    """One <c> cell's value as openpyxl's WorkSheetParser gives it (data_only), dates left as numbers."""
+    kind = c.get("t", "n")
+    if kind == "inlineStr":
+        box = next((x for x in c if _local(x.tag) == "is"), None)
+        return _text_of(box) if box is not None else None
+    v = next((x.text for x in c if _local(x.tag) == "v"), None)
+    if v is None:
+        return None
+    if kind == "s":
+        return shared(int(v))
+    if kind == "b":
+        return bool(int(v))
+    if kind in ("str", "e", "d"):
+        return v
+    return float(v) if ("." in v or "E" in v or "e" in v) else int(v)
 
 
 def _top_rows(conn: ExcelConnector, path: Path, part: str) -> list[list[Any]]:
