@@ -187,7 +187,7 @@ import connectors.excel as excel
 seen = []
 real = excel._fastexcel_body
 def spy(path, sheet, start):
-    seen.append("polars" in sys.modules)  # when the body read starts
+    seen.append(["polars" in sys.modules, "openpyxl" in sys.modules])  # when the body read starts
     return real(path, sheet, start)
 excel._fastexcel_body = spy
 excel._PREFETCH_MIN_BYTES = 0
@@ -198,8 +198,9 @@ print(json.dumps(seen))
 
 
 def test_the_hinted_reader_starts_the_body_read_before_loading_polars(tmp_path: Path) -> None:
-    """No connector module loads polars on import (connectors/__init__.py): the reader told a big .xlsx
-    starts fastexcel on it first, and polars' 0.15–0.3 s of imports run beside that read."""
+    """No connector module loads polars on import (connectors/__init__.py), and the first rows that place the
+    early read are read without openpyxl (excel._quick_top): the reader told a big .xlsx starts fastexcel on
+    it first, and polars' and openpyxl's ~0.2–0.35 s of imports run beside that read."""
     import json
     import subprocess
 
@@ -207,7 +208,59 @@ def test_the_hinted_reader_starts_the_body_read_before_loading_polars(tmp_path: 
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", _BEFORE_POLARS, json.dumps(_hint(path))], capture_output=True,
                          text=True, cwd=root, timeout=60, check=True)
-    assert json.loads(out.stdout) == [False]
+    assert json.loads(out.stdout) == [[False, False]]
+
+
+def _cells_zoo(path: Path) -> Path:
+    """What a sheet's cells can be: shared strings (rich text, phonetic guide, an escaped _x005F_), inline
+    text, booleans, errors, a formula's cached text, integers and decimals, cells and rows without r=."""
+    shared = ["<si><t>区</t></si>", "<si><r><t>清运</t></r><r><rPr><b/></rPr><t>量</t></r></si>",
+              "<si><t>南湖区</t><rPh sb=\"0\" eb=\"1\"><t>なん</t></rPh></si>", "<si><t>a_x005F_x000D_b</t></si>"]
+    body = ('<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>2024年报表</t></is></c></row>'
+            '<row r="3"><c r="A3" t="s"><v>0</v></c><c r="C3" t="s"><v>1</v></c><c t="str"><v>状态</v></c></row>'
+            '<row><c r="A4" t="s"><v>2</v></c><c r="C4"><v>12.5</v></c><c r="D4" t="b"><v>1</v></c></row>'
+            '<row r="5"><c r="A5" t="s"><v>3</v></c><c r="C5"><v>7</v></c><c r="D5" t="e"><v>#N/A</v></c>'
+            '<c r="E5"><v>1E3</v></c><c r="F5"/></row><row r="6"/></sheetData>')
+    return ff.raw_xlsx(path, {"S": body}, shared=shared)
+
+
+QUICK_TOP_CASES = [*WORKBOOKS, ("cells-zoo", _cells_zoo)]
+
+
+@pytest.mark.parametrize(("case", "build"), QUICK_TOP_CASES, ids=[w[0] for w in QUICK_TOP_CASES])
+def test_quick_first_rows_are_openpyxls_but_for_dates(tmp_path: Path, case: str,
+                                                       build: Callable[[Path], Path]) -> None:
+    """excel._quick_top (standard library, for the early read) → the rows openpyxl reads, cell for cell;
+    only a date-formatted number stays a number. The header search finds the same row on both."""
+    import datetime as dt
+
+    from citybi.ingest.header import detect_header
+    from connectors.base import RawSheet
+
+    path = build(tmp_path / f"{case}.xlsx")
+
+    def start(rows: list[list[Any]]) -> int:
+        width = max((len(r) for r in rows), default=0)
+        raw = RawSheet(name="S", top=[r + [None] * (width - len(r)) for r in rows], n_rows=len(rows) + 1,
+                       n_cols=width, merged=[], load_body=lambda s: None, meta={"file_kind": "xlsx"})
+        return detect_header(raw, None, None).body_start
+
+    with zipfile.ZipFile(path) as zf:
+        parts = [p for p in excel.xlsx_sheet_parts(zf) if p.part and not p.chart]
+        for sp in parts:
+            quick, exact = excel._quick_top(zf, sp.part), excel.ExcelConnector()._xlsx_top(path, sp.part)
+            assert len(quick) == len(exact)
+            for q, e in zip(quick, exact, strict=True):
+                assert len(q) == len(e)
+                for a, b in zip(q, e, strict=True):
+                    assert a == b or (isinstance(b, dt.date | dt.datetime | dt.time) and isinstance(a, int | float))
+            if exact:
+                assert start(quick) == start(exact)
+    if case == "cells-zoo":
+        with zipfile.ZipFile(path) as zf:
+            rows = excel._quick_top(zf, "xl/worksheets/sheet1.xml")
+        assert rows == [["2024年报表"], [], ["区", None, "清运量", "状态"], ["南湖区", None, 12.5, True],
+                        ["a_x000D_b", None, 7, "#N/A", 1000.0]]
 
 
 def test_a_big_hostile_sheet_is_refused_clearly_by_the_command(tmp_path: Path) -> None:
