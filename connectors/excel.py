@@ -1094,6 +1094,27 @@ def _fastexcel_body(path: Path, sheet: str, start: int) -> tuple[Any, Any, pl.Da
     return reader, sh, sh.to_polars()
 
 
+def _number_like_text_columns(by_abs: dict[int, pl.Series]) -> list[int]:
+    """The text columns (by sheet index) with a cell that parses as a number once stripped.
+
+    An anchored first-character test first: a column of names or codes is passed over without stripping
+    and parsing its 200,000 cells (47 → ~10 ms for a 12-column sheet). Every column in one select, side
+    by side on the cores, not one after another (the body read is done: the cores are free)."""
+    import polars as pl
+
+    texts = [a for a, s in by_abs.items() if s.dtype == pl.String]
+    if not texts:
+        return []
+    frame = pl.DataFrame([by_abs[a].alias(str(a)) for a in texts])
+    lead = frame.select([pl.col(str(a)).str.contains(r"^\s*[+\-]?\.?\d").any() for a in texts]).row(0)
+    maybe = [a for a, hit in zip(texts, lead, strict=True) if hit]
+    if not maybe:
+        return []
+    parsed = frame.select([pl.col(str(a)).str.strip_chars().cast(pl.Float64, strict=False).is_not_null().any()
+                           for a in maybe]).row(0)
+    return [a for a, hit in zip(maybe, parsed, strict=True) if hit]
+
+
 def _claim_prefetch(path: Path, sheet: str, start: int) -> tuple[Any, Any, pl.DataFrame] | None:
     """The early body read of exactly this sheet and first row, if one was started.
 
@@ -1135,13 +1156,7 @@ def _xlsx_body(path: Path, sheet: str, start: int, raw: RawSheet) -> pl.DataFram
         by_abs[info.absolute_index] = s
     # a column that is String but holds float-looking text may hold real number cells
     # whose text fastexcel truncated: read those columns again as floats
-    cand = [
-        a for a, s in by_abs.items()
-        # an anchored first-character test first: a column of names or codes is passed over without
-        # stripping and parsing its 200,000 cells (47 → ~10 ms for a 12-column sheet)
-        if s.dtype == pl.String and s.str.contains(r"^\s*[+\-]?\.?\d").any()
-        and s.str.strip_chars().cast(pl.Float64, strict=False).is_not_null().any()
-    ]
+    cand = _number_like_text_columns(by_abs)
     if cand:
         want = set(cand)
         fsh = reader.load_sheet(
