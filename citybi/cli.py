@@ -911,14 +911,16 @@ def _prestart_reader(argv: Sequence[str] | None) -> None:
     readers.prestart(settings.limits, hint=early_hint(Path(args.file), given, settings.limits))
 
     def ask_early() -> None:
+        # only a head start: whatever goes wrong here, the command meets it again in its own steps and says
+        # so there (no thread traceback on the way)
         try:
             from citybi.ingest import pipeline, recipe
 
             saved = [] if args.no_recipe else recipe.load_recipes(settings.recipes_dir)
             pipeline.prepare_early(Path(args.file), _ingest_options(args), settings.limits, recipes=saved)
-        except (ValueError, OSError, UserFacingError, SystemExit):
+        except (Exception, SystemExit):
             return
-        with contextlib.suppress(Exception):  # a broken import is reported by the command itself
+        with contextlib.suppress(Exception):
             import citybi.importer  # noqa: F401
 
     _at_low_priority(ask_early)
