@@ -887,6 +887,9 @@ def _prestart_reader(argv: Sequence[str] | None) -> None:
         return
     if "-h" in words or "--help" in words:
         return
+    # from here on a reader child and temporary frames exist: a SIGTERM must end the command through its exit
+    # handlers (_exit_on_sigterm), also while it still waits below for its own modules to load
+    _exit_on_sigterm()
     from citybi.ingest.pool import pool
 
     if words[:1] != ["ingest"]:
