@@ -27,6 +27,7 @@ import datetime as dt
 import math
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -911,8 +912,6 @@ def _xls_with_xlrd(path: Path) -> tuple[list[tuple[str, list[list[Any]], int, bo
 # the xlsx body: one fastexcel read, exact recovery of numbers in mixed columns
 
 
-
-
 _PREFETCH_MIN_BYTES = _FULL_SCAN_BYTES  # sheet XML from this size is read early (ExcelConnector.early_top)
 # body reads started early, by (path, mtime, size, sheet, first row); claimed by _xlsx_body
 _BODY_PREFETCH: dict[tuple[str, int, int, str, int], Any] = {}
@@ -933,29 +932,39 @@ def _shared_strings_part(reader: Any) -> str | None:
 
 
 class _LazyStrings:
-    """openpyxl's shared-string table, parsed only as far as it is indexed.
+    """A shared-string table, parsed only as far as it is indexed.
 
-    Each string is made exactly as openpyxl.reader.strings.read_string_table makes it (the same
-    iterparse, Text.from_tree(...).content, the x005F_ escape dropped), so the first rows come out
-    the same; only the strings after the last one they use are never parsed."""
+    `exact` (the request's first rows, _xlsx_top): each string is made exactly as
+    openpyxl.reader.strings.read_string_table makes it (the same iterparse, Text.from_tree(...).content,
+    the x005F_ escape dropped), so the first rows come out the same. Not exact (_quick_top, before
+    openpyxl is loaded): the standard library's parser and _text_of, which give the same text for
+    every kind of string in tests/test_xlsx_early_read.py. Either way the strings after the last one
+    used are never parsed."""
 
-    def __init__(self, archive: zipfile.ZipFile, part: str | None) -> None:
-        from openpyxl.xml.constants import SHEET_MAIN_NS
-        from openpyxl.xml.functions import iterparse
+    def __init__(self, archive: zipfile.ZipFile, part: str | None, *, exact: bool = True) -> None:
+        if exact:
+            from openpyxl.cell.text import Text
+            from openpyxl.xml.constants import SHEET_MAIN_NS
+            from openpyxl.xml.functions import iterparse
 
-        self._tag = f"{{{SHEET_MAIN_NS}}}si"
+            tag = f"{{{SHEET_MAIN_NS}}}si"
+            self._is_item: Callable[[str], bool] = lambda t: t == tag
+            self._text: Callable[[Any], str] = lambda node: Text.from_tree(node).content
+        else:
+            from defusedxml.ElementTree import iterparse
+
+            self._is_item = lambda t: _local(t) == "si"
+            self._text = _text_of
         self._src = archive.open(part) if part else None
         self._events: Any = iter(iterparse(self._src)) if self._src is not None else None
         self._items: list[str] = []
 
     def __getitem__(self, index: int) -> str:
-        from openpyxl.cell.text import Text
-
         wanted = index if index >= 0 else 2**62  # a negative index counts from the end: read it all
         while len(self._items) <= wanted and self._events is not None:
             for _, node in self._events:
-                if node.tag == self._tag:
-                    self._items.append(Text.from_tree(node).content.replace("x005F_", ""))
+                if self._is_item(node.tag):
+                    self._items.append(self._text(node).replace("x005F_", ""))
                     node.clear()
                     if len(self._items) > wanted:
                         break
@@ -987,29 +996,11 @@ def _quick_top(zf: zipfile.ZipFile, part: str) -> list[list[Any]]:
     """
     from defusedxml.ElementTree import iterparse
 
-    strings: list[str] = []
-    pending: Any = None
-    src_strings = None
-    ct = _xml_root(zf.read("[Content_Types].xml")) if "[Content_Types].xml" in zf.namelist() else None
+    names = zf.namelist()
+    ct = _xml_root(zf.read("[Content_Types].xml")) if "[Content_Types].xml" in names else None
     spart = next((o.get("PartName", "") for o in (ct if ct is not None else [])
                   if o.get("ContentType") == _SHARED_STRINGS_TYPE), "").lstrip("/")
-
-    def shared(i: int) -> str:
-        nonlocal pending, src_strings
-        if pending is None and src_strings is None and spart in zf.namelist():
-            src_strings = zf.open(spart)
-            pending = iter(iterparse(src_strings))
-        while len(strings) <= i and pending is not None:
-            for _, node in pending:
-                if _local(node.tag) == "si":
-                    strings.append(_text_of(node).replace("x005F_", ""))
-                    node.clear()
-                    if len(strings) > i:
-                        break
-            else:
-                pending = None
-        return strings[i]
-
+    strings = _LazyStrings(zf, spart if spart in names else None, exact=False)
     rows: list[list[Any]] = []
     try:
         with zf.open(part) as src:
@@ -1030,7 +1021,7 @@ def _quick_top(zf: zipfile.ZipFile, part: str) -> list[list[Any]]:
                         continue
                     cref = c.get("r")
                     col = col_index("".join(ch for ch in cref if ch.isalpha())) if cref else col + 1
-                    value = _quick_value(c, shared)
+                    value = _quick_value(c, strings)
                     if value is None:
                         continue
                     row.extend([None] * (col + 1 - len(row)))
@@ -1038,8 +1029,7 @@ def _quick_top(zf: zipfile.ZipFile, part: str) -> list[list[Any]]:
                 rows.append(row)
                 node.clear()
     finally:
-        if src_strings is not None:
-            src_strings.close()
+        strings.close()
     while rows and not any(v is not None for v in rows[-1]):
         rows.pop()
     return rows[:TOP_ROWS]
@@ -1057,7 +1047,7 @@ def _text_of(node: Any) -> str:
     return "".join(parts)
 
 
-def _quick_value(c: Any, shared: Any) -> Any:
+def _quick_value(c: Any, shared: _LazyStrings) -> Any:
     """One <c> cell's value as openpyxl's WorkSheetParser gives it (data_only), dates left as numbers."""
     kind = c.get("t", "n")
     if kind == "inlineStr":
@@ -1067,7 +1057,7 @@ def _quick_value(c: Any, shared: Any) -> Any:
     if v is None:
         return None
     if kind == "s":
-        return shared(int(v))
+        return shared[int(v)]
     if kind == "b":
         return bool(int(v))
     if kind in ("str", "e", "d"):

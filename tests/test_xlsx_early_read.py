@@ -234,17 +234,7 @@ def test_quick_first_rows_are_openpyxls_but_for_dates(tmp_path: Path, case: str,
     only a date-formatted number stays a number. The header search finds the same row on both."""
     import datetime as dt
 
-    from citybi.ingest.header import detect_header
-    from connectors.base import RawSheet
-
     path = build(tmp_path / f"{case}.xlsx")
-
-    def start(rows: list[list[Any]]) -> int:
-        width = max((len(r) for r in rows), default=0)
-        raw = RawSheet(name="S", top=[r + [None] * (width - len(r)) for r in rows], n_rows=len(rows) + 1,
-                       n_cols=width, merged=[], load_body=lambda s: None, meta={"file_kind": "xlsx"})
-        return detect_header(raw, None, None).body_start
-
     with zipfile.ZipFile(path) as zf:
         parts = [p for p in excel.xlsx_sheet_parts(zf) if p.part and not p.chart]
         for sp in parts:
@@ -255,7 +245,7 @@ def test_quick_first_rows_are_openpyxls_but_for_dates(tmp_path: Path, case: str,
                 for a, b in zip(q, e, strict=True):
                     assert a == b or (isinstance(b, dt.date | dt.datetime | dt.time) and isinstance(a, int | float))
             if exact:
-                assert start(quick) == start(exact)
+                assert worker.body_start_of(quick, None, None) == worker.body_start_of(exact, None, None)
     if case == "cells-zoo":
         with zipfile.ZipFile(path) as zf:
             rows = excel._quick_top(zf, "xl/worksheets/sheet1.xml")

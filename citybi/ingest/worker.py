@@ -396,8 +396,7 @@ def _start_early_body(path: Path, options: Any, limits: Any) -> None:
     # no polars here (connectors load it where a frame is made), nor openpyxl (early_top reads the first rows
     # with the standard library): from the hint, an .xlsx body read starts before their ~0.2–0.35 s of
     # imports, which then run beside it
-    from citybi.ingest.header import detect_header
-    from connectors.base import RawSheet, connector_for
+    from connectors.base import connector_for
 
     try:  # only ever a head start: whatever goes wrong here, the request goes the normal way and says why
         conn = connector_for(path)
@@ -405,15 +404,22 @@ def _start_early_body(path: Path, options: Any, limits: Any) -> None:
         got = early(path, options.sheet, limits) if early is not None else None
         if got is not None:
             name, top = got
-            width = max((len(r) for r in top), default=0)
-            raw = RawSheet(name=name, top=[r + [None] * (width - len(r)) for r in top], n_rows=len(top) + 1,
-                           n_cols=width, merged=[], load_body=_no_body, meta={"file_kind": "xlsx"})
-            hb = detect_header(raw, options.header_row - 1 if options.header_row else None, options.header_depth)
-            conn.prefetch_body(path, name, hb.body_start)
+            conn.prefetch_body(path, name, body_start_of(top, options.header_row, options.header_depth))
     except Exception:
         pass
     if Path(path).suffix.lower() in (".xlsx", ".xlsm"):
         _import_openpyxl()  # the request reads the first rows exactly with it: loaded now, without numpy
+
+
+def body_start_of(top: list[list[Any]], header_row: int | None, header_depth: int | None) -> int:
+    """Where the body starts (0-based sheet row) below the header found in a sheet's first rows alone."""
+    from citybi.ingest.header import detect_header
+    from connectors.base import RawSheet
+
+    width = max((len(r) for r in top), default=0)
+    raw = RawSheet(name="", top=[r + [None] * (width - len(r)) for r in top], n_rows=len(top) + 1,
+                   n_cols=width, merged=[], load_body=_no_body, meta={"file_kind": "xlsx"})
+    return detect_header(raw, header_row - 1 if header_row else None, header_depth).body_start
 
 
 def _no_body(start: int) -> Any:
