@@ -16,13 +16,19 @@ Type mapping (what a source's column becomes in the warehouse; tests/test_source
 | date                                          | DATE                           | date         |
 | timestamp (no zone), MySQL DATETIME           | TIMESTAMP as stored            | timestamp    |
 | timestamp with time zone                      | TIMESTAMP in the warehouse's zone¹ | timestamp |
-| boolean; MySQL BOOLEAN (tinyint(1) of 0/1)    | BOOLEAN                        | boolean      |
+| MySQL 0000-00-00, 2024-00-00 (no strict mode) | NULL, counted in a note²       |              |
+| boolean; MySQL BOOLEAN (tinyint(1) of 0/1), BIT(1) | BOOLEAN                   | boolean      |
+| MySQL BIT(n)                                  | BIGINT (its number)            | integer      |
 | text / varchar / char (UTF-8, GBK, utf8mb4)   | VARCHAR (Chinese kept)         | text         |
-| time, interval, json, arrays, binary, others  | VARCHAR (their text)           | text         |
+| time, interval, json, arrays, binary, others  | VARCHAR (the database's text)² | text         |
+| MySQL GEOMETRY (POINT …)                      | VARCHAR (WKT: POINT(120.1 30.2)) | text       |
 | JSON/GeoJSON feed values                      | typed like an uploaded file's cells (numbers, dates, 是/否…) |  |
 | NULL                                          | NULL                           |              |
 
 ¹ the instant is kept and written as the clock reads in CITYBI_TIMEZONE (default Asia/Shanghai).
+² connectorx panics on many of these (a PostgreSQL interval, money, point, bit, array of dates; a
+  MySQL GEOMETRY, zero date or TIME beyond a day): connectors/postgresql.py and connectors/mysql.py
+  ask the database for their text instead (tests/test_sources_db.py).
 """
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from connectors.source import Fetched, SourceRejected, SourceRequest, column_nam
 from connectors.sql import (
     CONNECT_TIMEOUT_S,
     DbUrl,
+    DriverFailed,
     cx_fetch,
     cx_url,
     guard_driver,
@@ -23,18 +24,25 @@ from connectors.sql import (
     probe_query,
     source_query,
     watermark_state,
+    with_columns_as,
     with_declared_decimals,
     with_preview_limit,
     with_watermark,
 )
 
 if TYPE_CHECKING:  # polars loads where a frame is made: see connectors/__init__.py
+    from collections.abc import Callable
+
     import polars as pl
+    from sqlglot import exp
 
 LABEL = "MySQL/MariaDB"
 _READ_ONLY = "SET SESSION TRANSACTION READ ONLY"
 _DECIMAL_TYPES = (0, 246)  # FIELD_TYPE.DECIMAL, NEWDECIMAL
 _TINY = 1  # FIELD_TYPE.TINY: BOOLEAN is TINYINT(1), whose display length is 1
+_BIT, _GEOMETRY = 16, 255
+_TIMESTAMP, _DATE, _TIME, _DATETIME, _NEWDATE = 7, 10, 11, 12, 14
+_MOMENTS = (_TIMESTAMP, _DATE, _TIME, _DATETIME, _NEWDATE)
 
 
 @cache
@@ -149,14 +157,79 @@ class MySqlConnector:
         # PyMySQL's description: (name, type, display, length, length, scale, null_ok); the
         # length counts sign and point, so it bounds the precision from above (safe to cast to)
         declared = {d[0]: (min(38, int(d[3] or 38)), int(d[5] or 0)) for d in desc if d[1] in _DECIMAL_TYPES}
-        table = cx_fetch(cx_url("mysql", db, secret), query, [_READ_ONLY], secret, LABEL)
-        frame = with_declared_decimals(table, declared)
+        given = [d[0] for d in desc]
         # the frame's names are the result's as connectors.source.column_names gives them (a.id, b.id → id, id_2)
-        frame = _booleans(frame, [n for n, d in zip(column_names([d[0] for d in desc]), desc, strict=True)
-                                  if d[1] == _TINY and d[3] == 1])
+        names = column_names(given)
+        # connectorx panics on GEOMETRY and reads BIT as bytes: asked for as WKT text and as a number instead
+        replaced: dict[int, Callable[[exp.Expression], exp.Expression]] = {
+            i: _wkt if d[1] == _GEOMETRY else _unsigned for i, d in enumerate(desc) if d[1] in (_GEOMETRY, _BIT)}
+        url = cx_url("mysql", db, secret)
+        notes: list[str] = []
+        try:
+            table = cx_fetch(url, _read(query, given, replaced), [_READ_ONLY], secret, LABEL)
+            frame = with_declared_decimals(table, declared)
+        except DriverFailed as err:
+            moments = {i: d[1] for i, d in enumerate(desc) if d[1] in _MOMENTS}
+            if not (err.panic and moments):
+                raise
+            # a value connectorx cannot convert: MySQL's zero date 0000-00-00 (or 2024-00-00) of a
+            # table written without strict mode, or a TIME beyond a day (it is a duration, up to
+            # 838:59:59). Read once more with those columns as their text; they become dates again here.
+            as_text = {**replaced, **dict.fromkeys(moments, _char)}
+            table = cx_fetch(url, _read(query, given, as_text), [_READ_ONLY], secret, LABEL)
+            frame, notes = _moments_from_text(with_declared_decimals(table, declared),
+                                              {names[i]: kind for i, kind in moments.items()})
+        frame = _booleans(frame, [n for n, d in zip(names, desc, strict=True)
+                                  if d[1] in (_TINY, _BIT) and d[3] == 1])
+        notes += [f"列「{names[i]}」的类型（GEOMETRY）在仓库中存为文本（WKT）。"
+                  for i, d in enumerate(desc) if d[1] == _GEOMETRY]
         described = redacted_url(request.url) + ("" if request.query is None else f" 查询：{query[:500]}")
-        return Fetched(described=described, frame=frame, received=frame.height,
+        return Fetched(described=described, frame=frame, received=frame.height, notes=notes,
                        state=watermark_state(frame, request, LABEL))
+
+
+def _read(query: str, given: list[str], replaced: dict[int, Callable[[exp.Expression], exp.Expression]]) -> str:
+    return with_columns_as(query, given, replaced, "mysql", by_position=False) if replaced else query
+
+
+def _wkt(column: exp.Expression) -> exp.Expression:
+    from sqlglot import exp
+
+    return exp.Anonymous(this="ST_AsText", expressions=[column])
+
+
+def _unsigned(column: exp.Expression) -> exp.Expression:
+    from sqlglot import exp
+
+    return exp.Add(this=column, expression=exp.Literal.number(0))  # MySQL's way to read a BIT as its number
+
+
+def _char(column: exp.Expression) -> exp.Expression:
+    from sqlglot import exp
+
+    return exp.Cast(this=column, to=exp.DataType.build("CHAR"))
+
+
+def _moments_from_text(frame: pl.DataFrame, kinds: dict[str, int]) -> tuple[pl.DataFrame, list[str]]:
+    """Dates and date-times read as text back to dates; a value that is no date (0000-00-00,
+    2024-00-00) becomes NULL and is counted in a note. TIME stays text: the warehouse keeps a
+    time of day as text anyway (the type mapping in citybi/sources.py), and a duration is one."""
+
+    notes: list[str] = []
+    for name, kind in kinds.items():
+        s = frame.get_column(name)
+        if kind == _TIME:
+            notes.append(f"列「{name}」的类型（TIME）在仓库中存为文本。")
+            continue
+        got = s.str.to_date("%Y-%m-%d", strict=False) if kind in (_DATE, _NEWDATE) else \
+            s.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us")
+        lost = s.is_not_null() & got.is_null()
+        if lost.any():
+            odd = s.filter(lost)
+            examples = "、".join(odd.unique(maintain_order=True).head(3).to_list())
+            notes.append(f"列「{name}」有 {odd.len()} 个值不是有效日期（{examples}），已作为空值导入。")
+        frame = frame.with_columns(got.alias(name))
+    return frame, notes
 
 
 def _booleans(frame: pl.DataFrame, tiny1: list[str]) -> pl.DataFrame:

@@ -7,13 +7,14 @@ share the work and why: connectors/sql.py.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from citybi.secrets import Secret
-from connectors.source import Fetched, SourceRejected, SourceRequest, redacted_url
+from connectors.source import Fetched, SourceRejected, SourceRequest, column_names, redacted_url
 from connectors.sql import (
     CONNECT_TIMEOUT_S,
     DbUrl,
+    DriverFailed,
     cx_fetch,
     cx_url,
     guard_driver,
@@ -21,12 +22,24 @@ from connectors.sql import (
     probe_query,
     source_query,
     watermark_state,
+    with_columns_as,
     with_declared_decimals,
     with_preview_limit,
     with_watermark,
 )
 
+if TYPE_CHECKING:
+    from sqlglot import exp
+
 LABEL = "PostgreSQL"
+# Column types connectorx reads as they are (type OIDs; each checked against this server): bool,
+# name, int8, int2, int4, text, oid, json, float4, float8, inet, bpchar, varchar, date, time,
+# timestamp, timestamptz, numeric, uuid, jsonb. Any other type — interval, money, point, cidr,
+# macaddr, bit, xml, tsvector, timetz, "char", bytea, arrays, ranges, enums, PostGIS geometry, a
+# domain — is read as its text (CAST … AS text): connectorx panics on many of them, and the
+# warehouse keeps them as text anyway (the type mapping in citybi/sources.py).
+_NATIVE = frozenset({16, 19, 20, 21, 23, 25, 26, 114, 700, 701, 869, 1042, 1043, 1082, 1083, 1114, 1184, 1700,
+                     2950, 3802})
 _READ_ONLY = "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
 
 
@@ -91,13 +104,25 @@ class PostgresConnector:
             kwargs["password"] = secret.reveal()
         return guard_driver(lambda: psycopg.connect(**kwargs), lambda e: _explain(e, db), secret)
 
-    def _declared(self, db: DbUrl, query: str, secret: Secret | None) -> dict[str, tuple[int, int]]:
-        """Each result column's declared numeric precision and scale (the query runs with LIMIT 0)."""
+    def _describe(self, db: DbUrl, query: str, secret: Secret | None) -> tuple[list[str], dict[str, tuple[int, int]],
+                                                                            dict[int, str]]:
+        """The result's column names, each numeric's declared precision and scale, and the columns
+        connectorx cannot read as they are (position → their type's name), from one LIMIT 0 run."""
         conn = self._connect(db, secret)
         try:
             cur = guard_driver(lambda: conn.execute(probe_query(query, "postgres")), lambda e: _explain(e, db), secret)
-            return {c.name: (c.precision or 0, c.scale or 0) for c in cur.description or []
-                    if c.type_code == 1700}  # 1700 = numeric
+            desc = list(cur.description or [])
+            declared = {c.name: (c.precision or 0, c.scale or 0) for c in desc
+                        if c.type_code == 1700}  # 1700 = numeric
+            foreign = {i: c.type_code for i, c in enumerate(desc) if c.type_code not in _NATIVE}
+            names: dict[int, str] = {}
+            if foreign:
+                rows = guard_driver(lambda: conn.execute("SELECT oid::int8, format_type(oid, NULL) FROM pg_type "
+                                                         "WHERE oid = ANY(%s)", [sorted(set(foreign.values()))]
+                                                         ).fetchall(), lambda e: _explain(e, db), secret)
+                names = {int(oid): str(name) for oid, name in rows}
+            return ([c.name for c in desc], declared,
+                    {i: names.get(oid, str(oid)) for i, oid in foreign.items()})
         finally:
             conn.close()
 
@@ -123,9 +148,36 @@ class PostgresConnector:
         secret = _password(request.secret)
         query = with_preview_limit(with_watermark(source_query(request, db, "postgres", LABEL, request.table),
                                                   request, "postgres"), request, "postgres")
-        declared = self._declared(db, query, secret)
-        table = cx_fetch(cx_url("postgresql", db, secret), query, [_READ_ONLY], secret, LABEL)
+        names, declared, as_text = self._describe(db, query, secret)
+        read = query if not as_text else with_columns_as(
+            query, names, dict.fromkeys(as_text, _text), "postgres", by_position=True)
+        try:
+            table = cx_fetch(cx_url("postgresql", db, secret), read, [_READ_ONLY], secret, LABEL)
+        except DriverFailed as err:
+            raise _which_column(err, column_names(names)) from None
         frame = with_declared_decimals(table, declared)
         described = redacted_url(request.url) + ("" if request.query is None else f" 查询：{query[:500]}")
-        return Fetched(described=described, frame=frame, received=frame.height,
+        notes = [f"列「{n}」的类型（{as_text[i]}）在仓库中存为文本。"
+                 for i, n in enumerate(column_names(names)) if i in as_text]
+        return Fetched(described=described, frame=frame, received=frame.height, notes=notes,
                        state=watermark_state(frame, request, LABEL))
+
+
+def _which_column(err: DriverFailed, names: list[str]) -> DriverFailed:
+    """connectorx names a value it cannot convert by column number (a numeric NaN or ±Infinity, one
+    beyond 38 digits): said with the column's name and how to read it anyway."""
+    import re
+
+    found = re.search(r"deserializing column (\d+): (.*)", err.detail)
+    if found is None or int(found.group(1)) >= len(names):
+        return err
+    name = names[int(found.group(1))]
+    return DriverFailed(f"{LABEL} 中列「{name}」有无法读取的值（{found.group(2)[:120]}）。",
+                        hint=f"可以用 --query 把这一列按文本读取，例如 CAST(\"{name}\" AS text) AS \"{name}\"",
+                        detail=err.detail, panic=err.panic)
+
+
+def _text(column: exp.Expression) -> exp.Expression:
+    from sqlglot import exp
+
+    return exp.Cast(this=column, to=exp.DataType.build("text"))

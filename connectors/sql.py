@@ -28,6 +28,7 @@ from connectors.source import SourceRejected, SourceRequest, check_url, column_n
 if TYPE_CHECKING:
     import polars as pl
     import pyarrow as pa
+    from sqlglot import exp
 
 # sqlglot and pyarrow are imported inside the functions: `connectors.builtin` registers these
 # connectors in every file-reader child process too, whose start must stay quick
@@ -192,10 +193,54 @@ def cx_fetch(url: str, query: str, pre: list[str], secret: Secret | None, label:
 
     try:
         return cx.read_sql(url, query, return_type="arrow", pre_execution_query=pre)
-    except Exception as err:  # the driver's text may carry the URL: redacted before anyone sees it
+    except BaseException as err:  # the driver's text may carry the URL: redacted before anyone sees it
+        if not (isinstance(err, Exception) or is_driver_panic(err)):
+            raise  # Ctrl-C, SystemExit
         text = redact(str(err), secret)
-        raise SourceRejected(f"从 {label} 读取数据失败：{text[:300]}",
-                             hint="请稍后重试；如果一直失败，请联系数据库管理员", detail=text[:2000]) from None
+        raise DriverFailed(f"从 {label} 读取数据失败：{text[:300]}",
+                           hint="请稍后重试；如果一直失败，请联系数据库管理员", detail=text[:2000],
+                           panic=is_driver_panic(err)) from None
+
+
+def is_driver_panic(err: BaseException) -> bool:
+    """connectorx's Rust panics reach Python as pyo3's PanicException, a BaseException: a column
+    type it does not implement (PostgreSQL interval, MySQL GEOMETRY) or a value it cannot convert
+    (MySQL's 0000-00-00). Caught like an error, never left to end a refresh thread or the command."""
+    return type(err).__name__ == "PanicException"
+
+
+class DriverFailed(SourceRejected):
+    """connectorx's read failed; `panic`: by a Rust panic (a value or type it cannot convert)."""
+
+    def __init__(self, message: str, *, hint: str = "", detail: str = "", panic: bool = False) -> None:
+        super().__init__(message, hint=hint, detail=detail)
+        self.panic = panic
+
+
+def with_columns_as(query: str, names: list[str], replaced: dict[int, Callable[[exp.Expression], exp.Expression]],
+                    dialect: str, *, by_position: bool) -> str:
+    """SELECT every result column of `query`, those at the positions in `replaced` through their
+    expression (a cast to text, ST_AsText), each under its own name and in its own place.
+
+    `by_position` names the derived table's columns c0, c1, … (PostgreSQL's alias list), so two
+    result columns of one name (a.id, b.id) are still two; MySQL/MariaDB has no such list and
+    refuses such a derived table anyway (the probe has said so in Chinese by then).
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    inner = sqlglot.parse_one(query, read=dialect)
+    if by_position:
+        alias = exp.TableAlias(this=exp.to_identifier("_citybi_cols"),
+                               columns=[exp.to_identifier(f"c{i}") for i in range(len(names))])
+        refs = [exp.column(f"c{i}", table="_citybi_cols") for i in range(len(names))]
+        sub = exp.Subquery(this=inner, alias=alias)
+    else:
+        refs = [exp.column(n, table="_citybi_cols", quoted=True) for n in names]
+        sub = inner.subquery("_citybi_cols")
+    picks = [(replaced[i](ref) if i in replaced else ref).as_(name, quoted=True)
+             for i, (name, ref) in enumerate(zip(names, refs, strict=True))]
+    return exp.select(*picks).from_(sub).sql(dialect=dialect)
 
 
 def with_declared_decimals(table: pa.Table, declared: dict[str, tuple[int, int]]) -> pl.DataFrame:

@@ -211,6 +211,106 @@ def test_mariadb_names_two_columns_of_one_name(my: Any, wh: Warehouse) -> None:
     assert not Catalog(wh).exists("相邻")
 
 
+# ------------------------------------------------------------------ types connectorx cannot read (it panics)
+# PostgreSQL column type → (a value, its text in the warehouse). connectorx ends in a Rust panic on each
+# of these (pyo3's PanicException, a BaseException); CityBI reads them as PostgreSQL's own text.
+PG_TEXT_TYPES = {
+    "interval": ("'1 day 02:00'", "1 day 02:00:00"),
+    "money": ("12.5", "$12.50"),
+    "point": ("'(120.1,30.2)'", "(120.1,30.2)"),
+    "cidr": ("'10.0.0.0/8'", "10.0.0.0/8"),
+    "macaddr": ("'08:00:2b:01:02:03'", "08:00:2b:01:02:03"),
+    "varbit": ("B'101'", "101"),
+    "bit(3)": ("B'101'", "101"),
+    "timetz": ("'12:00+08'", "12:00:00+08"),
+    "xml": ("'<a>中文</a>'", "<a>中文</a>"),
+    "tsvector": ("'a b'", "'a' 'b'"),
+    "bytea": ("'\\x0102'", "\\x0102"),
+    "date[]": ("'{2024-01-01}'", "{2024-01-01}"),
+    "uuid[]": ("'{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}'", "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}"),
+    "int4[]": ("'{1,2}'", "{1,2}"),
+}
+
+
+def test_postgres_types_connectorx_cannot_read_land_as_their_text(pg: Any, wh: Warehouse) -> None:
+    t = _name()
+    pg.made.append(t)
+    cols = {f"c{i}": typ for i, typ in enumerate(PG_TEXT_TYPES)}
+    pg.execute(f"CREATE TABLE {t} (id int, " + ", ".join(f"{c} {typ}" for c, typ in cols.items()) + ")")
+    pg.execute(f"INSERT INTO {t} VALUES (1, " + ", ".join(v for v, _ in PG_TEXT_TYPES.values()) + "), "
+               "(2, " + ", ".join("NULL" for _ in cols) + ")")
+    res = import_source(wh, SourceRequest(url=PG_URL, table=t), table="杂类")
+    assert res.write is not None and res.write.rows_written == 2
+    types = {c.name: c.duckdb_type for c in Catalog(wh).get("杂类").columns}
+    assert types == {"id": "BIGINT", **dict.fromkeys(cols, "VARCHAR")}
+    cur = wh.cursor()
+    rows = cur.execute(f'SELECT {", ".join(cols)} FROM "杂类" ORDER BY id').fetchall()
+    cur.close()
+    assert dict(zip(PG_TEXT_TYPES, rows[0], strict=True)) == {k: text for k, (_, text) in PG_TEXT_TYPES.items()}
+    assert rows[1] == (None,) * len(cols)
+    assert "列「c0」的类型（interval）在仓库中存为文本。" in res.notes
+
+
+def test_postgres_two_ids_and_an_interval_keep_their_places(pg: Any, wh: Warehouse) -> None:
+    """The columns read as text are picked by position: two result columns of one name stay two."""
+    t = _name()
+    pg.made.append(t)
+    pg.execute(f"CREATE TABLE {t} (id int, span interval)")
+    pg.execute(f"INSERT INTO {t} VALUES (1, '2 hours'), (2, NULL)")
+    query = f"SELECT a.id, b.span, b.id FROM {t} a JOIN {t} b ON b.id = a.id ORDER BY a.id"
+    import_source(wh, SourceRequest(url=PG_URL, query=query), table="时长")
+    cur = wh.cursor()
+    assert cur.execute('SELECT id, span, id_2 FROM "时长" ORDER BY id').fetchall() == [(1, "02:00:00", 1),
+                                                                                     (2, None, 2)]
+    cur.close()
+
+
+def test_a_postgres_value_connectorx_cannot_convert_names_its_column(pg: Any, wh: Warehouse) -> None:
+    t = _name()
+    pg.made.append(t)
+    pg.execute(f'CREATE TABLE {t} (id int, "读数" numeric)')
+    pg.execute(f"INSERT INTO {t} VALUES (1, 1.5), (2, 'NaN')")
+    with pytest.raises(SourceRejected, match="列「读数」有无法读取的值") as err:
+        import_source(wh, SourceRequest(url=PG_URL, table=t), table="读数")
+    assert "CAST" in err.value.hint
+    assert not Catalog(wh).exists("读数")
+
+
+def test_mariadb_zero_dates_durations_and_geometry(my: Any, wh: Warehouse) -> None:
+    """A legacy table written without strict mode: 0000-00-00 and 2024-00-00 (connectorx panics on
+    them) land as NULL, counted in a note; a TIME beyond a day stays its text; a POINT is WKT text;
+    BIT(1) is a boolean and BIT(3) its number."""
+    import datetime as dt
+
+    t = _name()
+    my.made.append(t)
+    with my.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = ''")
+        cur.execute(f"""CREATE TABLE {t} (id INT, `日期` DATE, `时间` DATETIME(6), `戳` TIMESTAMP NULL,
+                        `时长` TIME, `位置` POINT, `有效` BIT(1), `标志` BIT(3), `金额` DECIMAL(10,2))""")
+        cur.execute(f"""INSERT INTO {t} VALUES
+            (1, '2024-01-02', '2024-01-02 03:04:05.250000', '2024-01-02 03:04:05', '12:00:00', POINT(120.1, 30.2),
+             b'1', b'101', 1.50),
+            (2, '0000-00-00', '0000-00-00 00:00:00', '0000-00-00 00:00:00', '-838:59:59', NULL, b'0', NULL, NULL),
+            (3, '2024-00-00', NULL, NULL, '25:00:00', NULL, NULL, b'0', 2.25)""")
+    res = import_source(wh, SourceRequest(url=MY_URL, table=t), table="旧表")
+    types = {c.name: c.duckdb_type for c in Catalog(wh).get("旧表").columns}
+    assert types == {"id": "BIGINT", "日期": "DATE", "时间": "TIMESTAMP", "戳": "TIMESTAMP", "时长": "VARCHAR",
+                     "位置": "VARCHAR", "有效": "BOOLEAN", "标志": "BIGINT", "金额": "DECIMAL(12,2)"}
+    cur = wh.cursor()
+    got = cur.execute('SELECT * FROM "旧表" ORDER BY id').fetchall()
+    cur.close()
+    assert got == [
+        (1, dt.date(2024, 1, 2), dt.datetime(2024, 1, 2, 3, 4, 5, 250000), dt.datetime(2024, 1, 2, 3, 4, 5),
+         "12:00:00", "POINT(120.1 30.2)", True, 5, decimal.Decimal("1.50")),
+        (2, None, None, None, "-838:59:59", None, False, None, None),
+        (3, None, None, None, "25:00:00", None, None, 0, decimal.Decimal("2.25")),
+    ]
+    assert "列「日期」有 2 个值不是有效日期（0000-00-00、2024-00-00），已作为空值导入。" in res.notes
+    assert "列「时间」有 1 个值不是有效日期（0000-00-00 00:00:00.000000），已作为空值导入。" in res.notes
+    assert "列「位置」的类型（GEOMETRY）在仓库中存为文本（WKT）。" in res.notes
+
+
 # ------------------------------------------------------------------ append by key: a re-fetch never doubles
 @pytest.mark.parametrize("db", ["postgresql", "mariadb"])
 def test_refetch_with_key_never_doubles(db: str, request: pytest.FixtureRequest, wh: Warehouse) -> None:
