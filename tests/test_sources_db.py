@@ -80,10 +80,16 @@ def my() -> Iterator[Any]:
 
 
 def _pg_table(pg: Any, n: int = ROWS) -> str:
+    return _pg_own(pg, PG_TABLE, PG_FILL.replace("{n}", str(n)))
+
+
+def _pg_own(pg: Any, create: str, fill: str) -> str:
+    """A uniquely named table of this test's (dropped afterwards): `create` then `fill`, {t} its name
+    (replaced, not str.format: the values hold braces, '{1,2}' arrays and JSON)."""
     t = _name()
     pg.made.append(t)
-    pg.execute(PG_TABLE.format(t=t))
-    pg.execute(PG_FILL.format(t=t, n=n))
+    pg.execute(create.replace("{t}", t))
+    pg.execute(fill.replace("{t}", t))
     return t
 
 
@@ -171,10 +177,8 @@ def test_type_mapping(db: str, request: pytest.FixtureRequest, wh: Warehouse) ->
 
 
 def test_postgres_types_without_a_declared_scale(pg: Any, wh: Warehouse) -> None:
-    t = _name()
-    pg.made.append(t)
-    pg.execute(f'CREATE TABLE {t} (n numeric, r real, big int8, small int2, t time, j jsonb, "说明" text)')
-    pg.execute(f"""INSERT INTO {t} VALUES (1.5, 0.25, 9007199254740993, 3, '08:30', '{{"a": 1}}', '中文'),
+    t = _pg_own(pg, 'CREATE TABLE {t} (n numeric, r real, big int8, small int2, t time, j jsonb, "说明" text)',
+                """INSERT INTO {t} VALUES (1.5, 0.25, 9007199254740993, 3, '08:30', '{"a": 1}', '中文'),
                    (2.125, NULL, NULL, NULL, NULL, NULL, NULL)""")
     res = import_source(wh, SourceRequest(url=PG_URL, query=f"SELECT * FROM {t} ORDER BY n"), table="杂项")
     info = {c.name: c.duckdb_type for c in Catalog(wh).get("杂项").columns}
@@ -233,12 +237,10 @@ PG_TEXT_TYPES = {
 
 
 def test_postgres_types_connectorx_cannot_read_land_as_their_text(pg: Any, wh: Warehouse) -> None:
-    t = _name()
-    pg.made.append(t)
     cols = {f"c{i}": typ for i, typ in enumerate(PG_TEXT_TYPES)}
-    pg.execute(f"CREATE TABLE {t} (id int, " + ", ".join(f"{c} {typ}" for c, typ in cols.items()) + ")")
-    pg.execute(f"INSERT INTO {t} VALUES (1, " + ", ".join(v for v, _ in PG_TEXT_TYPES.values()) + "), "
-               "(2, " + ", ".join("NULL" for _ in cols) + ")")
+    t = _pg_own(pg, "CREATE TABLE {t} (id int, " + ", ".join(f"{c} {typ}" for c, typ in cols.items()) + ")",
+                "INSERT INTO {t} VALUES (1, " + ", ".join(v for v, _ in PG_TEXT_TYPES.values()) + "), "
+                "(2, " + ", ".join("NULL" for _ in cols) + ")")
     res = import_source(wh, SourceRequest(url=PG_URL, table=t), table="杂类")
     assert res.write is not None and res.write.rows_written == 2
     types = {c.name: c.duckdb_type for c in Catalog(wh).get("杂类").columns}
@@ -253,10 +255,7 @@ def test_postgres_types_connectorx_cannot_read_land_as_their_text(pg: Any, wh: W
 
 def test_postgres_two_ids_and_an_interval_keep_their_places(pg: Any, wh: Warehouse) -> None:
     """The columns read as text are picked by position: two result columns of one name stay two."""
-    t = _name()
-    pg.made.append(t)
-    pg.execute(f"CREATE TABLE {t} (id int, span interval)")
-    pg.execute(f"INSERT INTO {t} VALUES (1, '2 hours'), (2, NULL)")
+    t = _pg_own(pg, "CREATE TABLE {t} (id int, span interval)", "INSERT INTO {t} VALUES (1, '2 hours'), (2, NULL)")
     query = f"SELECT a.id, b.span, b.id FROM {t} a JOIN {t} b ON b.id = a.id ORDER BY a.id"
     import_source(wh, SourceRequest(url=PG_URL, query=query), table="时长")
     cur = wh.cursor()
@@ -266,10 +265,7 @@ def test_postgres_two_ids_and_an_interval_keep_their_places(pg: Any, wh: Warehou
 
 
 def test_a_postgres_value_connectorx_cannot_convert_names_its_column(pg: Any, wh: Warehouse) -> None:
-    t = _name()
-    pg.made.append(t)
-    pg.execute(f'CREATE TABLE {t} (id int, "读数" numeric)')
-    pg.execute(f"INSERT INTO {t} VALUES (1, 1.5), (2, 'NaN')")
+    t = _pg_own(pg, 'CREATE TABLE {t} (id int, "读数" numeric)', "INSERT INTO {t} VALUES (1, 1.5), (2, 'NaN')")
     with pytest.raises(SourceRejected, match="列「读数」有无法读取的值") as err:
         import_source(wh, SourceRequest(url=PG_URL, table=t), table="读数")
     assert "CAST" in err.value.hint
@@ -342,10 +338,7 @@ def test_refetch_with_key_never_doubles(db: str, request: pytest.FixtureRequest,
 
 
 def test_append_widens_a_decimal_rather_than_rounding(pg: Any, wh: Warehouse) -> None:
-    t = _name()
-    pg.made.append(t)
-    pg.execute(f"CREATE TABLE {t} (id int, v numeric)")
-    pg.execute(f"INSERT INTO {t} VALUES (1, 1.5)")
+    t = _pg_own(pg, "CREATE TABLE {t} (id int, v numeric)", "INSERT INTO {t} VALUES (1, 1.5)")
     import_source(wh, SourceRequest(url=PG_URL, table=t), table="宽", mode="append", key_columns=["id"])
     pg.execute(f"INSERT INTO {t} VALUES (2, 2.125)")
     import_source(wh, SourceRequest(url=PG_URL, table=t), table="宽", mode="append", key_columns=["id"])
