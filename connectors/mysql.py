@@ -43,6 +43,7 @@ _TINY = 1  # FIELD_TYPE.TINY: BOOLEAN is TINYINT(1), whose display length is 1
 _BIT, _GEOMETRY = 16, 255
 _TIMESTAMP, _DATE, _TIME, _DATETIME, _NEWDATE = 7, 10, 11, 12, 14
 _MOMENTS = (_TIMESTAMP, _DATE, _TIME, _DATETIME, _NEWDATE)
+_MOMENTS_AS_TEXT = "dates_as_text"  # kept in the source's state (connectors.source.SourceRequest.state)
 
 
 @cache
@@ -165,18 +166,24 @@ class MySqlConnector:
             i: _wkt if d[1] == _GEOMETRY else _unsigned for i, d in enumerate(desc) if d[1] in (_GEOMETRY, _BIT)}
         url = cx_url("mysql", db, secret)
         notes: list[str] = []
-        try:
-            table = cx_fetch(url, _read(query, given, replaced), [_READ_ONLY], secret, LABEL)
-            frame = with_declared_decimals(table, declared)
-        except DriverFailed as err:
-            moments = {i: d[1] for i, d in enumerate(desc) if d[1] in _MOMENTS}
-            if not (err.panic and moments):
-                raise
-            # a value connectorx cannot convert: MySQL's zero date 0000-00-00 (or 2024-00-00) of a
-            # table written without strict mode, or a TIME beyond a day (it is a duration, up to
-            # 838:59:59). Read once more with those columns as their text; they become dates again here.
-            as_text = {**replaced, **dict.fromkeys(moments, _char)}
-            table = cx_fetch(url, _read(query, given, as_text), [_READ_ONLY], secret, LABEL)
+        moments = {i: d[1] for i, d in enumerate(desc) if d[1] in _MOMENTS}
+        # a source whose last run met such a value reads its dates as text at once: no second read
+        # (and no driver panic in the log) on every refresh of a legacy table
+        as_text = bool(moments) and bool(request.state.get(_MOMENTS_AS_TEXT))
+        if not as_text:
+            try:
+                frame = with_declared_decimals(cx_fetch(url, _read(query, given, replaced), [_READ_ONLY], secret,
+                                                        LABEL), declared)
+            except DriverFailed as err:
+                if not (err.panic and moments):
+                    raise
+                # a value connectorx cannot convert: MySQL's zero date 0000-00-00 (or 2024-00-00) of a
+                # table written without strict mode, or a TIME beyond a day (it is a duration, up to
+                # 838:59:59). Read once more with those columns as their text; they become dates again here.
+                as_text = True
+        if as_text:
+            table = cx_fetch(url, _read(query, given, {**replaced, **dict.fromkeys(moments, _char)}), [_READ_ONLY],
+                             secret, LABEL)
             frame, notes = _moments_from_text(with_declared_decimals(table, declared),
                                               {names[i]: kind for i, kind in moments.items()})
         frame = _booleans(frame, [n for n, d in zip(names, desc, strict=True)
@@ -184,8 +191,8 @@ class MySqlConnector:
         notes += [f"列「{names[i]}」的类型（GEOMETRY）在仓库中存为文本（WKT）。"
                   for i, d in enumerate(desc) if d[1] == _GEOMETRY]
         described = redacted_url(request.url) + ("" if request.query is None else f" 查询：{query[:500]}")
-        return Fetched(described=described, frame=frame, received=frame.height, notes=notes,
-                       state=watermark_state(frame, request, LABEL))
+        state = watermark_state(frame, request, LABEL) | ({_MOMENTS_AS_TEXT: True} if as_text else {})
+        return Fetched(described=described, frame=frame, received=frame.height, notes=notes, state=state)
 
 
 def _read(query: str, given: list[str], replaced: dict[int, Callable[[exp.Expression], exp.Expression]]) -> str:

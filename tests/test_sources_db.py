@@ -307,6 +307,32 @@ def test_mariadb_zero_dates_durations_and_geometry(my: Any, wh: Warehouse) -> No
     assert "列「位置」的类型（GEOMETRY）在仓库中存为文本（WKT）。" in res.notes
 
 
+def test_mariadb_source_that_met_a_zero_date_reads_dates_as_text_next_time(my: Any, capfd: pytest.CaptureFixture[str],
+                                                                            wh: Warehouse) -> None:
+    """The source's state remembers it: a scheduled refresh of a legacy table reads once, without a
+    driver panic in the log each time, and lands the same rows."""
+    import datetime as dt
+
+    t = _name()
+    my.made.append(t)
+    with my.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = ''")
+        cur.execute(f"CREATE TABLE {t} (id INT PRIMARY KEY, `日期` DATE)")
+        cur.execute(f"INSERT INTO {t} VALUES (1, '2024-03-01'), (2, '0000-00-00')")
+    first = import_source(wh, SourceRequest(url=MY_URL, table=t), table="台账", mode="append", key_columns=["id"])
+    assert first.state == {"dates_as_text": True}
+    assert "panicked" in capfd.readouterr().err  # connectorx said so on its way out, once
+    again = import_source(wh, SourceRequest(url=MY_URL, table=t, state=first.state), table="台账", mode="append",
+                          key_columns=["id"])
+    assert "panicked" not in capfd.readouterr().err
+    assert again.state == {"dates_as_text": True} and again.write is not None
+    assert "列「日期」有 1 个值不是有效日期（0000-00-00），已作为空值导入。" in again.notes
+    cur = wh.cursor()
+    assert cur.execute('SELECT id, "日期" FROM "台账" ORDER BY id').fetchall() == [(1, dt.date(2024, 3, 1)),
+                                                                                 (2, None)]
+    cur.close()
+
+
 # ------------------------------------------------------------------ append by key: a re-fetch never doubles
 @pytest.mark.parametrize("db", ["postgresql", "mariadb"])
 def test_refetch_with_key_never_doubles(db: str, request: pytest.FixtureRequest, wh: Warehouse) -> None:
