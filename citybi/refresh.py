@@ -184,8 +184,8 @@ class SourceSchedule:
 
     def __init__(self, wh: Warehouse, folder: Path, scheduler: object | None = None, *,
                  sync_s: float | None = SYNC_S) -> None:
+        from citybi.config import warehouse_timezone
         from citybi.scheduler import Scheduler
-        from citybi.sources import warehouse_timezone
 
         self.wh = wh
         self.folder = SourceFolder(folder)

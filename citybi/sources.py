@@ -35,7 +35,6 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,20 +44,15 @@ import polars as pl
 
 from citybi import quality
 from citybi.catalog import Catalog, Provenance, WriteMode, WriteResult
+from citybi.config import warehouse_timezone
 from citybi.errors import UserFacingError
 from citybi.secrets import Secret, SecretStore, redact
 from citybi.validation import Rules
 from citybi.warehouse import Warehouse
 from connectors.source import Fetched, SourceConnector, SourceRejected, SourceRequest, column_names, source_for
 
-DEFAULT_TIMEZONE = "Asia/Shanghai"
 # keeps where a source stopped, inside the transaction that writes its rows (cursor, state)
 StateKeeper = Callable[[Any, dict[str, Any]], None]
-
-
-def warehouse_timezone() -> str:
-    """The zone clerks read times in: timestamps with a zone are shown in it (CITYBI_TIMEZONE)."""
-    return os.environ.get("CITYBI_TIMEZONE", "").strip() or DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True)
@@ -351,7 +345,7 @@ def shape(frame: pl.DataFrame, *, infer_text: bool = False) -> tuple[pl.DataFram
             conv = convert(s, name)
             s = conv.series.rename(name)
             types[name] = conv.type
-            notes.extend(conv.notes)
+            notes.extend(f"列「{name}」：{note}" for note in conv.notes)
             if conv.failed_count:
                 samples = "、".join(conv.failed_samples)
                 notes.append(f"列「{name}」有 {conv.failed_count} 个值无法识别为{conv.type}，已留空：{samples}")

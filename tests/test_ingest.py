@@ -185,6 +185,12 @@ TYPE_CASES: list[tuple[list[str], str, list[Any]]] = [
         (["25/03/2024", "01/04/2024"], "date", [dt.date(2024, 3, 25), dt.date(2024, 4, 1)]),
         (["2024-03-01 08:30", "2024-03-02 00:00"], "timestamp",
          [dt.datetime(2024, 3, 1, 8, 30), dt.datetime(2024, 3, 2)]),
+        # an API's or a sensor's ISO time with its zone: the clock in the warehouse's zone (Asia/Shanghai)
+        (["2024-03-01T08:00:00+08:00", "2024-03-01T01:00:00Z", "2024-03-01T09:30:00.5+0800", "2024-03-01 10:00+08"],
+         "timestamp", [dt.datetime(2024, 3, 1, 8), dt.datetime(2024, 3, 1, 9),
+                       dt.datetime(2024, 3, 1, 9, 30, 0, 500000), dt.datetime(2024, 3, 1, 10)]),
+        (["2024-03-01T00:00:00Z", "2024-03-01 07:00:00"], "timestamp", [dt.datetime(2024, 3, 1, 8),
+                                                                         dt.datetime(2024, 3, 1, 7)]),
         (["2024年3月", "2024-04"], "month", [dt.date(2024, 3, 1), dt.date(2024, 4, 1)]),
         (["2023年", "2024年"], "year", [2023, 2024]),
         (["12.5%", "3%"], "number", [12.5, 3.0]),
@@ -198,6 +204,13 @@ def test_types(values, typ, expected) -> None:
     plan, frame = shape([["值"], *[[v] for v in values]])
     assert plan.columns[0].type == typ
     assert frame.get_column("值").to_list() == expected
+
+
+def test_a_zoned_time_is_read_in_the_warehouses_zone_and_said_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CITYBI_TIMEZONE", "UTC")
+    plan, frame = shape([["时间"], ["2024-03-01T08:00:00+08:00"], ["2024-03-01T09:00:00+08:00"]])
+    assert frame.get_column("时间").to_list() == [dt.datetime(2024, 3, 1, 0), dt.datetime(2024, 3, 1, 1)]
+    assert "列「时间」：时间带有时区（如 +08:00、Z），已换算为 UTC 的时间。" in plan.warnings
 
 
 LONG_TEXT = ["南湖区", " ", "", "秀洲区 ", "无", "南湖区"]  # blanks become null; the rest stays as typed
