@@ -29,7 +29,7 @@ from citybi.context import current
 from citybi.errors import UserFacingError, storage_error
 from citybi.events import dataset_changed
 from citybi.ingest import mapping, recipe
-from citybi.ingest.model import MATCH_LABELS, AppendTarget, ImportOptions, ImportPlan
+from citybi.ingest.model import MATCH_LABELS, TYPE_LABELS, AppendTarget, ImportOptions, ImportPlan
 from citybi.ingest.pipeline import Prepared, prepare
 from citybi.usertext import check_visible
 from citybi.warehouse import Warehouse
@@ -261,8 +261,6 @@ def append_refused(target: AppendTarget) -> UserFacingError:
 def column_map_rows(target: AppendTarget) -> list[dict[str, Any]]:
     """The 列对应 table of the 数据导入 page: one row per dataset column (keys 数据集的列, 类型, 单位,
     文件中的列, 依据); 文件中的列 is the file column's name or "" (none)."""
-    from citybi.ingest.model import MATCH_LABELS, TYPE_LABELS
-
     return [{"数据集的列": m.target, "类型": TYPE_LABELS.get(m.target_type, m.target_type),
              "单位": m.target_unit or "", "文件中的列": m.source_name if m.source is not None else "",
              "依据": MATCH_LABELS[m.how] if m.how else "未找到"} for m in target.matches]
@@ -491,6 +489,9 @@ def ingest_file(
                                         standardize=standardize)
                 said = [f"已按列对应追加：文件的「{m.source_name}」→ 数据集的「{m.target}」（{MATCH_LABELS[m.how]}）"
                         for m in target.matches if m.how is not None and m.source_name != m.target]
+                said += [f"文件的列「{m.source_name}」按数据集中「{m.target}」的类型"
+                         f"（{TYPE_LABELS.get(m.target_type, m.target_type)}）导入。"
+                         for m in target.matches if m.source is not None and not m.same_type]
                 said += [f"文件的列「{x}」在数据集「{table}」中没有对应的列，未导入。" for x in target.extra]
                 plan = prepared.plan
                 prepared = dataclasses.replace(prepared, plan=plan.model_copy(

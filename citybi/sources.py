@@ -234,7 +234,11 @@ def _write(wh: Warehouse, catalog: Catalog, fetched: Fetched, *, table: str, mod
         return SourceResult(source=fetched.described, table=table, status="unchanged", write=None,
                             received=fetched.received, quarantined=len(quarantine), notes=fetched.notes,
                             state=fetched.state)
-    frame, types, notes = shape(fetched.frame, infer_text=fetched.infer_types)
+    # a feed's text column of the dataset being appended to stays text: values typed now (a newer
+    # CityBI reading zoned times as timestamps) must not refuse the append as a changed column type
+    kept = {c.name for c in catalog.get(table).columns if c.type == "text"} \
+        if mode == "append" and fetched.infer_types and catalog.exists(table) else set()
+    frame, types, notes = shape(fetched.frame, infer_text=fetched.infer_types, keep_text=kept)
     types.update(fetched.column_types)
     if keys:
         missing = [k for k in keys if k not in frame.columns]
@@ -317,8 +321,10 @@ def _write_file(wh: Warehouse, fetched: Fetched, *, table: str, mode: WriteMode,
                         state=fetched.state)
 
 
-def shape(frame: pl.DataFrame, *, infer_text: bool = False) -> tuple[pl.DataFrame, dict[str, str], list[str]]:
-    """A source's frame in warehouse types (the mapping in the module docstring), with notes."""
+def shape(frame: pl.DataFrame, *, infer_text: bool = False,
+          keep_text: set[str] | frozenset[str] = frozenset()) -> tuple[pl.DataFrame, dict[str, str], list[str]]:
+    """A source's frame in warehouse types (the mapping in the module docstring), with notes;
+    `keep_text`: text columns not typed (the dataset they are appended to has them as text)."""
     from citybi.ingest.types import convert
 
     tz = warehouse_timezone()
@@ -342,7 +348,7 @@ def shape(frame: pl.DataFrame, *, infer_text: bool = False) -> tuple[pl.DataFram
             s = _as_text(s)
             notes.append(f"列「{name}」的类型（{dtype}）在仓库中存为文本。")
         elif dtype == pl.String and infer_text:
-            conv = convert(s, name)
+            conv = convert(s, name, "text" if name in keep_text else None)
             s = conv.series.rename(name)
             types[name] = conv.type
             notes.extend(f"列「{name}」：{note}" for note in conv.notes)

@@ -194,6 +194,31 @@ def test_ingest_file_maps_by_itself_and_says_so(tmp_path: Path, db: Path) -> Non
     assert out["skipped_columns"] == ["备注"]
 
 
+# (first month's CSV, next month's CSV, the dataset column's type after both, what the append says)
+TYPE_DRIFT = [
+    # month 1 had a note in a number column, so the column is text; month 2 is clean numbers
+    ("日期,清运量\n2024-01-01,1.5\n2024-01-02,见备注\n", "日期,清运量\n2024-02-01,2.5\n2024-02-02,3\n", "text",
+     ["2.5", "3"], "文件的列「清运量」按数据集中「清运量」的类型（文本）导入。"),
+    # the other way round: a stray word in a number column lands empty, and the clerk is told which
+    ("日期,清运量\n2024-01-01,1.5\n2024-01-02,2\n", "日期,清运量\n2024-02-01,2.5\n2024-02-02,见备注\n", "number",
+     [2.5, None], "文件的列「清运量」按数据集中「清运量」的类型（数值）导入。"),
+]
+
+
+@pytest.mark.parametrize(("first", "second", "typ", "landed", "said"), TYPE_DRIFT, ids=["text-kept", "number-kept"])
+def test_next_months_column_takes_the_datasets_type(tmp_path: Path, first: str, second: str, typ: str,
+                                                     landed: list[Any], said: str) -> None:
+    """Same header, a different judged type: the append reads the file with the dataset's types
+    (and says so) instead of refusing it as a changed column."""
+    with open_warehouse(path=tmp_path / "w.duckdb") as wh:
+        ingest_file(wh, ff.csv_text(tmp_path / "1月.csv", first), table="月报")
+        result = ingest_file(wh, ff.csv_text(tmp_path / "2月.csv", second), table="月报", mode="append")
+        assert said in result.plan.warnings
+        assert {c.name: c.type for c in Catalog(wh).get("月报").columns}["清运量"] == typ
+        frame = Catalog(wh).preview("月报", 10).sort("日期")
+    assert frame.get_column("清运量").to_list()[2:] == landed
+
+
 def test_english_codes_become_synonyms_and_map_a_later_file(tmp_path: Path) -> None:
     with open_warehouse(path=tmp_path / "w.duckdb") as wh:
         ingest_file(wh, ff.xlsx_code_header(tmp_path / "双语.xlsx"), table="双语清运")

@@ -172,3 +172,46 @@ def test_a_preview_takes_nothing_from_the_sources_session(topic: str, wh: Wareho
     res = import_source(wh, SourceRequest(url=url, table="空气", max_messages=30, seconds=20), table="空气",
                         mode="append")
     assert res.received == 30 and _count(wh, "空气") == (30, 30)  # every reading still came to the source
+
+
+def test_zoned_times_land_as_the_warehouses_clock_and_an_old_text_column_stays_text(topic: str,
+                                                                                     wh: Warehouse) -> None:
+    """A sensor's ISO time with its zone is a timestamp (08:00+08:00 and 00:00Z are one instant, one
+    reading); appended to a dataset that holds the column as text (made by an older CityBI), it
+    stays text instead of refusing the append as a changed type."""
+    import datetime as dt
+
+    url = f"mqtt://127.0.0.1:1883/{topic}"
+    source_for(url).test(SourceRequest(url=url, table="空气"))
+
+    def zoned(station: str, when: str) -> bytes:
+        return json.dumps({"station": station, "time": when, "AQI": 50}, ensure_ascii=False).encode()
+
+    batch = [zoned("南湖", "2024-03-01T08:00:00+08:00"), zoned("南湖", "2024-03-01T00:00:00Z"),
+             zoned("秀洲", "2024-03-01T09:30:00+0800")]
+    publish(topic, batch)
+    res = import_source(wh, SourceRequest(url=url, table="空气", max_messages=3, seconds=20), table="空气",
+                        mode="append")
+    assert "列「time」：时间带有时区（如 +08:00、Z），已换算为 Asia/Shanghai 的时间。" in res.notes
+    cur = wh.cursor()
+    assert cur.execute('SELECT station, "time" FROM "空气" ORDER BY station').fetchall() == [
+        ("南湖", dt.datetime(2024, 3, 1, 8)), ("秀洲", dt.datetime(2024, 3, 1, 9, 30))]
+    cur.close()
+
+    import polars as pl
+
+    Catalog(wh).write("旧空气", pl.DataFrame({"station": ["南湖"], "time": ["2024-02-01T08:00:00+08:00"], "AQI": [40]}),
+                      column_types={"time": "text"})
+    source_for(url).test(SourceRequest(url=url, table="旧空气"))  # that source's own session
+    try:
+        publish(topic, [zoned("嘉善", "2024-03-02T08:00:00+08:00")])
+        more = import_source(wh, SourceRequest(url=url, table="旧空气", max_messages=1, seconds=20), table="旧空气",
+                             mode="append")
+    finally:
+        _end_session(client_id_for(url, "旧空气"))
+    assert more.write is not None and more.write.rows_written == 2
+    assert {c.name: c.type for c in Catalog(wh).get("旧空气").columns}["time"] == "text"
+    cur = wh.cursor()
+    assert cur.execute('SELECT "time" FROM "旧空气" ORDER BY "time"').fetchall() == [
+        ("2024-02-01T08:00:00+08:00",), ("2024-03-02T08:00:00+08:00",)]
+    cur.close()

@@ -95,7 +95,7 @@ def match_dataset(plan: ImportPlan, ds: DatasetInfo, *, by_recipe: bool = False,
         elif t.type in _NUMERIC and c.type not in _NUMERIC and c.type != "text":
             problems.append(f"文件的列「{c.name}」是{_zh(c.type)}，数据集的列「{t.name}」是{_zh(t.type)}")
         matches.append(ColumnMatch(target=t.name, target_type=t.type, target_unit=t.unit,  # type: ignore[arg-type]
-                                   source=c.index, source_name=c.name, how=how))
+                                   source=c.index, source_name=c.name, source_type=c.type, how=how))
     extra = [c.name for c in sources if c.index not in used]
     return AppendTarget(dataset=ds.name, by_recipe=by_recipe, matches=matches, extra=extra, problems=problems)
 

@@ -155,7 +155,14 @@ class ColumnMatch(_Strict):
     target_unit: str | None = None
     source: int | None = None  # ColumnPlan.index of the file's column; None = no column found
     source_name: str = ""  # that column's name in this plan
+    source_type: ColumnType | None = None  # that column's type in this plan (None: not recorded)
     how: MatchHow | None = None
+
+    @property
+    def same_type(self) -> bool:
+        """The file's column lands as the dataset's type as it is (integer and number mix freely)."""
+        kinds = {self.source_type, self.target_type}
+        return self.source_type is None or len(kinds) == 1 or kinds <= {"integer", "number"}
 
 
 class AppendTarget(_Strict):
@@ -170,7 +177,8 @@ class AppendTarget(_Strict):
     @property
     def applied(self) -> bool:
         """The plan's columns are already named and typed as the dataset's (nothing to re-read)."""
-        return not self.extra and all(m.source is not None and m.source_name == m.target for m in self.matches)
+        return not self.extra and all(m.source is not None and m.source_name == m.target and m.same_type
+                                      for m in self.matches)
 
 
 class RecipeUse(_Strict):
