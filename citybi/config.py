@@ -29,7 +29,6 @@ def _env_float(name: str, default: float) -> float:
         return default
 
 
-
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
@@ -37,6 +36,7 @@ def warehouse_timezone() -> str:
     """The zone clerks read times in (CITYBI_TIMEZONE): a time that carries a zone (a database's
     timestamptz, an API's 2024-03-01T08:00:00Z) is written as the clock reads in it."""
     return os.environ.get("CITYBI_TIMEZONE", "").strip() or DEFAULT_TIMEZONE
+
 
 @dataclass(frozen=True)
 class Limits:

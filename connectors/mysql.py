@@ -163,7 +163,7 @@ class MySqlConnector:
         names = column_names(given)
         # connectorx panics on GEOMETRY and reads BIT as bytes: asked for as WKT text and as a number instead
         replaced: dict[int, Callable[[exp.Expression], exp.Expression]] = {
-            i: _wkt if d[1] == _GEOMETRY else _unsigned for i, d in enumerate(desc) if d[1] in (_GEOMETRY, _BIT)}
+            i: _wkt if d[1] == _GEOMETRY else _number for i, d in enumerate(desc) if d[1] in (_GEOMETRY, _BIT)}
         url = cx_url("mysql", db, secret)
         notes: list[str] = []
         moments = {i: d[1] for i, d in enumerate(desc) if d[1] in _MOMENTS}
@@ -205,7 +205,7 @@ def _wkt(column: exp.Expression) -> exp.Expression:
     return exp.Anonymous(this="ST_AsText", expressions=[column])
 
 
-def _unsigned(column: exp.Expression) -> exp.Expression:
+def _number(column: exp.Expression) -> exp.Expression:
     from sqlglot import exp
 
     return exp.Add(this=column, expression=exp.Literal.number(0))  # MySQL's way to read a BIT as its number
@@ -221,7 +221,6 @@ def _moments_from_text(frame: pl.DataFrame, kinds: dict[str, int]) -> tuple[pl.D
     """Dates and date-times read as text back to dates; a value that is no date (0000-00-00,
     2024-00-00) becomes NULL and is counted in a note. TIME stays text: the warehouse keeps a
     time of day as text anyway (the type mapping in citybi/sources.py), and a duration is one."""
-
     notes: list[str] = []
     for name, kind in kinds.items():
         s = frame.get_column(name)
