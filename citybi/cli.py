@@ -41,6 +41,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -716,7 +717,7 @@ def _add_sources(sub: Any) -> None:
     sa_.add_argument("--key", action="extend", nargs="+", help="主键列：相同主键的行被更新而不是重复")
     sa_.add_argument("--watermark", help="数据库：更新时间列，每次只读取比上次更新的行")
     when = sa_.add_mutually_exclusive_group()
-    when.add_argument("--every", type=int, help="刷新间隔（秒），例如 300")
+    when.add_argument("--every", type=_interval_seconds, help="刷新间隔：秒数，或带单位，例如 300、5m、2h、1d、10分钟")
     when.add_argument("--cron", help='cron 表达式（分 时 日 月 星期），例如 "0 6 * * *"')
     sa_.add_argument("--secret", help="密码或令牌的密钥名称（citybi secrets set 名称 保存）")
     sa_.add_argument("--paused", action="store_true", help="先暂停，不按计划刷新")
@@ -741,9 +742,63 @@ def _add_sources(sub: Any) -> None:
     sh_.set_defaults(func=cmd_sources_history)
 
 
+_UNIT_SECONDS = {"": 1, "s": 1, "秒": 1, "m": 60, "min": 60, "分": 60, "分钟": 60, "h": 3600, "小时": 3600,
+                 "时": 3600, "d": 86400, "天": 86400}
+
+
+def _interval_seconds(text: str) -> int:
+    """--every: 300, 300s, 5m, 2h, 1d, 10分钟, 2小时 → seconds (a whole, positive number)."""
+    found = re.fullmatch(r"\s*(\d+)\s*([a-z]*|[\u4e00-\u9fff]*)\s*", text.lower())
+    if found is None or found.group(2) not in _UNIT_SECONDS or int(found.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"「{text}」不是有效的刷新间隔，请写秒数或带单位，"
+                                         "例如 300、5m、2h、1d、10分钟")
+    return int(found.group(1)) * _UNIT_SECONDS[found.group(2)]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its mistakes said in Chinese (its own messages are English), then usage, exit 2."""
+
+    _SAID: tuple[tuple[str, str], ...] = (
+        (r"the following arguments are required: (.*)", r"缺少必需的参数：\1"),
+        (r"unrecognized arguments: (.*)", r"无法识别的参数：\1"),
+        (r"one of the arguments (.*) is required", r"必须给出以下参数之一：\1"),
+        (r"argument (\S+): invalid int value: '(.*)'", r"参数 \1 的值「\2」不是整数"),
+        (r"argument (\S+): invalid float value: '(.*)'", r"参数 \1 的值「\2」不是数字"),
+        (r"argument \w*command: invalid choice: '(.*)' \(choose from (.*)\)", r"没有「\1」这个命令，可选：\2"),
+        (r"argument (\S+): invalid choice: '(.*)' \(choose from (.*)\)", r"参数 \1 的值「\2」无效，可选：\3"),
+        (r"argument (\S+): expected one argument", r"参数 \1 后面需要一个值"),
+        (r"argument (\S+): expected at least one argument", r"参数 \1 后面至少需要一个值"),
+        (r"argument (\S+): not allowed with argument (\S+)", r"参数 \1 不能与 \2 同时使用"),
+        (r"ambiguous option: (\S+) could match (.*)", r"选项 \1 有歧义，可能是：\2"),
+        (r"argument (\S+): (.*)", r"参数 \1：\2"),  # a type's own message (already Chinese)
+    )
+
+    _WORDS = (("usage: ", "用法："), ("positional arguments:", "位置参数："), ("options:", "选项："),
+              ("show this help message and exit", "显示帮助并退出"))
+
+    def format_usage(self) -> str:
+        return self._chinese(super().format_usage())
+
+    def format_help(self) -> str:
+        return self._chinese(super().format_help())
+
+    def _chinese(self, text: str) -> str:
+        for english, chinese in self._WORDS:
+            text = text.replace(english, chinese)
+        return text
+
+    def error(self, message: str) -> NoReturn:
+        for english, chinese in self._SAID:
+            if re.fullmatch(english, message, flags=re.S):
+                message = re.sub(english, chinese, message, flags=re.S)
+                break
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}：错误：{message}\n")
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; `only="ingest"` or `only="sources"` builds just that command (see main)."""
-    p = argparse.ArgumentParser(prog="citybi", description="城市自助分析（CityBI）命令行")
+    p = _Parser(prog="citybi", description="城市自助分析（CityBI）命令行")
     sub = p.add_subparsers(dest="command", required=True)
 
     if only == "sources":
