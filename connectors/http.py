@@ -11,7 +11,8 @@ Why these rules:
 - JSON values are handed over as text and typed by the same rules as an uploaded file's cells
   (numbers, dates, 是/否), so one feed sending "12" and another 12 land alike; nested objects
   become columns named a.b; GeoJSON points become 经度/纬度, the columns the map page uses;
-- a CSV feed is saved to a private temporary file and imported by the file importer itself
+- a CSV feed (or an Excel download: the file importer goes by content) is saved to a private temporary
+  file and imported by the file importer itself
   (encoding, header rows, types) — exactly like an upload.
 A token is a named secret sent as `Authorization: Bearer …` (or as written, when it starts
 with a scheme such as "Basic "), never put in the URL or on screen.
@@ -64,7 +65,7 @@ class HttpConnector:
         if fetched.file is not None:
             size = fetched.file.stat().st_size
             fetched.file.unlink(missing_ok=True)
-            return f"已连接数据接口，收到 CSV 数据 {size:,} 字节。"
+            return f"已连接数据接口，收到表格文件（CSV 或 Excel）{size:,} 字节，将按上传文件的方式导入。"
         if fetched.frame is None:
             return "已连接数据接口：数据自上次读取以来没有变化（HTTP 304）。"
         return f"已连接数据接口，收到 {fetched.frame.height:,} 条记录，{fetched.frame.width} 列：" + "、".join(

@@ -8,6 +8,7 @@ ImportRejected while this test process keeps running.
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -176,3 +177,30 @@ def test_text_renamed_as_spreadsheet(tmp_path: Path, build: Callable[[Path], Pat
         prepared = prepare(p, ImportOptions(), L)
         assert prepared.plan.file_kind == "csv"
         prepared.discard()
+
+
+@pytest.mark.parametrize(
+    ("build", "name", "kind"),
+    [
+        (ff.xlsx_titled_merged, "台账.xls", "xlsx"),  # an .xlsx a system exports under the old name
+        (ff.xlsx_titled_merged, "台账.csv", "xlsx"),  # a clerk's rename
+        (ff.xls_basic, "台账.xlsx", "xls"),  # the other way round
+        (ff.xls_basic, "台账.csv", "xls"),
+    ],
+    ids=["xlsx-as-xls", "xlsx-as-csv", "xls-as-xlsx", "xls-as-csv"],
+)
+def test_a_workbook_under_another_extension_imports_like_its_own(
+        tmp_path: Path, build: Callable[[Path], Path], name: str, kind: str) -> None:
+    """The Excel readers go by extension; the content decides here, so the same workbook under a
+    wrong name gives the same plan and rows as under its own (it used to fail as 文件可能已损坏)."""
+    right = prepare(build(tmp_path / f"right.{kind}"), ImportOptions(), L)
+    wrong = prepare(build(tmp_path / name), ImportOptions(), L)
+    try:
+        assert wrong.plan.file_kind == right.plan.file_kind == kind
+        assert [c.name for c in wrong.plan.columns] == [c.name for c in right.plan.columns]
+        assert wrong.frame().equals(right.frame())
+        # the readers' second name for the file is gone once the request is answered
+        assert [p for p in Path(tempfile.gettempdir()).glob("citybi-*/**/*.book.*")] == []
+    finally:
+        right.discard()
+        wrong.discard()

@@ -119,6 +119,8 @@ def handle(req: dict[str, Any]) -> dict[str, Any]:
                 payload = {"ok": False, "error": {"message": "未知的读取请求。", "detail": req["op"]}}
         except ImportRejected as exc:
             payload = {"ok": False, "error": {"message": exc.message, "hint": exc.hint, "detail": exc.detail}}
+        finally:
+            _drop_aliases()
     except MemoryError:
         payload = {"ok": False, "oom": True}
     except Exception as exc:
@@ -258,11 +260,37 @@ def _open(req: dict[str, Any]) -> tuple[Path, Any, Any, str, list[Any]]:
     path = Path(req["path"])
     limits = _limits(req)
     conn, kind = admit(path, limits)
+    path = _under_its_own_name(req, path, kind)
     infos = conn.sheets(path, limits)
     _refuse_renamed_text(req, path, conn, kind, infos)
     if kind == "csv" and req.get("original_name"):
         infos = [replace(i, name=Path(req["original_name"]).stem) for i in infos]
     return path, limits, conn, kind, infos
+
+
+# Decision: the Excel readers (openpyxl, calamine) choose their format by the file's extension, so a
+# workbook whose name says otherwise — an .xlsx that a system exports as .xls, a clerk's rename to .csv —
+# failed as "文件可能已损坏". The content decided the connector already (connectors.base.connector_for);
+# the readers now get the same file under a name that says what it is: a symlink beside the request's
+# own log or result file, removed when the request is answered (_drop_aliases).
+_FITTING = {"xlsx": (".xlsx", ".xlsm"), "xls": (".xls",)}
+_ALIASES: list[Path] = []
+
+
+def _under_its_own_name(req: dict[str, Any], path: Path, kind: str) -> Path:
+    beside = req.get("log_path") or req.get("result_path")  # the request's own private file (pool / one-shot)
+    if kind not in _FITTING or path.suffix.lower() in _FITTING[kind] or not beside:
+        return path
+    alias = Path(f"{beside}.book.{kind}")
+    alias.unlink(missing_ok=True)
+    alias.symlink_to(path.resolve())
+    _ALIASES.append(alias)
+    return alias
+
+
+def _drop_aliases() -> None:
+    while _ALIASES:
+        _ALIASES.pop().unlink(missing_ok=True)
 
 
 def _refuse_renamed_text(req: dict[str, Any], path: Path, conn: Any, kind: str, infos: list[Any]) -> None:
