@@ -133,7 +133,8 @@ def refresh_source(wh: Warehouse, source: SourceDef, *, trigger: str = TRIGGER_M
         notes = list(result.notes)
         if result.quarantined:
             notes.append(f"有 {result.quarantined} 条数据无法解析，已放入隔离区。")
-        message = "；".join(n.rstrip("。") for n in ["没有新数据，数据集未改变。"] * (result.write is None) + notes)
+        said = [n.rstrip("。") for n in ["没有新数据，数据集未改变。"] * (result.write is None) + notes]
+        message = "；".join(said) + "。" if said else ""  # one full stop at the end, none doubled before a ；
     except UserFacingError as err:
         message = str(err)
     except Exception as err:  # a surprise must not stop the scheduler; its text may quote a secret
